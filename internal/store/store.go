@@ -1,0 +1,271 @@
+// Package store defines the storage contract of Latchkey: plain value types,
+// sentinel errors and the Store interface that every backend implements.
+//
+// Storage knows nothing about OAuth rules. It stores hashes, never the
+// secrets themselves, and offers the few atomic operations that the protocol
+// core needs (redeeming a code exactly once, rotating a refresh token exactly
+// once). The conformance suite in package storetest states every rule below
+// as a test and runs against each backend.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with context; callers test with errors.Is.
+var (
+	// ErrNotFound means the requested row does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists means a unique key (user name, project key, ...) is taken.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrCodeReused means an authorization code was presented after it had
+	// already been redeemed. The store has revoked the family it issued.
+	ErrCodeReused = errors.New("authorization code already used")
+	// ErrTokenReused means a refresh token was presented after it had been
+	// rotated. The store has revoked the whole family.
+	ErrTokenReused = errors.New("refresh token already rotated")
+	// ErrRevoked means the token family was revoked.
+	ErrRevoked = errors.New("token family revoked")
+)
+
+// User is a person (or, later, a client's service identity) who can log in and own tokens.
+type User struct {
+	ID           int64
+	Username     string // unique, compared case-insensitively
+	Email        string
+	DisplayName  string
+	PasswordHash string // PHC-formatted argon2id hash; empty means no password login
+	Disabled     bool
+	CreatedAt    time.Time
+}
+
+// Project groups repositories. Key is unique, stored upper-case.
+type Project struct {
+	ID          int64
+	Key         string
+	Name        string
+	Description string
+	Public      bool
+	CreatedAt   time.Time
+}
+
+// Repo is a repository inside a project. Slug is unique within its project.
+type Repo struct {
+	ID         int64
+	ProjectID  int64
+	ProjectKey string // filled on reads
+	Slug       string
+	Name       string
+	Public     bool
+	CreatedAt  time.Time
+}
+
+// TargetKind says what a permission applies to.
+type TargetKind string
+
+// Permission targets.
+const (
+	TargetGlobal  TargetKind = "global"
+	TargetProject TargetKind = "project"
+	TargetRepo    TargetKind = "repo"
+)
+
+// Permission gives a user one named permission on a target. A user holds at
+// most one permission per target: setting a new one replaces the old one.
+// Name is a Bitbucket permission name (LICENSED_USER, PROJECT_CREATE, ADMIN,
+// SYS_ADMIN, PROJECT_READ, PROJECT_WRITE, PROJECT_ADMIN, REPO_READ,
+// REPO_WRITE, REPO_ADMIN); the store does not interpret it.
+type Permission struct {
+	UserID   int64
+	Target   TargetKind
+	TargetID int64 // project or repo ID; 0 for global
+	Name     string
+}
+
+// Client is a registered OAuth application.
+type Client struct {
+	ID            string
+	Name          string
+	SecretHash    string // hex SHA-256 of the secret; empty for public clients
+	Public        bool
+	RedirectURIs  []string
+	Scopes        []string // every scope the client may ever ask for
+	DefaultScopes []string // what a request without scope gets
+	GrantTypes    []string
+	PKCERequired  bool
+	OwnerUserID   int64 // 0 when registered by an administrator on the command line
+	Suspended     bool
+	CreatedAt     time.Time
+}
+
+// Consent records the scopes a user approved for a client.
+type Consent struct {
+	UserID    int64
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
+}
+
+// Session is a browser login. ID is the hex SHA-256 of the cookie value.
+type Session struct {
+	ID        string
+	UserID    int64
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AuthCode is an issued authorization code. Hash is the hex SHA-256 of the code.
+type AuthCode struct {
+	Hash            string
+	ClientID        string
+	UserID          int64
+	RedirectURI     string // the redirect URI the code was sent to
+	RedirectURISent bool   // whether the authorization request named redirect_uri
+	Scopes          []string
+	CodeChallenge   string
+	ChallengeMethod string // "S256" or "plain"; empty when no PKCE
+	Nonce           string
+	AuthTime        time.Time
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	UsedAt          time.Time // zero until redeemed
+	FamilyID        int64     // family issued from this code; 0 until redeemed
+}
+
+// TokenKind distinguishes access from refresh tokens.
+type TokenKind string
+
+// Token kinds.
+const (
+	AccessToken  TokenKind = "access"
+	RefreshToken TokenKind = "refresh"
+)
+
+// TokenFamily is one authorization grant: every access and refresh token
+// that descends from one code by rotation. Generation counts rotations; only
+// tokens of the current generation are live.
+type TokenFamily struct {
+	ID         int64
+	ClientID   string
+	UserID     int64
+	Scopes     []string // scopes originally granted
+	Generation int64
+	AuthTime   time.Time
+	Nonce      string
+	CreatedAt  time.Time
+	RevokedAt  time.Time // zero while live
+}
+
+// Revoked reports whether the family has been revoked.
+func (f TokenFamily) Revoked() bool { return !f.RevokedAt.IsZero() }
+
+// Token is an access or refresh token. Hash is the hex SHA-256 of the token.
+type Token struct {
+	Hash       string
+	Kind       TokenKind
+	FamilyID   int64
+	Generation int64
+	Scopes     []string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
+// Issue is what a grant asks the store to write: a family (new, or the one
+// being rotated) and the tokens of its next generation. The store assigns
+// Family.ID, Family.Generation and each token's FamilyID and Generation.
+type Issue struct {
+	Family TokenFamily
+	Tokens []Token
+}
+
+// Store is the storage contract. All methods are safe for concurrent use by
+// many goroutines and by many processes sharing one database.
+//
+// Atomicity: RedeemAuthCode and RotateRefreshToken each run in one
+// transaction that also serializes against every other call touching the same
+// code or family, so that of N concurrent calls with one code or one refresh
+// token exactly one succeeds. Every other method is a single atomic statement
+// or transaction.
+type Store interface {
+	// CreateUser inserts u and returns it with ID and CreatedAt set.
+	// ErrAlreadyExists if the user name is taken (case-insensitively).
+	CreateUser(ctx context.Context, u User) (User, error)
+	GetUser(ctx context.Context, id int64) (User, error)
+	// GetUserByUsername looks the name up case-insensitively.
+	GetUserByUsername(ctx context.Context, username string) (User, error)
+	CountUsers(ctx context.Context) (int, error)
+	// UpdateUser applies fn to the current row inside a transaction and stores the result.
+	UpdateUser(ctx context.Context, id int64, fn func(User) (User, error)) (User, error)
+
+	// CreateProject inserts p (Key upper-cased). ErrAlreadyExists on a taken key.
+	CreateProject(ctx context.Context, p Project) (Project, error)
+	// GetProjectByKey looks the key up case-insensitively.
+	GetProjectByKey(ctx context.Context, key string) (Project, error)
+	// ListProjects returns every project ordered by key.
+	ListProjects(ctx context.Context) ([]Project, error)
+	// CreateRepo inserts r. ErrNotFound if the project does not exist,
+	// ErrAlreadyExists if the slug is taken in that project.
+	CreateRepo(ctx context.Context, r Repo) (Repo, error)
+	// GetRepo finds a repository by project key and slug (both case-insensitive).
+	GetRepo(ctx context.Context, projectKey, slug string) (Repo, error)
+	// ListRepos returns the repositories of one project ordered by slug.
+	ListRepos(ctx context.Context, projectID int64) ([]Repo, error)
+
+	// SetPermission inserts or replaces the user's permission on the target.
+	SetPermission(ctx context.Context, p Permission) error
+	// DeletePermission removes the user's permission on the target; ErrNotFound if none.
+	DeletePermission(ctx context.Context, userID int64, target TargetKind, targetID int64) error
+	// ListPermissions returns every permission the user holds.
+	ListPermissions(ctx context.Context, userID int64) ([]Permission, error)
+
+	// CreateClient inserts c (ID chosen by the caller). ErrAlreadyExists on a taken ID.
+	CreateClient(ctx context.Context, c Client) (Client, error)
+	GetClient(ctx context.Context, id string) (Client, error)
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) (Client, error)
+	// ListClients returns every client ordered by creation.
+	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes the client with its codes, consents and token families.
+	DeleteClient(ctx context.Context, id string) error
+
+	// GetConsent returns the user's consent for the client, or ErrNotFound.
+	GetConsent(ctx context.Context, userID int64, clientID string) (Consent, error)
+	// SaveConsent inserts or replaces the user's consent for the client.
+	SaveConsent(ctx context.Context, c Consent) error
+
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns the session with the given ID hash, expired or not.
+	GetSession(ctx context.Context, id string) (Session, error)
+	DeleteSession(ctx context.Context, id string) error
+
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// RedeemAuthCode marks the code used and, in the same transaction, writes
+	// what issue returns. ErrNotFound for an unknown code. For a code already
+	// used it revokes the family issued from it and returns ErrCodeReused
+	// without calling issue. If issue returns an error the code stays used
+	// (burned), nothing else is written, and that error is returned.
+	RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(AuthCode) (Issue, error)) (Issue, error)
+	// RotateRefreshToken finds the refresh token, checks that its family is
+	// live and that it belongs to the current generation, calls issue, then
+	// advances the family's generation and inserts the new tokens; every
+	// token of earlier generations stops being live at once. ErrNotFound for
+	// an unknown token (or an access token), ErrRevoked if the family is
+	// revoked, ErrTokenReused (after revoking the family) if the token was
+	// already rotated. If issue returns an error nothing is written.
+	RotateRefreshToken(ctx context.Context, hash string, now time.Time, issue func(TokenFamily, Token) (Issue, error)) (Issue, error)
+	// GetToken returns a token of either kind with its family.
+	GetToken(ctx context.Context, hash string) (Token, TokenFamily, error)
+	// RevokeFamily revokes every token of the family. Revoking twice is not an error.
+	RevokeFamily(ctx context.Context, familyID int64, now time.Time) error
+
+	// EnsureSecret stores candidate under name unless a value is already
+	// stored, and returns the stored value. Every node thus agrees on one
+	// value (cookie and CSRF keys).
+	EnsureSecret(ctx context.Context, name string, candidate []byte) ([]byte, error)
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
