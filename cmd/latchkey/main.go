@@ -1,0 +1,169 @@
+// Command latchkey is the Latchkey OAuth 2.0 / OpenID Connect provider:
+// `latchkey serve` runs a node, the other subcommands administer the
+// database (users, clients, projects, repositories, permissions).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"latchkey/internal/config"
+	"latchkey/internal/store"
+	"latchkey/internal/store/backend"
+)
+
+const usage = `latchkey: a self-hostable OAuth 2.0 / OpenID Connect provider for code hosting
+
+Usage:
+  latchkey serve [flags]                      run the server
+  latchkey migrate [flags]                    create or upgrade the database schema
+  latchkey user create --username U --email E [--admin] [--password-stdin]
+  latchkey client create --name N --redirect-uri URI [--redirect-uri URI ...]
+                         [--scopes "S ..."] [--default-scopes "S ..."] [--public] [--pkce-required]
+  latchkey project create --key K --name N [--public]
+  latchkey repo create --project K --slug S [--public]
+  latchkey permission grant|revoke --user U (--global | --project K | --repo K/S) --permission P
+
+Every command takes --db (a SQLite path or a postgres:// DSN), --data-dir and --json.
+Run "latchkey COMMAND -h" for the flags of one command.
+`
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// command is one subcommand: it registers its flags and runs.
+type command struct {
+	flags func(fs *flag.FlagSet)
+	run   func(ctx context.Context, env *cmdEnv) error
+}
+
+// cmdEnv is what a running subcommand gets.
+type cmdEnv struct {
+	cfg    config.Config
+	json   bool
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+	store  store.Store
+}
+
+func commands() map[string]*command {
+	return map[string]*command{
+		"serve":             serveCommand(),
+		"migrate":           {run: func(context.Context, *cmdEnv) error { return nil }},
+		"user create":       userCreateCommand(),
+		"client create":     clientCreateCommand(),
+		"project create":    projectCreateCommand(),
+		"repo create":       repoCreateCommand(),
+		"permission grant":  permissionCommand(true),
+		"permission revoke": permissionCommand(false),
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	name, rest, cmd := lookup(args)
+	if cmd == nil {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+			return 0
+		}
+		return 2
+	}
+	env := &cmdEnv{stdin: stdin, stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("latchkey "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if name == "serve" {
+		env.cfg.RegisterServeFlags(fs)
+	} else {
+		env.cfg.RegisterStorageFlags(fs)
+	}
+	fs.BoolVar(&env.json, "json", false, "print the result as one JSON object")
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "latchkey %s: unexpected argument %q\n", name, fs.Arg(0))
+		return 2
+	}
+	env.log = newLogger(stderr, env.cfg.LogLevel)
+	if err := execute(ctx, name, cmd, env); err != nil {
+		fmt.Fprintf(stderr, "latchkey %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+// lookup finds the subcommand named by the first one or two arguments.
+func lookup(args []string) (string, []string, *command) {
+	cmds := commands()
+	if len(args) >= 2 {
+		if c, ok := cmds[args[0]+" "+args[1]]; ok {
+			return args[0] + " " + args[1], args[2:], c
+		}
+	}
+	if len(args) >= 1 {
+		if c, ok := cmds[args[0]]; ok {
+			return args[0], args[1:], c
+		}
+	}
+	return "", nil, nil
+}
+
+// execute opens (creating and migrating) the database and runs cmd.
+func execute(ctx context.Context, name string, cmd *command, env *cmdEnv) error {
+	st, err := backend.Open(ctx, env.cfg.DSN())
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer st.Close()
+	env.store = st
+	if err := cmd.run(ctx, env); err != nil {
+		return err
+	}
+	if name == "migrate" {
+		return env.emit(map[string]any{"migrated": true}, "the database schema is up to date")
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// emit prints a command's result: one JSON object with --json, else text.
+func (e *cmdEnv) emit(v any, text string) error {
+	if e.json {
+		return json.NewEncoder(e.stdout).Encode(v)
+	}
+	_, err := fmt.Fprintln(e.stdout, strings.TrimRight(text, "\n"))
+	return err
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+
+func (s *stringList) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}

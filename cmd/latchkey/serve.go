@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os/signal"
+	"syscall"
+
+	"latchkey/internal/admin"
+	"latchkey/internal/server"
+)
+
+func serveCommand() *command {
+	return &command{run: serve}
+}
+
+// serve runs a node until SIGINT or SIGTERM, then drains and exits.
+func serve(ctx context.Context, e *cmdEnv) error {
+	warnings, err := e.cfg.ValidateServe()
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		e.log.Warn(w)
+		fmt.Fprintln(e.stderr, "WARNING: "+w)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if !e.cfg.DisableAdminBootstrap {
+		password, err := admin.BootstrapAdmin(ctx, e.store)
+		if err != nil {
+			return err
+		}
+		if password != "" {
+			fmt.Fprintf(e.stdout, "Created the first administrator.\n  user name: admin\n  password:  %s\nThis password is shown only once.\n", password)
+		}
+	}
+	srv, err := server.New(ctx, e.cfg, e.store, e.log, server.Options{})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", e.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	e.log.Info("latchkey listening", "addr", ln.Addr().String(), "base_url", e.cfg.Issuer(), "db", redactDSN(e.cfg.DSN()))
+	return srv.Serve(ctx, ln)
+}
+
+// redactDSN hides a password in a database DSN before it is logged.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return dsn
+}

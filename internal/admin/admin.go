@@ -1,0 +1,245 @@
+// Package admin holds the administrative operations shared by the command
+// line and (later) the admin pages: creating users, clients, projects and
+// repositories, granting and revoking permissions, bootstrapping the first
+// administrator. Each validates its input and returns errors fit to show.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"latchkey/internal/oauth"
+	"latchkey/internal/scope"
+	"latchkey/internal/secret"
+	"latchkey/internal/store"
+)
+
+var (
+	usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	projectKey      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$`)
+	repoSlug        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+)
+
+// NewUser describes a user to create.
+type NewUser struct {
+	Username string
+	Email    string
+	Password string // empty: a random one-time password is generated
+	Admin    bool   // grants the global SYS_ADMIN permission
+}
+
+// CreateUser creates a user. It returns the generated password when the
+// caller gave none, so it can be shown once.
+func CreateUser(ctx context.Context, st store.Store, nu NewUser) (store.User, string, error) {
+	if !usernamePattern.MatchString(nu.Username) || strings.HasSuffix(nu.Username, ".git") {
+		return store.User{}, "", fmt.Errorf("user name %q must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", nu.Username)
+	}
+	if nu.Email != "" {
+		if _, err := mail.ParseAddress(nu.Email); err != nil {
+			return store.User{}, "", fmt.Errorf("email %q is not a valid address", nu.Email)
+		}
+	}
+	generated := ""
+	if nu.Password == "" {
+		generated = secret.New("")[:24]
+		nu.Password = generated
+	}
+	if len(nu.Password) < 8 {
+		return store.User{}, "", errors.New("the password must be at least 8 characters")
+	}
+	u, err := st.CreateUser(ctx, store.User{
+		Username: nu.Username, Email: nu.Email, DisplayName: nu.Username,
+		PasswordHash: secret.HashPassword(nu.Password),
+	})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return store.User{}, "", fmt.Errorf("user %q already exists", nu.Username)
+	}
+	if err != nil {
+		return store.User{}, "", fmt.Errorf("create user: %w", err)
+	}
+	if nu.Admin {
+		if err := st.SetPermission(ctx, store.Permission{UserID: u.ID, Target: store.TargetGlobal, Name: "SYS_ADMIN"}); err != nil {
+			return store.User{}, "", fmt.Errorf("grant SYS_ADMIN: %w", err)
+		}
+	}
+	return u, generated, nil
+}
+
+// BootstrapAdmin creates the user "admin" with a random password when the
+// database has no user at all. It returns the password, or "" when users
+// already existed. Several nodes starting at once create one admin.
+func BootstrapAdmin(ctx context.Context, st store.Store) (string, error) {
+	n, err := st.CountUsers(ctx)
+	if err != nil {
+		return "", fmt.Errorf("count users: %w", err)
+	}
+	if n > 0 {
+		return "", nil
+	}
+	_, password, err := CreateUser(ctx, st, NewUser{Username: "admin", Admin: true})
+	if err != nil {
+		if _, getErr := st.GetUserByUsername(ctx, "admin"); getErr == nil {
+			return "", nil // another node won the race
+		}
+		return "", err
+	}
+	return password, nil
+}
+
+// NewClient describes an OAuth client to register.
+type NewClient struct {
+	Name          string
+	RedirectURIs  []string
+	Scopes        string // space-separated; empty: DefaultClientScopes
+	DefaultScopes string // space-separated; empty: PUBLIC_REPOS
+	GrantTypes    string // space-separated; empty: authorization_code refresh_token
+	Public        bool
+	PKCERequired  bool
+	OwnerUserID   int64
+	// AllowInsecureRedirects is the skip-redirect-URL-HTTPS setting.
+	AllowInsecureRedirects bool
+}
+
+// Defaults for client registration.
+const (
+	DefaultClientScopes = "PUBLIC_REPOS REPO_READ REPO_WRITE openid profile email"
+	DefaultGrantTypes   = "authorization_code refresh_token"
+)
+
+// supportedGrantTypes are the grants a client may be registered for.
+var supportedGrantTypes = []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
+
+// CreateClient registers a client and returns it with its secret, which
+// is shown only now (empty for a public client).
+func CreateClient(ctx context.Context, st store.Store, nc NewClient) (store.Client, string, error) {
+	c, err := buildClient(nc)
+	if err != nil {
+		return store.Client{}, "", err
+	}
+	plain := ""
+	if !c.Public {
+		plain = secret.New(secret.ClientSecretPrefix)
+		c.SecretHash = secret.Hash(plain)
+	}
+	c, err = st.CreateClient(ctx, c)
+	if err != nil {
+		return store.Client{}, "", fmt.Errorf("create client: %w", err)
+	}
+	return c, plain, nil
+}
+
+func buildClient(nc NewClient) (store.Client, error) {
+	name := strings.TrimSpace(nc.Name)
+	if name == "" || len(name) > 200 {
+		return store.Client{}, errors.New("the client name must be 1-200 characters")
+	}
+	if len(nc.RedirectURIs) == 0 {
+		return store.Client{}, errors.New("at least one redirect URI is required")
+	}
+	for _, u := range nc.RedirectURIs {
+		if err := oauth.CheckRedirectURI(u, nc.AllowInsecureRedirects); err != nil {
+			return store.Client{}, err
+		}
+	}
+	scopes, defaults, err := clientScopes(nc)
+	if err != nil {
+		return store.Client{}, err
+	}
+	grants, err := grantTypes(nc.GrantTypes)
+	if err != nil {
+		return store.Client{}, err
+	}
+	return store.Client{
+		ID: secret.NewID(), Name: name, Public: nc.Public, RedirectURIs: slices.Compact(slices.Clone(nc.RedirectURIs)),
+		Scopes: scopes, DefaultScopes: defaults, GrantTypes: grants,
+		PKCERequired: nc.PKCERequired || nc.Public, OwnerUserID: nc.OwnerUserID, CreatedAt: time.Now(),
+	}, nil
+}
+
+func clientScopes(nc NewClient) (scope.Set, scope.Set, error) {
+	raw := cmpOr(nc.Scopes, DefaultClientScopes)
+	scopes, err := scope.Parse(raw)
+	if err != nil || len(scopes) == 0 {
+		return nil, nil, fmt.Errorf("scopes %q: %v", raw, cmpOr(errString(err), "none given"))
+	}
+	defaults, err := scope.Parse(cmpOr(nc.DefaultScopes, scope.PublicRepos))
+	if err != nil {
+		return nil, nil, fmt.Errorf("default scopes: %w", err)
+	}
+	if !scopes.Covers(defaults) {
+		return nil, nil, fmt.Errorf("default scopes %q are not within the client's scopes %q", defaults, scopes)
+	}
+	return scopes, defaults, nil
+}
+
+func grantTypes(raw string) ([]string, error) {
+	grants := strings.Fields(cmpOr(raw, DefaultGrantTypes))
+	for _, g := range grants {
+		if !slices.Contains(supportedGrantTypes, g) {
+			return nil, fmt.Errorf("grant type %q is not supported (supported: %s)", g, strings.Join(supportedGrantTypes, " "))
+		}
+	}
+	slices.Sort(grants)
+	return slices.Compact(grants), nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// CreateProject creates a project; the key is stored upper-case.
+func CreateProject(ctx context.Context, st store.Store, key, name string, public bool) (store.Project, error) {
+	if !projectKey.MatchString(key) {
+		return store.Project{}, fmt.Errorf("project key %q must start with a letter and hold only letters, digits and '_'", key)
+	}
+	if strings.TrimSpace(name) == "" {
+		name = key
+	}
+	p, err := st.CreateProject(ctx, store.Project{Key: strings.ToUpper(key), Name: name, Public: public})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return store.Project{}, fmt.Errorf("project %q already exists", key)
+	}
+	if err != nil {
+		return store.Project{}, fmt.Errorf("create project: %w", err)
+	}
+	return p, nil
+}
+
+// CreateRepo creates a repository in a project.
+func CreateRepo(ctx context.Context, st store.Store, projectKey, slug string, public bool) (store.Repo, error) {
+	if !repoSlug.MatchString(slug) || strings.HasSuffix(slug, ".git") {
+		return store.Repo{}, fmt.Errorf("repository slug %q must hold only letters, digits, '.', '_' and '-'", slug)
+	}
+	p, err := st.GetProjectByKey(ctx, projectKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Repo{}, fmt.Errorf("project %q does not exist", projectKey)
+	}
+	if err != nil {
+		return store.Repo{}, fmt.Errorf("load project: %w", err)
+	}
+	r, err := st.CreateRepo(ctx, store.Repo{ProjectID: p.ID, Slug: strings.ToLower(slug), Name: slug, Public: public})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return store.Repo{}, fmt.Errorf("repository %s/%s already exists", p.Key, slug)
+	}
+	if err != nil {
+		return store.Repo{}, fmt.Errorf("create repository: %w", err)
+	}
+	r.ProjectKey = p.Key
+	return r, nil
+}

@@ -1,0 +1,138 @@
+// Package config holds the settings of a Latchkey process: flags, each with
+// a LATCHKEY_* environment variable as its default, and the production rules
+// on base URL and redirect URIs.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of a Latchkey process.
+type Config struct {
+	Listen                string
+	BaseURL               string
+	DB                    string
+	DataDir               string
+	SkipBaseURLHTTPS      bool
+	SkipRedirectURLHTTPS  bool
+	AccessTokenTTL        time.Duration
+	RefreshTokenTTL       time.Duration
+	CodeTTL               time.Duration
+	SessionTTL            time.Duration
+	ShutdownTimeout       time.Duration
+	LogLevel              string
+	DisableAdminBootstrap bool
+}
+
+// Defaults.
+const (
+	DefaultListen  = "127.0.0.1:8080"
+	DefaultBaseURL = "http://localhost:8080"
+	DefaultDataDir = "data"
+)
+
+// env reads LATCHKEY_<name>.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv("LATCHKEY_" + name); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(name string) bool {
+	v, _ := strconv.ParseBool(env(name, "false"))
+	return v
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(env(name, "")); err == nil {
+		return d
+	}
+	return def
+}
+
+// RegisterStorageFlags registers the flags every subcommand takes.
+func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DB, "db", env("DB", ""), "database: a SQLite file path or a postgres:// DSN (env LATCHKEY_DB; default DATA_DIR/latchkey.db)")
+	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", DefaultDataDir), "directory for the SQLite database and other data (env LATCHKEY_DATA_DIR)")
+	fs.BoolVar(&c.SkipRedirectURLHTTPS, "skip-redirect-url-https-requirement", envBool("SKIP_REDIRECT_URL_HTTPS_REQUIREMENT"),
+		"allow plain-http redirect URIs to any host: for development only (env LATCHKEY_SKIP_REDIRECT_URL_HTTPS_REQUIREMENT)")
+	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LATCHKEY_LOG_LEVEL)")
+}
+
+// RegisterServeFlags registers the flags of `latchkey serve`.
+func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
+	c.RegisterStorageFlags(fs)
+	fs.StringVar(&c.Listen, "listen", env("LISTEN", DefaultListen), "address to listen on (env LATCHKEY_LISTEN)")
+	fs.StringVar(&c.BaseURL, "base-url", env("BASE_URL", DefaultBaseURL), "public base URL, also the OAuth issuer (env LATCHKEY_BASE_URL)")
+	fs.BoolVar(&c.SkipBaseURLHTTPS, "skip-base-url-https-requirement", envBool("SKIP_BASE_URL_HTTPS_REQUIREMENT"),
+		"allow a plain-http base URL that is not loopback: for development only (env LATCHKEY_SKIP_BASE_URL_HTTPS_REQUIREMENT)")
+	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", envDuration("ACCESS_TOKEN_TTL", time.Hour), "access token lifetime (env LATCHKEY_ACCESS_TOKEN_TTL)")
+	fs.DurationVar(&c.RefreshTokenTTL, "refresh-token-ttl", envDuration("REFRESH_TOKEN_TTL", 90*24*time.Hour), "refresh token lifetime (env LATCHKEY_REFRESH_TOKEN_TTL)")
+	fs.DurationVar(&c.CodeTTL, "code-ttl", envDuration("CODE_TTL", time.Minute), "authorization code lifetime, at most 10m (env LATCHKEY_CODE_TTL)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", envDuration("SESSION_TTL", 12*time.Hour), "browser session lifetime (env LATCHKEY_SESSION_TTL)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 15*time.Second), "how long to drain requests on SIGTERM (env LATCHKEY_SHUTDOWN_TIMEOUT)")
+	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
+}
+
+// DSN is the database to open: --db, or the SQLite file in the data directory.
+func (c *Config) DSN() string {
+	if c.DB != "" {
+		return c.DB
+	}
+	return filepath.Join(c.DataDir, "latchkey.db")
+}
+
+// Issuer is the base URL without a trailing slash.
+func (c *Config) Issuer() string { return strings.TrimRight(c.BaseURL, "/") }
+
+// SecureCookies reports whether the base URL is https.
+func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+// ValidateServe checks the serve settings. It returns warnings to print
+// loudly at start-up (development settings in force) or an error.
+func (c *Config) ValidateServe() ([]string, error) {
+	var warnings []string
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("base URL %q must be an absolute http(s) URL", c.BaseURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("base URL %q must not have a query or fragment", c.BaseURL)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		if !c.SkipBaseURLHTTPS {
+			return nil, errors.New("base URL " + c.BaseURL + " must use https; for development only, set --skip-base-url-https-requirement")
+		}
+		warnings = append(warnings, "INSECURE: the base URL is plain http on a non-loopback host (--skip-base-url-https-requirement); never run this in production")
+	}
+	if c.SkipRedirectURLHTTPS {
+		warnings = append(warnings, "INSECURE: plain-http redirect URIs are allowed (--skip-redirect-url-https-requirement); never run this in production")
+	}
+	if c.CodeTTL > 10*time.Minute {
+		return nil, errors.New("code lifetime must be at most 10m")
+	}
+	for name, d := range map[string]time.Duration{"access token": c.AccessTokenTTL, "refresh token": c.RefreshTokenTTL, "code": c.CodeTTL, "session": c.SessionTTL} {
+		if d <= 0 {
+			return nil, fmt.Errorf("%s lifetime must be positive", name)
+		}
+	}
+	return warnings, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,24 @@
+// Package bitbucket mounts the Bitbucket Data Center layout of the OAuth 2.0
+// provider onto the shared protocol core: its paths, and created_at in token
+// responses. Everything else is the core's.
+package bitbucket
+
+import (
+	"net/http"
+
+	"latchkey/internal/oauth"
+)
+
+// Paths of the Bitbucket layout.
+const (
+	AuthorizePath = "/rest/oauth2/latest/authorize"
+	TokenPath     = "/rest/oauth2/latest/token"
+)
+
+// Mount registers the Bitbucket endpoints: the authorization endpoint (the
+// page flow from package web, which also mounts the consent page) on the
+// page mux, the token endpoint on the API mux.
+func Mount(pages, apis *http.ServeMux, core *oauth.Provider, authorize http.Handler) {
+	pages.Handle("GET "+AuthorizePath, authorize)
+	apis.Handle(TokenPath, core.TokenHandler(oauth.TokenOptions{IncludeCreatedAt: true}))
+}

@@ -1,0 +1,22 @@
+// Package gitea mounts the Gitea layout of the OAuth 2.0 provider onto the
+// shared protocol core. It differs from the Bitbucket layout only in paths.
+package gitea
+
+import (
+	"net/http"
+
+	"latchkey/internal/oauth"
+)
+
+// Paths of the Gitea layout.
+const (
+	AuthorizePath = "/login/oauth/authorize"
+	TokenPath     = "/login/oauth/access_token"
+)
+
+// Mount registers the Gitea endpoints: authorization on the page mux,
+// token on the API mux.
+func Mount(pages, apis *http.ServeMux, core *oauth.Provider, authorize http.Handler) {
+	pages.Handle("GET "+AuthorizePath, authorize)
+	apis.Handle(TokenPath, core.TokenHandler(oauth.TokenOptions{}))
+}

@@ -1,0 +1,304 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"latchkey/internal/scope"
+	"latchkey/internal/secret"
+	"latchkey/internal/store"
+)
+
+// Grant types.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+	GrantClientCredentials = "client_credentials"
+	GrantPassword          = "password"
+)
+
+// Limits on free-text parameters, so that requests stay small.
+const (
+	maxStateLen = 2048
+	maxNonceLen = 512
+)
+
+// Prompt values (OpenID Connect Core §3.1.2.1).
+const (
+	PromptNone    = "none"
+	PromptLogin   = "login"
+	PromptConsent = "consent"
+)
+
+// AuthRequest is a validated authorization request.
+type AuthRequest struct {
+	Client          store.Client
+	RedirectURI     string // where the response goes
+	RedirectURISent bool   // whether the request named redirect_uri
+	State           string
+	Scopes          scope.Set
+	CodeChallenge   string
+	ChallengeMethod string // S256 or plain; empty without PKCE
+	Nonce           string
+	Prompt          []string
+	// Params are the request's parameters as received, to carry the request
+	// through login and consent; it is validated again at each step.
+	Params Params
+}
+
+// HasPrompt reports whether the request carries prompt value v.
+func (r *AuthRequest) HasPrompt(v string) bool { return slices.Contains(r.Prompt, v) }
+
+// PageError is an authorization error found before the client and its
+// redirect URI were validated. It is shown to the person on an HTML page and
+// never redirected anywhere (RFC 6749 §4.1.2.1), so there is no open redirect.
+type PageError struct {
+	Status  int
+	Message string
+}
+
+func (e *PageError) Error() string { return e.Message }
+
+// RedirectError is an authorization error sent back to the client's
+// validated redirect URI.
+type RedirectError struct {
+	Err         *Error
+	RedirectURI string
+	State       string
+}
+
+func (e *RedirectError) Error() string { return e.Err.Error() }
+
+// Unwrap exposes the protocol error.
+func (e *RedirectError) Unwrap() error { return e.Err }
+
+func pageError(format string, args ...any) *PageError {
+	return &PageError{Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// ValidateAuthorize checks an authorization request (RFC 6749 §4.1.1,
+// RFC 7636 §4.3). It returns a *PageError while the client or redirect URI
+// is not trusted, a *RedirectError after that, or another error for a
+// server fault.
+func (p *Provider) ValidateAuthorize(ctx context.Context, params Params) (*AuthRequest, error) {
+	client, redirectURI, err := p.trustedRedirect(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	req := &AuthRequest{
+		Client:          client,
+		RedirectURI:     redirectURI,
+		RedirectURISent: params.Has("redirect_uri"),
+		State:           params.Get("state"),
+		Nonce:           params.Get("nonce"),
+		Params:          params,
+	}
+	if len(req.State) > maxStateLen {
+		req.State = ""
+		return nil, req.Fail(InvalidRequest("state is longer than %d characters", maxStateLen))
+	}
+	for _, check := range []func(*AuthRequest, Params) *Error{
+		checkResponseType, checkScopes, checkPKCE, checkPrompt, checkNonce,
+	} {
+		if e := check(req, params); e != nil {
+			return nil, req.Fail(e)
+		}
+	}
+	return req, nil
+}
+
+// trustedRedirect validates client_id and redirect_uri; every failure here
+// is a PageError.
+func (p *Provider) trustedRedirect(ctx context.Context, params Params) (store.Client, string, error) {
+	clientID := params.Get("client_id")
+	if clientID == "" {
+		return store.Client{}, "", pageError("The request does not name an application (client_id is missing).")
+	}
+	client, err := p.store.GetClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Client{}, "", pageError("The application that sent you here is not registered with this server.")
+	}
+	if err != nil {
+		return store.Client{}, "", fmt.Errorf("authorize: load client: %w", err)
+	}
+	if client.Suspended {
+		return store.Client{}, "", pageError("The application %q is suspended by an administrator.", client.Name)
+	}
+	requested := params.Get("redirect_uri")
+	if requested == "" {
+		if len(client.RedirectURIs) != 1 {
+			return store.Client{}, "", pageError("The request does not say where to return to (redirect_uri is missing).")
+		}
+		return client, client.RedirectURIs[0], nil
+	}
+	matched, err := MatchRedirectURI(client.RedirectURIs, requested)
+	if err != nil {
+		return store.Client{}, "", pageError("The return address of this request is not registered for the application %q.", client.Name)
+	}
+	return client, matched, nil
+}
+
+func checkResponseType(req *AuthRequest, params Params) *Error {
+	rt := params.Get("response_type")
+	switch {
+	case rt == "":
+		return InvalidRequest("response_type is required")
+	case rt != "code":
+		return &Error{Code: CodeUnsupportedResponseType, Status: http.StatusBadRequest,
+			Description: "only response_type=code is supported; the implicit flow is not"}
+	case !slices.Contains(req.Client.GrantTypes, GrantAuthorizationCode):
+		return UnauthorizedClient("the client is not registered for the authorization code grant")
+	}
+	return nil
+}
+
+func checkScopes(req *AuthRequest, params Params) *Error {
+	requested, err := scope.Parse(params.Get("scope"))
+	if err != nil {
+		return InvalidScope("%v", err)
+	}
+	if len(requested) == 0 {
+		requested = scope.Set(req.Client.DefaultScopes)
+		if len(requested) == 0 {
+			requested = scope.Set{scope.PublicRepos}
+		}
+	}
+	if !scope.Set(req.Client.Scopes).Covers(requested) {
+		return InvalidScope("the client is not registered for scope %q", requested.String())
+	}
+	req.Scopes = requested
+	return nil
+}
+
+func checkPKCE(req *AuthRequest, params Params) *Error {
+	challenge := params.Get("code_challenge")
+	rawMethod := params.Get("code_challenge_method")
+	if challenge == "" {
+		if rawMethod != "" {
+			return InvalidRequest("code_challenge_method was sent without code_challenge")
+		}
+		if req.Client.Public || req.Client.PKCERequired {
+			return InvalidRequest("code_challenge is required for this client (PKCE, RFC 7636)")
+		}
+		return nil
+	}
+	method, ok := NormalizeChallengeMethod(rawMethod)
+	if !ok {
+		return InvalidRequest("code_challenge_method %q is not supported: use S256", rawMethod)
+	}
+	if !validChallenge(challenge, method) {
+		return InvalidRequest("code_challenge is malformed for method %s", method)
+	}
+	req.CodeChallenge, req.ChallengeMethod = challenge, method
+	return nil
+}
+
+func checkPrompt(req *AuthRequest, params Params) *Error {
+	for _, v := range strings.Fields(params.Get("prompt")) {
+		switch v {
+		case PromptNone, PromptLogin, PromptConsent, "select_account":
+			req.Prompt = append(req.Prompt, v)
+		default:
+			return InvalidRequest("prompt value %q is not supported", v)
+		}
+	}
+	if req.HasPrompt(PromptNone) && len(req.Prompt) > 1 {
+		return InvalidRequest("prompt=none cannot be combined with other prompt values")
+	}
+	return nil
+}
+
+func checkNonce(req *AuthRequest, _ Params) *Error {
+	if len(req.Nonce) > maxNonceLen {
+		return InvalidRequest("nonce is longer than %d characters", maxNonceLen)
+	}
+	return nil
+}
+
+// Fail turns a protocol error into a RedirectError for this request.
+func (r *AuthRequest) Fail(e *Error) *RedirectError {
+	return &RedirectError{Err: e, RedirectURI: r.RedirectURI, State: r.State}
+}
+
+// ErrorRedirectURL is the redirect URI carrying e as RFC 6749 §4.1.2.1
+// error parameters, with state and iss (RFC 9207).
+func (p *Provider) ErrorRedirectURL(e *RedirectError) string {
+	q := url.Values{"error": {e.Err.Code}, "iss": {p.cfg.Issuer}}
+	if e.Err.Description != "" {
+		q.Set("error_description", e.Err.Description)
+	}
+	if e.State != "" {
+		q.Set("state", e.State)
+	}
+	return appendQuery(e.RedirectURI, q)
+}
+
+// NeedsConsent reports whether the user must be asked: prompt=consent, or
+// no remembered consent that covers the requested scopes.
+func (p *Provider) NeedsConsent(ctx context.Context, req *AuthRequest, userID int64) (bool, error) {
+	if req.HasPrompt(PromptConsent) {
+		return true, nil
+	}
+	c, err := p.store.GetConsent(ctx, userID, req.Client.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("authorize: load consent: %w", err)
+	}
+	return !scope.Set(c.Scopes).Covers(req.Scopes), nil
+}
+
+// RememberConsent records that the user approved the request's scopes,
+// adding them to what they approved before for the client.
+func (p *Provider) RememberConsent(ctx context.Context, req *AuthRequest, userID int64) error {
+	scopes := req.Scopes
+	if c, err := p.store.GetConsent(ctx, userID, req.Client.ID); err == nil {
+		scopes = scope.Set(c.Scopes).Union(scopes)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("authorize: load consent: %w", err)
+	}
+	err := p.store.SaveConsent(ctx, store.Consent{
+		UserID: userID, ClientID: req.Client.ID, Scopes: scopes, GrantedAt: p.cfg.Now(),
+	})
+	if err != nil {
+		return fmt.Errorf("authorize: save consent: %w", err)
+	}
+	return nil
+}
+
+// IssueCode creates a single-use authorization code bound to the request
+// and the user, and returns the redirect URI that carries it.
+func (p *Provider) IssueCode(ctx context.Context, req *AuthRequest, userID int64, authTime time.Time) (string, error) {
+	code := secret.New(secret.CodePrefix)
+	now := p.cfg.Now()
+	err := p.store.CreateAuthCode(ctx, store.AuthCode{
+		Hash:            secret.Hash(code),
+		ClientID:        req.Client.ID,
+		UserID:          userID,
+		RedirectURI:     req.RedirectURI,
+		RedirectURISent: req.RedirectURISent,
+		Scopes:          req.Scopes,
+		CodeChallenge:   req.CodeChallenge,
+		ChallengeMethod: req.ChallengeMethod,
+		Nonce:           req.Nonce,
+		AuthTime:        authTime,
+		CreatedAt:       now,
+		ExpiresAt:       now.Add(p.cfg.CodeTTL),
+	})
+	if err != nil {
+		return "", fmt.Errorf("authorize: store code: %w", err)
+	}
+	q := url.Values{"code": {code}, "iss": {p.cfg.Issuer}}
+	if req.State != "" {
+		q.Set("state", req.State)
+	}
+	return appendQuery(req.RedirectURI, q), nil
+}

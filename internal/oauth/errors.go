@@ -1,0 +1,122 @@
+package oauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+)
+
+// RFC 6749 error codes (§4.1.2.1, §5.2) and RFC 6750 codes (§3.1).
+const (
+	CodeInvalidRequest          = "invalid_request"
+	CodeInvalidClient           = "invalid_client"
+	CodeInvalidGrant            = "invalid_grant"
+	CodeUnauthorizedClient      = "unauthorized_client"
+	CodeUnsupportedGrantType    = "unsupported_grant_type"
+	CodeUnsupportedResponseType = "unsupported_response_type"
+	CodeInvalidScope            = "invalid_scope"
+	CodeAccessDenied            = "access_denied"
+	CodeServerError             = "server_error"
+	CodeTemporarilyUnavailable  = "temporarily_unavailable"
+	CodeLoginRequired           = "login_required"
+	CodeConsentRequired         = "consent_required"
+	CodeInvalidToken            = "invalid_token"
+	CodeInsufficientScope       = "insufficient_scope"
+)
+
+// Error is a protocol error. Code and Description are what the client
+// sees; Err is server-side detail that is logged and never shown.
+type Error struct {
+	Code        string
+	Description string
+	Status      int
+	Err         error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Description, e.Err)
+	}
+	return e.Code + ": " + e.Description
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func newError(code string, status int, format string, args ...any) *Error {
+	return &Error{Code: code, Status: status, Description: fmt.Sprintf(format, args...)}
+}
+
+// InvalidRequest is RFC 6749's invalid_request (400).
+func InvalidRequest(format string, args ...any) *Error {
+	return newError(CodeInvalidRequest, http.StatusBadRequest, format, args...)
+}
+
+// InvalidClient is RFC 6749's invalid_client (401).
+func InvalidClient(format string, args ...any) *Error {
+	return newError(CodeInvalidClient, http.StatusUnauthorized, format, args...)
+}
+
+// InvalidGrant is RFC 6749's invalid_grant (400).
+func InvalidGrant(format string, args ...any) *Error {
+	return newError(CodeInvalidGrant, http.StatusBadRequest, format, args...)
+}
+
+// InvalidScope is RFC 6749's invalid_scope (400).
+func InvalidScope(format string, args ...any) *Error {
+	return newError(CodeInvalidScope, http.StatusBadRequest, format, args...)
+}
+
+// UnauthorizedClient is RFC 6749's unauthorized_client (400).
+func UnauthorizedClient(format string, args ...any) *Error {
+	return newError(CodeUnauthorizedClient, http.StatusBadRequest, format, args...)
+}
+
+// ServerError wraps an unexpected fault. The client sees only a generic text.
+func ServerError(err error) *Error {
+	return &Error{Code: CodeServerError, Status: http.StatusInternalServerError,
+		Description: "the server could not complete the request", Err: err}
+}
+
+// AsError turns any error into a protocol error: protocol errors stay as
+// they are, anything else becomes server_error.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return ServerError(err)
+}
+
+// errorBody is the RFC 6749 §5.2 error response.
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// WriteError writes err as RFC 6749 error JSON with the matching status.
+// invalid_client carries a WWW-Authenticate challenge (§5.2).
+func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
+	e := AsError(err)
+	if e.Status >= 500 {
+		log.Error("protocol request failed", "error", err)
+	} else {
+		log.Info("protocol request refused", "code", e.Code, "detail", err.Error())
+	}
+	if e.Code == CodeInvalidClient {
+		w.Header().Set("WWW-Authenticate", `Basic realm="latchkey"`)
+	}
+	writeJSON(w, e.Status, errorBody{Error: e.Code, Description: e.Description})
+}
+
+// writeJSON writes v as JSON with the no-store headers every token-bearing
+// or error response needs.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

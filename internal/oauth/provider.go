@@ -1,0 +1,104 @@
+// Package oauth is the protocol core shared by both dialects: validation of
+// authorization requests, issuing codes, the token endpoint pipeline with one
+// small handler per grant, PKCE, refresh rotation, the bearer check used by
+// the protected resources, and RFC 6749 / RFC 6750 errors.
+//
+// Control flow: the web package renders login and consent pages and calls
+// ValidateAuthorize and IssueCode; the dialect packages mount TokenHandler on
+// their paths; the api package calls AuthenticateBearer. This package never
+// renders a page and reaches storage only through store.Store.
+package oauth
+
+import (
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"latchkey/internal/store"
+)
+
+// Config is what the protocol core needs.
+type Config struct {
+	Store store.Store
+	// Issuer is the server's base URL without a trailing slash. It is the
+	// iss value of authorization responses (RFC 9207).
+	Issuer          string
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	CodeTTL         time.Duration // at most 10 minutes
+	Now             func() time.Time
+	Logger          *slog.Logger
+}
+
+// Defaults for token lifetimes.
+const (
+	DefaultAccessTokenTTL  = time.Hour
+	DefaultRefreshTokenTTL = 90 * 24 * time.Hour
+	DefaultCodeTTL         = time.Minute
+	MaxCodeTTL             = 10 * time.Minute
+)
+
+// Provider implements the protocol core.
+type Provider struct {
+	store  store.Store
+	cfg    Config
+	log    *slog.Logger
+	grants map[string]grantHandler
+}
+
+// New builds a Provider, filling unset lifetimes with defaults.
+func New(cfg Config) *Provider {
+	if cfg.AccessTokenTTL <= 0 {
+		cfg.AccessTokenTTL = DefaultAccessTokenTTL
+	}
+	if cfg.RefreshTokenTTL <= 0 {
+		cfg.RefreshTokenTTL = DefaultRefreshTokenTTL
+	}
+	if cfg.CodeTTL <= 0 {
+		cfg.CodeTTL = DefaultCodeTTL
+	}
+	cfg.CodeTTL = min(cfg.CodeTTL, MaxCodeTTL)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	p := &Provider{store: cfg.Store, cfg: cfg, log: cfg.Logger}
+	p.grants = map[string]grantHandler{
+		GrantAuthorizationCode: codeGrant{p},
+		GrantRefreshToken:      refreshGrant{p},
+	}
+	return p
+}
+
+// Issuer returns the issuer identifier.
+func (p *Provider) Issuer() string { return p.cfg.Issuer }
+
+// Store returns the store the provider uses.
+func (p *Provider) Store() store.Store { return p.store }
+
+// Now returns the provider's current time.
+func (p *Provider) Now() time.Time { return p.cfg.Now() }
+
+// AccessTokenTTL returns the access-token lifetime.
+func (p *Provider) AccessTokenTTL() time.Duration { return p.cfg.AccessTokenTTL }
+
+// appendQuery adds params to a redirect URI, keeping the query it already has
+// (RFC 6749 §3.1.2).
+func appendQuery(base string, params url.Values) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	q := u.Query()
+	for k, vs := range params {
+		for _, v := range vs {
+			q.Add(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}

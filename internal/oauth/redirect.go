@@ -1,0 +1,106 @@
+package oauth
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// CheckRedirectURI validates a redirect URI at registration. It must be
+// absolute, without fragment (RFC 6749 §3.1.2) and, in production, either
+// https, http on a loopback host (RFC 8252 §7.3) or a private-use scheme
+// with a reverse-domain name such as com.example.app:/cb (RFC 8252 §7.1).
+// allowInsecure (the skip-redirect-URL-HTTPS setting) also allows plain
+// http to any host.
+func CheckRedirectURI(raw string, allowInsecure bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("redirect URI %q is not a valid URI", raw)
+	}
+	if !u.IsAbs() {
+		return fmt.Errorf("redirect URI %q is not absolute", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("redirect URI %q must not contain a fragment", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("redirect URI %q must not contain user information", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return requireHost(u, raw)
+	case "http":
+		if err := requireHost(u, raw); err != nil {
+			return err
+		}
+		if allowInsecure || isLoopbackHost(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("redirect URI %q must use https (plain http is allowed only for loopback hosts, or with the skip-redirect-URL-HTTPS setting)", raw)
+	case "javascript", "data", "file", "vbscript", "blob", "about":
+		return fmt.Errorf("redirect URI %q uses a forbidden scheme", raw)
+	}
+	if !strings.Contains(u.Scheme, ".") {
+		return fmt.Errorf("redirect URI %q: a private-use scheme must be a reverse domain name such as com.example.app", raw)
+	}
+	return nil
+}
+
+func requireHost(u *url.URL, raw string) error {
+	if u.Host == "" {
+		return fmt.Errorf("redirect URI %q has no host", raw)
+	}
+	return nil
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP literal.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// IsLoopbackURL reports whether raw is an http(s) URL on a loopback host.
+func IsLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && isLoopbackHost(u.Hostname())
+}
+
+// errNoMatch means a requested redirect URI matches no registered one.
+var errNoMatch = errors.New("redirect URI is not registered")
+
+// MatchRedirectURI finds the registered URI that requested matches. The
+// match is exact, character for character, except for http on a loopback
+// IP literal (127.0.0.1 or [::1]), where the port may differ (RFC 8252 §7.3):
+// native apps pick a free port at run time.
+func MatchRedirectURI(registered []string, requested string) (string, error) {
+	for _, r := range registered {
+		if r == requested {
+			return requested, nil
+		}
+	}
+	req, err := url.Parse(requested)
+	if err != nil || req.Scheme != "http" || !isLoopbackIP(req.Hostname()) {
+		return "", errNoMatch
+	}
+	for _, r := range registered {
+		reg, err := url.Parse(r)
+		if err != nil || reg.Scheme != "http" || !isLoopbackIP(reg.Hostname()) {
+			continue
+		}
+		if reg.Hostname() == req.Hostname() && reg.EscapedPath() == req.EscapedPath() &&
+			reg.RawQuery == req.RawQuery && req.User == nil && !strings.Contains(requested, "#") {
+			return requested, nil
+		}
+	}
+	return "", errNoMatch
+}
+
+func isLoopbackIP(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

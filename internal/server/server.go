@@ -1,0 +1,137 @@
+// Package server assembles a Latchkey node: the protocol core, both
+// dialects, the pages and the API on their muxes, the middleware every
+// response passes through, health endpoints and graceful shutdown.
+//
+// Pages and the JSON API are kept on separate muxes. Pages are wrapped in
+// cross-origin protection and get a strict CSP; the token endpoint and the
+// API are not, because single-page apps call them across origins.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"latchkey/internal/api"
+	"latchkey/internal/config"
+	"latchkey/internal/dialect/bitbucket"
+	"latchkey/internal/dialect/gitea"
+	"latchkey/internal/oauth"
+	"latchkey/internal/store"
+	"latchkey/internal/web"
+)
+
+// Version is reported by the API.
+var Version = "0.1.0"
+
+// Server is one Latchkey node.
+type Server struct {
+	cfg      config.Config
+	store    store.Store
+	log      *slog.Logger
+	Provider *oauth.Provider
+	handler  http.Handler
+}
+
+// Options are test hooks; zero values mean production behaviour.
+type Options struct {
+	Now func() time.Time
+}
+
+// New wires a node on top of an open store.
+func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, opts Options) (*Server, error) {
+	provider := oauth.New(oauth.Config{
+		Store: st, Issuer: cfg.Issuer(), Logger: log, Now: opts.Now,
+		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, CodeTTL: cfg.CodeTTL,
+	})
+	pages, err := web.New(ctx, web.Config{
+		Provider: provider, Store: st, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: st, log: log, Provider: provider}
+
+	pageMux := http.NewServeMux()
+	pages.Mount(pageMux)
+	authorize := pages.Authorize()
+	apiMux := http.NewServeMux()
+	bitbucket.Mount(pageMux, apiMux, provider, authorize)
+	gitea.Mount(pageMux, apiMux, provider, authorize)
+	api.New(api.Config{Provider: provider, Store: st, BaseURL: cfg.Issuer(), Version: Version, Logger: log}).Mount(apiMux)
+	apiMux.HandleFunc("GET /healthz", s.healthz)
+	apiMux.HandleFunc("GET /readyz", s.readyz)
+
+	protectedPages := pageHeaders(http.NewCrossOriginProtection().Handler(pageMux))
+	s.handler = s.recoverPanics(s.logRequests(commonHeaders(cfg.SecureCookies(), route(pageMux, protectedPages, apiMux))))
+	return s, nil
+}
+
+// Handler returns the node's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// route sends a request to the page mux when one of its patterns matches,
+// else to the API mux.
+func route(pageMux *http.ServeMux, pages, apiHandler http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := pageMux.Handler(r); pattern != "" {
+			pages.ServeHTTP(w, r)
+			return
+		}
+		apiHandler.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyz says whether this node can serve: its database answers.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("not ready", "error", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("database unavailable\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Serve listens on cfg.Listen until ctx is cancelled, then drains in-flight
+// requests for at most the shutdown timeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining requests", "timeout", s.cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}

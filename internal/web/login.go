@@ -1,0 +1,75 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"latchkey/internal/secret"
+	"latchkey/internal/store"
+)
+
+type loginData struct {
+	Next     string
+	Username string
+	Error    string
+}
+
+func (p *Pages) loginForm(w http.ResponseWriter, r *http.Request) {
+	next := safeNext(r.URL.Query().Get("next"))
+	p.render(w, r, http.StatusOK, "login", "Sign in", nil, loginData{Next: next})
+}
+
+// login checks the password and starts a session. Unknown users and wrong
+// passwords get the same answer after the same work, so the form does not
+// tell which user names exist.
+func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
+	if !p.parseForm(w, r) {
+		return
+	}
+	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
+	next := safeNext(r.PostForm.Get("next"))
+	user, ok, err := p.checkLogin(r, username, password)
+	if err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	if !ok {
+		p.log.Info("login failed", "username", username, "remote", r.RemoteAddr)
+		p.render(w, r, http.StatusUnauthorized, "login", "Sign in", nil,
+			loginData{Next: next, Username: username, Error: "The user name or password is not correct."})
+		return
+	}
+	if err := p.startSession(w, r, user.ID); err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	p.log.Info("login", "user_id", user.ID, "remote", r.RemoteAddr)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (p *Pages) checkLogin(r *http.Request, username, password string) (store.User, bool, error) {
+	user, err := p.store.GetUserByUsername(r.Context(), username)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (user.Disabled || user.PasswordHash == "")) {
+		secret.BurnPasswordCheck(password)
+		return store.User{}, false, nil
+	}
+	if err != nil {
+		return store.User{}, false, err
+	}
+	ok, err := secret.CheckPassword(user.PasswordHash, password)
+	if err != nil {
+		return store.User{}, false, err
+	}
+	return user, ok, nil
+}
+
+func (p *Pages) logout(w http.ResponseWriter, r *http.Request) {
+	if !p.parseForm(w, r) {
+		return
+	}
+	if err := p.endSession(w, r); err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}

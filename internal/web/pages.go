@@ -1,0 +1,153 @@
+// Package web serves the pages a person sees: login, consent, and the
+// authorization endpoint that leads through them. It keeps browser sessions
+// (in the database, so any node can serve any request) and protects every
+// form against cross-site request forgery.
+//
+// Control flow: a dialect mounts Authorize on its path; Authorize asks the
+// protocol core (package oauth) to validate the request, sends the person to
+// /login when there is no session, to the consent page when consent is
+// needed, and finally asks the core to issue a code and redirects to the
+// client. This package never touches tokens.
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"latchkey/internal/oauth"
+	"latchkey/internal/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// ConsentPath is where the consent page lives, in both dialects
+// (Bitbucket's documented path).
+const ConsentPath = "/plugins/servlet/oauth2/consent"
+
+// Config is what the pages need.
+type Config struct {
+	Provider *oauth.Provider
+	Store    store.Store
+	// SecureCookies marks cookies Secure; true when the base URL is https.
+	SecureCookies bool
+	SessionTTL    time.Duration
+	Logger        *slog.Logger
+}
+
+// Pages serves the HTML pages.
+type Pages struct {
+	cfg      Config
+	provider *oauth.Provider
+	store    store.Store
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	csrfKey  []byte
+}
+
+// New loads templates and the shared CSRF key.
+func New(ctx context.Context, cfg Config) (*Pages, error) {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	key, err := cfg.Store.EnsureSecret(ctx, "csrf-key", randomKey())
+	if err != nil {
+		return nil, fmt.Errorf("web: load CSRF key: %w", err)
+	}
+	p := &Pages{cfg: cfg, provider: cfg.Provider, store: cfg.Store, log: cfg.Logger,
+		pages: map[string]*template.Template{}, csrfKey: key}
+	for _, name := range []string{"login", "consent", "error", "home"} {
+		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("web: parse template %s: %w", name, err)
+		}
+		p.pages[name] = t
+	}
+	return p, nil
+}
+
+// Mount registers the pages that are the same in both dialects.
+func (p *Pages) Mount(mux *http.ServeMux) {
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /{$}", p.home)
+	mux.HandleFunc("GET /login", p.loginForm)
+	mux.HandleFunc("POST /login", p.login)
+	mux.HandleFunc("POST /logout", p.logout)
+	mux.HandleFunc("GET "+ConsentPath, p.consentForm)
+	mux.HandleFunc("POST "+ConsentPath, p.consent)
+}
+
+// view is what every template receives.
+type view struct {
+	Title string
+	User  *store.User
+	CSRF  string
+	Data  any
+}
+
+// render writes a page. It buffers, so a template error becomes a clean 500.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name, title string, user *store.User, data any) {
+	var buf bytes.Buffer
+	v := view{Title: title, User: user, CSRF: p.csrfToken(w, r), Data: data}
+	if err := p.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		p.log.Error("render page", "page", name, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorPage shows a message to the person. It never contains internal detail.
+func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+	title := "Something went wrong"
+	switch {
+	case status == http.StatusForbidden:
+		title = "Not allowed"
+	case status < 500:
+		title = "This request cannot be completed"
+	}
+	p.render(w, r, status, "error", title, nil, struct{ Message string }{message})
+}
+
+// serverError logs err and shows a generic page.
+func (p *Pages) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	p.log.Error("page request failed", "path", r.URL.Path, "error", err)
+	p.errorPage(w, r, http.StatusInternalServerError, "The server could not complete your request. Please try again.")
+}
+
+func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
+	user, _, err := p.currentUser(r)
+	if err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, "home", "Home", user, nil)
+}
+
+// safeNext keeps a post-login destination only if it is a path on this
+// server, so that the login page is no open redirect.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n\t\\") {
+		return "/"
+	}
+	return next
+}

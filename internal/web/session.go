@@ -1,0 +1,91 @@
+package web
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"latchkey/internal/secret"
+	"latchkey/internal/store"
+)
+
+const sessionCookie = "latchkey_session"
+
+func randomKey() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// currentUser returns the signed-in user and their session, or nil when the
+// request has no live session.
+func (p *Pages) currentUser(r *http.Request) (*store.User, *store.Session, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil, nil
+	}
+	s, err := p.store.GetSession(r.Context(), secret.Hash(c.Value))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("load session: %w", err)
+	}
+	if !p.provider.Now().Before(s.ExpiresAt) {
+		return nil, nil, nil
+	}
+	u, err := p.store.GetUser(r.Context(), s.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("load session user: %w", err)
+	}
+	if u.Disabled {
+		return nil, nil, nil
+	}
+	return &u, &s, nil
+}
+
+// startSession creates a session for the user and sets its cookie. A fresh
+// cookie value on every login prevents session fixation.
+func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, userID int64) error {
+	if old, err := r.Cookie(sessionCookie); err == nil && old.Value != "" {
+		_ = p.store.DeleteSession(r.Context(), secret.Hash(old.Value))
+	}
+	value := secret.New(secret.SessionPrefix)
+	now := p.provider.Now()
+	err := p.store.CreateSession(r.Context(), store.Session{
+		ID: secret.Hash(value), UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
+	})
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	http.SetCookie(w, p.cookie(sessionCookie, value, p.cfg.SessionTTL))
+	return nil
+}
+
+// endSession deletes the session and clears its cookie.
+func (p *Pages) endSession(w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if err := p.store.DeleteSession(r.Context(), secret.Hash(c.Value)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("delete session: %w", err)
+		}
+	}
+	http.SetCookie(w, p.cookie(sessionCookie, "", -1))
+	return nil
+}
+
+// cookie builds an HttpOnly, SameSite=Lax cookie, Secure on HTTPS.
+func (p *Pages) cookie(name, value string, ttl time.Duration) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true,
+		Secure: p.cfg.SecureCookies, SameSite: http.SameSiteLaxMode}
+	if ttl < 0 {
+		c.MaxAge = -1
+	} else if ttl > 0 {
+		c.MaxAge = int(ttl.Seconds())
+	}
+	return c
+}
