@@ -1,0 +1,155 @@
+package postgres_test
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+
+	"latchkey/internal/store"
+	"latchkey/internal/store/postgres"
+	"latchkey/internal/store/sqlstore"
+	"latchkey/internal/store/storetest"
+)
+
+// dsnEnv names the environment variable with the test server's DSN, e.g.
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
+const dsnEnv = "LATCHKEY_TEST_POSTGRES"
+
+// serverDSN returns the test server's DSN. Without one the test is skipped,
+// except in CI (CI=true), where a missing database is a failure.
+func serverDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv(dsnEnv)
+	if dsn != "" {
+		return dsn
+	}
+	msg := dsnEnv + " is not set; set it to a PostgreSQL URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL tests"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+var (
+	adminOnce sync.Once
+	adminDB   *sql.DB
+	adminErr  error
+)
+
+// admin returns a connection pool to the test server for creating schemas.
+func admin(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	adminOnce.Do(func() {
+		adminDB, adminErr = sql.Open("pgx", dsn)
+		if adminErr == nil {
+			adminErr = adminDB.PingContext(t.Context())
+		}
+	})
+	if adminErr != nil {
+		t.Fatalf("connect to %s: %v", dsnEnv, adminErr)
+	}
+	return adminDB
+}
+
+// freshSchema creates a uniquely named schema, drops it when the test ends,
+// and returns a DSN whose search_path is that schema.
+func freshSchema(t *testing.T) string {
+	t.Helper()
+	dsn := serverDSN(t)
+	db := admin(t, dsn)
+	name := "lk_test_" + strings.ToLower(rand.Text()[:16])
+	if _, err := db.ExecContext(t.Context(), "CREATE SCHEMA "+name); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := db.Exec("DROP SCHEMA " + name + " CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+		}
+	})
+	return withSearchPath(t, dsn, name)
+}
+
+// withSearchPath sets the search_path run-time parameter in a URL or
+// key=value DSN.
+func withSearchPath(t *testing.T, dsn, schema string) string {
+	t.Helper()
+	if !strings.Contains(dsn, "://") {
+		return dsn + " search_path=" + schema
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse %s: %v", dsnEnv, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// openFresh opens a migrated store in a fresh schema.
+func openFresh(t *testing.T) store.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), freshSchema(t))
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.RunTests(t, openFresh)
+}
+
+// TestConcurrentOpen starts many stores on one empty schema at once, as
+// nodes starting together do: the migrations must apply exactly once.
+func TestConcurrentOpen(t *testing.T) {
+	dsn := freshSchema(t)
+	const nodes = 8
+	var wg sync.WaitGroup
+	errs := make([]error, nodes)
+	for i := range nodes {
+		wg.Go(func() {
+			s, err := postgres.Open(t.Context(), dsn)
+			if err == nil {
+				err = s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("node %d: %v", i, err)
+		}
+	}
+	s, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var applied int
+	q := "SELECT count(*) FROM schema_migrations"
+	if err := s.Transact(t.Context(), func(tx *sql.Tx) error { return tx.QueryRow(q).Scan(&applied) }); err != nil {
+		t.Fatal(err)
+	}
+	if want := migrationCount(t); applied != want {
+		t.Errorf("schema_migrations has %d rows, want %d", applied, want)
+	}
+}
+
+func migrationCount(t *testing.T) int {
+	t.Helper()
+	ms, err := sqlstore.Migrations(sqlstore.Postgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ms)
+}

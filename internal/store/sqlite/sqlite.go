@@ -1,0 +1,94 @@
+// Package sqlite opens Latchkey's store on an embedded SQLite file
+// (modernc.org/sqlite, pure Go).
+//
+// The file is in WAL mode, so readers never wait for the writer. Writes go
+// through a pool of exactly one connection whose transactions begin
+// IMMEDIATE: goroutines of this process queue for that connection, and a
+// second process on the same file (the CLI next to a running server) waits
+// on SQLite's busy timeout instead of failing with "database is locked".
+// Plain reads use a separate pool of read-only connections.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"latchkey/internal/store/sqlstore"
+)
+
+// BusyTimeout is how long a connection waits for another process's lock
+// before SQLite gives up (and the store retries the transaction).
+const BusyTimeout = 30 * time.Second
+
+// Open opens the SQLite database at path, creating the file and its parent
+// directory if needed, and applies every pending migration.
+func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("sqlite: open: empty path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	write, err := openPool(ctx, path, true)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	read, err := openPool(ctx, path, false)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s := sqlstore.New(sqlstore.SQLite, write, read)
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// openPool opens the write pool (one connection, BEGIN IMMEDIATE) or the
+// read pool (query_only connections) and checks that it connects.
+func openPool(ctx context.Context, path string, write bool) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, write))
+	if err != nil {
+		return nil, err
+	}
+	n := max(4, runtime.NumCPU())
+	if write {
+		n = 1
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn builds a modernc.org/sqlite URI for path. The busy timeout is applied
+// first by the driver, so the pragmas that follow wait for locks too.
+func dsn(path string, write bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", strconv.FormatInt(BusyTimeout.Milliseconds(), 10))
+	q.Set("_foreign_keys", "1")
+	q.Set("_synchronous", "NORMAL")
+	if write {
+		q.Set("_journal_mode", "WAL")
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Set("_query_only", "1")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}

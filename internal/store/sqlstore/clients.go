@@ -1,0 +1,96 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"latchkey/internal/store"
+)
+
+const clientColumns = `id, name, secret_hash, public, redirect_uris, scopes, default_scopes,
+	grant_types, pkce_required, owner_user_id, suspended, created_at`
+
+func scanClient(r rowScanner) (store.Client, error) {
+	var c store.Client
+	var uris, scopes, defaults, grants string
+	var created int64
+	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, &uris, &scopes, &defaults,
+		&grants, &c.PKCERequired, &c.OwnerUserID, &c.Suspended, &created)
+	if err != nil {
+		return store.Client{}, err
+	}
+	if c.RedirectURIs, err = fromJSONList(uris); err != nil {
+		return store.Client{}, err
+	}
+	c.Scopes, c.DefaultScopes, c.GrantTypes = splitList(scopes), splitList(defaults), splitList(grants)
+	c.CreatedAt = fromMillis(created)
+	return c, nil
+}
+
+// CreateClient implements store.Store. A zero CreatedAt is set to now.
+func (s *Store) CreateClient(ctx context.Context, c store.Client) (store.Client, error) {
+	c.CreatedAt = orNow(c.CreatedAt)
+	_, err := s.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		c.ID, c.Name, c.SecretHash, flag(c.Public), jsonList(c.RedirectURIs), joinList(c.Scopes),
+		joinList(c.DefaultScopes), joinList(c.GrantTypes), flag(c.PKCERequired), c.OwnerUserID,
+		flag(c.Suspended), millis(c.CreatedAt))
+	if err != nil {
+		return store.Client{}, wrap("create client", err)
+	}
+	return c, nil
+}
+
+// GetClient implements store.Store.
+func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
+	c, err := scanClient(s.read.QueryRowContext(ctx,
+		`SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+	return c, wrap("get client", err)
+}
+
+// UpdateClient implements store.Store. fn cannot change ID or CreatedAt.
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Client) (store.Client, error)) (store.Client, error) {
+	var out store.Client
+	err := s.Transact(ctx, func(tx *sql.Tx) error {
+		old, err := scanClient(tx.QueryRowContext(ctx,
+			`SELECT `+clientColumns+` FROM clients WHERE id = $1`+s.dialect.forUpdate(), id))
+		if err != nil {
+			return err
+		}
+		c, err := fn(old)
+		if err != nil {
+			return &callbackError{err}
+		}
+		c.ID, c.CreatedAt = old.ID, old.CreatedAt
+		_, err = tx.ExecContext(ctx, `UPDATE clients SET name = $2, secret_hash = $3, public = $4,
+			redirect_uris = $5, scopes = $6, default_scopes = $7, grant_types = $8,
+			pkce_required = $9, owner_user_id = $10, suspended = $11 WHERE id = $1`,
+			c.ID, c.Name, c.SecretHash, flag(c.Public), jsonList(c.RedirectURIs), joinList(c.Scopes),
+			joinList(c.DefaultScopes), joinList(c.GrantTypes), flag(c.PKCERequired), c.OwnerUserID,
+			flag(c.Suspended))
+		out = c
+		return err
+	})
+	if err != nil {
+		return store.Client{}, finish("update client", err)
+	}
+	return out, nil
+}
+
+// ListClients implements store.Store.
+func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY pk`)
+	if err != nil {
+		return nil, wrap("list clients", err)
+	}
+	cs, err := collect(rows, scanClient)
+	return cs, wrap("list clients", err)
+}
+
+// DeleteClient implements store.Store; the schema's foreign keys cascade to
+// the client's codes, consents, token families and their tokens.
+// ErrNotFound if the client does not exist.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	res, err := s.exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+	return wrap("delete client", oneRow(res, err))
+}

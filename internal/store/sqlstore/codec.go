@@ -1,0 +1,126 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// rowScanner is what *sql.Row and *sql.Rows have in common.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// millis encodes t as unix milliseconds; the zero time is 0.
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMillis decodes unix milliseconds; 0 is the zero time.
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// truncate returns t as it reads back from the database.
+func truncate(t time.Time) time.Time { return fromMillis(millis(t)) }
+
+// orNow returns t truncated, or the current time if t is zero.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return truncate(time.Now())
+	}
+	return truncate(t)
+}
+
+// orTime returns t truncated, or else fallback, or else the current time.
+func orTime(t, fallback time.Time) time.Time {
+	if t.IsZero() {
+		return orNow(fallback)
+	}
+	return truncate(t)
+}
+
+// flag encodes a boolean as INTEGER 0 or 1.
+func flag(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// joinList encodes a list of space-free words (scopes, grant types).
+func joinList(l []string) string { return strings.Join(l, " ") }
+
+// splitList decodes joinList; the empty list is nil.
+func splitList(s string) []string {
+	l := strings.Fields(s)
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
+// jsonList encodes a list whose items may hold any character (redirect URIs).
+func jsonList(l []string) string {
+	if l == nil {
+		l = []string{}
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		panic(err) // a []string always marshals
+	}
+	return string(b)
+}
+
+// fromJSONList decodes jsonList; the empty list is nil.
+func fromJSONList(s string) ([]string, error) {
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("decode list %q: %w", s, err)
+	}
+	if len(l) == 0 {
+		return nil, nil
+	}
+	return l, nil
+}
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// oneRow turns the result of a statement that should have changed a row
+// into sql.ErrNoRows when it changed none.
+func oneRow(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return sql.ErrNoRows
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"latchkey/internal/store"
+)
+
+const codeColumns = `hash, client_id, user_id, redirect_uri, redirect_uri_sent, scopes, code_challenge,
+	challenge_method, nonce, auth_time, created_at, expires_at, used_at, COALESCE(family_id, 0)`
+
+func scanCode(r rowScanner) (store.AuthCode, error) {
+	var c store.AuthCode
+	var scopes string
+	var auth, created, expires, used int64
+	err := r.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.RedirectURISent, &scopes,
+		&c.CodeChallenge, &c.ChallengeMethod, &c.Nonce, &auth, &created, &expires, &used, &c.FamilyID)
+	if err != nil {
+		return store.AuthCode{}, err
+	}
+	c.Scopes = splitList(scopes)
+	c.AuthTime, c.CreatedAt = fromMillis(auth), fromMillis(created)
+	c.ExpiresAt, c.UsedAt = fromMillis(expires), fromMillis(used)
+	return c, nil
+}
+
+// CreateAuthCode implements store.Store. A zero CreatedAt is set to now;
+// UsedAt and FamilyID are ignored (a new code is unused). ErrAlreadyExists
+// on a taken hash, ErrNotFound if the client or the user does not exist.
+func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
+	_, err := s.exec(ctx, `INSERT INTO auth_codes (hash, client_id, user_id, redirect_uri,
+		redirect_uri_sent, scopes, code_challenge, challenge_method, nonce, auth_time, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		c.Hash, c.ClientID, c.UserID, c.RedirectURI, flag(c.RedirectURISent), joinList(c.Scopes),
+		c.CodeChallenge, c.ChallengeMethod, c.Nonce, millis(c.AuthTime), millis(orNow(c.CreatedAt)),
+		millis(c.ExpiresAt))
+	return wrap("create auth code", err)
+}
+
+// errRaced reports a broken locking assumption: the code row changed
+// between being locked and being marked.
+var errRaced = errors.New("code redeemed concurrently despite the row lock")
+
+// RedeemAuthCode implements store.Store. The code row is locked (FOR UPDATE
+// on PostgreSQL, the write lock on SQLite) before it is checked, so of
+// concurrent redemptions exactly one finds it unused. issue is called with
+// the code as it was before redemption (UsedAt zero). The new family takes
+// its ClientID and UserID from the code and starts at generation 1; a zero
+// CreatedAt of the family or a token is set to now. The expiry of the code
+// is for issue to check.
+func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
+	issue func(store.AuthCode) (store.Issue, error)) (store.Issue, error) {
+	var out store.Issue
+	var reused bool
+	var issueErr error
+	err := s.Transact(ctx, func(tx *sql.Tx) error {
+		out, reused, issueErr = store.Issue{}, false, nil
+		code, err := scanCode(tx.QueryRowContext(ctx,
+			`SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`+s.dialect.forUpdate(), hash))
+		if err != nil {
+			return err
+		}
+		if !code.UsedAt.IsZero() {
+			reused = true
+			return revokeFamily(ctx, tx, code.FamilyID, now)
+		}
+		if err := markUsed(ctx, tx, hash, now); err != nil {
+			return err
+		}
+		iss, err := issue(code)
+		if err != nil {
+			issueErr = err
+			return nil // commit: the code stays burned
+		}
+		out, err = issueFromCode(ctx, tx, code, iss, now)
+		return err
+	})
+	switch {
+	case err != nil:
+		return store.Issue{}, wrap("redeem auth code", err)
+	case reused:
+		return store.Issue{}, wrap("redeem auth code", store.ErrCodeReused)
+	case issueErr != nil:
+		return store.Issue{}, issueErr
+	}
+	return out, nil
+}
+
+func markUsed(ctx context.Context, tx *sql.Tx, hash string, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2 WHERE hash = $1 AND used_at = 0`,
+		hash, millis(orNow(now)))
+	if err := oneRow(res, err); errors.Is(err, sql.ErrNoRows) {
+		return errRaced
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// issueFromCode writes the family and tokens of iss and links the code to the family.
+func issueFromCode(ctx context.Context, tx *sql.Tx, code store.AuthCode, iss store.Issue, now time.Time) (store.Issue, error) {
+	f := iss.Family
+	f.ClientID, f.UserID = code.ClientID, code.UserID
+	f, err := insertFamily(ctx, tx, f, now)
+	if err != nil {
+		return store.Issue{}, err
+	}
+	toks, err := insertTokens(ctx, tx, f, iss.Tokens, now)
+	if err != nil {
+		return store.Issue{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET family_id = $2 WHERE hash = $1`, code.Hash, f.ID); err != nil {
+		return store.Issue{}, err
+	}
+	return store.Issue{Family: f, Tokens: toks}, nil
+}

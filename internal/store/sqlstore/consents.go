@@ -1,0 +1,31 @@
+package sqlstore
+
+import (
+	"context"
+
+	"latchkey/internal/store"
+)
+
+// GetConsent implements store.Store.
+func (s *Store) GetConsent(ctx context.Context, userID int64, clientID string) (store.Consent, error) {
+	c := store.Consent{UserID: userID, ClientID: clientID}
+	var scopes string
+	var granted int64
+	err := s.read.QueryRowContext(ctx, `SELECT scopes, granted_at FROM consents
+		WHERE user_id = $1 AND client_id = $2`, userID, clientID).Scan(&scopes, &granted)
+	if err != nil {
+		return store.Consent{}, wrap("get consent", err)
+	}
+	c.Scopes, c.GrantedAt = splitList(scopes), fromMillis(granted)
+	return c, nil
+}
+
+// SaveConsent implements store.Store. A zero GrantedAt is set to now;
+// ErrNotFound if the user or the client does not exist.
+func (s *Store) SaveConsent(ctx context.Context, c store.Consent) error {
+	_, err := s.exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`,
+		c.UserID, c.ClientID, joinList(c.Scopes), millis(orNow(c.GrantedAt)))
+	return wrap("save consent", err)
+}

@@ -1,0 +1,110 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"latchkey/internal/store"
+)
+
+// The drivers are recognised by their error methods, so that this package
+// imports neither: pgconn.PgError has SQLState() string, modernc's
+// sqlite.Error has Code() int (extended result codes are on).
+
+type sqlStater interface{ SQLState() string }
+
+type sqliteCoder interface{ Code() int }
+
+// PostgreSQL SQLSTATE codes.
+const (
+	pgUniqueViolation      = "23505"
+	pgForeignKeyViolation  = "23503"
+	pgSerializationFailure = "40001"
+	pgDeadlockDetected     = "40P01"
+)
+
+// SQLite result codes (extended ones where the primary code is ambiguous).
+const (
+	sqliteBusy                 = 5
+	sqliteLocked               = 6
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+	sqliteConstraintForeignKey = 787
+)
+
+func pgState(err error) string {
+	var e sqlStater
+	if errors.As(err, &e) {
+		return e.SQLState()
+	}
+	return ""
+}
+
+func sqliteCode(err error) int {
+	var e sqliteCoder
+	if errors.As(err, &e) {
+		return e.Code()
+	}
+	return 0
+}
+
+// isUniqueViolation reports whether err is a unique or primary key conflict.
+func isUniqueViolation(err error) bool {
+	c := sqliteCode(err)
+	return pgState(err) == pgUniqueViolation ||
+		c == sqliteConstraintUnique || c == sqliteConstraintPrimaryKey
+}
+
+// isForeignKeyViolation reports whether err is a missing referenced row.
+func isForeignKeyViolation(err error) bool {
+	return pgState(err) == pgForeignKeyViolation ||
+		sqliteCode(err) == sqliteConstraintForeignKey
+}
+
+// isRetryable reports whether running the whole transaction again may succeed.
+func isRetryable(err error) bool {
+	switch pgState(err) {
+	case pgSerializationFailure, pgDeadlockDetected:
+		return true
+	}
+	switch sqliteCode(err) & 0xff {
+	case sqliteBusy, sqliteLocked:
+		return true
+	}
+	return false
+}
+
+// wrap adds the operation to err and turns driver errors into the store's
+// sentinel errors: no row and a reference to a missing row are
+// store.ErrNotFound, a taken unique key is store.ErrAlreadyExists.
+func wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrNotFound)
+	case isUniqueViolation(err):
+		return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrAlreadyExists, err)
+	case isForeignKeyViolation(err):
+		return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrNotFound, err)
+	}
+	return fmt.Errorf("sqlstore: %s: %w", op, err)
+}
+
+// callbackError carries an error returned by a caller's callback out of
+// Transact. It has no Unwrap method, so the callback's error is never taken
+// for a retryable or a constraint error on the way.
+type callbackError struct{ err error }
+
+func (e *callbackError) Error() string { return e.err.Error() }
+
+// finish is wrap for methods that run a callback: the callback's own error
+// is returned as it is.
+func finish(op string, err error) error {
+	var cb *callbackError
+	if errors.As(err, &cb) {
+		return cb.err
+	}
+	return wrap(op, err)
+}

@@ -1,0 +1,38 @@
+package sqlstore
+
+import (
+	"context"
+
+	"latchkey/internal/store"
+)
+
+// SetPermission implements store.Store. ErrNotFound if the user does not exist.
+func (s *Store) SetPermission(ctx context.Context, p store.Permission) error {
+	_, err := s.exec(ctx, `INSERT INTO permissions (user_id, target, target_id, name)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (user_id, target, target_id) DO UPDATE SET name = excluded.name`,
+		p.UserID, string(p.Target), p.TargetID, p.Name)
+	return wrap("set permission", err)
+}
+
+// DeletePermission implements store.Store.
+func (s *Store) DeletePermission(ctx context.Context, userID int64, target store.TargetKind, targetID int64) error {
+	res, err := s.exec(ctx, `DELETE FROM permissions
+		WHERE user_id = $1 AND target = $2 AND target_id = $3`, userID, string(target), targetID)
+	return wrap("delete permission", oneRow(res, err))
+}
+
+// ListPermissions implements store.Store. The order is by target kind, then target ID.
+func (s *Store) ListPermissions(ctx context.Context, userID int64) ([]store.Permission, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT user_id, target, target_id, name FROM permissions
+		WHERE user_id = $1 ORDER BY target, target_id`, userID)
+	if err != nil {
+		return nil, wrap("list permissions", err)
+	}
+	ps, err := collect(rows, func(r rowScanner) (store.Permission, error) {
+		var p store.Permission
+		err := r.Scan(&p.UserID, &p.Target, &p.TargetID, &p.Name)
+		return p, err
+	})
+	return ps, wrap("list permissions", err)
+}

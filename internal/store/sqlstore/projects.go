@@ -1,0 +1,102 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"latchkey/internal/store"
+)
+
+const projectColumns = `id, key, name, description, public, created_at`
+
+func scanProject(r rowScanner) (store.Project, error) {
+	var p store.Project
+	var created int64
+	if err := r.Scan(&p.ID, &p.Key, &p.Name, &p.Description, &p.Public, &created); err != nil {
+		return store.Project{}, err
+	}
+	p.CreatedAt = fromMillis(created)
+	return p, nil
+}
+
+// CreateProject implements store.Store. A zero CreatedAt is set to now.
+func (s *Store) CreateProject(ctx context.Context, p store.Project) (store.Project, error) {
+	p.Key = strings.ToUpper(p.Key)
+	p.CreatedAt = orNow(p.CreatedAt)
+	id, err := s.insertID(ctx, `INSERT INTO projects (key, name, description, public, created_at)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		p.Key, p.Name, p.Description, flag(p.Public), millis(p.CreatedAt))
+	if err != nil {
+		return store.Project{}, wrap("create project", err)
+	}
+	p.ID = id
+	return p, nil
+}
+
+// GetProjectByKey implements store.Store.
+func (s *Store) GetProjectByKey(ctx context.Context, key string) (store.Project, error) {
+	p, err := scanProject(s.read.QueryRowContext(ctx,
+		`SELECT `+projectColumns+` FROM projects WHERE key = $1`, strings.ToUpper(key)))
+	return p, wrap("get project", err)
+}
+
+// ListProjects implements store.Store.
+func (s *Store) ListProjects(ctx context.Context) ([]store.Project, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY key`)
+	if err != nil {
+		return nil, wrap("list projects", err)
+	}
+	ps, err := collect(rows, scanProject)
+	return ps, wrap("list projects", err)
+}
+
+const repoColumns = `r.id, r.project_id, p.key, r.slug, r.name, r.public, r.created_at`
+
+func scanRepo(r rowScanner) (store.Repo, error) {
+	var rp store.Repo
+	var created int64
+	if err := r.Scan(&rp.ID, &rp.ProjectID, &rp.ProjectKey, &rp.Slug, &rp.Name, &rp.Public, &created); err != nil {
+		return store.Repo{}, err
+	}
+	rp.CreatedAt = fromMillis(created)
+	return rp, nil
+}
+
+// CreateRepo implements store.Store. A zero CreatedAt is set to now.
+func (s *Store) CreateRepo(ctx context.Context, r store.Repo) (store.Repo, error) {
+	r.CreatedAt = orNow(r.CreatedAt)
+	err := s.Transact(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT key FROM projects WHERE id = $1`, r.ProjectID).Scan(&r.ProjectKey); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO repos (project_id, slug, slug_lower, name, public, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			r.ProjectID, r.Slug, strings.ToLower(r.Slug), r.Name, flag(r.Public), millis(r.CreatedAt)).Scan(&r.ID)
+	})
+	if err != nil {
+		return store.Repo{}, wrap("create repo", err)
+	}
+	return r, nil
+}
+
+// GetRepo implements store.Store.
+func (s *Store) GetRepo(ctx context.Context, projectKey, slug string) (store.Repo, error) {
+	r, err := scanRepo(s.read.QueryRowContext(ctx, `SELECT `+repoColumns+`
+		FROM repos r JOIN projects p ON p.id = r.project_id
+		WHERE p.key = $1 AND r.slug_lower = $2`, strings.ToUpper(projectKey), strings.ToLower(slug)))
+	return r, wrap("get repo", err)
+}
+
+// ListRepos implements store.Store. Slugs that differ only in case cannot
+// both exist, so the order is that of the lower-cased slugs.
+func (s *Store) ListRepos(ctx context.Context, projectID int64) ([]store.Repo, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+repoColumns+`
+		FROM repos r JOIN projects p ON p.id = r.project_id
+		WHERE r.project_id = $1 ORDER BY r.slug_lower`, projectID)
+	if err != nil {
+		return nil, wrap("list repos", err)
+	}
+	rs, err := collect(rows, scanRepo)
+	return rs, wrap("list repos", err)
+}

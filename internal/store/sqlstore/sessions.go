@@ -1,0 +1,36 @@
+package sqlstore
+
+import (
+	"context"
+
+	"latchkey/internal/store"
+)
+
+// CreateSession implements store.Store. A zero CreatedAt is set to now.
+// ErrAlreadyExists on a taken ID, ErrNotFound if the user does not exist.
+func (s *Store) CreateSession(ctx context.Context, ss store.Session) error {
+	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, auth_time, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5)`,
+		ss.ID, ss.UserID, millis(ss.AuthTime), millis(orNow(ss.CreatedAt)), millis(ss.ExpiresAt))
+	return wrap("create session", err)
+}
+
+// GetSession implements store.Store.
+func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
+	ss := store.Session{ID: id}
+	var auth, created, expires int64
+	err := s.read.QueryRowContext(ctx, `SELECT user_id, auth_time, created_at, expires_at
+		FROM sessions WHERE id = $1`, id).Scan(&ss.UserID, &auth, &created, &expires)
+	if err != nil {
+		return store.Session{}, wrap("get session", err)
+	}
+	ss.AuthTime, ss.CreatedAt, ss.ExpiresAt = fromMillis(auth), fromMillis(created), fromMillis(expires)
+	return ss, nil
+}
+
+// DeleteSession implements store.Store. Deleting a session that does not
+// exist (logging out twice) is not an error.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	_, err := s.exec(ctx, `DELETE FROM sessions WHERE id = $1`, id)
+	return wrap("delete session", err)
+}

@@ -1,0 +1,198 @@
+// Package sqlstore implements store.Store over database/sql, once for both
+// SQLite (modernc.org/sqlite) and PostgreSQL (pgx). Both drivers read $N
+// placeholders, so every query has one SQL text; the Dialect value only
+// picks the schema files, the row-locking clause and the migration lock.
+//
+// A Store holds two pools. Writes (every method that changes a row, and the
+// atomic read-modify-write methods) run as transactions on the write pool;
+// plain reads run on the read pool. On SQLite the write pool is one
+// connection whose transactions begin with BEGIN IMMEDIATE, so writers queue
+// in Go and never meet SQLITE_BUSY from each other; the busy timeout covers
+// other processes. On PostgreSQL the rows that must change exactly once are
+// locked with SELECT ... FOR UPDATE.
+//
+// Callbacks (UpdateUser's fn, RedeemAuthCode's issue, ...) run inside the
+// write transaction. They may call the Store's read methods, which use the
+// other pool, but must not call its write methods: on SQLite that would wait
+// for the one write connection the callback is holding. A callback may run
+// more than once when a transaction is retried, so it must not have effects
+// of its own.
+//
+// Times are stored as unix milliseconds and come back in UTC, truncated to
+// the millisecond. A zero time.Time is stored as 0 and read back as zero.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"latchkey/internal/store"
+)
+
+// Dialect names the SQL dialect of the database behind a Store.
+type Dialect int
+
+// Supported dialects.
+const (
+	SQLite Dialect = iota + 1
+	Postgres
+)
+
+// String returns the dialect's name, which is also its migrations directory.
+func (d Dialect) String() string {
+	switch d {
+	case SQLite:
+		return "sqlite"
+	case Postgres:
+		return "postgres"
+	}
+	return fmt.Sprintf("Dialect(%d)", int(d))
+}
+
+// forUpdate is appended to a SELECT that reads a row the transaction is
+// about to change. SQLite has no row locks (and no such clause): its write
+// transactions already hold the database's single write lock.
+func (d Dialect) forUpdate() string {
+	if d == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// Store implements store.Store. Create it with New.
+type Store struct {
+	dialect Dialect
+	write   *sql.DB
+	read    *sql.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a Store over two pools of one database: write for
+// transactions, read for plain queries (they may be the same *sql.DB). On
+// SQLite the write pool must be limited to one connection and open its
+// transactions with BEGIN IMMEDIATE (DSN parameter _txlock=immediate).
+// New does not migrate; call Migrate. The Store owns both pools and closes
+// them in Close.
+func New(d Dialect, write, read *sql.DB) *Store {
+	return &Store{dialect: d, write: write, read: read}
+}
+
+// Dialect reports the store's SQL dialect.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Ping checks that both pools reach the database.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlstore: ping: %w", err)
+	}
+	if err := s.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlstore: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	err := s.write.Close()
+	if s.read != s.write {
+		err = errors.Join(err, s.read.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: close: %w", err)
+	}
+	return nil
+}
+
+// maxAttempts bounds how often Transact runs a transaction that failed with
+// a retryable error.
+const maxAttempts = 5
+
+// Transact runs fn in a transaction on the write pool and commits it if fn
+// returns nil; otherwise it rolls back and returns fn's error. A transaction
+// that fails because of a serialization failure or a deadlock (PostgreSQL)
+// or a busy database (SQLite, after its busy timeout) is retried a few
+// times, so fn may run more than once and must not have effects outside tx.
+func (s *Store) Transact(ctx context.Context, fn func(*sql.Tx) error) error {
+	return retry(ctx, func() error { return s.transactOnce(ctx, fn) })
+}
+
+// exec runs one writing statement on its own (a statement is atomic) and
+// retries it like a transaction.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := retry(ctx, func() error {
+		var err error
+		res, err = s.write.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// insertID runs one INSERT ... RETURNING id on its own and retries it like
+// a transaction.
+func (s *Store) insertID(ctx context.Context, query string, args ...any) (int64, error) {
+	var id int64
+	err := retry(ctx, func() error {
+		return s.write.QueryRowContext(ctx, query, args...).Scan(&id)
+	})
+	return id, err
+}
+
+// retry runs fn until it succeeds, fails for a reason that another attempt
+// cannot cure, or has run maxAttempts times.
+func retry(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == maxAttempts || !isRetryable(err) {
+			return err
+		}
+		if werr := sleep(ctx, backoff(attempt)); werr != nil {
+			return errors.Join(err, werr)
+		}
+	}
+}
+
+func (s *Store) transactOnce(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// backoff returns a jittered pause before retry number attempt+1.
+func backoff(attempt int) time.Duration {
+	base := time.Duration(attempt) * 5 * time.Millisecond
+	return base + rand.N(base)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

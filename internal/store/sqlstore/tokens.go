@@ -1,0 +1,191 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"latchkey/internal/store"
+)
+
+const familyColumns = `f.id, f.client_id, f.user_id, f.scopes, f.generation, f.auth_time, f.nonce,
+	f.created_at, f.revoked_at`
+
+// familyRow receives a token_families row.
+type familyRow struct {
+	f                              store.TokenFamily
+	scopes                         string
+	authTime, createdAt, revokedAt int64
+}
+
+func (r *familyRow) dest() []any {
+	return []any{&r.f.ID, &r.f.ClientID, &r.f.UserID, &r.scopes, &r.f.Generation, &r.authTime,
+		&r.f.Nonce, &r.createdAt, &r.revokedAt}
+}
+
+func (r *familyRow) value() store.TokenFamily {
+	f := r.f
+	f.Scopes = splitList(r.scopes)
+	f.AuthTime, f.CreatedAt, f.RevokedAt = fromMillis(r.authTime), fromMillis(r.createdAt), fromMillis(r.revokedAt)
+	return f
+}
+
+const tokenColumns = `t.hash, t.kind, t.family_id, t.generation, t.scopes, t.created_at, t.expires_at`
+
+// tokenRow receives a tokens row.
+type tokenRow struct {
+	t                  store.Token
+	scopes             string
+	createdAt, expires int64
+}
+
+func (r *tokenRow) dest() []any {
+	return []any{&r.t.Hash, &r.t.Kind, &r.t.FamilyID, &r.t.Generation, &r.scopes, &r.createdAt, &r.expires}
+}
+
+func (r *tokenRow) value() store.Token {
+	t := r.t
+	t.Scopes = splitList(r.scopes)
+	t.CreatedAt, t.ExpiresAt = fromMillis(r.createdAt), fromMillis(r.expires)
+	return t
+}
+
+// GetToken implements store.Store. It returns rotated refresh tokens too
+// (their Generation is below the family's); access tokens of earlier
+// generations are deleted on rotation and are ErrNotFound.
+func (s *Store) GetToken(ctx context.Context, hash string) (store.Token, store.TokenFamily, error) {
+	var tr tokenRow
+	var fr familyRow
+	err := s.read.QueryRowContext(ctx, `SELECT `+tokenColumns+`, `+familyColumns+`
+		FROM tokens t JOIN token_families f ON f.id = t.family_id
+		WHERE t.hash = $1`, hash).Scan(append(tr.dest(), fr.dest()...)...)
+	if err != nil {
+		return store.Token{}, store.TokenFamily{}, wrap("get token", err)
+	}
+	return tr.value(), fr.value(), nil
+}
+
+// RevokeFamily implements store.Store. ErrNotFound if the family does not exist.
+func (s *Store) RevokeFamily(ctx context.Context, familyID int64, now time.Time) error {
+	res, err := s.exec(ctx, `UPDATE token_families
+		SET revoked_at = CASE WHEN revoked_at = 0 THEN $2 ELSE revoked_at END
+		WHERE id = $1`, familyID, millis(orNow(now)))
+	return wrap("revoke family", oneRow(res, err))
+}
+
+// revokeFamily revokes a family inside a transaction; revoking twice keeps
+// the first time.
+func revokeFamily(ctx context.Context, tx *sql.Tx, familyID int64, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE token_families SET revoked_at = $2
+		WHERE id = $1 AND revoked_at = 0`, familyID, millis(orNow(now)))
+	return err
+}
+
+// RotateRefreshToken implements store.Store. The family row is locked (FOR
+// UPDATE on PostgreSQL, the write lock on SQLite) before its generation is
+// compared, so that of concurrent rotations with one token exactly one
+// passes; the others find the generation advanced and revoke the family.
+// Only the new tokens of iss are written: the family's stored fields other
+// than Generation do not change. Access tokens of earlier generations are
+// deleted; rotated refresh tokens are kept so that their reuse is detected.
+func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Time,
+	issue func(store.TokenFamily, store.Token) (store.Issue, error)) (store.Issue, error) {
+	var out store.Issue
+	var reused bool
+	err := s.Transact(ctx, func(tx *sql.Tx) error {
+		out, reused = store.Issue{}, false
+		tok, fam, err := s.lockRefreshToken(ctx, tx, hash)
+		switch {
+		case err != nil:
+			return err
+		case fam.Revoked():
+			return store.ErrRevoked
+		case tok.Generation != fam.Generation:
+			reused = true
+			return revokeFamily(ctx, tx, fam.ID, now)
+		}
+		iss, err := issue(fam, tok)
+		if err != nil {
+			return &callbackError{err}
+		}
+		out, err = advance(ctx, tx, fam, iss.Tokens, now)
+		return err
+	})
+	if err == nil && reused {
+		err = store.ErrTokenReused
+	}
+	if err != nil {
+		return store.Issue{}, finish("rotate refresh token", err)
+	}
+	return out, nil
+}
+
+// lockRefreshToken reads a refresh token and locks its family row.
+func (s *Store) lockRefreshToken(ctx context.Context, tx *sql.Tx, hash string) (store.Token, store.TokenFamily, error) {
+	var tr tokenRow
+	err := tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens t
+		WHERE t.hash = $1 AND t.kind = $2`, hash, string(store.RefreshToken)).Scan(tr.dest()...)
+	if err != nil {
+		return store.Token{}, store.TokenFamily{}, err
+	}
+	var fr familyRow
+	err = tx.QueryRowContext(ctx, `SELECT `+familyColumns+` FROM token_families f
+		WHERE f.id = $1`+s.dialect.forUpdate(), tr.t.FamilyID).Scan(fr.dest()...)
+	if err != nil {
+		return store.Token{}, store.TokenFamily{}, err
+	}
+	return tr.value(), fr.value(), nil
+}
+
+// advance moves fam to its next generation with toks as its live tokens.
+func advance(ctx context.Context, tx *sql.Tx, fam store.TokenFamily, toks []store.Token, now time.Time) (store.Issue, error) {
+	fam.Generation++
+	if _, err := tx.ExecContext(ctx, `UPDATE token_families SET generation = $2 WHERE id = $1`,
+		fam.ID, fam.Generation); err != nil {
+		return store.Issue{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE family_id = $1 AND kind = $2 AND generation < $3`,
+		fam.ID, string(store.AccessToken), fam.Generation); err != nil {
+		return store.Issue{}, err
+	}
+	toks, err := insertTokens(ctx, tx, fam, toks, now)
+	if err != nil {
+		return store.Issue{}, err
+	}
+	return store.Issue{Family: fam, Tokens: toks}, nil
+}
+
+// insertFamily inserts a new family at generation 1 and returns it as stored.
+func insertFamily(ctx context.Context, tx *sql.Tx, f store.TokenFamily, now time.Time) (store.TokenFamily, error) {
+	f.Generation = 1
+	f.AuthTime, f.CreatedAt, f.RevokedAt = truncate(f.AuthTime), orTime(f.CreatedAt, now), time.Time{}
+	err := tx.QueryRowContext(ctx, `INSERT INTO token_families
+		(client_id, user_id, scopes, generation, auth_time, nonce, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		f.ClientID, f.UserID, joinList(f.Scopes), f.Generation, millis(f.AuthTime), f.Nonce,
+		millis(f.CreatedAt)).Scan(&f.ID)
+	return f, err
+}
+
+// insertTokens inserts toks as fam's current generation and returns them as stored.
+func insertTokens(ctx context.Context, tx *sql.Tx, fam store.TokenFamily, toks []store.Token, now time.Time) ([]store.Token, error) {
+	out := make([]store.Token, 0, len(toks))
+	for _, t := range toks {
+		if t.Kind != store.AccessToken && t.Kind != store.RefreshToken {
+			return nil, fmt.Errorf("token kind %q", t.Kind)
+		}
+		t.FamilyID, t.Generation = fam.ID, fam.Generation
+		t.CreatedAt, t.ExpiresAt = orTime(t.CreatedAt, now), truncate(t.ExpiresAt)
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens
+			(hash, kind, family_id, generation, scopes, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			t.Hash, string(t.Kind), t.FamilyID, t.Generation, joinList(t.Scopes),
+			millis(t.CreatedAt), millis(t.ExpiresAt))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}

@@ -1,0 +1,83 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"latchkey/internal/store"
+)
+
+const userColumns = `id, username, email, display_name, password_hash, disabled, created_at`
+
+func scanUser(r rowScanner) (store.User, error) {
+	var u store.User
+	var created int64
+	if err := r.Scan(&u.ID, &u.Username, &u.Email, &u.DisplayName, &u.PasswordHash, &u.Disabled, &created); err != nil {
+		return store.User{}, err
+	}
+	u.CreatedAt = fromMillis(created)
+	return u, nil
+}
+
+// CreateUser implements store.Store. A zero CreatedAt is set to now.
+func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
+	u.CreatedAt = orNow(u.CreatedAt)
+	id, err := s.insertID(ctx, `INSERT INTO users
+		(username, username_lower, email, display_name, password_hash, disabled, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		u.Username, strings.ToLower(u.Username), u.Email, u.DisplayName, u.PasswordHash,
+		flag(u.Disabled), millis(u.CreatedAt))
+	if err != nil {
+		return store.User{}, wrap("create user", err)
+	}
+	u.ID = id
+	return u, nil
+}
+
+// GetUser implements store.Store.
+func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
+	u, err := scanUser(s.read.QueryRowContext(ctx,
+		`SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	return u, wrap("get user", err)
+}
+
+// GetUserByUsername implements store.Store.
+func (s *Store) GetUserByUsername(ctx context.Context, username string) (store.User, error) {
+	u, err := scanUser(s.read.QueryRowContext(ctx,
+		`SELECT `+userColumns+` FROM users WHERE username_lower = $1`, strings.ToLower(username)))
+	return u, wrap("get user by name", err)
+}
+
+// CountUsers implements store.Store.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	return n, wrap("count users", err)
+}
+
+// UpdateUser implements store.Store. fn cannot change ID or CreatedAt.
+func (s *Store) UpdateUser(ctx context.Context, id int64, fn func(store.User) (store.User, error)) (store.User, error) {
+	var out store.User
+	err := s.Transact(ctx, func(tx *sql.Tx) error {
+		old, err := scanUser(tx.QueryRowContext(ctx,
+			`SELECT `+userColumns+` FROM users WHERE id = $1`+s.dialect.forUpdate(), id))
+		if err != nil {
+			return err
+		}
+		u, err := fn(old)
+		if err != nil {
+			return &callbackError{err}
+		}
+		u.ID, u.CreatedAt = old.ID, old.CreatedAt
+		_, err = tx.ExecContext(ctx, `UPDATE users SET username = $2, username_lower = $3, email = $4,
+			display_name = $5, password_hash = $6, disabled = $7 WHERE id = $1`,
+			u.ID, u.Username, strings.ToLower(u.Username), u.Email, u.DisplayName, u.PasswordHash, flag(u.Disabled))
+		out = u
+		return err
+	})
+	if err != nil {
+		return store.User{}, finish("update user", err)
+	}
+	return out, nil
+}
