@@ -42,6 +42,7 @@ func main() {
 // command is one subcommand: it registers its flags and runs.
 type command struct {
 	flags func(fs *flag.FlagSet)
+	check func(env *cmdEnv) error // optional, before the database is opened
 	run   func(ctx context.Context, env *cmdEnv) error
 }
 
@@ -126,6 +127,11 @@ func lookup(args []string) (string, []string, *command) {
 
 // execute opens (creating and migrating) the database and runs cmd.
 func execute(ctx context.Context, name string, cmd *command, env *cmdEnv) error {
+	if cmd.check != nil {
+		if err := cmd.check(env); err != nil {
+			return err
+		}
+	}
 	st, err := backend.Open(ctx, env.cfg.DSN())
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)

@@ -13,11 +13,12 @@ import (
 )
 
 func serveCommand() *command {
-	return &command{run: serve}
+	return &command{check: checkServe, run: serve}
 }
 
-// serve runs a node until SIGINT or SIGTERM, then drains and exits.
-func serve(ctx context.Context, e *cmdEnv) error {
+// checkServe validates the settings before the database is touched, and
+// says loudly which development settings are in force.
+func checkServe(e *cmdEnv) error {
 	warnings, err := e.cfg.ValidateServe()
 	if err != nil {
 		return err
@@ -26,6 +27,11 @@ func serve(ctx context.Context, e *cmdEnv) error {
 		e.log.Warn(w)
 		fmt.Fprintln(e.stderr, "WARNING: "+w)
 	}
+	return nil
+}
+
+// serve runs a node until SIGINT or SIGTERM, then drains and exits.
+func serve(ctx context.Context, e *cmdEnv) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if !e.cfg.DisableAdminBootstrap {

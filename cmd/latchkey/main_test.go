@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cli runs the command in-process and returns exit code, stdout and stderr.
+func cli(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func decode(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("stdout is not one JSON object: %q: %v", s, err)
+	}
+	return m
+}
+
+func TestAdminCommandsJSON(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sub", "lk.db") // parent directory does not exist yet
+	code, out, stderr := cli(t, "s3cret-password\n", "user", "create", "--db", db, "--username", "bob", "--email", "bob@example.com", "--password-stdin", "--json")
+	if code != 0 {
+		t.Fatalf("user create: %d %s", code, stderr)
+	}
+	if m := decode(t, out); m["username"] != "bob" || m["id"] == nil || m["password"] != nil {
+		t.Fatalf("user create output: %v", m)
+	}
+	code, out, _ = cli(t, "", "client", "create", "--db", db, "--name", "CI", "--redirect-uri", "https://ci.example.com/cb",
+		"--redirect-uri", "http://127.0.0.1/cb", "--scopes", "REPO_READ REPO_WRITE", "--default-scopes", "REPO_READ", "--json")
+	m := decode(t, out)
+	if code != 0 || m["client_id"] == "" || !strings.HasPrefix(fmt.Sprint(m["client_secret"]), "lks_") {
+		t.Fatalf("client create: %d %v", code, m)
+	}
+	code, out, _ = cli(t, "", "client", "create", "--db", db, "--name", "CLI", "--redirect-uri", "com.example.app:/cb", "--public", "--json")
+	if m := decode(t, out); code != 0 || m["client_secret"] != nil {
+		t.Fatalf("public client create: %d %v", code, m)
+	}
+	steps := [][]string{
+		{"project", "create", "--key", "PRJ", "--name", "Project"},
+		{"repo", "create", "--project", "PRJ", "--slug", "code"},
+		{"permission", "grant", "--user", "bob", "--repo", "PRJ/code", "--permission", "REPO_WRITE"},
+		{"permission", "revoke", "--user", "bob", "--repo", "PRJ/code", "--permission", "REPO_WRITE"},
+		{"permission", "grant", "--user", "bob", "--global", "--permission", "PROJECT_CREATE"},
+		{"migrate"},
+	}
+	for _, s := range steps {
+		code, out, stderr := cli(t, "", append(s, "--db", db, "--json")...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", s, code, stderr)
+		}
+		decode(t, out)
+	}
+}
+
+func TestAdminCommandErrorsExitNonZero(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "lk.db")
+	cli(t, "", "user", "create", "--db", db, "--username", "bob")
+	cases := map[string][]string{
+		"duplicate user":          {"user", "create", "--username", "BOB"},
+		"bad user name":           {"user", "create", "--username", "../x"},
+		"http redirect":           {"client", "create", "--name", "x", "--redirect-uri", "http://example.com/cb"},
+		"fragment redirect":       {"client", "create", "--name", "x", "--redirect-uri", "https://example.com/cb#x"},
+		"no redirect":             {"client", "create", "--name", "x"},
+		"unknown scope":           {"client", "create", "--name", "x", "--redirect-uri", "https://a.example/cb", "--scopes", "EVERYTHING"},
+		"defaults beyond scopes":  {"client", "create", "--name", "x", "--redirect-uri", "https://a.example/cb", "--scopes", "REPO_READ", "--default-scopes", "REPO_WRITE"},
+		"repo in missing project": {"repo", "create", "--project", "NOPE", "--slug", "x"},
+		"permission wrong target": {"permission", "grant", "--user", "bob", "--global", "--permission", "REPO_READ"},
+		"permission two targets":  {"permission", "grant", "--user", "bob", "--global", "--project", "X", "--permission", "ADMIN"},
+		"unknown user":            {"permission", "grant", "--user", "nobody", "--global", "--permission", "ADMIN"},
+		"revoke not held":         {"permission", "revoke", "--user", "bob", "--global", "--permission", "ADMIN"},
+		"unknown flag":            {"user", "create", "--bogus"},
+		"unknown command":         {"frobnicate"},
+	}
+	for name, args := range cases {
+		code, out, stderr := cli(t, "", append(args, "--db", db)...)
+		if code == 0 || out != "" || stderr == "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", name, code, out, stderr)
+		}
+	}
+	// The skip setting allows plain http redirect URIs.
+	code, _, stderr := cli(t, "", "client", "create", "--db", db, "--name", "dev", "--redirect-uri", "http://dev.example.com/cb", "--skip-redirect-url-https-requirement")
+	if code != 0 {
+		t.Fatalf("skip-redirect-url-https-requirement: %s", stderr)
+	}
+}
+
+// buildBinary compiles latchkey once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "latchkey")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServe starts `latchkey serve` and waits for /readyz.
+func startServe(t *testing.T, bin, dataDir string, extra ...string) (*exec.Cmd, *syncBuffer, string) {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, append([]string{"serve", "--data-dir", dataDir, "--listen", addr, "--base-url", "http://" + addr}, extra...)...)
+	stdout := &syncBuffer{}
+	cmd.Stdout = stdout
+	cmd.Stderr = stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for range 100 {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return cmd, stdout, "http://" + addr
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server did not become ready; stdout: %s", stdout.String())
+	return nil, nil, ""
+}
+
+func TestServeBootstrapsAdminOnceAndShutsDownOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	cmd, stdout, base := startServe(t, bin, dataDir)
+	if !strings.Contains(stdout.String(), "user name: admin") || !strings.Contains(stdout.String(), "password:") {
+		t.Fatalf("first start did not print the admin password: %q", stdout.String())
+	}
+	// The CLI works against the same database while the server runs.
+	out, err := exec.Command(bin, "project", "create", "--data-dir", dataDir, "--key", "LIVE", "--json").Output()
+	if err != nil || !strings.Contains(string(out), `"key":"LIVE"`) {
+		t.Fatalf("CLI while serving: %v %s", err, out)
+	}
+	resp, err := http.Get(base + "/rest/api/latest/projects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve did not exit cleanly on SIGTERM: %v", err)
+	}
+	_, stdout2, _ := startServe(t, bin, dataDir)
+	if strings.Contains(stdout2.String(), "password") {
+		t.Fatalf("second start printed a password again: %q", stdout2.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestServeWarnsLoudlyWithSkipSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	_, out, _ := startServe(t, bin, t.TempDir(), "--base-url", "http://auth.example.com",
+		"--skip-base-url-https-requirement", "--skip-redirect-url-https-requirement")
+	for _, want := range []string{"WARNING: INSECURE: the base URL", "WARNING: INSECURE: plain-http redirect URIs"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("start-up output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestServeRefusesInsecureBaseURL(t *testing.T) {
+	dataDir := t.TempDir()
+	code, _, stderr := cli(t, "", "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--base-url", "http://auth.example.com")
+	if code == 0 || !strings.Contains(stderr, "https") {
+		t.Fatalf("plain http non-loopback base URL: exit %d %s", code, stderr)
+	}
+}
