@@ -181,6 +181,18 @@ type Issue struct {
 	Tokens []Token
 }
 
+// SigningKey is a key that signs ID tokens. PrivateKey is sealed
+// (encrypted) by the caller; the store never sees it in the clear.
+type SigningKey struct {
+	ID         string // the JWK "kid"
+	Algorithm  string // RS256, ES256 or EdDSA
+	PrivateKey []byte // sealed PKCS#8
+	PublicKey  []byte // public JWK as JSON
+	CreatedAt  time.Time
+	ActivateAt time.Time // signs from this moment on
+	RetireAt   time.Time // zero until a rotation schedules its retirement
+}
+
 // Store is the storage contract. All methods are safe for concurrent use by
 // many goroutines and by many processes sharing one database.
 //

@@ -12,7 +12,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,13 +31,17 @@ import (
 // before SQLite gives up (and the store retries the transaction).
 const BusyTimeout = 30 * time.Second
 
-// Open opens the SQLite database at path, creating the file and its parent
-// directory if needed, and applies every pending migration.
+// Open opens the SQLite database at path, creating the file (mode 0600) and
+// its parent directory (0700) if needed, and applies every pending migration.
 func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("sqlite: open: empty path")
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	write, err := openPool(ctx, path, true)
@@ -53,6 +59,34 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// createPrivate creates the parent directory and an empty database file
+// readable by its owner only, unless the file exists; SQLite gives its
+// -wal and -shm files the same mode. The file is made under a temporary
+// name and linked into place with no descriptor left open, because closing
+// a descriptor of a file would drop the locks that SQLite connections of
+// this process hold on it.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // exists, or SQLite will report the problem
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".latchkey-new-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Close(); err != nil {
+		return err
+	}
+	// CreateTemp uses mode 0600. A failed link (the file appeared meanwhile,
+	// or the file system has no hard links) leaves the creation to SQLite.
+	_ = os.Link(tmp, path)
+	return nil
 }
 
 // openPool opens the write pool (one connection, BEGIN IMMEDIATE) or the
