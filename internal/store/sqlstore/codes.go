@@ -89,15 +89,15 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
 	return out, nil
 }
 
+// markUsed burns the code. The row is locked and was seen unused, so the
+// update must change it; if not, the locking is broken and errRaced says so.
 func markUsed(ctx context.Context, tx *sql.Tx, hash string, now time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2 WHERE hash = $1 AND used_at = 0`,
 		hash, millis(orNow(now)))
-	if err := oneRow(res, err); errors.Is(err, sql.ErrNoRows) {
+	if err = oneRow(res, err); errors.Is(err, sql.ErrNoRows) {
 		return errRaced
-	} else if err != nil {
-		return err
 	}
-	return nil
+	return err
 }
 
 // issueFromCode writes the family and tokens of iss and links the code to the family.

@@ -117,6 +117,10 @@ const maxAttempts = 5
 // that fails because of a serialization failure or a deadlock (PostgreSQL)
 // or a busy database (SQLite, after its busy timeout) is retried a few
 // times, so fn may run more than once and must not have effects outside tx.
+// On SQLite fn holds the database's write lock (BEGIN IMMEDIATE) throughout;
+// on PostgreSQL it runs at the server's default isolation (normally READ
+// COMMITTED), so lock the rows you
+// read-modify-write with FOR UPDATE.
 func (s *Store) Transact(ctx context.Context, fn func(*sql.Tx) error) error {
 	return retry(ctx, func() error { return s.transactOnce(ctx, fn) })
 }
