@@ -119,8 +119,7 @@ const maxAttempts = 5
 // times, so fn may run more than once and must not have effects outside tx.
 // On SQLite fn holds the database's write lock (BEGIN IMMEDIATE) throughout;
 // on PostgreSQL it runs at the server's default isolation (normally READ
-// COMMITTED), so lock the rows you
-// read-modify-write with FOR UPDATE.
+// COMMITTED), so lock the rows you read-modify-write with FOR UPDATE.
 func (s *Store) Transact(ctx context.Context, fn func(*sql.Tx) error) error {
 	return retry(ctx, func() error { return s.transactOnce(ctx, fn) })
 }
