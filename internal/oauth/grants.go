@@ -20,10 +20,12 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 		return nil, InvalidRequest("code is required")
 	}
 	var resp *TokenResponse
+	var redeemed store.AuthCode
 	_, err := g.p.store.RedeemAuthCode(ctx, secret.Hash(code), g.p.cfg.Now(), func(ac store.AuthCode) (store.Issue, error) {
 		if err := g.check(ctx, client, params, ac); err != nil {
 			return store.Issue{}, err
 		}
+		redeemed = ac
 		var tokens []store.Token
 		tokens, resp = g.p.newTokens(ac.Scopes, slices.Contains(client.GrantTypes, GrantRefreshToken))
 		return store.Issue{
@@ -43,7 +45,10 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 	case err != nil:
 		return nil, AsError(fmt.Errorf("redeem code: %w", err))
 	}
-	return resp, nil
+	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{
+		ClientID: client.ID, UserID: redeemed.UserID, Scopes: redeemed.Scopes,
+		AuthTime: redeemed.AuthTime, Nonce: redeemed.Nonce,
+	})
 }
 
 // check enforces every binding of the code: client, lifetime, redirect URI,
@@ -79,11 +84,14 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 		return nil, InvalidScope("%v", err)
 	}
 	var resp *TokenResponse
+	var family store.TokenFamily
+	var scopes scope.Set
 	_, err = g.p.store.RotateRefreshToken(ctx, secret.Hash(refresh), g.p.cfg.Now(), func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
-		scopes, err := g.check(ctx, client, fam, old, requested)
-		if err != nil {
+		var err error
+		if scopes, err = g.check(ctx, client, fam, old, requested); err != nil {
 			return store.Issue{}, err
 		}
+		family = fam
 		var tokens []store.Token
 		tokens, resp = g.p.newTokens(scopes, true)
 		return store.Issue{Family: fam, Tokens: tokens}, nil
@@ -97,7 +105,9 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 	case err != nil:
 		return nil, AsError(fmt.Errorf("rotate refresh token: %w", err))
 	}
-	return resp, nil
+	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{
+		ClientID: client.ID, UserID: family.UserID, Scopes: scopes, AuthTime: family.AuthTime,
+	})
 }
 
 // check enforces the refresh token's bindings and returns the scopes of the

@@ -10,11 +10,14 @@
 package oauth
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
+	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
 
@@ -29,6 +32,24 @@ type Config struct {
 	CodeTTL         time.Duration // at most 10 minutes
 	Now             func() time.Time
 	Logger          *slog.Logger
+	// IDTokens signs ID tokens for grants that include the openid scope;
+	// nil disables OpenID Connect.
+	IDTokens IDTokenIssuer
+}
+
+// IDTokenIssuer signs ID tokens (package oidc implements it).
+type IDTokenIssuer interface {
+	IssueIDToken(ctx context.Context, req IDTokenRequest) (string, error)
+}
+
+// IDTokenRequest is what an ID token is issued for.
+type IDTokenRequest struct {
+	ClientID    string
+	UserID      int64
+	Scopes      scope.Set
+	AuthTime    time.Time
+	Nonce       string // empty on refresh (OpenID Connect Core §12.2)
+	AccessToken string // for at_hash
 }
 
 // Defaults for token lifetimes.
@@ -101,4 +122,18 @@ func appendQuery(base string, params url.Values) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// withIDToken adds an ID token to resp when the grant includes openid.
+func (p *Provider) withIDToken(ctx context.Context, resp *TokenResponse, req IDTokenRequest) error {
+	if p.cfg.IDTokens == nil || !req.Scopes.Has(scope.OpenID) {
+		return nil
+	}
+	req.AccessToken = resp.AccessToken
+	idToken, err := p.cfg.IDTokens.IssueIDToken(ctx, req)
+	if err != nil {
+		return ServerError(fmt.Errorf("issue ID token: %w", err))
+	}
+	resp.IDToken = idToken
+	return nil
 }

@@ -116,39 +116,24 @@ func (u UserAccess) Repo(r store.Repo, p store.Project) Level {
 }
 
 // RepoCap is the highest repository level the scopes allow.
-func (s Set) RepoCap() Level {
-	switch level := s.Level(); {
-	case level >= rank(RepoAdmin):
-		return Admin
-	case level >= rank(RepoWrite):
-		return Write
-	case level >= rank(RepoRead):
-		return Read
-	}
-	return NoAccess
-}
+func (s Set) RepoCap() Level { return s.capability().repo }
 
 // ProjectCap is the highest project level the scopes allow.
-func (s Set) ProjectCap() Level {
-	switch level := s.Level(); {
-	case level >= rank(ProjectAdmin):
-		return Admin
-	case level >= rank(RepoRead):
-		return Read
-	}
-	return NoAccess
-}
+func (s Set) ProjectCap() Level { return s.capability().project }
 
 // GlobalCap is the highest instance-wide permission the scopes allow.
-func (s Set) GlobalCap() Global {
-	switch level := s.Level(); {
-	case level >= rank(SystemAdmin):
-		return SysAdmin
-	case level >= rank(AdminWrite):
-		return GlobalAdmin
-	}
-	return LicensedUser
-}
+func (s Set) GlobalCap() Global { return max(s.capability().global, LicensedUser) }
+
+// AdminRead reports whether the scopes allow reading administrative data
+// (user lists, audit log): read:admin, write:admin, ADMIN_WRITE and above.
+func (s Set) AdminRead() bool { return s.capability().adminRead }
+
+// AccountWrite reports whether the scopes allow changing the user's own
+// account (ACCOUNT_WRITE, write:user, all).
+func (s Set) AccountWrite() bool { return s.capability().account }
+
+// PublicOnly reports whether the set restricts the token to public resources.
+func (s Set) PublicOnly() bool { return s.Has(GiteaPublicOnly) }
 
 // Principal is who makes a request: the scopes of its token (PUBLIC_REPOS
 // for an anonymous request) and its user's access as stored right now.
@@ -175,12 +160,19 @@ func effective(tokenCap, user Level, public bool) Level {
 
 // ProjectLevel is what the principal may do with project p.
 func (pr Principal) ProjectLevel(p store.Project) Level {
+	if pr.Scopes.PublicOnly() && !p.Public {
+		return NoAccess
+	}
 	return effective(pr.Scopes.ProjectCap(), pr.User.Project(p), p.Public)
 }
 
 // RepoLevel is what the principal may do with repository r of project p.
 func (pr Principal) RepoLevel(r store.Repo, p store.Project) Level {
-	return effective(pr.Scopes.RepoCap(), pr.User.Repo(r, p), r.Public || p.Public)
+	public := r.Public || p.Public
+	if pr.Scopes.PublicOnly() && !public {
+		return NoAccess
+	}
+	return effective(pr.Scopes.RepoCap(), pr.User.Repo(r, p), public)
 }
 
 // GlobalLevel is the instance-wide permission the principal may exercise.

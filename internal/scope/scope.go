@@ -35,12 +35,87 @@ const (
 	Groups  = "groups"
 )
 
+// Gitea scopes (Gitea 1.19+ scoped tokens).
+const (
+	GiteaAll               = "all"
+	GiteaPublicOnly        = "public-only"
+	GiteaReadRepository    = "read:repository"
+	GiteaWriteRepository   = "write:repository"
+	GiteaReadUser          = "read:user"
+	GiteaWriteUser         = "write:user"
+	GiteaReadOrganization  = "read:organization"
+	GiteaWriteOrganization = "write:organization"
+	GiteaReadAdmin         = "read:admin"
+	GiteaWriteAdmin        = "write:admin"
+)
+
 // ladder lists the Bitbucket keys from lowest to highest; a key implies
 // every key before it.
 var ladder = []string{PublicRepos, RepoRead, RepoWrite, RepoAdmin, ProjectAdmin, AdminWrite, SystemAdmin}
 
-// standalone scopes imply only themselves.
-var standalone = []string{AccountWrite, OpenID, Profile, Email, Groups}
+// capability is what one scope lets a token do, in the one internal model
+// both vocabularies map onto. A scope implies another when its capability
+// is at least as large in every part.
+type capability struct {
+	repo      Level
+	project   Level
+	global    Global
+	adminRead bool
+	account   bool
+}
+
+func (c capability) covers(o capability) bool {
+	return c.repo >= o.repo && c.project >= o.project && c.global >= o.global &&
+		(c.adminRead || !o.adminRead) && (c.account || !o.account)
+}
+
+func (c capability) union(o capability) capability {
+	return capability{max(c.repo, o.repo), max(c.project, o.project), max(c.global, o.global),
+		c.adminRead || o.adminRead, c.account || o.account}
+}
+
+// capabilities maps every capability scope of both vocabularies onto the
+// internal model. Gitea scopes for features Latchkey does not have (issues,
+// packages, notifications, ...) are accepted and grant nothing.
+var capabilities = map[string]capability{
+	PublicRepos:  {},
+	RepoRead:     {repo: Read, project: Read},
+	RepoWrite:    {repo: Write, project: Read},
+	RepoAdmin:    {repo: Admin, project: Read},
+	ProjectAdmin: {repo: Admin, project: Admin},
+	AdminWrite:   {repo: Admin, project: Admin, global: GlobalAdmin, adminRead: true},
+	SystemAdmin:  {repo: Admin, project: Admin, global: SysAdmin, adminRead: true},
+	AccountWrite: {account: true},
+
+	GiteaAll:               {repo: Admin, project: Admin, global: SysAdmin, adminRead: true, account: true},
+	GiteaReadRepository:    {repo: Read, project: Read},
+	GiteaWriteRepository:   {repo: Write, project: Read},
+	GiteaReadUser:          {},
+	GiteaWriteUser:         {account: true},
+	GiteaReadOrganization:  {project: Read},
+	GiteaWriteOrganization: {project: Admin},
+	GiteaReadAdmin:         {adminRead: true},
+	GiteaWriteAdmin:        {global: GlobalAdmin, adminRead: true},
+	"read:activitypub":     {}, "write:activitypub": {},
+	"read:issue": {}, "write:issue": {},
+	"read:misc": {}, "write:misc": {},
+	"read:notification": {}, "write:notification": {},
+	"read:package": {}, "write:package": {},
+}
+
+// literal scopes imply only themselves: OpenID Connect scopes, and Gitea's
+// public-only, which restricts a token to public resources.
+var literal = []string{OpenID, Profile, Email, Groups, GiteaPublicOnly}
+
+// Known lists every scope of both vocabularies, sorted.
+func Known() []string {
+	out := slices.Concat(literal)
+	for name := range capabilities {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
 
 // Descriptions says in plain words what each scope lets an application do,
 // for the consent page.
@@ -111,11 +186,10 @@ func validToken(tok string) bool {
 }
 
 func canonical(tok string) (string, bool) {
-	upper := strings.ToUpper(tok)
-	if slices.Contains(ladder, upper) || upper == AccountWrite {
+	if upper := strings.ToUpper(tok); upper == AccountWrite || slices.Contains(ladder, upper) {
 		return upper, true
 	}
-	if slices.Contains(standalone, tok) {
+	if _, ok := capabilities[tok]; ok || slices.Contains(literal, tok) {
 		return tok, true
 	}
 	return "", false
@@ -140,13 +214,29 @@ func (s Set) Level() int {
 	return level
 }
 
-// Implies reports whether holding s grants scope: literally, or by a
-// higher Bitbucket key.
-func (s Set) Implies(scope string) bool {
-	if r := rank(scope); r >= 0 {
-		return s.Level() >= r
+// capability is the union of what the set's scopes allow.
+func (s Set) capability() capability {
+	var c capability
+	for _, sc := range s {
+		c = c.union(capabilities[sc])
 	}
-	return s.Has(scope)
+	return c
+}
+
+// Implies reports whether holding s grants scope: literally, or because
+// the set's capability covers the scope's (REPO_WRITE implies REPO_READ and
+// read:repository; all implies every capability scope). Literal scopes
+// (openid, profile, email, groups, public-only) imply only themselves;
+// public-only is implied by any set, since it only takes access away.
+func (s Set) Implies(scope string) bool {
+	if scope == GiteaPublicOnly {
+		return true
+	}
+	c, ok := capabilities[scope]
+	if !ok {
+		return s.Has(scope)
+	}
+	return s.capability().covers(c)
 }
 
 // Covers reports whether s implies every scope of other. A client's

@@ -277,6 +277,16 @@ type Store interface {
 	// value (cookie and CSRF keys).
 	EnsureSecret(ctx context.Context, name string, candidate []byte) ([]byte, error)
 
+	// CreateSigningKey stores a new signing key. ErrAlreadyExists on a taken ID.
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every stored signing key, oldest activation first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RotateSigningKey, in one transaction, schedules every key that has no
+	// retirement time to retire at retireAt and stores next.
+	RotateSigningKey(ctx context.Context, next SigningKey, retireAt time.Time) error
+	// DeleteRetiredSigningKeys removes keys whose retirement time is before t.
+	DeleteRetiredSigningKeys(ctx context.Context, before time.Time) error
+
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -42,6 +42,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Refresh", refreshTests},
 		{"Token", tokenTests},
 		{"Secret", secretTests},
+		{"SigningKey", signingKeyTests},
 		{"Concurrency", concurrencyTests},
 	}
 	for _, g := range groups {

@@ -1,0 +1,80 @@
+package oidc
+
+import (
+	"net/http"
+
+	"latchkey/internal/scope"
+)
+
+// Endpoints are the absolute URLs of the provider's endpoints in one
+// dialect's layout.
+type Endpoints struct {
+	Authorization string `json:"authorization_endpoint"`
+	Token         string `json:"token_endpoint"`
+	Revocation    string `json:"revocation_endpoint,omitempty"`
+	Introspection string `json:"introspection_endpoint,omitempty"`
+	Device        string `json:"device_authorization_endpoint,omitempty"`
+}
+
+// Discovery is the provider metadata (OpenID Connect Discovery 1.0 §3,
+// RFC 8414 §2). It states exactly what the server supports.
+type Discovery struct {
+	Issuer string `json:"issuer"`
+	Endpoints
+	Userinfo                          string   `json:"userinfo_endpoint"`
+	JWKS                              string   `json:"jwks_uri"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	ResponseTypes                     []string `json:"response_types_supported"`
+	ResponseModes                     []string `json:"response_modes_supported"`
+	GrantTypes                        []string `json:"grant_types_supported"`
+	SubjectTypes                      []string `json:"subject_types_supported"`
+	IDTokenAlgs                       []string `json:"id_token_signing_alg_values_supported"`
+	TokenAuthMethods                  []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationAuthMethods             []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethods              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                   []string `json:"claims_supported"`
+	PromptValues                      []string `json:"prompt_values_supported"`
+	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported         bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	AuthorizationResponseIssSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// BitbucketEndpoints lists the same endpoints in the Bitbucket layout
+	// (an extension member; RFC 8414 §2 allows additional metadata).
+	BitbucketEndpoints Endpoints `json:"latchkey_bitbucket_endpoints"`
+}
+
+// DiscoveryConfig is what the discovery document is built from.
+type DiscoveryConfig struct {
+	Gitea, Bitbucket Endpoints
+	GrantTypes       []string
+}
+
+// Document builds the discovery document.
+func (p *Provider) Document() Discovery {
+	d := p.cfg.Discovery
+	return Discovery{
+		Issuer:                            p.cfg.Issuer,
+		Endpoints:                         d.Gitea,
+		Userinfo:                          p.cfg.Issuer + UserinfoPath,
+		JWKS:                              p.cfg.Issuer + JWKSPath,
+		ScopesSupported:                   scope.Known(),
+		ResponseTypes:                     []string{"code"},
+		ResponseModes:                     []string{"query"},
+		GrantTypes:                        d.GrantTypes,
+		SubjectTypes:                      []string{"public"},
+		IDTokenAlgs:                       []string{p.cfg.Keys.Algorithm()},
+		TokenAuthMethods:                  []string{"client_secret_basic", "client_secret_post", "none"},
+		RevocationAuthMethods:             []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionAuthMethods:          []string{"client_secret_basic", "client_secret_post"},
+		CodeChallengeMethods:              []string{"S256", "plain"},
+		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "nickname", "profile", "email", "email_verified", "groups"},
+		PromptValues:                      []string{"none", "login", "consent", "select_account"},
+		AuthorizationResponseIssSupported: true,
+		BitbucketEndpoints:                d.Bitbucket,
+	}
+}
+
+func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, discoveryCacheAge, p.Document())
+}
