@@ -4,6 +4,8 @@
 package config
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +33,8 @@ type Config struct {
 	ShutdownTimeout       time.Duration
 	LogLevel              string
 	DisableAdminBootstrap bool
+	KeyEncryptionKey      string
+	IDTokenAlgorithm      string
 }
 
 // Defaults.
@@ -66,6 +70,9 @@ func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", DefaultDataDir), "directory for the SQLite database and other data (env LATCHKEY_DATA_DIR)")
 	fs.BoolVar(&c.SkipRedirectURLHTTPS, "skip-redirect-url-https-requirement", envBool("SKIP_REDIRECT_URL_HTTPS_REQUIREMENT"),
 		"allow plain-http redirect URIs to any host: for development only (env LATCHKEY_SKIP_REDIRECT_URL_HTTPS_REQUIREMENT)")
+	fs.StringVar(&c.KeyEncryptionKey, "key-encryption-key", env("KEY_ENCRYPTION_KEY", ""),
+		"base64 of 32 random bytes that encrypt the signing keys at rest; required with PostgreSQL, the same on every node (env LATCHKEY_KEY_ENCRYPTION_KEY; default with SQLite: a key file beside the database)")
+	fs.StringVar(&c.IDTokenAlgorithm, "id-token-alg", env("ID_TOKEN_ALG", "RS256"), "ID token signing algorithm: RS256, ES256 or EdDSA (env LATCHKEY_ID_TOKEN_ALG)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LATCHKEY_LOG_LEVEL)")
 }
 
@@ -135,4 +142,57 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// IsPostgres reports whether the database is PostgreSQL.
+func (c *Config) IsPostgres() bool {
+	dsn := c.DSN()
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// kekFileName is the key-encryption key file kept beside a SQLite database.
+const kekFileName = "key-encryption.key"
+
+// LoadKeyEncryptionKey returns the 32-byte key that encrypts signing keys at
+// rest: --key-encryption-key if set; with SQLite and no setting, a key file
+// beside the database, created on first use; with PostgreSQL the setting is
+// required, because every node must use the same key.
+func (c *Config) LoadKeyEncryptionKey() ([]byte, error) {
+	if c.KeyEncryptionKey != "" {
+		return decodeKEK(c.KeyEncryptionKey, "--key-encryption-key")
+	}
+	if c.IsPostgres() {
+		return nil, errors.New("--key-encryption-key (LATCHKEY_KEY_ENCRYPTION_KEY) is required with PostgreSQL: generate one with `head -c 32 /dev/urandom | base64` and give every node the same value")
+	}
+	path := filepath.Join(filepath.Dir(c.DSN()), kekFileName)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	fresh := make([]byte, 32)
+	_, _ = rand.Read(fresh)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_, werr := f.WriteString(base64.StdEncoding.EncodeToString(fresh) + "\n")
+		if cerr := f.Close(); werr != nil || cerr != nil {
+			return nil, fmt.Errorf("write %s: %w", path, errors.Join(werr, cerr))
+		}
+	} else if !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return decodeKEK(strings.TrimSpace(string(raw)), path)
+}
+
+func decodeKEK(s, source string) ([]byte, error) {
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		key, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	}
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("%s must be the base64 of exactly 32 bytes", source)
+	}
+	return key, nil
 }

@@ -57,22 +57,13 @@ func (p *Provider) TokenHandler(opts TokenOptions) http.Handler {
 }
 
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) (*TokenResponse, error) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return nil, &Error{Code: CodeInvalidRequest, Status: http.StatusMethodNotAllowed,
-			Description: "the token endpoint accepts only POST"}
-	}
-	params, err := ReadParams(w, r)
+	params, client, err := p.authenticatedPost(w, r)
 	if err != nil {
 		return nil, err
 	}
 	grantType := params.Get("grant_type")
 	if grantType == "" {
 		return nil, InvalidRequest("grant_type is required")
-	}
-	client, err := p.AuthenticateClient(r.Context(), r, params)
-	if err != nil {
-		return nil, err
 	}
 	grant, ok := p.grants[grantType]
 	if !ok {

@@ -8,6 +8,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"latchkey/internal/dialect/bitbucket"
 	"latchkey/internal/dialect/gitea"
 	"latchkey/internal/oauth"
+	"latchkey/internal/oidc"
 	"latchkey/internal/store"
 	"latchkey/internal/web"
 )
@@ -44,8 +46,12 @@ type Options struct {
 
 // New wires a node on top of an open store.
 func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, opts Options) (*Server, error) {
+	idp, err := newOIDC(ctx, cfg, st, log, opts.Now)
+	if err != nil {
+		return nil, err
+	}
 	provider := oauth.New(oauth.Config{
-		Store: st, Issuer: cfg.Issuer(), Logger: log, Now: opts.Now,
+		Store: st, Issuer: cfg.Issuer(), Logger: log, Now: opts.Now, IDTokens: idp,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, CodeTTL: cfg.CodeTTL,
 	})
 	pages, err := web.New(ctx, web.Config{
@@ -63,12 +69,36 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	bitbucket.Mount(pageMux, apiMux, provider, authorize)
 	gitea.Mount(pageMux, apiMux, provider, authorize)
 	api.New(api.Config{Provider: provider, Store: st, BaseURL: cfg.Issuer(), Version: Version, Logger: log}).Mount(apiMux)
+	idp.Mount(apiMux, provider)
 	apiMux.HandleFunc("GET /healthz", s.healthz)
 	apiMux.HandleFunc("GET /readyz", s.readyz)
 
 	protectedPages := pageHeaders(http.NewCrossOriginProtection().Handler(pageMux))
 	s.handler = s.recoverPanics(s.logRequests(commonHeaders(cfg.SecureCookies(), route(pageMux, protectedPages, apiMux))))
 	return s, nil
+}
+
+// newOIDC loads the signing keys (creating the first one) and builds the
+// OpenID Connect provider.
+func newOIDC(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, now func() time.Time) (*oidc.Provider, error) {
+	kek, err := cfg.LoadKeyEncryptionKey()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := oidc.NewKeys(st, kek, cmp.Or(cfg.IDTokenAlgorithm, oidc.RS256), now)
+	if err != nil {
+		return nil, err
+	}
+	if err := keys.EnsureKey(ctx); err != nil {
+		return nil, err
+	}
+	return oidc.New(oidc.Config{
+		Store: st, Keys: keys, Issuer: cfg.Issuer(), TokenTTL: cfg.AccessTokenTTL, Now: now, Logger: log,
+		Discovery: oidc.DiscoveryConfig{
+			Gitea: gitea.Endpoints(cfg.Issuer()), Bitbucket: bitbucket.Endpoints(cfg.Issuer()),
+			GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken},
+		},
+	}), nil
 }
 
 // Handler returns the node's root handler.

@@ -7,12 +7,15 @@ import (
 	"net/http"
 
 	"latchkey/internal/oauth"
+	"latchkey/internal/oidc"
 )
 
 // Paths of the Bitbucket layout.
 const (
-	AuthorizePath = "/rest/oauth2/latest/authorize"
-	TokenPath     = "/rest/oauth2/latest/token"
+	AuthorizePath  = "/rest/oauth2/latest/authorize"
+	TokenPath      = "/rest/oauth2/latest/token"
+	RevokePath     = "/rest/oauth2/latest/revoke"
+	IntrospectPath = "/rest/oauth2/latest/introspect"
 )
 
 // Mount registers the Bitbucket endpoints: the authorization endpoint (the
@@ -21,4 +24,14 @@ const (
 func Mount(pages, apis *http.ServeMux, core *oauth.Provider, authorize http.Handler) {
 	pages.Handle("GET "+AuthorizePath, authorize)
 	apis.Handle(TokenPath, core.TokenHandler(oauth.TokenOptions{IncludeCreatedAt: true}))
+	apis.Handle(RevokePath, core.RevokeHandler())
+	apis.Handle(IntrospectPath, core.IntrospectHandler())
+}
+
+// Endpoints returns the absolute URLs of this layout's endpoints.
+func Endpoints(base string) oidc.Endpoints {
+	return oidc.Endpoints{
+		Authorization: base + AuthorizePath, Token: base + TokenPath,
+		Revocation: base + RevokePath, Introspection: base + IntrospectPath,
+	}
 }

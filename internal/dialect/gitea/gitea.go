@@ -6,12 +6,15 @@ import (
 	"net/http"
 
 	"latchkey/internal/oauth"
+	"latchkey/internal/oidc"
 )
 
 // Paths of the Gitea layout.
 const (
-	AuthorizePath = "/login/oauth/authorize"
-	TokenPath     = "/login/oauth/access_token"
+	AuthorizePath  = "/login/oauth/authorize"
+	TokenPath      = "/login/oauth/access_token"
+	RevokePath     = "/login/oauth/revoke"
+	IntrospectPath = "/login/oauth/introspect"
 )
 
 // Mount registers the Gitea endpoints: authorization on the page mux,
@@ -19,4 +22,14 @@ const (
 func Mount(pages, apis *http.ServeMux, core *oauth.Provider, authorize http.Handler) {
 	pages.Handle("GET "+AuthorizePath, authorize)
 	apis.Handle(TokenPath, core.TokenHandler(oauth.TokenOptions{}))
+	apis.Handle(RevokePath, core.RevokeHandler())
+	apis.Handle(IntrospectPath, core.IntrospectHandler())
+}
+
+// Endpoints returns the absolute URLs of this layout's endpoints.
+func Endpoints(base string) oidc.Endpoints {
+	return oidc.Endpoints{
+		Authorization: base + AuthorizePath, Token: base + TokenPath,
+		Revocation: base + RevokePath, Introspection: base + IntrospectPath,
+	}
 }
