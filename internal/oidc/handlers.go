@@ -19,11 +19,13 @@ const (
 	discoveryCacheAge = 3600
 )
 
-// Mount registers the JWKS, userinfo and discovery endpoints.
-func (p *Provider) Mount(mux *http.ServeMux) {
+// Mount registers the JWKS, userinfo and discovery endpoints. The
+// userinfo endpoint checks bearer tokens with the protocol core.
+func (p *Provider) Mount(mux *http.ServeMux, core *oauth.Provider) {
+	userinfo := p.userinfo(core)
 	mux.HandleFunc("GET "+JWKSPath, p.jwks)
-	mux.HandleFunc("GET "+UserinfoPath, p.userinfo)
-	mux.HandleFunc("POST "+UserinfoPath, p.userinfo)
+	mux.HandleFunc("GET "+UserinfoPath, userinfo)
+	mux.HandleFunc("POST "+UserinfoPath, userinfo)
 	mux.HandleFunc("GET "+DiscoveryPath, p.discovery)
 	mux.HandleFunc("GET "+ASMetadataPath, p.discovery)
 }
@@ -54,13 +56,17 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 
 // userinfo returns the claims of the token's user that its scopes release
 // (OpenID Connect Core §5.3). The token must carry the openid scope.
-func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) userinfo(core *oauth.Provider) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { p.serveUserinfo(core, w, r) }
+}
+
+func (p *Provider) serveUserinfo(core *oauth.Provider, w http.ResponseWriter, r *http.Request) {
 	token, err := oauth.BearerToken(r)
 	if err != nil {
 		oauth.WriteBearerError(w, err)
 		return
 	}
-	caller, err := p.cfg.Core.AuthenticateToken(r.Context(), token)
+	caller, err := core.AuthenticateToken(r.Context(), token)
 	if err != nil {
 		oauth.WriteBearerError(w, err)
 		return

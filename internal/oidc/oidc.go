@@ -31,7 +31,6 @@ import (
 type Config struct {
 	Store    store.Store
 	Keys     *Keys
-	Core     *oauth.Provider
 	Issuer   string
 	TokenTTL time.Duration // lifetime of ID tokens
 	Now      func() time.Time
