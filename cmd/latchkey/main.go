@@ -30,6 +30,8 @@ Usage:
   latchkey project create --key K --name N [--public]
   latchkey repo create --project K --slug S [--public]
   latchkey permission grant|revoke --user U (--global | --project K | --repo K/S) --permission P
+  latchkey keys list                          list the ID-token signing keys
+  latchkey keys rotate [--publish-ahead 10m]  publish a new signing key, retire the old one safely
 
 Every command takes --db (a SQLite path or a postgres:// DSN), --data-dir and --json.
 Run "latchkey COMMAND -h" for the flags of one command.
@@ -67,6 +69,8 @@ func commands() map[string]*command {
 		"repo create":       repoCreateCommand(),
 		"permission grant":  permissionCommand(true),
 		"permission revoke": permissionCommand(false),
+		"keys rotate":       keysRotateCommand(),
+		"keys list":         keysListCommand(),
 	}
 }
 
@@ -173,3 +177,5 @@ func (s *stringList) Set(v string) error {
 	*s = append(*s, v)
 	return nil
 }
+
+func lookupEnv(name string) string { return os.Getenv(name) }

@@ -35,6 +35,7 @@ type Config struct {
 	DisableAdminBootstrap bool
 	KeyEncryptionKey      string
 	IDTokenAlgorithm      string
+	PreregisteredClients  string
 }
 
 // Defaults.
@@ -88,6 +89,8 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CodeTTL, "code-ttl", envDuration("CODE_TTL", time.Minute), "authorization code lifetime, at most 10m (env LATCHKEY_CODE_TTL)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", envDuration("SESSION_TTL", 12*time.Hour), "browser session lifetime (env LATCHKEY_SESSION_TTL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 15*time.Second), "how long to drain requests on SIGTERM (env LATCHKEY_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.PreregisteredClients, "preregistered-clients", env("PREREGISTERED_CLIENTS", "git-credential-oauth,git-credential-manager,tea"),
+		"comma-separated well-known public clients to register with their published client IDs; empty for none (env LATCHKEY_PREREGISTERED_CLIENTS)")
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
 }
 

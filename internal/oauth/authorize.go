@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,9 @@ type AuthRequest struct {
 	ChallengeMethod string // S256 or plain; empty without PKCE
 	Nonce           string
 	Prompt          []string
+	// MaxAge is the max_age parameter (OpenID Connect Core §3.1.2.1): the
+	// longest time since the user last signed in; negative when absent.
+	MaxAge time.Duration
 	// Params are the request's parameters as received, to carry the request
 	// through login and consent; it is validated again at each step.
 	Params Params
@@ -99,13 +103,14 @@ func (p *Provider) ValidateAuthorize(ctx context.Context, params Params) (*AuthR
 		State:           params.Get("state"),
 		Nonce:           params.Get("nonce"),
 		Params:          params,
+		MaxAge:          -1,
 	}
 	if len(req.State) > maxStateLen {
 		req.State = ""
 		return nil, req.Fail(InvalidRequest("state is longer than %d characters", maxStateLen))
 	}
 	for _, check := range []func(*AuthRequest, Params) *Error{
-		checkResponseType, checkScopes, checkPKCE, checkPrompt, checkNonce,
+		checkResponseType, checkScopes, checkPKCE, checkPrompt, checkNonce, checkMaxAge,
 	} {
 		if e := check(req, params); e != nil {
 			return nil, req.Fail(e)
@@ -220,6 +225,25 @@ func checkNonce(req *AuthRequest, _ Params) *Error {
 		return InvalidRequest("nonce is longer than %d characters", maxNonceLen)
 	}
 	return nil
+}
+
+func checkMaxAge(req *AuthRequest, params Params) *Error {
+	raw := params.Get("max_age")
+	if raw == "" {
+		return nil
+	}
+	seconds, err := strconv.ParseInt(raw, 10, 32)
+	if err != nil || seconds < 0 {
+		return InvalidRequest("max_age must be a non-negative number of seconds")
+	}
+	req.MaxAge = time.Duration(seconds) * time.Second
+	return nil
+}
+
+// NeedsLogin reports whether the user must sign in (again): no session,
+// prompt=login, or a sign-in older than max_age.
+func (r *AuthRequest) NeedsLogin(signedIn bool, authTime, now time.Time) bool {
+	return !signedIn || r.HasPrompt(PromptLogin) || (r.MaxAge >= 0 && now.Sub(authTime) > r.MaxAge)
 }
 
 // Fail turns a protocol error into a RedirectError for this request.

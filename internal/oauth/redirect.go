@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -74,30 +75,67 @@ func IsLoopbackURL(raw string) bool {
 var errNoMatch = errors.New("redirect URI is not registered")
 
 // MatchRedirectURI finds the registered URI that requested matches. The
-// match is exact, character for character, except for http on a loopback
-// IP literal (127.0.0.1 or [::1]), where the port may differ (RFC 8252 §7.3):
-// native apps pick a free port at run time.
+// match is exact, character for character, except on a loopback IP literal
+// (http or https on 127.0.0.1 or [::1]), where the port may differ (RFC 8252
+// §7.3): native apps pick a free port at run time. There everything but the
+// port must still be the same, character for character (an empty path
+// counts as "/").
 func MatchRedirectURI(registered []string, requested string) (string, error) {
 	for _, r := range registered {
 		if r == requested {
 			return requested, nil
 		}
 	}
-	req, err := url.Parse(requested)
-	if err != nil || req.Scheme != "http" || !isLoopbackIP(req.Hostname()) {
+	want, ok := withoutLoopbackPort(requested)
+	if !ok {
 		return "", errNoMatch
 	}
 	for _, r := range registered {
-		reg, err := url.Parse(r)
-		if err != nil || reg.Scheme != "http" || !isLoopbackIP(reg.Hostname()) {
-			continue
-		}
-		if reg.Hostname() == req.Hostname() && reg.EscapedPath() == req.EscapedPath() &&
-			reg.RawQuery == req.RawQuery && req.User == nil && !strings.Contains(requested, "#") {
+		if got, ok := withoutLoopbackPort(r); ok && got == want {
 			return requested, nil
 		}
 	}
 	return "", errNoMatch
+}
+
+// withoutLoopbackPort returns raw with the port of its authority removed
+// and an empty path written as "/", if raw is an http(s) URI on a loopback
+// IP literal without user information or fragment.
+func withoutLoopbackPort(raw string) (string, bool) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok || (scheme != "http" && scheme != "https") || strings.ContainsAny(raw, "#@\\") {
+		return "", false
+	}
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	host, port := authority, ""
+	if strings.HasPrefix(authority, "[") {
+		i := strings.Index(authority, "]")
+		if i < 0 {
+			return "", false
+		}
+		host, port = authority[:i+1], authority[i+1:]
+	} else if i := strings.LastIndex(authority, ":"); i >= 0 {
+		host, port = authority[:i], authority[i:]
+	}
+	if port != "" {
+		if _, err := strconv.ParseUint(strings.TrimPrefix(port, ":"), 10, 16); err != nil || !strings.HasPrefix(port, ":") {
+			return "", false
+		}
+	}
+	if !isLoopbackIP(strings.Trim(host, "[]")) {
+		return "", false
+	}
+	if !strings.HasPrefix(tail, "/") {
+		tail = "/" + tail
+	}
+	if _, err := url.Parse(raw); err != nil {
+		return "", false
+	}
+	return scheme + "://" + host + tail, true
 }
 
 func isLoopbackIP(host string) bool {

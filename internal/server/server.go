@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"time"
 
+	"latchkey/internal/admin"
 	"latchkey/internal/api"
 	"latchkey/internal/config"
 	"latchkey/internal/dialect/bitbucket"
@@ -46,6 +47,13 @@ type Options struct {
 
 // New wires a node on top of an open store.
 func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, opts Options) (*Server, error) {
+	wellKnown, err := admin.ParsePreregistered(cfg.PreregisteredClients)
+	if err != nil {
+		return nil, err
+	}
+	if err := admin.SyncWellKnownClients(ctx, st, wellKnown); err != nil {
+		return nil, err
+	}
 	idp, err := newOIDC(ctx, cfg, st, log, opts.Now)
 	if err != nil {
 		return nil, err

@@ -30,7 +30,7 @@ func (p *Pages) Authorize() http.Handler {
 			p.serverError(w, r, err)
 			return
 		}
-		if user == nil || req.HasPrompt(oauth.PromptLogin) {
+		if user == nil || req.NeedsLogin(true, session.AuthTime, p.provider.Now()) {
 			p.requireLogin(w, r, req)
 			return
 		}
@@ -76,8 +76,8 @@ func (p *Pages) redirectError(w http.ResponseWriter, r *http.Request, e *oauth.R
 }
 
 // requireLogin sends the person to the login page and back, or answers
-// login_required for prompt=none. The way back drops prompt=login, which
-// the login itself has then satisfied.
+// login_required for prompt=none. The way back drops prompt=login and
+// max_age, which the fresh sign-in then satisfies.
 func (p *Pages) requireLogin(w http.ResponseWriter, r *http.Request, req *oauth.AuthRequest) {
 	if req.HasPrompt(oauth.PromptNone) {
 		p.redirectError(w, r, req.Fail(&oauth.Error{Code: oauth.CodeLoginRequired, Description: "the user is not signed in"}))
@@ -91,8 +91,9 @@ func (p *Pages) requireLogin(w http.ResponseWriter, r *http.Request, req *oauth.
 		if len(prompts) > 0 {
 			q.Set("prompt", strings.Join(prompts, " "))
 		}
-		back.RawQuery = q.Encode()
 	}
+	q.Del("max_age")
+	back.RawQuery = q.Encode()
 	next := back.Path + "?" + back.RawQuery
 	http.Redirect(w, r, "/login?"+url.Values{"next": {next}}.Encode(), http.StatusFound)
 }
