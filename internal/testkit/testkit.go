@@ -6,6 +6,7 @@
 package testkit
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/config"
+	"latchkey/internal/oidc"
 	"latchkey/internal/server"
 	"latchkey/internal/store"
 	"latchkey/internal/store/backend"
@@ -65,6 +67,29 @@ func WithAccessTokenTTL(d time.Duration) Option {
 	return func(c *config.Config) { c.AccessTokenTTL = d }
 }
 
+// WithIDTokenAlg selects the ID-token signing algorithm.
+func WithIDTokenAlg(alg string) Option { return func(c *config.Config) { c.IDTokenAlgorithm = alg } }
+
+// WithPreregisteredClients sets the pre-registered well-known clients.
+func WithPreregisteredClients(list string) Option {
+	return func(c *config.Config) { c.PreregisteredClients = list }
+}
+
+// Keys returns a signing-key manager on the node's database and clock, as
+// `latchkey keys rotate` builds one.
+func (e *Env) Keys() *oidc.Keys {
+	e.T.Helper()
+	kek, err := e.Config.LoadKeyEncryptionKey()
+	if err != nil {
+		e.T.Fatalf("testkit: key-encryption key: %v", err)
+	}
+	keys, err := oidc.NewKeys(e.Store, kek, cmp.Or(e.Config.IDTokenAlgorithm, oidc.RS256), e.Clock.Now)
+	if err != nil {
+		e.T.Fatalf("testkit: keys: %v", err)
+	}
+	return keys
+}
+
 // Logger returns a logger for tests: silent unless LATCHKEY_TEST_LOG is set.
 func Logger() *slog.Logger {
 	if os.Getenv("LATCHKEY_TEST_LOG") != "" {
@@ -79,13 +104,14 @@ func New(t testing.TB, opts ...Option) *Env {
 	ctx := context.Background()
 	hs := httptest.NewUnstartedServer(nil)
 	cfg := config.Config{
-		BaseURL:         "http://" + hs.Listener.Addr().String(),
-		DataDir:         t.TempDir(),
-		AccessTokenTTL:  time.Hour,
-		RefreshTokenTTL: 90 * 24 * time.Hour,
-		CodeTTL:         time.Minute,
-		SessionTTL:      time.Hour,
-		ShutdownTimeout: time.Second,
+		BaseURL:              "http://" + hs.Listener.Addr().String(),
+		DataDir:              t.TempDir(),
+		AccessTokenTTL:       time.Hour,
+		RefreshTokenTTL:      90 * 24 * time.Hour,
+		CodeTTL:              time.Minute,
+		SessionTTL:           time.Hour,
+		ShutdownTimeout:      time.Second,
+		PreregisteredClients: "git-credential-oauth,git-credential-manager,tea",
 	}
 	cfg.DB = filepath.Join(cfg.DataDir, "latchkey.db")
 	for _, o := range opts {
