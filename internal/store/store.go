@@ -28,6 +28,11 @@ var (
 	ErrTokenReused = errors.New("refresh token already rotated")
 	// ErrRevoked means the token family was revoked.
 	ErrRevoked = errors.New("token family revoked")
+	// ErrUnavailable means the database could not be reached or did not
+	// answer in time (connection refused or lost, timeout). Nothing was
+	// changed that the caller could observe as half-written: a failed
+	// transaction rolls back. Callers answer 503 and may retry later.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // User is a person (or, later, a client's service identity) who can log in and own tokens.
@@ -199,8 +204,12 @@ type SigningKey struct {
 // Atomicity: RedeemAuthCode and RotateRefreshToken each run in one
 // transaction that also serializes against every other call touching the same
 // code or family, so that of N concurrent calls with one code or one refresh
-// token exactly one succeeds. Every other method is a single atomic statement
-// or transaction.
+// token exactly one succeeds. DeleteExpired runs a few statements, each
+// atomic on its own. Every other method is a single atomic statement or
+// transaction.
+//
+// Any method may fail with ErrUnavailable (wrapped) when the database cannot
+// be reached.
 type Store interface {
 	// CreateUser inserts u and returns it with ID and CreatedAt set.
 	// ErrAlreadyExists if the user name is taken (case-insensitively).
@@ -286,6 +295,22 @@ type Store interface {
 	RotateSigningKey(ctx context.Context, next SigningKey, retireAt time.Time) error
 	// DeleteRetiredSigningKeys removes keys whose retirement time is before t.
 	DeleteRetiredSigningKeys(ctx context.Context, before time.Time) error
+
+	// DeleteExpired removes, in one bounded pass, rows that can no longer be
+	// used: authorization codes and sessions that expired before now,
+	// tokens that expired before now, access tokens of past generations,
+	// and token families with nothing live (revoked, or without a token
+	// that expires at or after now), together with their tokens. Refresh
+	// tokens of past generations are kept until they expire, so that their
+	// reuse is still detected (and revokes the family) until then. A
+	// family is never left without tokens while it is kept.
+	//
+	// At most batch rows of each kind are deleted per call; it returns how
+	// many rows it deleted in all (tokens removed with their family are not
+	// counted). Callers repeat while it returns more than zero. It is safe
+	// when several processes call it at once: rows another caller is
+	// deleting, or a transaction is changing, are skipped, not waited for.
+	DeleteExpired(ctx context.Context, now time.Time, batch int) (int, error)
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

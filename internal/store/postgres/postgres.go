@@ -4,6 +4,11 @@
 // must change exactly once (SELECT ... FOR UPDATE), retries transactions
 // that fail with a serialization failure or a deadlock, and migrations
 // take an advisory lock, so nodes starting at once do not race.
+//
+// When the database goes away, calls fail fast instead of piling up: a new
+// connection gives up after ConnectTimeout, every store call after
+// CallTimeout, and the error wraps store.ErrUnavailable (the server answers
+// 503). The pools reconnect by themselves when the database returns.
 package postgres
 
 import (
@@ -26,13 +31,22 @@ const (
 	MaxReadConns  = 16
 )
 
+// Time limits. ConnectTimeout applies unless the DSN sets connect_timeout.
+const (
+	ConnectTimeout = 2 * time.Second
+	CallTimeout    = 5 * time.Second
+)
+
 // Open connects to the PostgreSQL database named by dsn (a postgres:// URL
 // or a key=value string; search_path may be set as a parameter) and applies
-// every pending migration.
+// every pending migration. The migrations are not bounded by CallTimeout.
 func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = ConnectTimeout
 	}
 	write := openPool(cfg, MaxWriteConns)
 	read := openPool(cfg, MaxReadConns)
@@ -45,6 +59,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
+	s.SetTimeout(CallTimeout)
 	return s, nil
 }
 

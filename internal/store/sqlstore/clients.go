@@ -43,6 +43,8 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) (store.Client,
 
 // GetClient implements store.Store.
 func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	c, err := scanClient(s.read.QueryRowContext(ctx,
 		`SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
 	return c, wrap("get client", err)
@@ -79,6 +81,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 
 // ListClients implements store.Store.
 func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	rows, err := s.read.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY pk`)
 	if err != nil {
 		return nil, wrap("list clients", err)

@@ -8,6 +8,8 @@ import (
 
 // GetConsent implements store.Store.
 func (s *Store) GetConsent(ctx context.Context, userID int64, clientID string) (store.Consent, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	c := store.Consent{UserID: userID, ClientID: clientID}
 	var scopes string
 	var granted int64

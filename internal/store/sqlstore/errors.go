@@ -1,9 +1,14 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 
 	"latchkey/internal/store"
 )
@@ -24,6 +29,16 @@ const (
 	pgDeadlockDetected     = "40P01"
 )
 
+// PostgreSQL SQLSTATE codes that mean the server cannot serve now: class
+// 08 (connection exception) is tested by prefix.
+const (
+	pgConnectionException = "08"
+	pgTooManyConnections  = "53300"
+	pgAdminShutdown       = "57P01"
+	pgCrashShutdown       = "57P02"
+	pgCannotConnectNow    = "57P03"
+)
+
 // SQLite result codes (extended ones where the primary code is ambiguous).
 const (
 	sqliteBusy                 = 5
@@ -31,6 +46,8 @@ const (
 	sqliteConstraintPrimaryKey = 1555
 	sqliteConstraintUnique     = 2067
 	sqliteConstraintForeignKey = 787
+	sqliteIOErr                = 10
+	sqliteCantOpen             = 14
 )
 
 func pgState(err error) string {
@@ -75,13 +92,51 @@ func isRetryable(err error) bool {
 	return false
 }
 
+// isUnavailable reports whether err means that the database could not be
+// reached or did not answer in time, rather than that it refused the
+// statement: a refused, reset or closed connection, a connection that
+// database/sql already found bad, a timeout, or a server that is shutting
+// down, starting up or out of connections. A cancelled context (the client
+// went away) is not unavailability.
+func isUnavailable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.As(err, &netErr):
+		return true
+	}
+	switch state := pgState(err); {
+	case strings.HasPrefix(state, pgConnectionException),
+		state == pgTooManyConnections, state == pgAdminShutdown,
+		state == pgCrashShutdown, state == pgCannotConnectNow:
+		return true
+	}
+	switch sqliteCode(err) & 0xff {
+	case sqliteIOErr, sqliteCantOpen:
+		return true
+	}
+	return false
+}
+
 // wrap adds the operation to err and turns driver errors into the store's
 // sentinel errors: no row and a reference to a missing row are
-// store.ErrNotFound, a taken unique key is store.ErrAlreadyExists.
+// store.ErrNotFound, a taken unique key is store.ErrAlreadyExists, and an
+// unreachable database is store.ErrUnavailable.
 func wrap(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, store.ErrUnavailable):
+		return fmt.Errorf("sqlstore: %s: %w", op, err)
+	case isUnavailable(err):
+		return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrUnavailable, err)
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrNotFound)
 	case isUniqueViolation(err):

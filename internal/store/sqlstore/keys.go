@@ -26,6 +26,8 @@ func insertSigningKey(ctx context.Context, tx *sql.Tx, k store.SigningKey) error
 
 // ListSigningKeys implements store.Store: every key, oldest activation first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	rows, err := s.read.QueryContext(ctx, `SELECT id, algorithm, private_key, public_key,
 		created_at, activate_at, retire_at FROM signing_keys ORDER BY activate_at, id`)
 	if err != nil {

@@ -69,14 +69,16 @@ func readMigration(dir, name string) (Migration, error) {
 // Migrate applies every migration the database lacks, each in its own
 // transaction together with its row in schema_migrations. It is safe when
 // several processes start at once: on PostgreSQL each transaction first
-// takes an advisory lock (per schema), on SQLite it begins IMMEDIATE.
+// takes an advisory lock (per schema), on SQLite it begins IMMEDIATE. The
+// per-call timeout (SetTimeout) does not apply: a node waits as long as
+// ctx allows for another node's migration to finish.
 func (s *Store) Migrate(ctx context.Context) error {
 	ms, err := Migrations(s.dialect)
 	if err != nil {
 		return err
 	}
 	for _, m := range ms {
-		if err := s.Transact(ctx, func(tx *sql.Tx) error { return s.apply(ctx, tx, m) }); err != nil {
+		if err := s.transact(ctx, func(tx *sql.Tx) error { return s.apply(ctx, tx, m) }); err != nil {
 			return fmt.Errorf("sqlstore: migrate %s: %w", m.Name, err)
 		}
 	}

@@ -24,6 +24,8 @@ func (s *Store) DeletePermission(ctx context.Context, userID int64, target store
 
 // ListPermissions implements store.Store. The order is by target kind, then target ID.
 func (s *Store) ListPermissions(ctx context.Context, userID int64) ([]store.Permission, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	rows, err := s.read.QueryContext(ctx, `SELECT user_id, target, target_id, name FROM permissions
 		WHERE user_id = $1 ORDER BY target, target_id`, userID)
 	if err != nil {

@@ -36,6 +36,8 @@ func (s *Store) CreateProject(ctx context.Context, p store.Project) (store.Proje
 
 // GetProjectByKey implements store.Store.
 func (s *Store) GetProjectByKey(ctx context.Context, key string) (store.Project, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	p, err := scanProject(s.read.QueryRowContext(ctx,
 		`SELECT `+projectColumns+` FROM projects WHERE key = $1`, strings.ToUpper(key)))
 	return p, wrap("get project", err)
@@ -43,6 +45,8 @@ func (s *Store) GetProjectByKey(ctx context.Context, key string) (store.Project,
 
 // ListProjects implements store.Store.
 func (s *Store) ListProjects(ctx context.Context) ([]store.Project, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	rows, err := s.read.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY key`)
 	if err != nil {
 		return nil, wrap("list projects", err)
@@ -82,6 +86,8 @@ func (s *Store) CreateRepo(ctx context.Context, r store.Repo) (store.Repo, error
 
 // GetRepo implements store.Store.
 func (s *Store) GetRepo(ctx context.Context, projectKey, slug string) (store.Repo, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	r, err := scanRepo(s.read.QueryRowContext(ctx, `SELECT `+repoColumns+`
 		FROM repos r JOIN projects p ON p.id = r.project_id
 		WHERE p.key = $1 AND r.slug_lower = $2`, strings.ToUpper(projectKey), strings.ToLower(slug)))
@@ -91,6 +97,8 @@ func (s *Store) GetRepo(ctx context.Context, projectKey, slug string) (store.Rep
 // ListRepos implements store.Store. Slugs that differ only in case cannot
 // both exist, so the order is that of the lower-cased slugs.
 func (s *Store) ListRepos(ctx context.Context, projectID int64) ([]store.Repo, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	rows, err := s.read.QueryContext(ctx, `SELECT `+repoColumns+`
 		FROM repos r JOIN projects p ON p.id = r.project_id
 		WHERE r.project_id = $1 ORDER BY r.slug_lower`, projectID)

@@ -17,6 +17,8 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session) error {
 
 // GetSession implements store.Store.
 func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	ss := store.Session{ID: id}
 	var auth, created, expires int64
 	err := s.read.QueryRowContext(ctx, `SELECT user_id, auth_time, created_at, expires_at

@@ -18,6 +18,11 @@
 // more than once when a transaction is retried, so it must not have effects
 // of its own.
 //
+// A Store may bound every call with a deadline (SetTimeout), so that a
+// database that stops answering makes requests fail fast instead of
+// hanging. Errors that mean the database could not be reached wrap
+// store.ErrUnavailable.
+//
 // Times are stored as unix milliseconds and come back in UTC, truncated to
 // the millisecond. A zero time.Time is stored as 0 and read back as zero.
 package sqlstore
@@ -68,6 +73,7 @@ type Store struct {
 	dialect Dialect
 	write   *sql.DB
 	read    *sql.DB
+	timeout time.Duration // per call; 0: none
 }
 
 var _ store.Store = (*Store)(nil)
@@ -82,16 +88,35 @@ func New(d Dialect, write, read *sql.DB) *Store {
 	return &Store{dialect: d, write: write, read: read}
 }
 
+// SetTimeout bounds the database work of every later call of a Store
+// method (except Migrate, which may legitimately wait for another node's
+// migration) by d, counted from the start of the call and including the wait
+// for a pooled connection, lock waits and retries. A call that runs out of
+// time fails with an error wrapping store.ErrUnavailable. Zero, the
+// default, sets no bound beyond the caller's context. Call it before the
+// Store is used.
+func (s *Store) SetTimeout(d time.Duration) { s.timeout = d }
+
+// bound returns ctx limited by the store's per-call timeout.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
 // Dialect reports the store's SQL dialect.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Ping checks that both pools reach the database.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.write.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlstore: ping: %w", err)
+		return wrap("ping", err)
 	}
 	if err := s.read.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlstore: ping: %w", err)
+		return wrap("ping", err)
 	}
 	return nil
 }
@@ -120,13 +145,23 @@ const maxAttempts = 5
 // On SQLite fn holds the database's write lock (BEGIN IMMEDIATE) throughout;
 // on PostgreSQL it runs at the server's default isolation (normally READ
 // COMMITTED), so lock the rows you read-modify-write with FOR UPDATE.
+// The store's per-call timeout (SetTimeout) bounds all attempts together.
 func (s *Store) Transact(ctx context.Context, fn func(*sql.Tx) error) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return s.transact(ctx, fn)
+}
+
+// transact is Transact without the per-call timeout.
+func (s *Store) transact(ctx context.Context, fn func(*sql.Tx) error) error {
 	return retry(ctx, func() error { return s.transactOnce(ctx, fn) })
 }
 
 // exec runs one writing statement on its own (a statement is atomic) and
 // retries it like a transaction.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var res sql.Result
 	err := retry(ctx, func() error {
 		var err error
@@ -139,6 +174,8 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 // insertID runs one INSERT ... RETURNING id on its own and retries it like
 // a transaction.
 func (s *Store) insertID(ctx context.Context, query string, args ...any) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var id int64
 	err := retry(ctx, func() error {
 		return s.write.QueryRowContext(ctx, query, args...).Scan(&id)

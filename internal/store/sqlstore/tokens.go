@@ -55,6 +55,8 @@ func (r *tokenRow) value() store.Token {
 // (their Generation is below the family's); access tokens of earlier
 // generations are deleted on rotation and are ErrNotFound.
 func (s *Store) GetToken(ctx context.Context, hash string) (store.Token, store.TokenFamily, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var tr tokenRow
 	var fr familyRow
 	err := s.read.QueryRowContext(ctx, `SELECT `+tokenColumns+`, `+familyColumns+`

@@ -37,6 +37,8 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 
 // GetUser implements store.Store.
 func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	u, err := scanUser(s.read.QueryRowContext(ctx,
 		`SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	return u, wrap("get user", err)
@@ -44,6 +46,8 @@ func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
 
 // GetUserByUsername implements store.Store.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (store.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	u, err := scanUser(s.read.QueryRowContext(ctx,
 		`SELECT `+userColumns+` FROM users WHERE username_lower = $1`, strings.ToLower(username)))
 	return u, wrap("get user by name", err)
@@ -51,6 +55,8 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (store.U
 
 // CountUsers implements store.Store.
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var n int
 	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
 	return n, wrap("count users", err)

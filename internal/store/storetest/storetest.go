@@ -44,6 +44,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Secret", secretTests},
 		{"SigningKey", signingKeyTests},
 		{"Concurrency", concurrencyTests},
+		{"Cleanup", cleanupTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,83 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"latchkey/internal/store"
+)
+
+// skipLocked is appended to the SELECT that picks rows to delete, so that
+// cleaners on several nodes, and the transactions redeeming or rotating
+// those rows, never wait for one another: PostgreSQL locks each picked row
+// and passes over rows another transaction holds. SQLite has no row locks;
+// its single writer already serializes the deletes.
+func (d Dialect) skipLocked() string {
+	if d == Postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
+// cleanupStep is one bounded DELETE of DeleteExpired. Its query takes $1,
+// the expiry bound in unix milliseconds, and $2, the batch size.
+type cleanupStep struct {
+	what  string
+	query func(d Dialect) string
+}
+
+// cleanupSteps run in this order. Families go first: a family with nothing
+// live takes its tokens along (ON DELETE CASCADE). The token step then
+// removes only tokens whose family keeps another live token, so that it
+// never leaves a family empty: a family is either deleted whole or keeps
+// at least one token.
+var cleanupSteps = []cleanupStep{
+	{"auth codes", func(d Dialect) string {
+		return `DELETE FROM auth_codes WHERE hash IN (
+			SELECT hash FROM auth_codes WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
+	}},
+	{"sessions", func(d Dialect) string {
+		return `DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
+	}},
+	{"token families", func(d Dialect) string {
+		return `DELETE FROM token_families WHERE id IN (
+			SELECT f.id FROM token_families f
+			WHERE f.revoked_at <> 0 OR NOT EXISTS (
+				SELECT 1 FROM tokens t WHERE t.family_id = f.id AND t.expires_at >= $1)
+			LIMIT $2` + d.skipLocked() + `)`
+	}},
+	{"tokens", func(d Dialect) string {
+		return `DELETE FROM tokens WHERE hash IN (
+			SELECT t.hash FROM tokens t
+			WHERE (t.expires_at < $1 OR (t.kind = '` + string(store.AccessToken) + `' AND t.generation <
+					(SELECT f.generation FROM token_families f WHERE f.id = t.family_id)))
+				AND EXISTS (SELECT 1 FROM tokens u
+					WHERE u.family_id = t.family_id AND u.hash <> t.hash AND u.expires_at >= $1)
+			LIMIT $2` + d.skipLocked() + `)`
+	}},
+}
+
+// DeleteExpired implements store.Store. Each step is one statement on its
+// own, bounded by batch, so no lock is held for long and a failure leaves
+// every row either deleted or intact.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (int, error) {
+	if batch <= 0 {
+		return 0, fmt.Errorf("sqlstore: delete expired: batch %d must be positive", batch)
+	}
+	bound := millis(orNow(now))
+	total := 0
+	for _, step := range cleanupSteps {
+		res, err := s.exec(ctx, step.query(s.dialect), bound, batch)
+		if err != nil {
+			return total, wrap("delete expired "+step.what, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, wrap("delete expired "+step.what, err)
+		}
+		total += int(n)
+	}
+	return total, nil
+}
