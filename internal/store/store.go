@@ -198,6 +198,35 @@ type SigningKey struct {
 	RetireAt   time.Time // zero until a rotation schedules its retirement
 }
 
+// DeviceStatus is the state of a device authorization (RFC 8628).
+type DeviceStatus string
+
+// Device authorization states.
+const (
+	DevicePending  DeviceStatus = "pending"
+	DeviceApproved DeviceStatus = "approved"
+	DeviceDenied   DeviceStatus = "denied"
+	DeviceConsumed DeviceStatus = "consumed" // tokens were issued
+)
+
+// DeviceCode is a device authorization request. Hash is the hex SHA-256
+// of the device code; UserCode is what the person types, normalized
+// (upper-case, no separator), unique among stored codes.
+type DeviceCode struct {
+	Hash         string
+	UserCode     string
+	ClientID     string
+	Scopes       []string
+	Status       DeviceStatus
+	UserID       int64 // who approved or denied; 0 while pending
+	AuthTime     time.Time
+	Interval     time.Duration // minimum time between polls
+	LastPolledAt time.Time
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	FamilyID     int64 // family issued when consumed
+}
+
 // Store is the storage contract. All methods are safe for concurrent use by
 // many goroutines and by many processes sharing one database.
 //
@@ -276,6 +305,9 @@ type Store interface {
 	// revoked, ErrTokenReused (after revoking the family) if the token was
 	// already rotated. If issue returns an error nothing is written.
 	RotateRefreshToken(ctx context.Context, hash string, now time.Time, issue func(TokenFamily, Token) (Issue, error)) (Issue, error)
+	// CreateFamily writes a new family (generation 1) and its tokens without
+	// an authorization code, for grants that have none (client credentials).
+	CreateFamily(ctx context.Context, iss Issue) (Issue, error)
 	// GetToken returns a token of either kind with its family.
 	GetToken(ctx context.Context, hash string) (Token, TokenFamily, error)
 	// RevokeFamily revokes every token of the family. Revoking twice is not an error.
@@ -285,6 +317,20 @@ type Store interface {
 	// stored, and returns the stored value. Every node thus agrees on one
 	// value (cookie and CSRF keys).
 	EnsureSecret(ctx context.Context, name string, candidate []byte) ([]byte, error)
+
+	// CreateDeviceCode stores a new device authorization. ErrAlreadyExists
+	// when the hash or the user code is taken (the caller draws another).
+	CreateDeviceCode(ctx context.Context, d DeviceCode) error
+	// GetDeviceCodeByUserCode finds a device authorization by its
+	// normalized user code, whatever its state.
+	GetDeviceCodeByUserCode(ctx context.Context, userCode string) (DeviceCode, error)
+	// UpdateDeviceCode locks the device authorization with the given hash,
+	// calls fn, and stores the row fn returns; if fn also returns an Issue,
+	// its family and tokens are written in the same transaction (the family
+	// takes ClientID and UserID from the returned row) and the row's
+	// FamilyID is set. If fn returns an error nothing is written. Concurrent
+	// calls for one hash are serialized, so one approval is consumed once.
+	UpdateDeviceCode(ctx context.Context, hash string, fn func(DeviceCode) (DeviceCode, *Issue, error)) (DeviceCode, error)
 
 	// CreateSigningKey stores a new signing key. ErrAlreadyExists on a taken ID.
 	CreateSigningKey(ctx context.Context, k SigningKey) error

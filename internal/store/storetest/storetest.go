@@ -43,6 +43,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Token", tokenTests},
 		{"Secret", secretTests},
 		{"SigningKey", signingKeyTests},
+		{"DeviceCode", deviceTests},
 		{"Concurrency", concurrencyTests},
 		{"Cleanup", cleanupTests},
 	}

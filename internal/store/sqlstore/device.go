@@ -1,0 +1,120 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"latchkey/internal/store"
+)
+
+const deviceColumns = `hash, user_code, client_id, scopes, status, user_id, auth_time, interval_ms,
+	last_polled_at, created_at, expires_at, family_id`
+
+func scanDevice(r rowScanner) (store.DeviceCode, error) {
+	var d store.DeviceCode
+	var scopes, status string
+	var auth, interval, polled, created, expires int64
+	err := r.Scan(&d.Hash, &d.UserCode, &d.ClientID, &scopes, &status, &d.UserID, &auth, &interval,
+		&polled, &created, &expires, &d.FamilyID)
+	if err != nil {
+		return store.DeviceCode{}, err
+	}
+	d.Scopes, d.Status = splitList(scopes), store.DeviceStatus(status)
+	d.Interval = time.Duration(interval) * time.Millisecond
+	d.AuthTime, d.LastPolledAt = fromMillis(auth), fromMillis(polled)
+	d.CreatedAt, d.ExpiresAt = fromMillis(created), fromMillis(expires)
+	return d, nil
+}
+
+// CreateDeviceCode implements store.Store. A zero CreatedAt is set to now
+// and an empty Status to pending.
+func (s *Store) CreateDeviceCode(ctx context.Context, d store.DeviceCode) error {
+	if d.Status == "" {
+		d.Status = store.DevicePending
+	}
+	_, err := s.exec(ctx, `INSERT INTO device_codes (`+deviceColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		d.Hash, d.UserCode, d.ClientID, joinList(d.Scopes), string(d.Status), d.UserID, millis(d.AuthTime),
+		d.Interval.Milliseconds(), millis(d.LastPolledAt), millis(orNow(d.CreatedAt)), millis(d.ExpiresAt), d.FamilyID)
+	return wrap("create device code", err)
+}
+
+// GetDeviceCodeByUserCode implements store.Store.
+func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCode string) (store.DeviceCode, error) {
+	d, err := scanDevice(s.read.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM device_codes WHERE user_code = $1`, userCode))
+	if err != nil {
+		return store.DeviceCode{}, wrap("get device code", err)
+	}
+	return d, nil
+}
+
+// UpdateDeviceCode implements store.Store.
+func (s *Store) UpdateDeviceCode(ctx context.Context, hash string,
+	fn func(store.DeviceCode) (store.DeviceCode, *store.Issue, error)) (store.DeviceCode, error) {
+	var out store.DeviceCode
+	var fnErr error
+	err := s.Transact(ctx, func(tx *sql.Tx) error {
+		fnErr = nil
+		cur, err := scanDevice(tx.QueryRowContext(ctx,
+			`SELECT `+deviceColumns+` FROM device_codes WHERE hash = $1`+s.dialect.forUpdate(), hash))
+		if err != nil {
+			return err
+		}
+		next, iss, err := fn(cur)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		if iss != nil {
+			fam := iss.Family
+			fam.ClientID, fam.UserID = cur.ClientID, next.UserID
+			written, err := writeIssue(ctx, tx, store.Issue{Family: fam, Tokens: iss.Tokens}, time.Now())
+			if err != nil {
+				return err
+			}
+			*iss = written
+			next.FamilyID = written.Family.ID
+		}
+		out = next
+		_, err = tx.ExecContext(ctx, `UPDATE device_codes SET status = $2, user_id = $3, auth_time = $4,
+			interval_ms = $5, last_polled_at = $6, family_id = $7 WHERE hash = $1`,
+			hash, string(next.Status), next.UserID, millis(next.AuthTime), next.Interval.Milliseconds(),
+			millis(next.LastPolledAt), next.FamilyID)
+		return err
+	})
+	if fnErr != nil {
+		return store.DeviceCode{}, fnErr
+	}
+	if err != nil {
+		return store.DeviceCode{}, wrap("update device code", err)
+	}
+	return out, nil
+}
+
+// CreateFamily implements store.Store.
+func (s *Store) CreateFamily(ctx context.Context, iss store.Issue) (store.Issue, error) {
+	var out store.Issue
+	err := s.Transact(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = writeIssue(ctx, tx, iss, time.Now())
+		return err
+	})
+	if err != nil {
+		return store.Issue{}, wrap("create family", err)
+	}
+	return out, nil
+}
+
+// writeIssue inserts a new family and its tokens.
+func writeIssue(ctx context.Context, tx *sql.Tx, iss store.Issue, now time.Time) (store.Issue, error) {
+	f, err := insertFamily(ctx, tx, iss.Family, now)
+	if err != nil {
+		return store.Issue{}, err
+	}
+	toks, err := insertTokens(ctx, tx, f, iss.Tokens, now)
+	if err != nil {
+		return store.Issue{}, err
+	}
+	return store.Issue{Family: f, Tokens: toks}, nil
+}

@@ -1,0 +1,143 @@
+package storetest
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"latchkey/internal/store"
+)
+
+var deviceTests = []test{
+	{"CreateAndGetByUserCodeRoundTrip", testCreateDeviceCode},
+	{"UserCodeTakenIsAlreadyExists", testDeviceUserCodeTaken},
+	{"UnknownIsNotFound", testDeviceNotFound},
+	{"UpdateStoresTheReturnedRow", testUpdateDeviceCode},
+	{"UpdateWithIssueWritesFamilyAndLinksIt", testDeviceIssue},
+	{"UpdateFnErrorWritesNothing", testDeviceFnError},
+	{"ConcurrentConsumeIssuesOnce", testDeviceConcurrentConsume},
+	{"CreateFamilyWithoutCode", testCreateFamily},
+}
+
+func mkDevice(t *testing.T, s store.Store, userCode string) store.DeviceCode {
+	t.Helper()
+	mkClient(t, s, "dev-"+userCode)
+	d := store.DeviceCode{
+		Hash: newHash(), UserCode: userCode, ClientID: "dev-" + userCode, Scopes: []string{"REPO_READ"},
+		Status: store.DevicePending, Interval: 5 * time.Second, CreatedAt: now(), ExpiresAt: now().Add(10 * time.Minute),
+	}
+	must(t, "create device code", s.CreateDeviceCode(ctx(t), d))
+	return d
+}
+
+func testCreateDeviceCode(t *testing.T, s store.Store) {
+	d := mkDevice(t, s, "BCDFGHJK")
+	got, err := s.GetDeviceCodeByUserCode(ctx(t), "BCDFGHJK")
+	must(t, "get device code", err)
+	same(t, "stored device code", got, d)
+}
+
+func testDeviceUserCodeTaken(t *testing.T, s store.Store) {
+	d := mkDevice(t, s, "BCDFGHJK")
+	d.Hash = newHash()
+	wantErr(t, "taken user code", s.CreateDeviceCode(ctx(t), d), store.ErrAlreadyExists)
+}
+
+func testDeviceNotFound(t *testing.T, s store.Store) {
+	_, err := s.GetDeviceCodeByUserCode(ctx(t), "NOPE")
+	wantErr(t, "get unknown", err, store.ErrNotFound)
+	_, err = s.UpdateDeviceCode(ctx(t), newHash(), func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+		t.Error("fn called for an unknown device code")
+		return d, nil, nil
+	})
+	wantErr(t, "update unknown", err, store.ErrNotFound)
+}
+
+func testUpdateDeviceCode(t *testing.T, s store.Store) {
+	d := mkDevice(t, s, "BCDFGHJK")
+	u := mkUser(t, s, "approver")
+	got, err := s.UpdateDeviceCode(ctx(t), d.Hash, func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+		cur.Status, cur.UserID, cur.AuthTime = store.DeviceApproved, u.ID, now()
+		cur.Interval, cur.LastPolledAt = 10*time.Second, now()
+		return cur, nil, nil
+	})
+	must(t, "update", err)
+	stored, err := s.GetDeviceCodeByUserCode(ctx(t), "BCDFGHJK")
+	must(t, "get", err)
+	same(t, "updated device code", stored, got)
+	if stored.Status != store.DeviceApproved || stored.UserID != u.ID || stored.Interval != 10*time.Second {
+		t.Fatalf("update not stored: %+v", stored)
+	}
+}
+
+func testDeviceIssue(t *testing.T, s store.Store) {
+	d := mkDevice(t, s, "BCDFGHJK")
+	u := mkUser(t, s, "approver")
+	tok := store.Token{Hash: newHash(), Kind: store.AccessToken, Scopes: []string{"REPO_READ"}, ExpiresAt: now().Add(time.Hour)}
+	got, err := s.UpdateDeviceCode(ctx(t), d.Hash, func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+		cur.Status, cur.UserID = store.DeviceConsumed, u.ID
+		return cur, &store.Issue{Family: store.TokenFamily{Scopes: cur.Scopes}, Tokens: []store.Token{tok}}, nil
+	})
+	must(t, "consume", err)
+	if got.FamilyID == 0 {
+		t.Fatal("family not linked")
+	}
+	stored, fam, err := s.GetToken(ctx(t), tok.Hash)
+	must(t, "get token", err)
+	if fam.ID != got.FamilyID || fam.ClientID != d.ClientID || fam.UserID != u.ID || stored.Generation != 1 {
+		t.Fatalf("issued family %+v token %+v", fam, stored)
+	}
+}
+
+func testDeviceFnError(t *testing.T, s store.Store) {
+	d := mkDevice(t, s, "BCDFGHJK")
+	boom := errors.New("boom")
+	_, err := s.UpdateDeviceCode(ctx(t), d.Hash, func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+		cur.Status = store.DeviceDenied
+		return cur, nil, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("fn error not returned: %v", err)
+	}
+	stored, _ := s.GetDeviceCodeByUserCode(ctx(t), "BCDFGHJK")
+	if stored.Status != store.DevicePending {
+		t.Fatalf("fn error wrote the row: %+v", stored)
+	}
+}
+
+func testDeviceConcurrentConsume(t *testing.T, s store.Store) {
+	d := mkDevice(t, s, "BCDFGHJK")
+	u := mkUser(t, s, "approver")
+	var issued atomic.Int32
+	errs := parallel(50, func(i int) error {
+		_, err := s.UpdateDeviceCode(ctx(t), d.Hash, func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+			if cur.Status == store.DeviceConsumed {
+				return cur, nil, nil
+			}
+			cur.Status, cur.UserID = store.DeviceConsumed, u.ID
+			issued.Add(1)
+			return cur, &store.Issue{Tokens: []store.Token{{Hash: newHash(), Kind: store.AccessToken, ExpiresAt: now().Add(time.Hour)}}}, nil
+		})
+		return err
+	})
+	for _, err := range errs {
+		must(t, "concurrent update", err)
+	}
+	if issued.Load() != 1 {
+		t.Fatalf("consumed %d times, want once", issued.Load())
+	}
+}
+
+func testCreateFamily(t *testing.T, s store.Store) {
+	c := mkClient(t, s, "svc")
+	u := mkUser(t, s, "service")
+	tok := store.Token{Hash: newHash(), Kind: store.AccessToken, Scopes: []string{"REPO_READ"}, ExpiresAt: now().Add(time.Hour)}
+	iss, err := s.CreateFamily(ctx(t), store.Issue{Family: store.TokenFamily{ClientID: c.ID, UserID: u.ID, Scopes: tok.Scopes}, Tokens: []store.Token{tok}})
+	must(t, "create family", err)
+	_, fam, err := s.GetToken(ctx(t), tok.Hash)
+	must(t, "get token", err)
+	if fam.ID != iss.Family.ID || fam.Generation != 1 || fam.ClientID != c.ID {
+		t.Fatalf("family %+v", fam)
+	}
+}
