@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/cleanup"
 	"latchkey/internal/server"
 )
 
@@ -51,6 +52,8 @@ func serve(ctx context.Context, e *cmdEnv) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	stopCleanup := cleanup.Start(ctx, cleanup.Config{Store: e.store, Interval: e.cfg.CleanupInterval, Logger: e.log})
+	defer stopCleanup() // before the store closes
 	e.log.Info("latchkey listening", "addr", ln.Addr().String(), "base_url", e.cfg.Issuer(), "db", redactDSN(e.cfg.DSN()))
 	return srv.Serve(ctx, ln)
 }

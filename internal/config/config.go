@@ -31,6 +31,7 @@ type Config struct {
 	CodeTTL               time.Duration
 	SessionTTL            time.Duration
 	ShutdownTimeout       time.Duration
+	CleanupInterval       time.Duration // 0 disables the background cleaner
 	LogLevel              string
 	DisableAdminBootstrap bool
 	KeyEncryptionKey      string
@@ -89,6 +90,8 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CodeTTL, "code-ttl", envDuration("CODE_TTL", time.Minute), "authorization code lifetime, at most 10m (env LATCHKEY_CODE_TTL)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", envDuration("SESSION_TTL", 12*time.Hour), "browser session lifetime (env LATCHKEY_SESSION_TTL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 15*time.Second), "how long to drain requests on SIGTERM (env LATCHKEY_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.CleanupInterval, "cleanup-interval", envDuration("CLEANUP_INTERVAL", 5*time.Minute),
+		"how often to delete expired codes, sessions and tokens, with jitter; 0 disables (env LATCHKEY_CLEANUP_INTERVAL)")
 	fs.StringVar(&c.PreregisteredClients, "preregistered-clients", env("PREREGISTERED_CLIENTS", "git-credential-oauth,git-credential-manager,tea"),
 		"comma-separated well-known public clients to register with their published client IDs; empty for none (env LATCHKEY_PREREGISTERED_CLIENTS)")
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
