@@ -85,6 +85,8 @@ func (a *API) caller(r *http.Request, allowAnonymous bool) (*oauth.Caller, error
 	return a.cfg.Provider.AuthenticateToken(r.Context(), token)
 }
 
+// writeAuthError answers a failed bearer check per RFC 6750; a database
+// outage becomes 503 server_error (oauth.AsError).
 func (a *API) writeAuthError(w http.ResponseWriter, err error) {
 	if e := oauth.AsError(err); e.Status >= 500 {
 		a.log.Error("bearer check failed", "error", err)
@@ -111,6 +113,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		oauth.WriteBearerError(w, oe)
 	case errors.As(err, &ae):
 		writeJSON(w, ae.status, errorsBody(ae.message))
+	case errors.Is(err, store.ErrUnavailable):
+		a.log.Error("api request failed", "path", r.URL.Path, "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorsBody("The service is temporarily unavailable. Try again later."))
 	default:
 		a.log.Error("api request failed", "path", r.URL.Path, "error", err)
 		writeJSON(w, http.StatusInternalServerError, errorsBody("The server could not complete the request."))

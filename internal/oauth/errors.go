@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"latchkey/internal/store"
 )
 
 // RFC 6749 error codes (§4.1.2.1, §5.2) and RFC 6750 codes (§3.1).
@@ -74,16 +76,28 @@ func UnauthorizedClient(format string, args ...any) *Error {
 }
 
 // ServerError wraps an unexpected fault. The client sees only a generic text.
+// When the database is unreachable (store.ErrUnavailable) the status is 503:
+// RFC 6749 defines temporarily_unavailable for the authorization endpoint
+// only, so the token endpoint answers server_error with 503 Service
+// Unavailable, which tells clients and load balancers to try again.
 func ServerError(err error) *Error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return &Error{Code: CodeServerError, Status: http.StatusServiceUnavailable,
+			Description: "the service is temporarily unavailable; try again later", Err: err}
+	}
 	return &Error{Code: CodeServerError, Status: http.StatusInternalServerError,
 		Description: "the server could not complete the request", Err: err}
 }
 
 // AsError turns any error into a protocol error: protocol errors stay as
-// they are, anything else becomes server_error.
+// they are, anything else becomes server_error (503 when the database is
+// unavailable, see ServerError).
 func AsError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
+		if e.Code == CodeServerError && e.Status != http.StatusServiceUnavailable && errors.Is(e.Err, store.ErrUnavailable) {
+			return ServerError(e.Err)
+		}
 		return e
 	}
 	return ServerError(err)

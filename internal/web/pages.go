@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -127,9 +128,14 @@ func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request, status int, me
 	p.render(w, r, status, "error", title, nil, struct{ Message string }{message})
 }
 
-// serverError logs err and shows a generic page.
+// serverError logs err and shows a generic page: 503 when the database is
+// unavailable (the person may simply try again), else 500.
 func (p *Pages) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	p.log.Error("page request failed", "path", r.URL.Path, "error", err)
+	if errors.Is(err, store.ErrUnavailable) {
+		p.errorPage(w, r, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again in a moment.")
+		return
+	}
 	p.errorPage(w, r, http.StatusInternalServerError, "The server could not complete your request. Please try again.")
 }
 
