@@ -1,4 +1,4 @@
--- Device authorizations (RFC 8628). Keep in step with ../postgres/0004_device_codes.sql.
+-- Device authorizations (RFC 8628). Keep in step with ../sqlite/0005_device_codes.sql.
 
 CREATE TABLE device_codes (
     hash           TEXT    PRIMARY KEY,
