@@ -249,6 +249,12 @@ type Store interface {
 	CountUsers(ctx context.Context) (int, error)
 	// UpdateUser applies fn to the current row inside a transaction and stores the result.
 	UpdateUser(ctx context.Context, id int64, fn func(User) (User, error)) (User, error)
+	// ListUsers returns every user ordered by lower-cased user name.
+	ListUsers(ctx context.Context) ([]User, error)
+	// DeleteUser removes the user with everything that is theirs: permissions,
+	// sessions, consents, authorization codes and token families with their
+	// tokens. ErrNotFound if there is no such user.
+	DeleteUser(ctx context.Context, id int64) error
 
 	// CreateProject inserts p (Key upper-cased). ErrAlreadyExists on a taken key.
 	CreateProject(ctx context.Context, p Project) (Project, error)
@@ -263,6 +269,24 @@ type Store interface {
 	GetRepo(ctx context.Context, projectKey, slug string) (Repo, error)
 	// ListRepos returns the repositories of one project ordered by slug.
 	ListRepos(ctx context.Context, projectID int64) ([]Repo, error)
+	// UpdateProject applies fn to the current row inside a transaction and
+	// stores the result with its Key upper-cased; fn cannot change ID or
+	// CreatedAt. ErrNotFound if there is no such project, ErrAlreadyExists if
+	// the new key is taken (nothing is written then).
+	UpdateProject(ctx context.Context, id int64, fn func(Project) (Project, error)) (Project, error)
+	// DeleteProject removes the project, its repositories and every
+	// permission on any of them. ErrNotFound if there is no such project.
+	DeleteProject(ctx context.Context, id int64) error
+	// ListAllRepos returns every repository ordered by project key, then slug.
+	ListAllRepos(ctx context.Context) ([]Repo, error)
+	// UpdateRepo applies fn to the current row inside a transaction and
+	// stores the result; fn cannot change ID, ProjectID, ProjectKey or
+	// CreatedAt. ErrNotFound if there is no such repository,
+	// ErrAlreadyExists if the new slug is taken in its project.
+	UpdateRepo(ctx context.Context, id int64, fn func(Repo) (Repo, error)) (Repo, error)
+	// DeleteRepo removes the repository and every permission on it.
+	// ErrNotFound if there is no such repository.
+	DeleteRepo(ctx context.Context, id int64) error
 
 	// SetPermission inserts or replaces the user's permission on the target.
 	SetPermission(ctx context.Context, p Permission) error
@@ -270,6 +294,9 @@ type Store interface {
 	DeletePermission(ctx context.Context, userID int64, target TargetKind, targetID int64) error
 	// ListPermissions returns every permission the user holds.
 	ListPermissions(ctx context.Context, userID int64) ([]Permission, error)
+	// ListTargetPermissions returns every permission held on one target
+	// (by any user), ordered by user ID.
+	ListTargetPermissions(ctx context.Context, target TargetKind, targetID int64) ([]Permission, error)
 
 	// CreateClient inserts c (ID chosen by the caller). ErrAlreadyExists on a taken ID.
 	CreateClient(ctx context.Context, c Client) (Client, error)

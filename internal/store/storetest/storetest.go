@@ -35,6 +35,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Project", projectTests},
 		{"Repo", repoTests},
 		{"Permission", permissionTests},
+		{"Resources", resourceTests},
 		{"Client", clientTests},
 		{"Consent", consentTests},
 		{"Session", sessionTests},
