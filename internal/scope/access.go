@@ -63,11 +63,31 @@ func CheckPermission(target store.TargetKind, name string) error {
 	return nil
 }
 
+// GlobalPermission returns the global level that a Bitbucket global
+// permission name (LICENSED_USER, PROJECT_CREATE, ADMIN, SYS_ADMIN) grants.
+func GlobalPermission(name string) (Global, error) {
+	if err := CheckPermission(store.TargetGlobal, name); err != nil {
+		return NoGlobal, err
+	}
+	return Global(permissionNames[name].level), nil
+}
+
 // UserAccess is what a user may do, from the permissions granted to them.
-// Inheritance lives here and nowhere else: a global ADMIN or SYS_ADMIN
-// administers every project and repository; a project permission applies to
-// every repository of the project; a public project makes its repositories
-// public.
+// Inheritance lives here and nowhere else (docs/permissions.md tells the
+// same rules in words):
+//
+//   - every account is a licensed user (Latchkey counts no licences);
+//   - the global permissions are ordered LICENSED_USER < PROJECT_CREATE <
+//     ADMIN < SYS_ADMIN, each including the ones below it;
+//   - a global ADMIN or SYS_ADMIN administers every project and repository;
+//   - a project permission (PROJECT_READ, PROJECT_WRITE, PROJECT_ADMIN)
+//     applies to every repository of the project as the same level
+//     (REPO_READ, REPO_WRITE, REPO_ADMIN), so a project administrator
+//     administers its repositories;
+//   - a repository permission applies to that repository only; the higher
+//     of it and the inherited level counts;
+//   - a public project makes itself and its repositories readable by
+//     everyone, a public repository makes itself readable by everyone.
 type UserAccess struct {
 	Global   Global
 	Projects map[int64]Level
@@ -76,7 +96,7 @@ type UserAccess struct {
 
 // NewUserAccess folds a user's stored permissions into a UserAccess.
 func NewUserAccess(perms []store.Permission) UserAccess {
-	ua := UserAccess{Projects: map[int64]Level{}, Repos: map[int64]Level{}}
+	ua := UserAccess{Global: LicensedUser, Projects: map[int64]Level{}, Repos: map[int64]Level{}}
 	for _, p := range perms {
 		def, ok := permissionNames[p.Name]
 		if !ok || def.target != p.Target {
@@ -113,6 +133,13 @@ func (u UserAccess) Repo(r store.Repo, p store.Project) Level {
 		level = max(level, Read)
 	}
 	return level
+}
+
+// Granted is the level the user was given on repository r by a permission
+// on it or on its project: what makes it one of "the user's repositories",
+// unlike administering everything or the repository being public.
+func (u UserAccess) Granted(r store.Repo) Level {
+	return max(u.Repos[r.ID], u.Projects[r.ProjectID])
 }
 
 // RepoCap is the highest repository level the scopes allow.
@@ -178,4 +205,113 @@ func (pr Principal) RepoLevel(r store.Repo, p store.Project) Level {
 // GlobalLevel is the instance-wide permission the principal may exercise.
 func (pr Principal) GlobalLevel() Global {
 	return min(pr.Scopes.GlobalCap(), pr.User.Global)
+}
+
+// Verdict is the permission model's answer to one request: allowed, or the
+// reason it is not. Callers turn it into a status: DenyHidden into 404 (the
+// resource is answered for as if it did not exist; 401 for a request
+// without a token), DenyScope into 403 with RFC 6750's insufficient_scope,
+// DenyPermission into 403.
+type Verdict int
+
+// Verdicts.
+const (
+	// Allow: the token's scopes and the user's permissions both allow it.
+	Allow Verdict = iota
+	// DenyHidden: the principal may not even see the resource.
+	DenyHidden
+	// DenyScope: the token's scopes do not reach the level needed; a token
+	// with wider scopes might be allowed.
+	DenyScope
+	// DenyPermission: the scopes would allow it but the user may not.
+	DenyPermission
+)
+
+func (v Verdict) String() string {
+	return [...]string{"allow", "deny-hidden", "deny-scope", "deny-permission"}[v]
+}
+
+// decide compares the effective level with the level needed. The scopes
+// are blamed before the user: a token that lacks the scope is refused with
+// insufficient_scope whatever its user may do.
+func decide(effective, tokenCap, need Level, visible bool) Verdict {
+	switch {
+	case effective >= need:
+		return Allow
+	case !visible:
+		return DenyHidden
+	case tokenCap < need:
+		return DenyScope
+	}
+	return DenyPermission
+}
+
+// RepoAccess says whether the principal may act on repository r of project
+// p at level need (Read: view and clone; Write: push and change; Admin:
+// settings, permissions, deletion). A repository the principal cannot read
+// is hidden.
+func (pr Principal) RepoAccess(r store.Repo, p store.Project, need Level) Verdict {
+	level := pr.RepoLevel(r, p)
+	return decide(level, pr.Scopes.RepoCap(), need, level >= Read)
+}
+
+// ProjectAccess says whether the principal may act on project p at level
+// need (Read: view; Admin: change, delete, create repositories in it,
+// manage its permissions). A project is visible to a principal who can
+// read it or, as in Bitbucket, one of its repositories (readsRepo).
+func (pr Principal) ProjectAccess(p store.Project, need Level, readsRepo bool) Verdict {
+	level := pr.ProjectLevel(p)
+	return decide(level, pr.Scopes.ProjectCap(), need, level >= Read || readsRepo)
+}
+
+// GlobalAccess says whether the principal may exercise the instance-wide
+// permission need: ProjectCreator to create projects, GlobalAdmin to manage
+// users, SysAdmin for system administration.
+func (pr Principal) GlobalAccess(need Global) Verdict {
+	switch {
+	case pr.GlobalLevel() >= need:
+		return Allow
+	case pr.Scopes.GlobalCap() < need:
+		return DenyScope
+	}
+	return DenyPermission
+}
+
+// AdminReadAccess says whether the principal may read administrative data
+// (the user list): the scopes must allow it (read:admin, write:admin,
+// ADMIN_WRITE, SYSTEM_ADMIN, all) and the user must be a global ADMIN.
+func (pr Principal) AdminReadAccess() Verdict {
+	switch {
+	case !pr.Scopes.AdminRead():
+		return DenyScope
+	case pr.User.Global < GlobalAdmin:
+		return DenyPermission
+	}
+	return Allow
+}
+
+// AccountAccess says whether the principal may change its user's own
+// account: ACCOUNT_WRITE (or write:user, all), and a user.
+func (pr Principal) AccountAccess() Verdict {
+	switch {
+	case !pr.Scopes.AccountWrite():
+		return DenyScope
+	case pr.UserID == 0:
+		return DenyPermission
+	}
+	return Allow
+}
+
+// MayManage reports whether the principal, already allowed to manage
+// users, may change or delete a user whose access is target: an ADMIN may
+// not touch a SYS_ADMIN.
+func (pr Principal) MayManage(target UserAccess) bool {
+	return target.Global <= pr.GlobalLevel()
+}
+
+// MayGrantGlobal reports whether the principal, already allowed to manage
+// users, may grant or revoke the global permission g: nobody hands out more
+// than they may exercise.
+func (pr Principal) MayGrantGlobal(g Global) bool {
+	return g <= pr.GlobalLevel()
 }
