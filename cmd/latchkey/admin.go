@@ -125,11 +125,13 @@ func repoCreateCommand() *command {
 }
 
 func permissionCommand(grant bool) *command {
-	var username, permission string
+	var who admin.Subject
+	var permission string
 	var target admin.Target
 	return &command{
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&username, "user", "", "user name (required)")
+			fs.StringVar(&who.Username, "user", "", "user name (this or --client)")
+			fs.StringVar(&who.ClientID, "client", "", "client ID: the permission goes to the client's service identity (client_credentials grant)")
 			fs.BoolVar(&target.Global, "global", false, "a global permission (LICENSED_USER, PROJECT_CREATE, ADMIN, SYS_ADMIN)")
 			fs.StringVar(&target.Project, "project", "", "a project permission (PROJECT_READ, PROJECT_WRITE, PROJECT_ADMIN) on this project key")
 			fs.StringVar(&target.Repo, "repo", "", "a repository permission (REPO_READ, REPO_WRITE, REPO_ADMIN) on KEY/slug")
@@ -140,11 +142,16 @@ func permissionCommand(grant bool) *command {
 			if !grant {
 				op, verb = admin.RevokePermission, "revoked"
 			}
-			if err := op(ctx, e.store, username, target, permission); err != nil {
+			if err := op(ctx, e.store, who, target, permission); err != nil {
 				return err
 			}
-			return e.emit(map[string]any{"user": username, "permission": strings.ToUpper(permission), verb: true},
-				fmt.Sprintf("%s %s to %s", verb, strings.ToUpper(permission), username))
+			out := map[string]any{"permission": strings.ToUpper(permission), verb: true}
+			if who.ClientID != "" {
+				out["client"] = who.ClientID
+			} else {
+				out["user"] = who.Username
+			}
+			return e.emit(out, fmt.Sprintf("%s %s: %s", verb, strings.ToUpper(permission), who))
 		},
 	}
 }

@@ -113,7 +113,7 @@ const (
 )
 
 // supportedGrantTypes are the grants a client may be registered for.
-var supportedGrantTypes = []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
+var supportedGrantTypes = []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantDeviceCode, oauth.GrantClientCredentials}
 
 // CreateClient registers a client and returns it with its secret, which
 // is shown only now (empty for a public client).
@@ -154,6 +154,9 @@ func buildClient(nc NewClient) (store.Client, error) {
 	grants, err := grantTypes(nc.GrantTypes)
 	if err != nil {
 		return store.Client{}, err
+	}
+	if nc.Public && slices.Contains(grants, oauth.GrantClientCredentials) {
+		return store.Client{}, errors.New("a public client cannot use client_credentials: it has no secret")
 	}
 	return store.Client{
 		ID: secret.NewID(), Name: name, Public: nc.Public, RedirectURIs: slices.Compact(slices.Clone(nc.RedirectURIs)),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
@@ -56,7 +57,35 @@ func notFoundOr(err error, format string, args ...any) error {
 	return err
 }
 
-func lookupUser(ctx context.Context, st store.Store, username string) (store.User, error) {
+// Subject names who gets a permission: a user, or a client's service
+// identity (used by the client credentials grant).
+type Subject struct {
+	Username string
+	ClientID string
+}
+
+func (s Subject) String() string {
+	if s.ClientID != "" {
+		return "client " + s.ClientID
+	}
+	return s.Username
+}
+
+func lookupUser(ctx context.Context, st store.Store, subject Subject) (store.User, error) {
+	if (subject.Username == "") == (subject.ClientID == "") {
+		return store.User{}, errors.New("name exactly one of --user or --client")
+	}
+	if subject.ClientID != "" {
+		c, err := st.GetClient(ctx, subject.ClientID)
+		if err != nil {
+			return store.User{}, notFoundOr(err, "client %q does not exist", subject.ClientID)
+		}
+		if c.Public {
+			return store.User{}, fmt.Errorf("client %q is public: only a confidential client has a service identity", c.ID)
+		}
+		return oauth.ServiceUser(ctx, st, c.ID)
+	}
+	username := subject.Username
 	u, err := st.GetUserByUsername(ctx, username)
 	if err != nil {
 		return store.User{}, notFoundOr(err, "user %q does not exist", username)
@@ -66,8 +95,8 @@ func lookupUser(ctx context.Context, st store.Store, username string) (store.Use
 
 // GrantPermission gives a user a permission on a target, replacing the one
 // they held there.
-func GrantPermission(ctx context.Context, st store.Store, username string, t Target, permission string) error {
-	u, err := lookupUser(ctx, st, username)
+func GrantPermission(ctx context.Context, st store.Store, who Subject, t Target, permission string) error {
+	u, err := lookupUser(ctx, st, who)
 	if err != nil {
 		return err
 	}
@@ -89,8 +118,8 @@ func GrantPermission(ctx context.Context, st store.Store, username string, t Tar
 // user must hold exactly that permission there; afterwards they hold none
 // on that target. Existing tokens lose it at once, since every request
 // reads the user's permissions anew.
-func RevokePermission(ctx context.Context, st store.Store, username string, t Target, permission string) error {
-	u, err := lookupUser(ctx, st, username)
+func RevokePermission(ctx context.Context, st store.Store, who Subject, t Target, permission string) error {
+	u, err := lookupUser(ctx, st, who)
 	if err != nil {
 		return err
 	}
@@ -109,10 +138,10 @@ func RevokePermission(ctx context.Context, st store.Store, username string, t Ta
 	for _, p := range perms {
 		if p.Target == kind && p.TargetID == id {
 			if p.Name != permission {
-				return fmt.Errorf("user %q holds %s there, not %s", username, p.Name, permission)
+				return fmt.Errorf("%s holds %s there, not %s", who, p.Name, permission)
 			}
 			return st.DeletePermission(ctx, u.ID, kind, id)
 		}
 	}
-	return fmt.Errorf("user %q holds no permission there", username)
+	return fmt.Errorf("%s holds no permission there", who)
 }

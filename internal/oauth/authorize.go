@@ -165,21 +165,9 @@ func checkResponseType(req *AuthRequest, params Params) *Error {
 }
 
 func checkScopes(req *AuthRequest, params Params) *Error {
-	requested, err := scope.Parse(params.Get("scope"))
-	if err != nil {
-		return InvalidScope("%v", err)
-	}
-	if len(requested) == 0 {
-		requested = scope.Set(req.Client.DefaultScopes)
-		if len(requested) == 0 {
-			requested = scope.Set{scope.PublicRepos}
-		}
-	}
-	if !scope.Set(req.Client.Scopes).Covers(requested) {
-		return InvalidScope("the client is not registered for scope %q", requested.String())
-	}
-	req.Scopes = requested
-	return nil
+	scopes, e := requestedScopes(req.Client, params.Get("scope"))
+	req.Scopes = scopes
+	return e
 }
 
 func checkPKCE(req *AuthRequest, params Params) *Error {

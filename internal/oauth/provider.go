@@ -91,6 +91,8 @@ func New(cfg Config) *Provider {
 	p.grants = map[string]grantHandler{
 		GrantAuthorizationCode: codeGrant{p},
 		GrantRefreshToken:      refreshGrant{p},
+		GrantDeviceCode:        deviceGrant{p},
+		GrantClientCredentials: clientCredentialsGrant{p},
 	}
 	return p
 }

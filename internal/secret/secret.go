@@ -18,6 +18,7 @@ const (
 	CodePrefix         = "lkc_"
 	ClientSecretPrefix = "lks_"
 	SessionPrefix      = "lkw_"
+	DeviceCodePrefix   = "lkd_"
 )
 
 // New returns prefix followed by 256 random bits in base64url (43 characters).

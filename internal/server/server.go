@@ -78,6 +78,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	gitea.Mount(pageMux, apiMux, provider, authorize)
 	api.New(api.Config{Provider: provider, Store: st, BaseURL: cfg.Issuer(), Version: Version, Logger: log}).Mount(apiMux)
 	idp.Mount(apiMux, provider)
+	apiMux.Handle(oauth.DeviceCodePath, provider.DeviceAuthorizationHandler())
 	apiMux.HandleFunc("GET /healthz", s.healthz)
 	apiMux.HandleFunc("GET /readyz", s.readyz)
 
@@ -104,7 +105,7 @@ func newOIDC(ctx context.Context, cfg config.Config, st store.Store, log *slog.L
 		Store: st, Keys: keys, Issuer: cfg.Issuer(), TokenTTL: cfg.AccessTokenTTL, Now: now, Logger: log,
 		Discovery: oidc.DiscoveryConfig{
 			Gitea: gitea.Endpoints(cfg.Issuer()), Bitbucket: bitbucket.Endpoints(cfg.Issuer()),
-			GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken},
+			GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantDeviceCode, oauth.GrantClientCredentials},
 		},
 	}), nil
 }

@@ -148,15 +148,23 @@ func (e *Env) User(username, password string) store.User {
 // Grant gives a user a permission; target as on the command line.
 func (e *Env) Grant(username string, target admin.Target, permission string) {
 	e.T.Helper()
-	if err := admin.GrantPermission(context.Background(), e.Store, username, target, permission); err != nil {
+	if err := admin.GrantPermission(context.Background(), e.Store, admin.Subject{Username: username}, target, permission); err != nil {
 		e.T.Fatalf("testkit: grant: %v", err)
+	}
+}
+
+// GrantClient gives a client's service identity a permission.
+func (e *Env) GrantClient(clientID string, target admin.Target, permission string) {
+	e.T.Helper()
+	if err := admin.GrantPermission(context.Background(), e.Store, admin.Subject{ClientID: clientID}, target, permission); err != nil {
+		e.T.Fatalf("testkit: grant client: %v", err)
 	}
 }
 
 // Revoke takes a permission away.
 func (e *Env) Revoke(username string, target admin.Target, permission string) {
 	e.T.Helper()
-	if err := admin.RevokePermission(context.Background(), e.Store, username, target, permission); err != nil {
+	if err := admin.RevokePermission(context.Background(), e.Store, admin.Subject{Username: username}, target, permission); err != nil {
 		e.T.Fatalf("testkit: revoke: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
@@ -28,22 +29,31 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 	}
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
 	next := safeNext(r.PostForm.Get("next"))
+	accountKey, addressKey := "login:user:"+strings.ToLower(username), "login:addr:"+clientAddress(r)
+	if wait := max(p.throttle.Blocked(accountKey), p.throttle.Blocked(addressKey)); wait > 0 {
+		p.render(w, r, http.StatusTooManyRequests, "login", "Sign in", nil,
+			loginData{Next: next, Username: username, Error: tooManyAttempts(wait)})
+		return
+	}
 	user, ok, err := p.checkLogin(r, username, password)
 	if err != nil {
 		p.serverError(w, r, err)
 		return
 	}
 	if !ok {
-		p.log.Info("login failed", "username", username, "remote", r.RemoteAddr)
+		p.throttle.Fail(accountKey)
+		p.throttle.Fail(addressKey)
+		p.audit(r, "login.failed", 0, "")
 		p.render(w, r, http.StatusUnauthorized, "login", "Sign in", nil,
 			loginData{Next: next, Username: username, Error: "The user name or password is not correct."})
 		return
 	}
+	p.throttle.Reset(accountKey)
 	if err := p.startSession(w, r, user.ID); err != nil {
 		p.serverError(w, r, err)
 		return
 	}
-	p.log.Info("login", "user_id", user.ID, "remote", r.RemoteAddr)
+	p.audit(r, "login", user.ID, "")
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

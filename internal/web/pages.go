@@ -55,6 +55,7 @@ type Pages struct {
 	log      *slog.Logger
 	pages    map[string]*template.Template
 	csrfKey  []byte
+	throttle *throttle
 }
 
 // New loads templates and the shared CSRF key.
@@ -70,8 +71,8 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 		return nil, fmt.Errorf("web: load CSRF key: %w", err)
 	}
 	p := &Pages{cfg: cfg, provider: cfg.Provider, store: cfg.Store, log: cfg.Logger,
-		pages: map[string]*template.Template{}, csrfKey: key}
-	for _, name := range []string{"login", "consent", "error", "home"} {
+		pages: map[string]*template.Template{}, csrfKey: key, throttle: newThrottle(cfg.Provider.Now)}
+	for _, name := range []string{"login", "consent", "error", "home", "device", "device_done"} {
 		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse template %s: %w", name, err)
@@ -91,6 +92,10 @@ func (p *Pages) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /logout", p.logout)
 	mux.HandleFunc("GET "+ConsentPath, p.consentForm)
 	mux.HandleFunc("POST "+ConsentPath, p.consent)
+	mux.HandleFunc("GET "+oauth.DevicePath, p.deviceForm)
+	mux.HandleFunc("POST "+oauth.DevicePath, p.deviceSubmit)
+	mux.HandleFunc("GET "+deviceConfirmPath, p.deviceConfirm)
+	mux.HandleFunc("POST "+deviceConfirmPath, p.deviceDecide)
 }
 
 // view is what every template receives.
@@ -146,6 +151,12 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.render(w, r, http.StatusOK, "home", "Home", user, nil)
+}
+
+// audit records a security event. Events go to the log now; the audit
+// trail of the admin pages reads them from the store.
+func (p *Pages) audit(r *http.Request, event string, userID int64, clientID string) {
+	p.log.Info("audit", "event", event, "user_id", userID, "client_id", clientID, "remote", clientAddress(r))
 }
 
 // safeNext keeps a post-login destination only if it is a path on this

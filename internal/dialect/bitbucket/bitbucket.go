@@ -33,5 +33,6 @@ func Endpoints(base string) oidc.Endpoints {
 	return oidc.Endpoints{
 		Authorization: base + AuthorizePath, Token: base + TokenPath,
 		Revocation: base + RevokePath, Introspection: base + IntrospectPath,
+		Device: base + oauth.DeviceCodePath,
 	}
 }

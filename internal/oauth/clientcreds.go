@@ -1,0 +1,57 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"latchkey/internal/store"
+)
+
+// ServiceUsername is the user name of a client's service identity. It
+// cannot collide with a person's: user names of people have no colon.
+func ServiceUsername(clientID string) string { return "client:" + clientID }
+
+// ServiceUser returns the service identity of a client, creating it on
+// first use. It has no password, so nobody can sign in as it; it holds only
+// the permissions explicitly granted to it.
+func ServiceUser(ctx context.Context, st store.Store, clientID string) (store.User, error) {
+	name := ServiceUsername(clientID)
+	u, err := st.GetUserByUsername(ctx, name)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return u, err
+	}
+	u, err = st.CreateUser(ctx, store.User{Username: name, DisplayName: "Service identity of client " + clientID})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return st.GetUserByUsername(ctx, name)
+	}
+	return u, err
+}
+
+// clientCredentialsGrant issues a token to a confidential client for its
+// own service identity (RFC 6749 §4.4), never for a user. No refresh token
+// is issued (§4.4.3): the client can always ask again.
+type clientCredentialsGrant struct{ p *Provider }
+
+func (g clientCredentialsGrant) handle(ctx context.Context, client store.Client, params Params) (*TokenResponse, error) {
+	if client.Public {
+		return nil, UnauthorizedClient("only a confidential client may use client_credentials")
+	}
+	scopes, e := requestedScopes(client, params.Get("scope"))
+	if e != nil {
+		return nil, e
+	}
+	svc, err := ServiceUser(ctx, g.p.store, client.ID)
+	if err != nil {
+		return nil, ServerError(fmt.Errorf("client credentials: service identity: %w", err))
+	}
+	tokens, resp := g.p.newTokens(scopes, false)
+	_, err = g.p.store.CreateFamily(ctx, store.Issue{
+		Family: store.TokenFamily{ClientID: client.ID, UserID: svc.ID, Scopes: scopes, CreatedAt: g.p.cfg.Now()},
+		Tokens: tokens,
+	})
+	if err != nil {
+		return nil, AsError(fmt.Errorf("client credentials: store: %w", err))
+	}
+	return resp, nil
+}

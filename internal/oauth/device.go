@@ -1,0 +1,287 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"latchkey/internal/scope"
+	"latchkey/internal/secret"
+	"latchkey/internal/store"
+)
+
+// Device authorization grant (RFC 8628).
+const (
+	// DevicePath is where the person enters the user code.
+	DevicePath = "/login/device"
+	// DeviceCodePath is the device authorization endpoint.
+	DeviceCodePath = "/login/device/code"
+
+	deviceCodeTTL      = 10 * time.Minute
+	devicePollInterval = 5 * time.Second
+	slowDownStep       = 5 * time.Second // RFC 8628 §3.5
+	userCodeLength     = 8
+)
+
+// userCodeAlphabet has no vowels (no words) and no look-alikes (0/O, 1/I),
+// as RFC 8628 §6.1 advises: 20 letters, 8 of them give 34 bits.
+const userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
+
+// RFC 8628 §3.5 error codes.
+const (
+	CodeAuthorizationPending = "authorization_pending"
+	CodeSlowDown             = "slow_down"
+	CodeExpiredToken         = "expired_token"
+)
+
+// deviceAuthorization is the RFC 8628 §3.2 response.
+type deviceAuthorization struct {
+	DeviceCode              string `json:"device_code"`
+	UserCode                string `json:"user_code"`
+	VerificationURI         string `json:"verification_uri"`
+	VerificationURIComplete string `json:"verification_uri_complete"`
+	ExpiresIn               int64  `json:"expires_in"`
+	Interval                int64  `json:"interval"`
+}
+
+// DeviceAuthorizationHandler serves the device authorization endpoint
+// (RFC 8628 §3.1): the client authenticates as at the token endpoint (a
+// public client by client_id alone) and gets a device code to poll with and
+// a user code for the person.
+func (p *Provider) DeviceAuthorizationHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := p.deviceAuthorization(w, r)
+		if err != nil {
+			WriteError(w, p.log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+}
+
+func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) (*deviceAuthorization, error) {
+	params, client, err := p.authenticatedPost(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(client.GrantTypes, GrantDeviceCode) {
+		return nil, UnauthorizedClient("the client is not registered for the device authorization grant")
+	}
+	scopes, e := requestedScopes(client, params.Get("scope"))
+	if e != nil {
+		return nil, e
+	}
+	deviceCode := secret.New(secret.DeviceCodePrefix)
+	now := p.cfg.Now()
+	userCode, err := p.storeDeviceCode(r.Context(), store.DeviceCode{
+		Hash: secret.Hash(deviceCode), ClientID: client.ID, Scopes: scopes, Status: store.DevicePending,
+		Interval: devicePollInterval, CreatedAt: now, ExpiresAt: now.Add(deviceCodeTTL),
+	})
+	if err != nil {
+		return nil, ServerError(err)
+	}
+	display := FormatUserCode(userCode)
+	return &deviceAuthorization{
+		DeviceCode: deviceCode, UserCode: display,
+		VerificationURI:         p.cfg.Issuer + DevicePath,
+		VerificationURIComplete: p.cfg.Issuer + DevicePath + "?user_code=" + display,
+		ExpiresIn:               int64(deviceCodeTTL.Seconds()), Interval: int64(devicePollInterval.Seconds()),
+	}, nil
+}
+
+// storeDeviceCode draws user codes until one is free.
+func (p *Provider) storeDeviceCode(ctx context.Context, d store.DeviceCode) (string, error) {
+	for range 5 {
+		d.UserCode = newUserCode()
+		err := p.store.CreateDeviceCode(ctx, d)
+		if err == nil {
+			return d.UserCode, nil
+		}
+		if !errors.Is(err, store.ErrAlreadyExists) {
+			return "", fmt.Errorf("device authorization: store: %w", err)
+		}
+	}
+	return "", errors.New("device authorization: no free user code after 5 draws")
+}
+
+func newUserCode() string {
+	b := make([]byte, userCodeLength)
+	for i := range b {
+		b[i] = userCodeAlphabet[randIndex(len(userCodeAlphabet))]
+	}
+	return string(b)
+}
+
+// randIndex draws uniformly from [0, n) with crypto/rand.
+func randIndex(n int) int {
+	limit := 256 - 256%n
+	var b [1]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if int(b[0]) < limit {
+			return int(b[0]) % n
+		}
+	}
+}
+
+// NormalizeUserCode makes what a person typed comparable: upper case,
+// without spaces and dashes.
+func NormalizeUserCode(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '-' || r == ' ':
+			return -1
+		case 'a' <= r && r <= 'z':
+			return r - 'a' + 'A'
+		}
+		return r
+	}, s)
+}
+
+// FormatUserCode writes a user code as XXXX-XXXX for people.
+func FormatUserCode(code string) string {
+	if len(code) != userCodeLength {
+		return code
+	}
+	return code[:4] + "-" + code[4:]
+}
+
+// requestedScopes parses a scope parameter, applies the client's defaults
+// and checks it against the client's registered scopes.
+func requestedScopes(client store.Client, raw string) (scope.Set, *Error) {
+	requested, err := scope.Parse(raw)
+	if err != nil {
+		return nil, InvalidScope("%v", err)
+	}
+	if len(requested) == 0 {
+		requested = scope.Set(client.DefaultScopes)
+		if len(requested) == 0 {
+			requested = scope.Set{scope.PublicRepos}
+		}
+	}
+	if !scope.Set(client.Scopes).Covers(requested) {
+		return nil, InvalidScope("the client is not registered for scope %q", requested.String())
+	}
+	return requested, nil
+}
+
+// DeviceRequest is a pending device authorization a person is looking at.
+type DeviceRequest struct {
+	Code   store.DeviceCode
+	Client store.Client
+}
+
+// ErrUnknownUserCode means a user code is unknown, expired or already used;
+// the page says so without telling which.
+var ErrUnknownUserCode = errors.New("the code is not valid or has expired")
+
+// LookupDevice finds the pending device authorization for a user code.
+func (p *Provider) LookupDevice(ctx context.Context, userCode string) (*DeviceRequest, error) {
+	code := NormalizeUserCode(userCode)
+	if len(code) != userCodeLength {
+		return nil, ErrUnknownUserCode
+	}
+	d, err := p.store.GetDeviceCodeByUserCode(ctx, code)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknownUserCode
+	}
+	if err != nil {
+		return nil, fmt.Errorf("device: load code: %w", err)
+	}
+	if d.Status != store.DevicePending || !p.cfg.Now().Before(d.ExpiresAt) {
+		return nil, ErrUnknownUserCode
+	}
+	client, err := p.store.GetClient(ctx, d.ClientID)
+	if err != nil || client.Suspended {
+		return nil, ErrUnknownUserCode
+	}
+	return &DeviceRequest{Code: d, Client: client}, nil
+}
+
+// DecideDevice records the person's answer to a pending device authorization.
+func (p *Provider) DecideDevice(ctx context.Context, req *DeviceRequest, userID int64, authTime time.Time, approve bool) error {
+	_, err := p.store.UpdateDeviceCode(ctx, req.Code.Hash, func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+		if d.Status != store.DevicePending || !p.cfg.Now().Before(d.ExpiresAt) {
+			return d, nil, ErrUnknownUserCode
+		}
+		d.Status, d.UserID, d.AuthTime = store.DeviceDenied, userID, authTime
+		if approve {
+			d.Status = store.DeviceApproved
+		}
+		return d, nil, nil
+	})
+	return err
+}
+
+// deviceGrant polls a device authorization (RFC 8628 §3.4, §3.5).
+type deviceGrant struct{ p *Provider }
+
+func (g deviceGrant) handle(ctx context.Context, client store.Client, params Params) (*TokenResponse, error) {
+	deviceCode := params.Get("device_code")
+	if deviceCode == "" {
+		return nil, InvalidRequest("device_code is required")
+	}
+	var resp *TokenResponse
+	var outcome *Error
+	d, err := g.p.store.UpdateDeviceCode(ctx, secret.Hash(deviceCode), func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+		next, iss, r, e := g.poll(ctx, client, d)
+		if e != nil && next.LastPolledAt.Equal(d.LastPolledAt) {
+			return d, nil, e // nothing to record
+		}
+		outcome, resp = e, r
+		return next, iss, nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, InvalidGrant("the device code is invalid")
+	case err != nil:
+		return nil, AsError(err)
+	case outcome != nil:
+		return nil, outcome
+	}
+	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{ClientID: client.ID, UserID: d.UserID, Scopes: d.Scopes, AuthTime: d.AuthTime})
+}
+
+// poll decides one poll: the next state of the row and either the tokens
+// to issue (with the response carrying them) or the error to answer.
+func (g deviceGrant) poll(ctx context.Context, client store.Client, d store.DeviceCode) (store.DeviceCode, *store.Issue, *TokenResponse, *Error) {
+	now := g.p.cfg.Now()
+	switch {
+	case d.ClientID != client.ID:
+		return d, nil, nil, InvalidGrant("the device code was issued to another client")
+	case d.Status == store.DeviceConsumed:
+		return d, nil, nil, InvalidGrant("the device code was already used")
+	case !now.Before(d.ExpiresAt):
+		return d, nil, nil, &Error{Code: CodeExpiredToken, Status: http.StatusBadRequest, Description: "the device code has expired"}
+	case d.Status == store.DeviceDenied:
+		return d, nil, nil, &Error{Code: CodeAccessDenied, Status: http.StatusBadRequest, Description: "the user denied the request"}
+	case d.Status == store.DevicePending:
+		next, e := pending(d, now)
+		return next, nil, nil, e
+	}
+	if _, err := g.p.activeUser(ctx, d.UserID); err != nil {
+		return d, nil, nil, AsError(err)
+	}
+	tokens, resp := g.p.newTokens(d.Scopes, slices.Contains(client.GrantTypes, GrantRefreshToken))
+	d.Status = store.DeviceConsumed
+	iss := &store.Issue{Family: store.TokenFamily{Scopes: d.Scopes, AuthTime: d.AuthTime, CreatedAt: now}, Tokens: tokens}
+	return d, iss, resp, nil
+}
+
+// pending answers a poll before the person decided: slow_down (and a
+// longer interval) when the client polls faster than allowed.
+func pending(d store.DeviceCode, now time.Time) (store.DeviceCode, *Error) {
+	tooSoon := !d.LastPolledAt.IsZero() && now.Sub(d.LastPolledAt) < d.Interval
+	d.LastPolledAt = now
+	if tooSoon {
+		d.Interval += slowDownStep
+		return d, &Error{Code: CodeSlowDown, Status: http.StatusBadRequest,
+			Description: fmt.Sprintf("polling too fast: wait %d seconds between requests", int(d.Interval.Seconds()))}
+	}
+	return d, &Error{Code: CodeAuthorizationPending, Status: http.StatusBadRequest, Description: "the user has not answered yet"}
+}
