@@ -19,6 +19,8 @@ type Browser struct {
 	Username, Password string
 	// Decision is the consent answer: "approve" (default) or "deny".
 	Decision string
+	// UserCode is typed into the device form when it is not prefilled.
+	UserCode string
 	Client   *http.Client
 	base     *url.URL
 	// Pages records every page the browser saw, for assertions.
@@ -39,8 +41,9 @@ func (e *Env) Browser(username, password string) *Browser {
 }
 
 var (
-	formPattern   = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)">(.*?)</form>`)
-	hiddenPattern = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+	formPattern     = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)">(.*?)</form>`)
+	hiddenPattern   = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+	userCodePattern = regexp.MustCompile(`name="user_code"[^>]*value="([^"]*)"`)
 )
 
 // ErrStuck means the flow ended on a page of the server instead of a
@@ -51,18 +54,45 @@ var ErrStuck = errors.New("the flow stopped on a server page")
 // server redirects away from itself (to the client's redirect URI), and
 // returns that URL. An error page is returned as ErrStuck with its status.
 func (b *Browser) Authorize(start string) (*url.URL, error) {
-	next, err := url.Parse(start)
+	left, body, err := b.run(start)
 	if err != nil {
 		return nil, err
+	}
+	if left == nil {
+		return nil, fmt.Errorf("%w: no form to answer: %s", ErrStuck, textOf(body))
+	}
+	return left, nil
+}
+
+// Device plays the person of a device authorization: it opens the
+// verification URI (with the user code prefilled, or typing Browser.UserCode),
+// signs in, answers the consent page, and returns the text of the final page.
+func (b *Browser) Device(verificationURI string) (string, error) {
+	left, body, err := b.run(verificationURI)
+	if err != nil {
+		return "", err
+	}
+	if left != nil {
+		return "", fmt.Errorf("the device flow left the server for %s", left)
+	}
+	return textOf(body), nil
+}
+
+// run follows the flow from start until it leaves the server (the URL) or
+// stops on a page with no form to answer (its body).
+func (b *Browser) run(start string) (*url.URL, string, error) {
+	next, err := url.Parse(start)
+	if err != nil {
+		return nil, "", err
 	}
 	method, form := http.MethodGet, url.Values(nil)
 	for range 20 {
 		if next.Host != b.base.Host {
-			return next, nil
+			return next, "", nil
 		}
 		resp, body, err := b.do(method, next, form)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
 			next, method, form = resp.Request.URL.ResolveReference(mustParse(loc)), http.MethodGet, nil
@@ -70,15 +100,15 @@ func (b *Browser) Authorize(start string) (*url.URL, error) {
 		}
 		b.Pages = append(b.Pages, body)
 		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("%w: status %d: %s", ErrStuck, resp.StatusCode, textOf(body))
+			return nil, "", fmt.Errorf("%w: status %d: %s", ErrStuck, resp.StatusCode, textOf(body))
 		}
 		action, values, ok := b.answer(body)
 		if !ok {
-			return nil, fmt.Errorf("%w: no form to answer: %s", ErrStuck, textOf(body))
+			return nil, body, nil
 		}
 		next, method, form = b.base.ResolveReference(mustParse(action)), http.MethodPost, values
 	}
-	return nil, errors.New("too many steps")
+	return nil, "", errors.New("too many steps")
 }
 
 // answer fills the login or consent form of a page.
@@ -93,6 +123,12 @@ func (b *Browser) answer(body string) (string, url.Values, bool) {
 		case action == "/login":
 			values.Set("username", b.Username)
 			values.Set("password", b.Password)
+			return action, values, true
+		case action == "/login/device":
+			values.Set("user_code", b.UserCode)
+			if m := userCodePattern.FindStringSubmatch(inner); m != nil && b.UserCode == "" {
+				values.Set("user_code", html.UnescapeString(m[1]))
+			}
 			return action, values, true
 		case strings.Contains(inner, `name="decision"`):
 			values.Set("decision", b.Decision)
