@@ -87,6 +87,7 @@ func createWellKnown(ctx context.Context, st store.Store, wk WellKnownClient) er
 	c, err := buildClient(NewClient{
 		Name: wk.Name, RedirectURIs: []string{"http://127.0.0.1", "https://127.0.0.1", "http://[::1]"},
 		Scopes: wellKnownScopes, DefaultScopes: wellKnownDefaultScopes, Public: true,
+		GrantTypes: "authorization_code refresh_token urn:ietf:params:oauth:grant-type:device_code",
 	})
 	if err != nil {
 		return fmt.Errorf("build client %s: %w", wk.Key, err)
