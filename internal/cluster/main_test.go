@@ -231,7 +231,30 @@ func newNode(t *testing.T, name string, cfg nodeConfig) *node {
 	n.args = append([]string{"serve", "--db", cfg.dsn, "--base-url", cfg.baseURL,
 		"--key-encryption-key", cfg.kek, "--shutdown-timeout", "2s"}, cfg.extra...)
 	t.Cleanup(n.stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			n.logErrors()
+		}
+	})
 	return n
+}
+
+// logErrors logs the node's error lines and its 500 answers, to explain a
+// failure; errors about the database being unavailable are left out, the
+// outage test causes hundreds of them.
+func (n *node) logErrors() {
+	shown := 0
+	for _, line := range strings.Split(n.stderr(), "\n") {
+		if shown == 50 {
+			n.t.Logf("%s: more errors left out", n.name)
+			return
+		}
+		if strings.Contains(line, `"status":500`) ||
+			(strings.Contains(line, `"level":"ERROR"`) && !strings.Contains(line, "database unavailable")) {
+			n.t.Logf("%s: %s", n.name, line)
+			shown++
+		}
+	}
 }
 
 // start runs the process and waits until it listens (not until it is

@@ -21,6 +21,11 @@ type sqlStater interface{ SQLState() string }
 
 type sqliteCoder interface{ Code() int }
 
+// pgx marks its own connection-level failures (a closed connection, a
+// failed write or read, a connect timeout) with SafeToRetry() bool; errors
+// the server sent (pgconn.PgError) have no such method.
+type pgxConnError interface{ SafeToRetry() bool }
+
 // PostgreSQL SQLSTATE codes.
 const (
 	pgUniqueViolation      = "23505"
@@ -103,13 +108,15 @@ func isUnavailable(err error) bool {
 		return false
 	}
 	var netErr net.Error
+	var connErr pgxConnError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, driver.ErrBadConn),
 		errors.Is(err, sql.ErrConnDone),
 		errors.Is(err, io.EOF),
 		errors.Is(err, io.ErrUnexpectedEOF),
-		errors.As(err, &netErr):
+		errors.As(err, &netErr),
+		errors.As(err, &connErr):
 		return true
 	}
 	switch state := pgState(err); {

@@ -20,6 +20,12 @@ type fakePgError string
 func (e fakePgError) Error() string    { return "pg error " + string(e) }
 func (e fakePgError) SQLState() string { return string(e) }
 
+// fakeConnError is a driver's connection-level failure, as pgx marks them.
+type fakeConnError struct{}
+
+func (fakeConnError) Error() string     { return "conn closed" }
+func (fakeConnError) SafeToRetry() bool { return true }
+
 func TestWrapUnavailable(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	tests := []struct {
@@ -30,6 +36,7 @@ func TestWrapUnavailable(t *testing.T) {
 		{"connection refused", fmt.Errorf("failed to connect: %w", refused), true},
 		{"connection lost mid-query", fmt.Errorf("failed to receive message: %w", io.ErrUnexpectedEOF), true},
 		{"bad connection", driver.ErrBadConn, true},
+		{"connection closed under a commit", fmt.Errorf("commit: %w", fakeConnError{}), true},
 		{"connection done", sql.ErrConnDone, true},
 		{"deadline", fmt.Errorf("timeout: %w", context.DeadlineExceeded), true},
 		{"server shutting down", fakePgError("57P01"), true},
