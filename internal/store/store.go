@@ -162,10 +162,35 @@ type TokenFamily struct {
 	Nonce      string
 	CreatedAt  time.Time
 	RevokedAt  time.Time // zero while live
+	// LastUsedAt is when a token of the family last passed the bearer
+	// check, as TouchFamily recorded it; zero if never. The bearer check
+	// records it at most about once a minute, so it may lag by that much.
+	LastUsedAt time.Time
 }
 
 // Revoked reports whether the family has been revoked.
 func (f TokenFamily) Revoked() bool { return !f.RevokedAt.IsZero() }
+
+// UserFamily is a live token family of a user with the name of its
+// client, for the user's list of the applications they authorized.
+type UserFamily struct {
+	Family     TokenFamily
+	ClientName string
+}
+
+// AuditEvent is one entry of the audit trail of security events (logins,
+// consents, revocations, client and account changes). It names users and
+// clients as they were, so it stays readable after they are deleted.
+type AuditEvent struct {
+	ID       int64
+	At       time.Time
+	Event    string // dotted name, e.g. "login.failed", "client.suspended"
+	UserID   int64  // who acted; 0 when unknown (a failed login)
+	Username string // their user name then (for a failed login, the name typed)
+	ClientID string // the application concerned, if any
+	Remote   string // the client address the request came from
+	Detail   string // what else the event needs to be understood
+}
 
 // Token is an access or refresh token. Hash is the hex SHA-256 of the token.
 type Token struct {
@@ -306,16 +331,33 @@ type Store interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	// DeleteClient removes the client with its codes, consents and token families.
 	DeleteClient(ctx context.Context, id string) error
+	// ListClientsByOwner returns the clients registered by one user,
+	// ordered by creation.
+	ListClientsByOwner(ctx context.Context, ownerUserID int64) ([]Client, error)
+	// RevokeClientFamilies revokes every live token family of the client
+	// (all users) in one statement and returns how many it revoked.
+	RevokeClientFamilies(ctx context.Context, clientID string, now time.Time) (int, error)
 
 	// GetConsent returns the user's consent for the client, or ErrNotFound.
 	GetConsent(ctx context.Context, userID int64, clientID string) (Consent, error)
 	// SaveConsent inserts or replaces the user's consent for the client.
 	SaveConsent(ctx context.Context, c Consent) error
+	// ListConsentsByUser returns every consent the user gave, newest first.
+	ListConsentsByUser(ctx context.Context, userID int64) ([]Consent, error)
+	// RevokeUserClient ends the user's authorization of the client in one
+	// transaction: it revokes every live token family of that user and
+	// client and deletes the remembered consent, so that the application
+	// must ask again. It returns how many families it revoked; revoking
+	// what is already gone is not an error.
+	RevokeUserClient(ctx context.Context, userID int64, clientID string, now time.Time) (int, error)
 
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns the session with the given ID hash, expired or not.
 	GetSession(ctx context.Context, id string) (Session, error)
 	DeleteSession(ctx context.Context, id string) error
+	// DeleteUserSessions deletes every session of the user except the one
+	// whose ID is exceptID (none when empty) and returns how many it deleted.
+	DeleteUserSessions(ctx context.Context, userID int64, exceptID string) (int, error)
 
 	CreateAuthCode(ctx context.Context, c AuthCode) error
 	// RedeemAuthCode marks the code used and, in the same transaction, writes
@@ -339,6 +381,13 @@ type Store interface {
 	GetToken(ctx context.Context, hash string) (Token, TokenFamily, error)
 	// RevokeFamily revokes every token of the family. Revoking twice is not an error.
 	RevokeFamily(ctx context.Context, familyID int64, now time.Time) error
+	// TouchFamily records that a token of the family was used at t. It
+	// never moves LastUsedAt backwards. ErrNotFound if there is no such family.
+	TouchFamily(ctx context.Context, familyID int64, t time.Time) error
+	// ListFamiliesByUser returns the user's live token families (not
+	// revoked, with a token that expires after now) with their clients'
+	// names, newest first.
+	ListFamiliesByUser(ctx context.Context, userID int64, now time.Time) ([]UserFamily, error)
 
 	// EnsureSecret stores candidate under name unless a value is already
 	// stored, and returns the stored value. Every node thus agrees on one
@@ -384,6 +433,13 @@ type Store interface {
 	// when several processes call it at once: rows another caller is
 	// deleting, or a transaction is changing, are skipped, not waited for.
 	DeleteExpired(ctx context.Context, now time.Time, batch int) (int, error)
+
+	// AppendAudit adds an event to the audit trail and returns it with ID
+	// set (and At, when it was zero, set to now). IDs grow with every append.
+	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
+	// ListAudit returns up to limit events, newest (highest ID) first,
+	// skipping the offset newest.
+	ListAudit(ctx context.Context, limit, offset int) ([]AuditEvent, error)
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

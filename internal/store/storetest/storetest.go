@@ -47,6 +47,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeviceCode", deviceTests},
 		{"Concurrency", concurrencyTests},
 		{"Cleanup", cleanupTests},
+		{"SelfService", selfServiceTests},
+		{"Audit", auditTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
