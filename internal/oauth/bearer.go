@@ -70,7 +70,11 @@ func (p *Provider) AuthenticateToken(ctx context.Context, token string) (*Caller
 	case fam.Revoked() || tok.Generation != fam.Generation:
 		return nil, invalidToken("the access token was revoked")
 	}
-	return p.callerFor(ctx, fam, tok)
+	caller, err := p.callerFor(ctx, fam, tok)
+	if err == nil {
+		p.recordUse(ctx, fam)
+	}
+	return caller, err
 }
 
 func (p *Provider) callerFor(ctx context.Context, fam store.TokenFamily, tok store.Token) (*Caller, error) {
