@@ -419,10 +419,10 @@ type Store interface {
 	DeleteRetiredSigningKeys(ctx context.Context, before time.Time) error
 
 	// DeleteExpired removes, in one bounded pass, rows that can no longer be
-	// used: authorization codes and sessions that expired before now,
-	// tokens that expired before now, access tokens of past generations,
-	// and token families with nothing live (revoked, or without a token
-	// that expires at or after now), together with their tokens. Refresh
+	// used: authorization codes, device codes, sessions and tokens that
+	// expired before now, access tokens of past generations, and token
+	// families with nothing live (revoked, or without a token that expires
+	// at or after now), together with their tokens. Refresh
 	// tokens of past generations are kept until they expire, so that their
 	// reuse is still detected (and revokes the family) until then. A
 	// family is never left without tokens while it is kept.

@@ -37,6 +37,10 @@ var cleanupSteps = []cleanupStep{
 		return `DELETE FROM auth_codes WHERE hash IN (
 			SELECT hash FROM auth_codes WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
 	}},
+	{"device codes", func(d Dialect) string {
+		return `DELETE FROM device_codes WHERE hash IN (
+			SELECT hash FROM device_codes WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
+	}},
 	{"sessions", func(d Dialect) string {
 		return `DELETE FROM sessions WHERE id IN (
 			SELECT id FROM sessions WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`

@@ -18,6 +18,7 @@ var cleanupTests = []test{
 	{"ExpiredAccessTokenGoesFamilyWithLiveRefreshTokenStays", testCleanupAccessToken},
 	{"RotatedRefreshTokenStaysUntilExpiryAndReuseIsStillDetected", testCleanupKeepsRotated},
 	{"FamilyWithNothingLiveGoesWithItsTokens", testCleanupDeadFamily},
+	{"FamilyWithoutCodeOrRefreshTokenGoesWhenItsAccessTokenExpires", testCleanupAccessOnlyFamily},
 	{"RevokedFamilyGoesWithItsTokens", testCleanupRevokedFamily},
 	{"BatchBoundsEachCall", testCleanupBatch},
 	{"NonPositiveBatchIsAnError", testCleanupBadBatch},
@@ -91,11 +92,19 @@ func testCleanupCodesSessions(t *testing.T, s store.Store) {
 	must(t, "create code", s.CreateAuthCode(ctx(t), liveCode))
 	expiredSession := mkSession(t, s, u, at.Add(5*time.Minute))
 	liveSession := mkSession(t, s, u, at.Add(time.Hour))
+	expiredDevice := mkDevice(t, s, "EXPIRED1") // expires in 10 minutes
+	liveDevice := store.DeviceCode{Hash: newHash(), UserCode: "LIVEDEV1", ClientID: c.ID, Scopes: []string{"REPO_READ"},
+		Status: store.DevicePending, Interval: 5 * time.Second, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+	must(t, "create device code", s.CreateDeviceCode(ctx(t), liveDevice))
 
-	if n := sweep(t, s, at.Add(30*time.Minute), 100); n != 2 {
-		t.Errorf("deleted %d rows, want 2 (one code, one session)", n)
+	if n := sweep(t, s, at.Add(30*time.Minute), 100); n != 3 {
+		t.Errorf("deleted %d rows, want 3 (one code, one session, one device code)", n)
 	}
-	_, err := s.RedeemAuthCode(ctx(t), expiredCode, now(), failIssue(t))
+	_, err := s.GetDeviceCodeByUserCode(ctx(t), expiredDevice.UserCode)
+	wantErr(t, "get deleted device code", err, store.ErrNotFound)
+	_, err = s.GetDeviceCodeByUserCode(ctx(t), liveDevice.UserCode)
+	must(t, "get live device code", err)
+	_, err = s.RedeemAuthCode(ctx(t), expiredCode, now(), failIssue(t))
 	wantErr(t, "redeem deleted code", err, store.ErrNotFound)
 	_, err = s.GetSession(ctx(t), expiredSession)
 	wantErr(t, "get deleted session", err, store.ErrNotFound)
@@ -139,6 +148,21 @@ func testCleanupDeadFamily(t *testing.T, s store.Store) {
 	gone(t, s, second.Tokens...)
 	gone(t, s, tokenOf(t, keep, store.AccessToken))
 	wantLive(t, s, true, tokenOf(t, keep, store.RefreshToken))
+}
+
+func testCleanupAccessOnlyFamily(t *testing.T, s store.Store) {
+	c := mkClient(t, s, "service")
+	access := newTokens([]string{"REPO_READ"})[:1] // an hour
+	iss, err := s.CreateFamily(ctx(t), store.Issue{Family: store.TokenFamily{ClientID: c.ID, Scopes: []string{"REPO_READ"}}, Tokens: access})
+	must(t, "create family", err)
+	if n := sweep(t, s, now().Add(30*time.Minute), 100); n != 0 {
+		t.Errorf("deleted %d rows before the access token expired, want 0", n)
+	}
+	wantLive(t, s, true, iss.Tokens...)
+	if n := sweep(t, s, now().Add(2*time.Hour), 100); n != 1 {
+		t.Errorf("deleted %d rows, want 1 (the family)", n)
+	}
+	gone(t, s, iss.Tokens...)
 }
 
 func testCleanupRevokedFamily(t *testing.T, s store.Store) {
