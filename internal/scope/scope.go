@@ -132,6 +132,27 @@ var Descriptions = map[string]string{
 	Profile:      "See your name and user name.",
 	Email:        "See your email address.",
 	Groups:       "See the projects you belong to.",
+
+	GiteaAll:               "Do everything you can do: read and change repositories, projects and your account, and administer this server if you may.",
+	GiteaPublicOnly:        "Limit the other permissions to public projects and repositories.",
+	GiteaReadRepository:    "View the repositories you can view, including cloning them.",
+	GiteaWriteRepository:   "Change the repositories you can change, including pushing code.",
+	GiteaReadUser:          "See your user name and profile.",
+	GiteaWriteUser:         "Update your account settings.",
+	GiteaReadOrganization:  "View the projects you can view.",
+	GiteaWriteOrganization: "Create projects and administer the projects you administer.",
+	GiteaReadAdmin:         "View the administrative settings of this server, if you are an administrator.",
+	GiteaWriteAdmin:        "Perform most administrative functions on this server, if you are an administrator.",
+	"read:activitypub":     "Read federation (ActivityPub) data. This server has none, so this grants nothing.",
+	"write:activitypub":    "Change federation (ActivityPub) data. This server has none, so this grants nothing.",
+	"read:issue":           "View issues and pull requests. This server has none, so this grants nothing.",
+	"write:issue":          "Create and change issues and pull requests. This server has none, so this grants nothing.",
+	"read:misc":            "View miscellaneous data. This server has none, so this grants nothing.",
+	"write:misc":           "Change miscellaneous data. This server has none, so this grants nothing.",
+	"read:notification":    "View your notifications. This server has none, so this grants nothing.",
+	"write:notification":   "Mark your notifications as read. This server has none, so this grants nothing.",
+	"read:package":         "View packages. This server has none, so this grants nothing.",
+	"write:package":        "Publish and delete packages. This server has none, so this grants nothing.",
 }
 
 // UnknownError reports a scope that no vocabulary defines.
