@@ -150,10 +150,19 @@ func TestDeviceGrantNegative(t *testing.T) {
 	t.Run("wrong user code is refused and guessing is throttled", func(t *testing.T) {
 		b := f.env.Browser("alice", "alice-password")
 		b.UserCode = "BBBB-BBBB"
-		for i := range 6 { // five free failures, then delays
-			if _, err := b.Device(f.env.URL + "/login/device"); err == nil || !strings.Contains(err.Error(), "not valid") {
+		blockedAfter := 0
+		for i := range 12 {
+			_, err := b.Device(f.env.URL + "/login/device")
+			if err != nil && strings.Contains(err.Error(), "Too many failed attempts") {
+				blockedAfter = i
+				break
+			}
+			if err == nil || !strings.Contains(err.Error(), "not valid") {
 				t.Fatalf("wrong code attempt %d: %v", i, err)
 			}
+		}
+		if blockedAfter == 0 {
+			t.Fatal("guessing user codes was never throttled")
 		}
 		d := f.startDevice(t)
 		b.UserCode = d["user_code"].(string) // even the right code waits now
