@@ -68,7 +68,7 @@ func (p *Provider) Document() Discovery {
 		RevocationAuthMethods:             []string{"client_secret_basic", "client_secret_post", "none"},
 		IntrospectionAuthMethods:          []string{"client_secret_basic", "client_secret_post"},
 		CodeChallengeMethods:              []string{"S256", "plain"},
-		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "nickname", "profile", "email", "email_verified", "groups"},
+		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "nickname", "email", "email_verified", "groups"},
 		PromptValues:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssSupported: true,
 		BitbucketEndpoints:                d.Bitbucket,

@@ -71,7 +71,6 @@ type userClaims struct {
 	Name              string   `json:"name,omitempty"`
 	PreferredUsername string   `json:"preferred_username,omitempty"`
 	Nickname          string   `json:"nickname,omitempty"`
-	Profile           string   `json:"profile,omitempty"`
 	Email             string   `json:"email,omitempty"`
 	EmailVerified     *bool    `json:"email_verified,omitempty"`
 	Groups            []string `json:"groups,omitempty"`
@@ -132,7 +131,6 @@ func (p *Provider) userClaims(ctx context.Context, userID int64, scopes scope.Se
 	var uc userClaims
 	if scopes.Has(scope.Profile) {
 		uc.Name, uc.PreferredUsername, uc.Nickname = u.DisplayName, u.Username, u.Username
-		uc.Profile = p.cfg.Issuer + "/users/" + u.Username
 	}
 	if scopes.Has(scope.Email) && u.Email != "" {
 		verified := true // addresses are set by administrators, not self-asserted
