@@ -50,7 +50,8 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err := p.store.RevokeFamily(r.Context(), fam.ID, p.cfg.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return ServerError(fmt.Errorf("revoke: %w", err))
 	}
-	p.log.Info("tokens revoked", "client_id", client.ID, "family_id", fam.ID)
+	p.Audit(r.Context(), store.AuditEvent{Event: "token.revoked", UserID: fam.UserID, ClientID: client.ID,
+		Remote: RemoteAddress(r), Detail: "the application revoked a token (RFC 7009); every token of its grant is revoked"})
 	return nil
 }
 

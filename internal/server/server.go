@@ -64,6 +64,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	})
 	pages, err := web.New(ctx, web.Config{
 		Provider: provider, Store: st, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL, Logger: log,
+		AllowInsecureRedirects: cfg.SkipRedirectURLHTTPS,
 	})
 	if err != nil {
 		return nil, err

@@ -202,10 +202,10 @@ func (p *Pages) consent(w http.ResponseWriter, r *http.Request) {
 			p.serverError(w, r, err)
 			return
 		}
-		p.log.Info("consent granted", "user_id", user.ID, "client_id", req.Client.ID, "scope", req.Scopes.String())
+		p.audit(r, event("consent.granted", user, req.Client.ID, "scopes: "+req.Scopes.String()))
 		p.issueCode(w, r, req, user, session)
 	case "deny":
-		p.log.Info("consent denied", "user_id", user.ID, "client_id", req.Client.ID)
+		p.audit(r, event("consent.denied", user, req.Client.ID, "scopes: "+req.Scopes.String()))
 		p.redirectError(w, r, req.Fail(&oauth.Error{Code: oauth.CodeAccessDenied, Description: "the user denied the request"}))
 	default:
 		p.errorPage(w, r, http.StatusBadRequest, "Choose Approve or Deny.")

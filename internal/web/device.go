@@ -7,6 +7,7 @@ import (
 
 	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
+	"latchkey/internal/store"
 )
 
 // devicePaths: the form where the person types the user code, and the
@@ -60,7 +61,7 @@ func (p *Pages) lookupDevice(w http.ResponseWriter, r *http.Request, code string
 	req, err := p.provider.LookupDevice(r.Context(), code)
 	if errors.Is(err, oauth.ErrUnknownUserCode) {
 		p.throttle.Fail(key)
-		p.audit(r, "device.code_rejected", 0, "")
+		p.audit(r, store.AuditEvent{Event: "device.code_rejected", Detail: "a wrong or expired user code was entered"})
 		fail("That code is not valid or has expired. Check the code on your device and try again.")
 		return nil, false
 	}
@@ -127,7 +128,7 @@ func (p *Pages) deviceDecide(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, err)
 		return
 	}
-	p.audit(r, "device."+decision, user.ID, req.Client.ID)
+	p.audit(r, event("device."+decision, user, req.Client.ID, "scopes: "+scope.Set(req.Code.Scopes).String()))
 	title, msg := "Device connected", req.Client.Name+" can now act for you with the access you approved. Return to your device."
 	if decision == "deny" {
 		title, msg = "Request denied", "You denied "+req.Client.Name+" access. Your device will be told."

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
@@ -43,17 +44,18 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		p.throttle.Fail(accountKey)
 		p.throttle.Fail(addressKey)
-		p.audit(r, "login.failed", 0, "")
+		p.audit(r, store.AuditEvent{Event: "login.failed", Username: truncate(username, 64),
+			Detail: "wrong user name or password"})
 		p.render(w, r, http.StatusUnauthorized, "login", "Sign in", nil,
 			loginData{Next: next, Username: username, Error: "The user name or password is not correct."})
 		return
 	}
 	p.throttle.Reset(accountKey)
-	if err := p.startSession(w, r, user.ID); err != nil {
+	if _, err := p.startSession(w, r, user.ID); err != nil {
 		p.serverError(w, r, err)
 		return
 	}
-	p.audit(r, "login", user.ID, "")
+	p.audit(r, event("login", &user, "", ""))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -77,9 +79,28 @@ func (p *Pages) logout(w http.ResponseWriter, r *http.Request) {
 	if !p.parseForm(w, r) {
 		return
 	}
+	user, _, err := p.currentUser(r)
+	if err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	if user != nil {
+		p.audit(r, event("logout", user, "", ""))
+	}
 	if err := p.endSession(w, r); err != nil {
 		p.serverError(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// truncate shortens s to at most n bytes, on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

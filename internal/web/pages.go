@@ -1,13 +1,18 @@
-// Package web serves the pages a person sees: login, consent, and the
-// authorization endpoint that leads through them. It keeps browser sessions
-// (in the database, so any node can serve any request) and protects every
-// form against cross-site request forgery.
+// Package web serves the pages a person sees: login, consent and device
+// entry, the authorization endpoint that leads through them, the user's
+// settings (their applications, the applications they authorized, their
+// password) and the administration pages (all applications, users and
+// their permissions, the audit trail). It keeps browser sessions (in the
+// database, so any node can serve any request) and protects every form
+// against cross-site request forgery. The pages need no JavaScript.
 //
 // Control flow: a dialect mounts Authorize on its path; Authorize asks the
 // protocol core (package oauth) to validate the request, sends the person to
 // /login when there is no session, to the consent page when consent is
 // needed, and finally asks the core to issue a code and redirects to the
-// client. This package never touches tokens.
+// client. The settings and admin pages change clients, users and
+// permissions through package admin, the same operations the command line
+// uses, and revoke tokens through the store; they never see a token.
 package web
 
 import (
@@ -43,8 +48,11 @@ type Config struct {
 	Store    store.Store
 	// SecureCookies marks cookies Secure; true when the base URL is https.
 	SecureCookies bool
-	SessionTTL    time.Duration
-	Logger        *slog.Logger
+	// AllowInsecureRedirects lets users register plain-http redirect URIs
+	// to any host (the skip-redirect-URL-HTTPS setting).
+	AllowInsecureRedirects bool
+	SessionTTL             time.Duration
+	Logger                 *slog.Logger
 }
 
 // Pages serves the HTML pages.
@@ -72,8 +80,9 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 	}
 	p := &Pages{cfg: cfg, provider: cfg.Provider, store: cfg.Store, log: cfg.Logger,
 		pages: map[string]*template.Template{}, csrfKey: key, throttle: newThrottle(cfg.Provider.Now)}
-	for _, name := range []string{"login", "consent", "error", "home", "device", "device_done"} {
-		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+	for _, name := range pageNames {
+		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFS,
+			"templates/layout.html", "templates/parts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse template %s: %w", name, err)
 		}
@@ -81,6 +90,14 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 	}
 	return p, nil
 }
+
+// pageNames are the templates in templates/, each rendered inside layout.html.
+var pageNames = []string{"login", "consent", "error", "home", "device", "device_done", "confirm",
+	"applications", "application", "secret", "account", "admin_apps", "admin_users", "admin_user", "admin_audit"}
+
+// widePages hold tables and use the wider layout.
+var widePages = map[string]bool{"applications": true, "application": true, "admin_apps": true,
+	"admin_users": true, "admin_user": true, "admin_audit": true}
 
 // Mount registers the pages that are the same in both dialects.
 func (p *Pages) Mount(mux *http.ServeMux) {
@@ -96,6 +113,8 @@ func (p *Pages) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+oauth.DevicePath, p.deviceSubmit)
 	mux.HandleFunc("GET "+deviceConfirmPath, p.deviceConfirm)
 	mux.HandleFunc("POST "+deviceConfirmPath, p.deviceDecide)
+	p.mountSettings(mux)
+	p.mountAdmin(mux)
 }
 
 // view is what every template receives.
@@ -104,12 +123,21 @@ type view struct {
 	User  *store.User
 	CSRF  string
 	Data  any
+	// Admin shows the administration link; Section marks the current
+	// navigation entry; Wide selects the layout for tables.
+	Admin   bool
+	Section string
+	Wide    bool
 }
 
 // render writes a page. It buffers, so a template error becomes a clean 500.
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name, title string, user *store.User, data any) {
 	var buf bytes.Buffer
-	v := view{Title: title, User: user, CSRF: p.csrfToken(w, r), Data: data}
+	v := view{Title: title, User: user, CSRF: p.csrfToken(w, r), Data: data,
+		Section: section(r.URL.Path), Wide: widePages[name]}
+	if user != nil {
+		v.Admin = p.isAdmin(r.Context(), user.ID)
+	}
 	if err := p.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		p.log.Error("render page", "page", name, "error", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -153,10 +181,20 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 	p.render(w, r, http.StatusOK, "home", "Home", user, nil)
 }
 
-// audit records a security event. Events go to the log now; the audit
-// trail of the admin pages reads them from the store.
-func (p *Pages) audit(r *http.Request, event string, userID int64, clientID string) {
-	p.log.Info("audit", "event", event, "user_id", userID, "client_id", clientID, "remote", clientAddress(r))
+// audit records a security event, with the address the request came
+// from, in the audit trail that the admin pages show (and in the log).
+func (p *Pages) audit(r *http.Request, e store.AuditEvent) {
+	e.Remote = clientAddress(r)
+	p.provider.Audit(r.Context(), e)
+}
+
+// event is an audit event of user (nil: nobody known) about clientID.
+func event(name string, user *store.User, clientID, detail string) store.AuditEvent {
+	e := store.AuditEvent{Event: name, ClientID: clientID, Detail: detail}
+	if user != nil {
+		e.UserID, e.Username = user.ID, user.Username
+	}
+	return e
 }
 
 // safeNext keeps a post-login destination only if it is a path on this

@@ -49,22 +49,24 @@ func (p *Pages) currentUser(r *http.Request) (*store.User, *store.Session, error
 	return &u, &s, nil
 }
 
-// startSession creates a session for the user and sets its cookie. A fresh
-// cookie value on every login prevents session fixation.
-func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, userID int64) error {
+// startSession creates a session for the user, sets its cookie and returns
+// its ID. A fresh cookie value on every login prevents session fixation;
+// the request's old session, if any, is deleted.
+func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, userID int64) (string, error) {
 	if old, err := r.Cookie(sessionCookie); err == nil && old.Value != "" {
 		_ = p.store.DeleteSession(r.Context(), secret.Hash(old.Value))
 	}
 	value := secret.New(secret.SessionPrefix)
 	now := p.provider.Now()
+	id := secret.Hash(value)
 	err := p.store.CreateSession(r.Context(), store.Session{
-		ID: secret.Hash(value), UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
+		ID: id, UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
 	})
 	if err != nil {
-		return fmt.Errorf("create session: %w", err)
+		return "", fmt.Errorf("create session: %w", err)
 	}
 	http.SetCookie(w, p.cookie(sessionCookie, value, p.cfg.SessionTTL))
-	return nil
+	return id, nil
 }
 
 // endSession deletes the session and clears its cookie.

@@ -2,10 +2,11 @@ package web
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"latchkey/internal/oauth"
 )
 
 // throttle slows down guessing: each key (an account, a client address)
@@ -87,13 +88,7 @@ func (t *throttle) prune(now time.Time) {
 }
 
 // clientAddress is the address a request came from (without port).
-func clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func clientAddress(r *http.Request) string { return oauth.RemoteAddress(r) }
 
 func tooManyAttempts(wait time.Duration) string {
 	return fmt.Sprintf("Too many failed attempts. Wait %s and try again.", wait.Round(time.Second))

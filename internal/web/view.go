@@ -1,0 +1,163 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"latchkey/internal/scope"
+	"latchkey/internal/store"
+)
+
+// templateFuncs are the helpers the templates may call.
+var templateFuncs = template.FuncMap{
+	"when":      when,
+	"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"join":      strings.Join,
+	"auditTime": auditTime,
+}
+
+// when formats a time for people; the zero time reads "never".
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2 Jan 2006, 15:04 UTC")
+}
+
+// section names the navigation entry a path belongs to, for aria-current.
+func section(path string) string {
+	switch {
+	case strings.HasPrefix(path, applicationsPath), strings.HasPrefix(path, authorizationsPath):
+		return "applications"
+	case strings.HasPrefix(path, accountPath):
+		return "account"
+	case strings.HasPrefix(path, adminPath):
+		return "admin"
+	}
+	return ""
+}
+
+// notices are the confirmations a page shows after a change, chosen by the
+// "done" query parameter of the redirect that follows a form. Only these
+// fixed texts can appear, so the parameter cannot inject anything.
+var notices = map[string]string{
+	"updated":    "The application was saved.",
+	"deleted":    "The application was deleted. Its tokens no longer work.",
+	"revoked":    "Access was revoked. Every token of that application for your account stopped working.",
+	"password":   "Your password was changed. You were signed out everywhere else.",
+	"suspended":  "The application was suspended. Its tokens no longer work.",
+	"reinstated": "The application was reinstated. It must ask its users again for tokens.",
+	"disabled":   "The account was disabled and signed out everywhere. Its tokens no longer work.",
+	"enabled":    "The account was enabled.",
+	"granted":    "The permission was granted.",
+	"taken":      "The permission was removed.",
+}
+
+// notice returns the confirmation the request asks to show, or "".
+func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
+
+// redirectDone sends the browser to path with a confirmation to show
+// (POST, then redirect, then GET: reloading repeats nothing).
+func redirectDone(w http.ResponseWriter, r *http.Request, path, done string) {
+	http.Redirect(w, r, path+"?"+url.Values{"done": {done}}.Encode(), http.StatusSeeOther)
+}
+
+// signedIn returns the signed-in user and session, or answers the request
+// itself: a GET goes to the login page and back here, anything else gets a
+// page saying that the sign-in has expired.
+func (p *Pages) signedIn(w http.ResponseWriter, r *http.Request) (*store.User, *store.Session, bool) {
+	user, session, err := p.currentUser(r)
+	if err != nil {
+		p.serverError(w, r, err)
+		return nil, nil, false
+	}
+	if user != nil {
+		return user, session, true
+	}
+	if r.Method == http.MethodGet {
+		http.Redirect(w, r, "/login?"+url.Values{"next": {r.URL.RequestURI()}}.Encode(), http.StatusFound)
+	} else {
+		p.errorPage(w, r, http.StatusUnauthorized, "Your sign-in has expired. Sign in again and repeat what you were doing.")
+	}
+	return nil, nil, false
+}
+
+// globalLevel is the user's global permission now.
+func (p *Pages) globalLevel(ctx context.Context, userID int64) (scope.Global, error) {
+	perms, err := p.store.ListPermissions(ctx, userID)
+	if err != nil {
+		return scope.NoGlobal, fmt.Errorf("load permissions of user %d: %w", userID, err)
+	}
+	return scope.NewUserAccess(perms).Global, nil
+}
+
+// isAdmin reports whether the user holds global ADMIN or SYS_ADMIN; on a
+// store error it logs and answers no (the link is only navigation; the
+// admin pages check again).
+func (p *Pages) isAdmin(ctx context.Context, userID int64) bool {
+	g, err := p.globalLevel(ctx, userID)
+	if err != nil {
+		p.log.Warn("check administrator", "user_id", userID, "error", err)
+		return false
+	}
+	return g >= scope.GlobalAdmin
+}
+
+// scopeOption is one checkbox of the scope checklist.
+type scopeOption struct {
+	Name, Description string
+	Checked           bool
+}
+
+// scopeGroup is one vocabulary of the checklist, in a fieldset.
+type scopeGroup struct {
+	Legend  string
+	Hint    string
+	Options []scopeOption
+}
+
+// bitbucketScopes and oidcScopes are listed in this order; every other
+// known scope is Gitea's.
+var (
+	bitbucketScopes = []string{scope.PublicRepos, scope.RepoRead, scope.RepoWrite, scope.RepoAdmin,
+		scope.ProjectAdmin, scope.AdminWrite, scope.SystemAdmin, scope.AccountWrite}
+	oidcScopes  = []string{scope.OpenID, scope.Profile, scope.Email, scope.Groups}
+	giteaScopes = []string{scope.GiteaReadRepository, scope.GiteaWriteRepository, scope.GiteaReadUser,
+		scope.GiteaWriteUser, scope.GiteaReadOrganization, scope.GiteaWriteOrganization, scope.GiteaReadAdmin,
+		scope.GiteaWriteAdmin, scope.GiteaPublicOnly, scope.GiteaAll}
+)
+
+// scopeChecklist builds the checklist of both vocabularies with the given
+// scopes ticked.
+func scopeChecklist(checked []string) []scopeGroup {
+	rest := slices.DeleteFunc(scope.Known(), func(s string) bool {
+		return slices.Contains(bitbucketScopes, s) || slices.Contains(oidcScopes, s) || slices.Contains(giteaScopes, s)
+	})
+	options := func(names []string) []scopeOption {
+		var out []scopeOption
+		for _, n := range names {
+			out = append(out, scopeOption{Name: n, Description: scope.Descriptions[n], Checked: slices.Contains(checked, n)})
+		}
+		return out
+	}
+	return []scopeGroup{
+		{Legend: "Bitbucket scopes", Hint: "Each includes the ones above it, except ACCOUNT_WRITE.", Options: options(bitbucketScopes)},
+		{Legend: "Gitea scopes", Options: options(slices.Concat(giteaScopes, rest))},
+		{Legend: "OpenID Connect scopes", Hint: "Sign-in with ID tokens.", Options: options(oidcScopes)},
+	}
+}
+
+// describedScopes pairs each scope with its plain-words description.
+func describedScopes(scopes []string) []consentScope {
+	out := make([]consentScope, 0, len(scopes))
+	for _, s := range scopes {
+		out = append(out, consentScope{Name: s, Description: scope.Descriptions[s]})
+	}
+	return out
+}
