@@ -83,7 +83,9 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	apiMux.HandleFunc("GET /healthz", s.healthz)
 	apiMux.HandleFunc("GET /readyz", s.readyz)
 
-	protectedPages := pageHeaders(http.NewCrossOriginProtection().Handler(pageMux))
+	crossOrigin := http.NewCrossOriginProtection()
+	crossOrigin.SetDenyHandler(pages.CrossOriginDenied())
+	protectedPages := pageHeaders(crossOrigin.Handler(pageMux))
 	s.handler = s.recoverPanics(s.logRequests(commonHeaders(cfg.SecureCookies(), route(pageMux, protectedPages, apiMux))))
 	return s, nil
 }

@@ -67,3 +67,12 @@ func (p *Pages) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	}
 	return true
 }
+
+// CrossOriginDenied answers a post that http.CrossOriginProtection
+// refused (it came from another origin): the same page, in plain words, as
+// a post with a bad CSRF token gets.
+func (p *Pages) CrossOriginDenied() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.errorPage(w, r, http.StatusForbidden, "This form did not come from this site, so it was refused. Go back, reload the page and try again.")
+	})
+}
