@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/gitserve"
 )
 
 func userCreateCommand() *command {
@@ -114,7 +115,8 @@ func repoCreateCommand() *command {
 			fs.BoolVar(&public, "public", false, "make the repository public")
 		},
 		run: func(ctx context.Context, e *cmdEnv) error {
-			r, err := admin.CreateRepo(ctx, e.store, project, slug, public)
+			r, err := admin.CreateRepo(ctx, e.store, gitserve.NewRepos(e.cfg.ReposDir()),
+				admin.NewRepo{ProjectKey: project, Slug: slug, Public: public})
 			if err != nil {
 				return err
 			}

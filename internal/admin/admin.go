@@ -20,11 +20,7 @@ import (
 	"latchkey/internal/store"
 )
 
-var (
-	usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	projectKey      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$`)
-	repoSlug        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-)
+var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // NewUser describes a user to create.
 type NewUser struct {
@@ -37,13 +33,11 @@ type NewUser struct {
 // CreateUser creates a user. It returns the generated password when the
 // caller gave none, so it can be shown once.
 func CreateUser(ctx context.Context, st store.Store, nu NewUser) (store.User, string, error) {
-	if !usernamePattern.MatchString(nu.Username) || strings.HasSuffix(nu.Username, ".git") {
-		return store.User{}, "", fmt.Errorf("user name %q must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", nu.Username)
+	if err := CheckUsername(nu.Username); err != nil {
+		return store.User{}, "", err
 	}
-	if nu.Email != "" {
-		if _, err := mail.ParseAddress(nu.Email); err != nil {
-			return store.User{}, "", fmt.Errorf("email %q is not a valid address", nu.Email)
-		}
+	if err := CheckEmail(nu.Email); err != nil {
+		return store.User{}, "", err
 	}
 	generated := ""
 	if nu.Password == "" {
@@ -51,14 +45,14 @@ func CreateUser(ctx context.Context, st store.Store, nu NewUser) (store.User, st
 		nu.Password = generated
 	}
 	if len(nu.Password) < 8 {
-		return store.User{}, "", errors.New("the password must be at least 8 characters")
+		return store.User{}, "", invalid("the password must be at least 8 characters")
 	}
 	u, err := st.CreateUser(ctx, store.User{
 		Username: nu.Username, Email: nu.Email, DisplayName: nu.Username,
 		PasswordHash: secret.HashPassword(nu.Password),
 	})
 	if errors.Is(err, store.ErrAlreadyExists) {
-		return store.User{}, "", fmt.Errorf("user %q already exists", nu.Username)
+		return store.User{}, "", failed(store.ErrAlreadyExists, "user %q already exists", nu.Username)
 	}
 	if err != nil {
 		return store.User{}, "", fmt.Errorf("create user: %w", err)
@@ -69,6 +63,26 @@ func CreateUser(ctx context.Context, st store.Store, nu NewUser) (store.User, st
 		}
 	}
 	return u, generated, nil
+}
+
+// CheckUsername validates a user name: 1-64 letters, digits, '.', '_' or
+// '-', starting with a letter or digit, not ending in ".git".
+func CheckUsername(name string) error {
+	if !usernamePattern.MatchString(name) || strings.HasSuffix(name, ".git") {
+		return invalid("user name %q must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// CheckEmail validates an email address; empty is allowed.
+func CheckEmail(email string) error {
+	if email == "" {
+		return nil
+	}
+	if _, err := mail.ParseAddress(email); err != nil {
+		return invalid("email %q is not a valid address", email)
+	}
+	return nil
 }
 
 // BootstrapAdmin creates the user "admin" with a random password when the
@@ -204,45 +218,4 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// CreateProject creates a project; the key is stored upper-case.
-func CreateProject(ctx context.Context, st store.Store, key, name string, public bool) (store.Project, error) {
-	if !projectKey.MatchString(key) {
-		return store.Project{}, fmt.Errorf("project key %q must start with a letter and hold only letters, digits and '_'", key)
-	}
-	if strings.TrimSpace(name) == "" {
-		name = key
-	}
-	p, err := st.CreateProject(ctx, store.Project{Key: strings.ToUpper(key), Name: name, Public: public})
-	if errors.Is(err, store.ErrAlreadyExists) {
-		return store.Project{}, fmt.Errorf("project %q already exists", key)
-	}
-	if err != nil {
-		return store.Project{}, fmt.Errorf("create project: %w", err)
-	}
-	return p, nil
-}
-
-// CreateRepo creates a repository in a project.
-func CreateRepo(ctx context.Context, st store.Store, projectKey, slug string, public bool) (store.Repo, error) {
-	if !repoSlug.MatchString(slug) || strings.HasSuffix(slug, ".git") {
-		return store.Repo{}, fmt.Errorf("repository slug %q must hold only letters, digits, '.', '_' and '-'", slug)
-	}
-	p, err := st.GetProjectByKey(ctx, projectKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Repo{}, fmt.Errorf("project %q does not exist", projectKey)
-	}
-	if err != nil {
-		return store.Repo{}, fmt.Errorf("load project: %w", err)
-	}
-	r, err := st.CreateRepo(ctx, store.Repo{ProjectID: p.ID, Slug: strings.ToLower(slug), Name: slug, Public: public})
-	if errors.Is(err, store.ErrAlreadyExists) {
-		return store.Repo{}, fmt.Errorf("repository %s/%s already exists", p.Key, slug)
-	}
-	if err != nil {
-		return store.Repo{}, fmt.Errorf("create repository: %w", err)
-	}
-	r.ProjectKey = p.Key
-	return r, nil
 }

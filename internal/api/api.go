@@ -1,7 +1,14 @@
 // Package api serves the protected REST resources, Bitbucket-shaped under
 // /rest/api/latest/ and Gitea-shaped under /api/v1/, behind one bearer
 // check. Every handler receives the caller (token scopes and the user's
-// permissions as they are now) and asks package scope what it may do.
+// permissions as they are now) and asks package scope for a verdict; it
+// never compares scopes or permissions itself.
+//
+// Statuses: 401 without a token (or with an invalid one) on anything that
+// is not public; 404 for a project or repository the caller may not see,
+// exactly as for one that does not exist; 403 with RFC 6750's
+// insufficient_scope when the token's scopes are too low; 403 with the
+// dialect's error JSON when the scopes would do but the user may not.
 package api
 
 import (
@@ -9,11 +16,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"mime"
 	"net/http"
-	"strconv"
+	"time"
 
+	"latchkey/internal/admin"
 	"latchkey/internal/oauth"
-	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
 
@@ -24,6 +32,18 @@ type Config struct {
 	BaseURL  string
 	Version  string
 	Logger   *slog.Logger
+	// Repos creates and removes the git repositories of repository rows.
+	Repos admin.RepoDisk
+	// Keys rotates the ID-token signing keys (system administration).
+	Keys KeyRotator
+	// MaxTokenLifetime is how long a retired signing key stays published
+	// after a rotation: the longest lifetime of a token it signed.
+	MaxTokenLifetime time.Duration
+}
+
+// KeyRotator rotates the signing keys (oidc.Keys).
+type KeyRotator interface {
+	Rotate(ctx context.Context, publishAhead, maxTokenLifetime time.Duration) (string, error)
 }
 
 // API serves the REST resources.
@@ -41,23 +61,42 @@ func New(cfg Config) *API {
 	return &API{cfg: cfg, store: cfg.Store, log: cfg.Logger}
 }
 
+// bb is the prefix of the Bitbucket REST API.
+const bb = "/rest/api/latest"
+
 // Mount registers the API routes.
 func (a *API) Mount(mux *http.ServeMux) {
-	mux.Handle("GET /rest/api/latest/application-properties", a.handle(true, a.applicationProperties))
-	mux.Handle("GET /rest/api/latest/projects", a.handle(true, a.listProjects))
-	mux.Handle("GET /rest/api/latest/projects/{key}/repos", a.handle(true, a.listRepos))
-	mux.Handle("GET /api/v1/user", a.handle(false, a.giteaUser))
+	a.mountProjects(mux)
+	a.mountRepos(mux)
+	a.mountPermissions(mux)
+	a.mountUsers(mux)
+	a.mountAdmin(mux)
+	a.mountGitea(mux)
+	mux.Handle("GET "+bb+"/application-properties", a.handle(public, a.applicationProperties))
 }
 
 // handlerFunc is an API handler: it gets the caller and returns a status
-// and a JSON body, or an error for the central renderer.
+// and a JSON body (nil for none), or an error for the central renderer.
 type handlerFunc func(r *http.Request, c *oauth.Caller) (int, any, error)
 
-// handle wraps h with the bearer check. allowAnonymous lets requests
-// without a token through as the anonymous principal (public resources).
-func (a *API) handle(allowAnonymous bool, h handlerFunc) http.Handler {
+// route says how a handler is reached and how its errors look.
+type route struct {
+	anonymous bool // requests without a token pass as the anonymous principal
+	gitea     bool // Gitea's error JSON instead of Bitbucket's
+}
+
+// Routes of each kind.
+var (
+	public        = route{anonymous: true}
+	authenticated = route{}
+	giteaPublic   = route{anonymous: true, gitea: true}
+	giteaAuth     = route{gitea: true}
+)
+
+// handle wraps h with the bearer check and the error renderer.
+func (a *API) handle(rt route, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller, err := a.caller(r, allowAnonymous)
+		caller, err := a.caller(r, rt.anonymous)
 		if err != nil {
 			a.writeAuthError(w, err)
 			return
@@ -67,7 +106,7 @@ func (a *API) handle(allowAnonymous bool, h handlerFunc) http.Handler {
 		}
 		status, body, err := h(r, caller)
 		if err != nil {
-			a.writeError(w, r, err)
+			a.writeError(w, r, rt, err)
 			return
 		}
 		writeJSON(w, status, body)
@@ -77,7 +116,7 @@ func (a *API) handle(allowAnonymous bool, h handlerFunc) http.Handler {
 func (a *API) caller(r *http.Request, allowAnonymous bool) (*oauth.Caller, error) {
 	token, err := oauth.BearerToken(r)
 	if errors.Is(err, oauth.ErrNoToken) && allowAnonymous {
-		return &oauth.Caller{Principal: scope.Anonymous()}, nil
+		return anonymous(), nil
 	}
 	if err != nil {
 		return nil, err
@@ -94,8 +133,8 @@ func (a *API) writeAuthError(w http.ResponseWriter, err error) {
 	oauth.WriteBearerError(w, err)
 }
 
-// apiError is a resource error: a status and a message for Bitbucket's
-// error JSON ({"errors":[{"message":...}]}).
+// apiError is a resource error: a status and a message for the dialect's
+// error JSON.
 type apiError struct {
 	status  int
 	message string
@@ -103,23 +142,51 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.message }
 
-func notFound(msg string) error { return &apiError{status: http.StatusNotFound, message: msg} }
+func notFound(msg string) error   { return &apiError{status: http.StatusNotFound, message: msg} }
+func badRequest(msg string) error { return &apiError{status: http.StatusBadRequest, message: msg} }
+func conflict(msg string) error   { return &apiError{status: http.StatusConflict, message: msg} }
+func forbidden(msg string) error  { return &apiError{status: http.StatusForbidden, message: msg} }
 
-func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// fromAdmin turns an error of package admin into a resource error: its
+// message is fit to show, its kind picks the status.
+func fromAdmin(err error) error {
+	var ae *admin.Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch {
+	case errors.Is(err, admin.ErrInvalid):
+		return badRequest(ae.Message)
+	case errors.Is(err, store.ErrAlreadyExists):
+		return conflict(ae.Message)
+	case errors.Is(err, store.ErrNotFound):
+		return notFound(ae.Message)
+	}
+	return err
+}
+
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, rt route, err error) {
 	var ae *apiError
 	var oe *oauth.Error
 	switch {
-	case errors.As(err, &oe):
-		oauth.WriteBearerError(w, oe)
+	case errors.Is(err, oauth.ErrNoToken), errors.As(err, &oe):
+		a.writeAuthError(w, err)
 	case errors.As(err, &ae):
-		writeJSON(w, ae.status, errorsBody(ae.message))
+		writeJSON(w, ae.status, a.errorBody(rt, ae.message))
 	case errors.Is(err, store.ErrUnavailable):
 		a.log.Error("api request failed", "path", r.URL.Path, "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, errorsBody("The service is temporarily unavailable. Try again later."))
+		writeJSON(w, http.StatusServiceUnavailable, a.errorBody(rt, "The service is temporarily unavailable. Try again later."))
 	default:
 		a.log.Error("api request failed", "path", r.URL.Path, "error", err)
-		writeJSON(w, http.StatusInternalServerError, errorsBody("The server could not complete the request."))
+		writeJSON(w, http.StatusInternalServerError, a.errorBody(rt, "The server could not complete the request."))
 	}
+}
+
+func (a *API) errorBody(rt route, msg string) any {
+	if rt.gitea {
+		return giteaError{Message: msg, URL: a.cfg.BaseURL + "/api/swagger"}
+	}
+	return errorsBody(msg)
 }
 
 type errorEntry struct {
@@ -128,97 +195,54 @@ type errorEntry struct {
 	ExceptionName *string `json:"exceptionName"`
 }
 
+// errorsBody is Bitbucket's error JSON.
 func errorsBody(msg string) map[string][]errorEntry {
 	return map[string][]errorEntry{"errors": {{Message: msg}}}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+// giteaError is Gitea's error JSON.
+type giteaError struct {
+	Message string `json:"message"`
+	URL     string `json:"url"`
+}
+
+// withHeaders is a body that carries response headers too (Gitea's paging).
+type withHeaders struct {
+	header http.Header
+	body   any
+}
+
+// writeJSON writes body as JSON; a nil body writes the status alone.
+func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// page is Bitbucket's paged response.
-type page[T any] struct {
-	Size          int  `json:"size"`
-	Limit         int  `json:"limit"`
-	IsLastPage    bool `json:"isLastPage"`
-	Values        []T  `json:"values"`
-	Start         int  `json:"start"`
-	NextPageStart *int `json:"nextPageStart,omitempty"`
-}
-
-// paginate cuts items by the start and limit query parameters
-// (limit 25 by default, at most 1000).
-func paginate[T any](r *http.Request, items []T) (page[T], error) {
-	start, err := queryInt(r, "start", 0)
-	if err != nil {
-		return page[T]{}, err
-	}
-	limit, err := queryInt(r, "limit", 25)
-	if err != nil {
-		return page[T]{}, err
-	}
-	limit = min(max(limit, 1), 1000)
-	start = min(start, len(items))
-	end := min(start+limit, len(items))
-	p := page[T]{Values: items[start:end], Start: start, Limit: limit, Size: end - start, IsLastPage: end == len(items)}
-	if p.Values == nil {
-		p.Values = []T{}
-	}
-	if !p.IsLastPage {
-		p.NextPageStart = &end
-	}
-	return p, nil
-}
-
-func queryInt(r *http.Request, name string, def int) (int, error) {
-	raw := r.URL.Query().Get(name)
-	if raw == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 0 {
-		return 0, &apiError{status: http.StatusBadRequest, message: name + " must be a non-negative integer"}
-	}
-	return n, nil
-}
-
-// visibleProject loads a project the caller may see. A project the caller
-// may not see answers exactly like one that does not exist.
-func (a *API) visibleProject(ctx context.Context, c *oauth.Caller, key string) (store.Project, error) {
-	p, err := a.store.GetProjectByKey(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Project{}, notFound("Project " + key + " does not exist.")
-	}
-	if err != nil {
-		return store.Project{}, err
-	}
-	if c.Principal.ProjectLevel(p) >= scope.Read {
-		return p, nil
-	}
-	repos, err := a.visibleRepos(ctx, c, p)
-	if err != nil {
-		return store.Project{}, err
-	}
-	if len(repos) == 0 {
-		return store.Project{}, notFound("Project " + key + " does not exist.")
-	}
-	return p, nil
-}
-
-// visibleRepos lists the repositories of p that the caller may read.
-func (a *API) visibleRepos(ctx context.Context, c *oauth.Caller, p store.Project) ([]store.Repo, error) {
-	repos, err := a.store.ListRepos(ctx, p.ID)
-	if err != nil {
-		return nil, err
-	}
-	var out []store.Repo
-	for _, r := range repos {
-		if c.Principal.RepoLevel(r, p) >= scope.Read {
-			out = append(out, r)
+	if wh, ok := body.(withHeaders); ok {
+		for k, v := range wh.header {
+			w.Header()[k] = v
 		}
+		body = wh.body
 	}
-	return out, nil
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// maxBody bounds request bodies.
+const maxBody = 1 << 20
+
+// decodeJSON reads a JSON request body into v. The body must be declared
+// as JSON (415 otherwise): the API takes no forms.
+func decodeJSON(r *http.Request, v any) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return &apiError{status: http.StatusUnsupportedMediaType, message: "The request body must be application/json."}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err := dec.Decode(v); err != nil {
+		return badRequest("The request body is not valid JSON: " + err.Error())
+	}
+	return nil
 }

@@ -105,6 +105,10 @@ func (c *Config) DSN() string {
 	return filepath.Join(c.DataDir, "latchkey.db")
 }
 
+// ReposDir is where the bare git repositories live: DATA_DIR/repos. Every
+// node serving git must see the same directory.
+func (c *Config) ReposDir() string { return filepath.Join(c.DataDir, "repos") }
+
 // Issuer is the base URL without a trailing slash.
 func (c *Config) Issuer() string { return strings.TrimRight(c.BaseURL, "/") }
 

@@ -110,17 +110,30 @@ func (p *Provider) callerFor(ctx context.Context, fam store.TokenFamily, tok sto
 // the status of err and a WWW-Authenticate challenge naming its code. A
 // request without any token gets a challenge without an error code.
 func WriteBearerError(w http.ResponseWriter, err error) {
+	if challenge := BearerChallenge(err); challenge != "" {
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
 	if errors.Is(err, ErrNoToken) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: CodeInvalidToken, Description: "authentication is required"})
 		return
 	}
 	e := AsError(err)
-	if e.Status < 500 {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="latchkey", error=%q, error_description=%q`,
-			e.Code, strings.ReplaceAll(e.Description, `"`, "'")))
-	}
 	writeJSON(w, e.Status, errorBody{Error: e.Code, Description: e.Description})
+}
+
+// BearerChallenge is the WWW-Authenticate challenge of RFC 6750 §3 for
+// err: without an error code when the request carried no token (ErrNoToken),
+// with err's code and description otherwise, and empty for a server fault.
+func BearerChallenge(err error) string {
+	if errors.Is(err, ErrNoToken) {
+		return `Bearer realm="latchkey"`
+	}
+	e := AsError(err)
+	if e.Status >= 500 {
+		return ""
+	}
+	return fmt.Sprintf(`Bearer realm="latchkey", error=%q, error_description=%q`,
+		e.Code, strings.ReplaceAll(e.Description, `"`, "'"))
 }
 
 // InsufficientScope is RFC 6750's insufficient_scope (403).

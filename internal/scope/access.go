@@ -257,11 +257,14 @@ func (pr Principal) RepoAccess(r store.Repo, p store.Project, need Level) Verdic
 
 // ProjectAccess says whether the principal may act on project p at level
 // need (Read: view; Admin: change, delete, create repositories in it,
-// manage its permissions). A project is visible to a principal who can
-// read it or, as in Bitbucket, one of its repositories (readsRepo).
+// manage its permissions). As in Bitbucket, a principal who may read one
+// of the project's repositories (readsRepo) may view the project too.
 func (pr Principal) ProjectAccess(p store.Project, need Level, readsRepo bool) Verdict {
 	level := pr.ProjectLevel(p)
-	return decide(level, pr.Scopes.ProjectCap(), need, level >= Read || readsRepo)
+	if readsRepo {
+		level = max(level, Read)
+	}
+	return decide(level, pr.Scopes.ProjectCap(), need, level >= Read)
 }
 
 // GlobalAccess says whether the principal may exercise the instance-wide

@@ -83,6 +83,7 @@ func TestProjectAccess(t *testing.T) {
 		{"REPO_ADMIN token cannot administer a project", "REPO_ADMIN", []string{"project:PROJECT_ADMIN"}, false, scope.Admin, scope.DenyScope},
 		{"project reader cannot administer", "PROJECT_ADMIN", []string{"project:PROJECT_READ"}, false, scope.Admin, scope.DenyPermission},
 		{"a readable repository makes the project visible", "PROJECT_ADMIN", []string{"repo:REPO_ADMIN"}, true, scope.Admin, scope.DenyPermission},
+		{"a readable repository makes the project readable", "REPO_READ", []string{"repo:REPO_READ"}, true, scope.Read, scope.Allow},
 		{"no permission hides the project", "PROJECT_ADMIN", nil, false, scope.Read, scope.DenyHidden},
 		{"write:organization administers like PROJECT_ADMIN", "write:organization", []string{"project:PROJECT_ADMIN"}, false, scope.Admin, scope.Allow},
 	} {

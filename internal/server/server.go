@@ -22,6 +22,7 @@ import (
 	"latchkey/internal/config"
 	"latchkey/internal/dialect/bitbucket"
 	"latchkey/internal/dialect/gitea"
+	"latchkey/internal/gitserve"
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
 	"latchkey/internal/store"
@@ -54,7 +55,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err := admin.SyncWellKnownClients(ctx, st, wellKnown); err != nil {
 		return nil, err
 	}
-	idp, err := newOIDC(ctx, cfg, st, log, opts.Now)
+	idp, keys, err := newOIDC(ctx, cfg, st, log, opts.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +78,15 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	apiMux := http.NewServeMux()
 	bitbucket.Mount(pageMux, apiMux, provider, authorize)
 	gitea.Mount(pageMux, apiMux, provider, authorize)
-	api.New(api.Config{Provider: provider, Store: st, BaseURL: cfg.Issuer(), Version: Version, Logger: log}).Mount(apiMux)
+	repos := gitserve.NewRepos(cfg.ReposDir())
+	api.New(api.Config{
+		Provider: provider, Store: st, BaseURL: cfg.Issuer(), Version: Version, Logger: log,
+		Repos: repos, Keys: keys, MaxTokenLifetime: cfg.AccessTokenTTL,
+	}).Mount(apiMux)
+	gitserve.New(gitserve.Config{Provider: provider, Store: st, Repos: repos, Logger: log}).Mount(apiMux)
+	if err := gitserve.Available(""); err != nil {
+		log.Warn("git over HTTP will fail until git is installed", "error", err)
+	}
 	idp.Mount(apiMux, provider)
 	apiMux.Handle(oauth.DeviceCodePath, provider.DeviceAuthorizationHandler())
 	apiMux.HandleFunc("GET /healthz", s.healthz)
@@ -91,18 +100,19 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 }
 
 // newOIDC loads the signing keys (creating the first one) and builds the
-// OpenID Connect provider.
-func newOIDC(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, now func() time.Time) (*oidc.Provider, error) {
+// OpenID Connect provider; it returns the keys too, for the system
+// administration API.
+func newOIDC(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, now func() time.Time) (*oidc.Provider, *oidc.Keys, error) {
 	kek, err := cfg.LoadKeyEncryptionKey()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	keys, err := oidc.NewKeys(st, kek, cmp.Or(cfg.IDTokenAlgorithm, oidc.RS256), now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := keys.EnsureKey(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return oidc.New(oidc.Config{
 		Store: st, Keys: keys, Issuer: cfg.Issuer(), TokenTTL: cfg.AccessTokenTTL, Now: now, Logger: log,
@@ -110,7 +120,7 @@ func newOIDC(ctx context.Context, cfg config.Config, st store.Store, log *slog.L
 			Gitea: gitea.Endpoints(cfg.Issuer()), Bitbucket: bitbucket.Endpoints(cfg.Issuer()),
 			GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantDeviceCode, oauth.GrantClientCredentials},
 		},
-	}), nil
+	}), keys, nil
 }
 
 // Handler returns the node's root handler.

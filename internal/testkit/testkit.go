@@ -19,6 +19,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/config"
+	"latchkey/internal/gitserve"
 	"latchkey/internal/oidc"
 	"latchkey/internal/server"
 	"latchkey/internal/store"
@@ -182,6 +183,9 @@ func (e *Env) Client(nc admin.NewClient) (string, string) {
 	return c.ID, secret
 }
 
+// Repos returns the node's git repositories on disk.
+func (e *Env) Repos() *gitserve.Repos { return gitserve.NewRepos(e.Config.ReposDir()) }
+
 // Project creates a project.
 func (e *Env) Project(key string, public bool) store.Project {
 	e.T.Helper()
@@ -195,7 +199,8 @@ func (e *Env) Project(key string, public bool) store.Project {
 // Repo creates a repository.
 func (e *Env) Repo(projectKey, slug string, public bool) store.Repo {
 	e.T.Helper()
-	r, err := admin.CreateRepo(context.Background(), e.Store, projectKey, slug, public)
+	r, err := admin.CreateRepo(context.Background(), e.Store, e.Repos(),
+		admin.NewRepo{ProjectKey: projectKey, Slug: slug, Public: public})
 	if err != nil {
 		e.T.Fatalf("testkit: create repo: %v", err)
 	}

@@ -1,0 +1,76 @@
+package api
+
+import (
+	"net/http"
+
+	"latchkey/internal/oauth"
+	"latchkey/internal/scope"
+	"latchkey/internal/store"
+)
+
+// Gitea's API, where projects play organizations: a repository's owner is
+// its project key, so /repos/{owner}/{repo} is /repos/{key}/{slug}.
+func (a *API) mountGitea(mux *http.ServeMux) {
+	mux.Handle("GET /api/v1/user", a.handle(giteaAuth, a.giteaUser))
+	mux.Handle("GET /api/v1/user/repos", a.handle(giteaAuth, a.giteaUserRepos))
+	mux.Handle("GET /api/v1/repos/{owner}/{repo}", a.handle(giteaPublic, a.giteaGetRepo))
+	mux.Handle("GET /api/v1/orgs/{org}/repos", a.handle(giteaPublic, a.giteaOrgRepos))
+}
+
+// giteaUser is Gitea's GET /api/v1/user: any valid token may read its own user.
+func (a *API) giteaUser(_ *http.Request, c *oauth.Caller) (int, any, error) {
+	u := c.User
+	return http.StatusOK, giteaUser{
+		ID: u.ID, Login: u.Username, Username: u.Username, FullName: u.DisplayName, Email: u.Email,
+		AvatarURL: "", IsAdmin: c.Principal.User.Global >= scope.GlobalAdmin,
+	}, nil
+}
+
+// giteaUserRepos is GET /api/v1/user/repos: the repositories the user was
+// given a permission on (directly or through their project) that the
+// token may read.
+func (a *API) giteaUserRepos(r *http.Request, c *oauth.Caller) (int, any, error) {
+	repos, projects, err := a.allVisibleRepos(r.Context(), c)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := []giteaRepo{}
+	for _, repo := range repos {
+		if c.Principal.User.Granted(repo) >= scope.Read {
+			out = append(out, a.giteaRepoFor(c, repo, projects[repo.ProjectID]))
+		}
+	}
+	return giteaPaged(r, out)
+}
+
+// giteaGetRepo is GET /api/v1/repos/{owner}/{repo}.
+func (a *API) giteaGetRepo(r *http.Request, c *oauth.Caller) (int, any, error) {
+	repo, p, err := a.repo(r.Context(), c, r.PathValue("owner"), r.PathValue("repo"), scope.Read)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, a.giteaRepoFor(c, repo, p), nil
+}
+
+// giteaOrgRepos is GET /api/v1/orgs/{org}/repos: the repositories of a
+// project that the caller may read.
+func (a *API) giteaOrgRepos(r *http.Request, c *oauth.Caller) (int, any, error) {
+	p, err := a.project(r.Context(), c, r.PathValue("org"), scope.Read)
+	if err != nil {
+		return 0, nil, err
+	}
+	repos, err := a.visibleRepos(r.Context(), c, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]giteaRepo, 0, len(repos))
+	for _, repo := range repos {
+		out = append(out, a.giteaRepoFor(c, repo, p))
+	}
+	return giteaPaged(r, out)
+}
+
+// giteaRepoFor shapes repo with the caller's permissions on it.
+func (a *API) giteaRepoFor(c *oauth.Caller, repo store.Repo, p store.Project) giteaRepo {
+	return a.giteaRepo(repo, p, c.Principal.RepoLevel(repo, p))
+}

@@ -1,0 +1,102 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"latchkey/internal/admin"
+	"latchkey/internal/oauth"
+	"latchkey/internal/scope"
+	"latchkey/internal/store"
+)
+
+func (a *API) mountUsers(mux *http.ServeMux) {
+	mux.Handle("GET "+bb+"/users", a.handle(authenticated, a.listUsers))
+	mux.Handle("GET "+bb+"/users/{slug}", a.handle(authenticated, a.getUser))
+	mux.Handle("PUT "+bb+"/users", a.handle(authenticated, a.updateCurrentUser))
+}
+
+// listUsers is GET /users?filter=: every user, for any signed-in caller
+// (Bitbucket shows users to every licensed user).
+func (a *API) listUsers(r *http.Request, c *oauth.Caller) (int, any, error) {
+	if err := global(c, scope.LicensedUser); err != nil {
+		return 0, nil, err
+	}
+	users, err := a.store.ListUsers(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	out := []userJSON{}
+	for _, u := range users {
+		if matches(u, r.URL.Query().Get("filter")) {
+			out = append(out, a.userJSON(u))
+		}
+	}
+	return paged(r, out)
+}
+
+// getUser is GET /users/{slug}.
+func (a *API) getUser(r *http.Request, c *oauth.Caller) (int, any, error) {
+	if err := global(c, scope.LicensedUser); err != nil {
+		return 0, nil, err
+	}
+	u, err := a.userByName(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, a.userJSON(u), nil
+}
+
+// userInput is the body of the user updates (Bitbucket's "update the
+// current user" and the admin's update).
+type userInput struct {
+	Name        string  `json:"name"`
+	DisplayName *string `json:"displayName"`
+	Email       *string `json:"email"`
+}
+
+// apply validates the input and copies its fields onto u.
+func (in userInput) apply(u store.User) (store.User, error) {
+	if in.Email != nil {
+		if err := admin.CheckEmail(*in.Email); err != nil {
+			return u, fromAdmin(err)
+		}
+		u.Email = *in.Email
+	}
+	if in.DisplayName != nil {
+		name := strings.TrimSpace(*in.DisplayName)
+		if name == "" || len(name) > 255 {
+			return u, badRequest("The display name must be 1-255 characters.")
+		}
+		u.DisplayName = name
+	}
+	return u, nil
+}
+
+// updateCurrentUser is PUT /users: the token's user changes their own
+// display name or email. It needs ACCOUNT_WRITE (or write:user).
+func (a *API) updateCurrentUser(r *http.Request, c *oauth.Caller) (int, any, error) {
+	if err := deny(c, c.Principal.AccountAccess(), scope.AccountWrite, ""); err != nil {
+		return 0, nil, err
+	}
+	var in userInput
+	if err := decodeJSON(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if in.Name != "" && !strings.EqualFold(in.Name, c.User.Username) {
+		return 0, nil, badRequest("Only the current user can be updated here; user names cannot be changed.")
+	}
+	u, err := a.store.UpdateUser(r.Context(), c.User.ID, in.apply)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, a.userJSON(u), nil
+}
+
+// applicationProperties is how Bitbucket clients learn who the token's
+// user is: from the X-AUSERNAME header that handle sets.
+func (a *API) applicationProperties(_ *http.Request, _ *oauth.Caller) (int, any, error) {
+	return http.StatusOK, map[string]string{
+		"version": a.cfg.Version, "buildNumber": a.cfg.Version, "buildDate": "", "displayName": "Latchkey",
+	}, nil
+}
