@@ -115,11 +115,14 @@ type scopeOption struct {
 	Checked           bool
 }
 
-// scopeGroup is one vocabulary of the checklist, in a fieldset.
+// scopeGroup is one vocabulary of the checklist, in a fieldset. More are
+// scopes that grant nothing here, shown folded away unless one is ticked.
 type scopeGroup struct {
-	Legend  string
-	Hint    string
-	Options []scopeOption
+	Legend      string
+	Hint        string
+	Options     []scopeOption
+	More        []scopeOption
+	MoreChecked bool
 }
 
 // bitbucketScopes and oidcScopes are listed in this order; every other
@@ -146,10 +149,12 @@ func scopeChecklist(checked []string) []scopeGroup {
 		}
 		return out
 	}
+	gitea := scopeGroup{Legend: "Gitea scopes", Options: options(giteaScopes), More: options(rest)}
+	gitea.MoreChecked = slices.ContainsFunc(gitea.More, func(o scopeOption) bool { return o.Checked })
 	return []scopeGroup{
-		{Legend: "Bitbucket scopes", Hint: "Each includes the ones above it, except ACCOUNT_WRITE.", Options: options(bitbucketScopes)},
-		{Legend: "Gitea scopes", Options: options(slices.Concat(giteaScopes, rest))},
-		{Legend: "OpenID Connect scopes", Hint: "Sign-in with ID tokens.", Options: options(oidcScopes)},
+		{Legend: "Bitbucket scopes", Hint: "Each includes the ones before it, except ACCOUNT_WRITE.", Options: options(bitbucketScopes)},
+		gitea,
+		{Legend: "OpenID Connect scopes", Hint: "For signing people in with ID tokens.", Options: options(oidcScopes)},
 	}
 }
 
