@@ -44,6 +44,30 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	// Switching a new file to WAL takes a lock that SQLite does not wait
+	// for with its busy handler, so several processes opening one new file
+	// at once can see SQLITE_BUSY here: wait a little and try again.
+	for attempt := 1; ; attempt++ {
+		s, err := open(ctx, path)
+		if err == nil || attempt == 10 || !isBusy(err) {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt*attempt) * 10 * time.Millisecond):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == 5 // SQLITE_BUSY and its extended codes
+}
+
+// open opens both pools and migrates.
+func open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	write, err := openPool(ctx, path, true)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
