@@ -38,9 +38,13 @@ type Server struct {
 	log *slog.Logger
 }
 
-// New builds a git server.
+// New builds a git server. The git binary is looked up now; net/http/cgi
+// runs it by path.
 func New(cfg Config) *Server {
 	cfg.Git = cmp.Or(cfg.Git, "git")
+	if path, err := exec.LookPath(cfg.Git); err == nil {
+		cfg.Git = path
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
