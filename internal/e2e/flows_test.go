@@ -324,3 +324,27 @@ func TestLoopbackRedirectPortMayDiffer(t *testing.T) {
 		t.Fatalf("loopback with another path was not refused on a page: %v", err)
 	}
 }
+
+func TestHealthReadinessAndMetrics(t *testing.T) {
+	env := testkit.New(t)
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready"} {
+		resp, err := http.Get(env.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Fatalf("%s: %d %q", path, resp.StatusCode, body)
+		}
+	}
+	resp, err := http.Get(env.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `latchkey_http_requests_total{code="200",method="GET",route="GET /healthz"}`) {
+		t.Fatalf("metrics lack the request counter by route:\n%.2000s", body)
+	}
+}

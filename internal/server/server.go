@@ -39,6 +39,7 @@ type Server struct {
 	log      *slog.Logger
 	Provider *oauth.Provider
 	handler  http.Handler
+	metrics  *metrics
 }
 
 // Options are test hooks; zero values mean production behaviour.
@@ -70,7 +71,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, log: log, Provider: provider}
+	s := &Server{cfg: cfg, store: st, log: log, Provider: provider, metrics: newMetrics()}
 
 	pageMux := http.NewServeMux()
 	pages.Mount(pageMux)
@@ -91,6 +92,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	apiMux.Handle(oauth.DeviceCodePath, provider.DeviceAuthorizationHandler())
 	apiMux.HandleFunc("GET /healthz", s.healthz)
 	apiMux.HandleFunc("GET /readyz", s.readyz)
+	apiMux.Handle("GET /metrics", s.metrics.handler())
 
 	crossOrigin := http.NewCrossOriginProtection()
 	crossOrigin.SetDenyHandler(pages.CrossOriginDenied())
