@@ -1,9 +1,12 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -88,4 +91,76 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// proxies are the reverse proxies whose X-Forwarded-For is believed.
+type proxies []netip.Prefix
+
+// parseProxies reads the --trusted-proxies setting.
+func parseProxies(setting string) (proxies, error) {
+	var out proxies
+	for _, item := range strings.Split(setting, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if !strings.Contains(item, "/") {
+			addr, err := netip.ParseAddr(item)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q is not an address or CIDR", item)
+			}
+			out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+			continue
+		}
+		prefix, err := netip.ParsePrefix(item)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q is not an address or CIDR", item)
+		}
+		out = append(out, prefix.Masked())
+	}
+	return out, nil
+}
+
+func (ps proxies) trusted(addr netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(addr.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddress replaces RemoteAddr with the client's address when the
+// request came through a trusted proxy: the right-most X-Forwarded-For
+// entry that is not itself a trusted proxy. Login throttling, audit and
+// logs then see the client, not the load balancer.
+func clientAddress(ps proxies, next http.Handler) http.Handler {
+	if len(ps) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && ps.trusted(peer.Addr()) {
+			if client, ok := forwardedClient(ps, r.Header.Values("X-Forwarded-For")); ok {
+				r.RemoteAddr = netip.AddrPortFrom(client, 0).String()
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func forwardedClient(ps proxies, headers []string) (netip.Addr, bool) {
+	var hops []string
+	for _, h := range headers {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		if !ps.trusted(addr) {
+			return addr.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
 }

@@ -97,7 +97,11 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	crossOrigin := http.NewCrossOriginProtection()
 	crossOrigin.SetDenyHandler(pages.CrossOriginDenied())
 	protectedPages := pageHeaders(crossOrigin.Handler(pageMux))
-	s.handler = s.recoverPanics(s.logRequests(commonHeaders(cfg.SecureCookies(), route(pageMux, protectedPages, apiMux))))
+	trusted, err := parseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	s.handler = s.recoverPanics(clientAddress(trusted, s.logRequests(commonHeaders(cfg.SecureCookies(), route(pageMux, protectedPages, apiMux)))))
 	return s, nil
 }
 
