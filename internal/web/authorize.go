@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"latchkey/internal/oauth"
-	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
 
@@ -150,9 +149,7 @@ func consentView(req *oauth.AuthRequest) consentData {
 			d.RedirectHost = u.Scheme + ":"
 		}
 	}
-	for _, s := range req.Scopes {
-		d.Scopes = append(d.Scopes, consentScope{Name: s, Description: scope.Descriptions[s]})
-	}
+	d.Scopes = describedScopes(req.Scopes)
 	names := make([]string, 0, len(req.Params))
 	for name := range req.Params {
 		names = append(names, name)

@@ -90,11 +90,8 @@ func (p *Pages) deviceConfirm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d := consentData{ClientName: req.Client.Name, RedirectHost: "", Action: deviceConfirmPath,
+	d := consentData{ClientName: req.Client.Name, Action: deviceConfirmPath, Scopes: describedScopes(req.Code.Scopes),
 		Hidden: []hiddenField{{Name: "user_code", Value: code}}}
-	for _, s := range req.Code.Scopes {
-		d.Scopes = append(d.Scopes, consentScope{Name: s, Description: scope.Descriptions[s]})
-	}
 	p.render(w, r, http.StatusOK, "consent", "Authorize "+req.Client.Name, user, d)
 }
 

@@ -1,0 +1,105 @@
+package web_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"latchkey/internal/admin"
+	"latchkey/internal/config"
+	"latchkey/internal/testkit"
+)
+
+// TestPagesSendStrictHeaders: every page, signed in or not, forbids
+// framing and scripts and is not cached.
+func TestPagesSendStrictHeaders(t *testing.T) {
+	env := testkit.New(t)
+	env.User("root", "root-password")
+	env.Grant("root", admin.Target{Global: true}, "SYS_ADMIN")
+	b := signedIn(t, env, "root", "root-password")
+	for _, path := range []string{"/login", "/", "/user/settings/applications", "/user/settings/account",
+		"/admin/applications", "/admin/users", "/admin/audit", "/login/device", "/user/settings/applications/nope"} {
+		resp, err := b.Client.Get(env.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		csp := h.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") ||
+			strings.Contains(csp, "script-src") {
+			t.Errorf("%s: Content-Security-Policy %q", path, csp)
+		}
+		if h.Get("X-Frame-Options") != "DENY" || h.Get("Cache-Control") != "no-store" || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: X-Frame-Options %q, Cache-Control %q, X-Content-Type-Options %q", path,
+				h.Get("X-Frame-Options"), h.Get("Cache-Control"), h.Get("X-Content-Type-Options"))
+		}
+	}
+}
+
+// TestCookiesAreHttpOnlyLaxAndSecureOnHTTPS signs in by hand on a node
+// whose base URL is https (served over plain HTTP here, so the cookies are
+// sent back by hand) and on a plain-http node.
+func TestCookiesAreHttpOnlyLaxAndSecureOnHTTPS(t *testing.T) {
+	for _, https := range []bool{false, true} {
+		var opts []testkit.Option
+		if https {
+			opts = append(opts, func(c *config.Config) { c.BaseURL = strings.Replace(c.BaseURL, "http://", "https://", 1) })
+		}
+		env := testkit.New(t, opts...)
+		env.User("alice", "alice-password")
+		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+		resp, err := noRedirect.Get(env.URL + "/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readAll(t, resp)
+		csrf := checkCookie(t, resp, "latchkey_csrf", https)
+		token := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(body)[1]
+
+		form := url.Values{"csrf_token": {token}, "username": {"alice"}, "password": {"alice-password"}, "next": {"/"}}
+		req, _ := http.NewRequest(http.MethodPost, env.URL+"/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(csrf)
+		resp, err = noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("https=%v: sign in: %d", https, resp.StatusCode)
+		}
+		checkCookie(t, resp, "latchkey_session", https)
+	}
+}
+
+// checkCookie finds the named cookie the response sets and checks its
+// attributes.
+func checkCookie(t *testing.T, resp *http.Response, name string, secure bool) *http.Cookie {
+	t.Helper()
+	for _, c := range resp.Cookies() {
+		if c.Name != name {
+			continue
+		}
+		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != secure || c.Path != "/" {
+			t.Errorf("cookie %s: HttpOnly %v, SameSite %v, Secure %v (want %v), Path %q", name, c.HttpOnly, c.SameSite, c.Secure, secure, c.Path)
+		}
+		return c
+	}
+	t.Fatalf("no %s cookie set", name)
+	return nil
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	var b strings.Builder
+	if _, err := io.Copy(&b, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
