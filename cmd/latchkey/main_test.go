@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -60,12 +61,18 @@ func TestAdminCommandsJSON(t *testing.T) {
 		{"permission", "grant", "--user", "bob", "--global", "--permission", "PROJECT_CREATE"},
 		{"migrate"},
 	}
+	dataDir := t.TempDir()
 	for _, s := range steps {
-		code, out, stderr := cli(t, "", append(s, "--db", db, "--json")...)
+		code, out, stderr := cli(t, "", append(s, "--db", db, "--data-dir", dataDir, "--json")...)
 		if code != 0 {
 			t.Fatalf("%v: exit %d: %s", s, code, stderr)
 		}
-		decode(t, out)
+		if m := decode(t, out); s[0] == "repo" {
+			head := filepath.Join(dataDir, "repos", fmt.Sprint(m["id"])+".git", "HEAD")
+			if _, err := os.Stat(head); err != nil {
+				t.Fatalf("repo create made no bare git repository: %v", err)
+			}
+		}
 	}
 }
 
