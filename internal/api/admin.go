@@ -102,6 +102,7 @@ func (a *API) adminCreateUser(r *http.Request, c *oauth.Caller) (int, any, error
 	if err != nil {
 		return 0, nil, fromAdmin(err)
 	}
+	a.audit(r, c, "user.created", "user %s", u.Username)
 	if display := strings.TrimSpace(q.Get("displayName")); display != "" {
 		_, err = a.store.UpdateUser(r.Context(), u.ID, func(u store.User) (store.User, error) {
 			u.DisplayName = display
@@ -129,6 +130,7 @@ func (a *API) adminUpdateUser(r *http.Request, c *oauth.Caller) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
+	a.audit(r, c, "user.updated", "user %s", u.Username)
 	return http.StatusOK, a.detailedUserJSON(u, u.ID != c.User.ID), nil
 }
 
@@ -146,6 +148,7 @@ func (a *API) adminDeleteUser(r *http.Request, c *oauth.Caller) (int, any, error
 	if err := a.store.DeleteUser(r.Context(), u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return 0, nil, err
 	}
+	a.audit(r, c, "user.deleted", "user %s", u.Username)
 	return http.StatusOK, a.detailedUserJSON(u, false), nil
 }
 
@@ -178,7 +181,11 @@ func (a *API) adminSetPermission(r *http.Request, c *oauth.Caller) (int, any, er
 		return 0, nil, forbidden("You are not permitted to grant " + name + ".")
 	}
 	err = a.store.SetPermission(r.Context(), store.Permission{UserID: u.ID, Target: store.TargetGlobal, Name: name})
-	return http.StatusNoContent, nil, err
+	if err != nil {
+		return 0, nil, err
+	}
+	a.audit(r, c, "permission.granted", "user %s: %s on the whole server", u.Username, name)
+	return http.StatusNoContent, nil, nil
 }
 
 // adminRevokePermission is DELETE /admin/permissions/users?name=: the user
@@ -192,9 +199,13 @@ func (a *API) adminRevokePermission(r *http.Request, c *oauth.Caller) (int, any,
 		return 0, nil, badRequest("You cannot revoke your own global permission.")
 	}
 	err = a.store.DeletePermission(r.Context(), u.ID, store.TargetGlobal, 0)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
+		return http.StatusNoContent, nil, nil
+	}
+	if err != nil {
 		return 0, nil, err
 	}
+	a.audit(r, c, "permission.revoked", "user %s: every permission on the whole server", u.Username)
 	return http.StatusNoContent, nil, nil
 }
 
@@ -264,6 +275,7 @@ func (a *API) rotateSigningKeys(r *http.Request, c *oauth.Caller) (int, any, err
 	if err != nil {
 		return 0, nil, err
 	}
+	a.audit(r, c, "signing_key.rotated", "new key %s", kid)
 	return http.StatusCreated, map[string]any{
 		"id": kid, "activeFrom": a.cfg.Provider.Now().Add(rotatePublishAhead).UnixMilli(),
 	}, nil

@@ -21,8 +21,9 @@ func (a *API) mountPermissions(mux *http.ServeMux) {
 
 // target is the project or repository whose permissions a request manages.
 type target struct {
-	kind store.TargetKind
-	id   int64
+	kind  store.TargetKind
+	id    int64
+	where string // for the audit trail: "project KEY", "repository KEY/slug"
 }
 
 // permissionTarget loads the target of the request's path and checks that
@@ -33,10 +34,10 @@ func (a *API) permissionTarget(r *http.Request, c *oauth.Caller) (target, error)
 	key, slug := r.PathValue("key"), r.PathValue("slug")
 	if slug == "" {
 		p, err := a.project(r.Context(), c, key, scope.Admin)
-		return target{store.TargetProject, p.ID}, err
+		return target{store.TargetProject, p.ID, "project " + p.Key}, err
 	}
 	repo, _, err := a.repo(r.Context(), c, key, slug, scope.Admin)
-	return target{store.TargetRepo, repo.ID}, err
+	return target{store.TargetRepo, repo.ID, "repository " + repo.ProjectKey + "/" + repo.Slug}, err
 }
 
 // listPermissions is GET .../permissions/users: who holds which permission
@@ -102,6 +103,7 @@ func (a *API) setPermissions(r *http.Request, c *oauth.Caller) (int, any, error)
 		if err := a.store.SetPermission(r.Context(), store.Permission{UserID: u.ID, Target: t.kind, TargetID: t.id, Name: name}); err != nil {
 			return 0, nil, err
 		}
+		a.audit(r, c, "permission.granted", "user %s: %s on %s", u.Username, name, t.where)
 	}
 	return http.StatusNoContent, nil, nil
 }
@@ -120,9 +122,13 @@ func (a *API) revokePermissions(r *http.Request, c *oauth.Caller) (int, any, err
 	}
 	for _, u := range users {
 		err := a.store.DeletePermission(r.Context(), u.ID, t.kind, t.id)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
 			return 0, nil, err
 		}
+		a.audit(r, c, "permission.revoked", "user %s: every permission on %s", u.Username, t.where)
 	}
 	return http.StatusNoContent, nil, nil
 }

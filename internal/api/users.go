@@ -90,6 +90,7 @@ func (a *API) updateCurrentUser(r *http.Request, c *oauth.Caller) (int, any, err
 	if err != nil {
 		return 0, nil, err
 	}
+	a.audit(r, c, "account.updated", "user %s", u.Username)
 	return http.StatusOK, a.userJSON(u), nil
 }
 

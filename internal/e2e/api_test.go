@@ -300,6 +300,23 @@ func TestAdminManagesUsers(t *testing.T) {
 	}
 	f.call(t, "GET", "/rest/api/latest/users/carol", root, nil).want(t, "get deleted user", 404)
 	f.call(t, "GET", "/rest/api/latest/repos", carol, nil).want(t, "deleted user's token", 401)
+
+	events, err := f.env.Store.ListAudit(t.Context(), 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trail []string
+	for _, e := range events {
+		if e.Username == "root" && e.ClientID == f.clientID {
+			trail = append(trail, e.Event+" "+e.Detail)
+		}
+	}
+	slices.Reverse(trail)
+	want := []string{"user.created user carol", "user.updated user carol",
+		"permission.granted user carol: PROJECT_CREATE on the whole server", "user.deleted user carol"}
+	if !slices.Equal(trail, want) {
+		t.Fatalf("audit trail of the API changes:\n%q\nwant\n%q", trail, want)
+	}
 }
 
 func (f *apiFixture) user(t *testing.T, name string) store.User {
