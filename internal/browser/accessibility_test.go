@@ -3,6 +3,7 @@ package browser
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -118,7 +119,14 @@ func auditPage(t *testing.T, b *tab, width int64, path string) {
 // the focus) and submits it with Enter.
 func signInByKeyboard(t *testing.T, b *tab, username, password string) {
 	t.Helper()
-	if id := focused(t, b); id != "username" {
+	// Chromium applies autofocus at a rendering update after the load, so
+	// give it a moment.
+	id := focused(t, b)
+	for i := 0; i < 40 && id != "username"; i++ {
+		time.Sleep(25 * time.Millisecond)
+		id = focused(t, b)
+	}
+	if id != "username" {
 		t.Fatalf("the login page starts with the focus on %q, want the user name field", id)
 	}
 	resp, err := chromedp.RunResponse(b.ctx, chromedp.KeyEvent(username), chromedp.KeyEvent(kb.Tab),
