@@ -157,6 +157,7 @@ func TestGitHTTPAnswers(t *testing.T) {
 			[]string{`Basic realm="latchkey"`, `error="invalid_token"`}},
 		{"token as Basic password with any user name", refs, basic("whoever", read), 200, nil},
 		{"token as Basic user name with no password", refs, basic(read, ""), 200, nil},
+		{"token as Basic user name with a placeholder password", refs, basic(read, "x-oauth-basic"), 200, nil},
 		{"token as Bearer", refs, bearerAuth(read), 200, nil},
 		{"a REPO_READ token asking to push lacks scope", "/scm/prj/code.git/info/refs?service=git-receive-pack",
 			bearerAuth(read), 403, []string{`error="insufficient_scope"`}},

@@ -13,6 +13,7 @@ import (
 
 	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
+	"latchkey/internal/secret"
 	"latchkey/internal/store"
 )
 
@@ -120,8 +121,7 @@ func statusOf(err error) int {
 }
 
 // caller authenticates the request: anonymous without credentials, else
-// the caller of the access token given as Bearer or as Basic password (or,
-// with an empty password, as Basic user name).
+// the caller of the access token given as Bearer or in HTTP Basic.
 func (s *Server) caller(r *http.Request) (*oauth.Caller, error) {
 	token, err := credentials(r)
 	if errors.Is(err, oauth.ErrNoToken) {
@@ -133,13 +133,19 @@ func (s *Server) caller(r *http.Request) (*oauth.Caller, error) {
 	return s.cfg.Provider.AuthenticateToken(r.Context(), token)
 }
 
+// credentials finds the token of a request: a Bearer token, or in HTTP
+// Basic the password with any user name (Bitbucket's and Gitea's way), or
+// the user name when it is the one that looks like an access token
+// (GitHub's TOKEN:x-oauth-basic habit) or the password is empty.
 func credentials(r *http.Request) (string, error) {
 	user, password, ok := r.BasicAuth()
-	if !ok {
+	switch {
+	case !ok:
 		return oauth.BearerToken(r)
-	}
-	if token := cmp.Or(password, user); token != "" {
-		return token, nil
+	case strings.HasPrefix(user, secret.AccessTokenPrefix) && !strings.HasPrefix(password, secret.AccessTokenPrefix):
+		return user, nil
+	case password != "" || user != "":
+		return cmp.Or(password, user), nil
 	}
 	return "", oauth.ErrNoToken
 }
