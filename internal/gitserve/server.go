@@ -10,6 +10,7 @@ import (
 	"net/http/cgi"
 	"os/exec"
 	"strings"
+	"time"
 
 	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
@@ -109,7 +110,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, caller, verdict, g)
 		return
 	}
+	liftDeadlines(w)
 	s.backend(caller, repo).ServeHTTP(w, s.backendRequest(r, repo))
+}
+
+// gitTransferTimeout bounds one authorized clone, fetch or push. The
+// server's read and write timeouts suit API calls, not pack transfers of
+// large repositories, so an authorized git request gets this much instead.
+const gitTransferTimeout = time.Hour
+
+// liftDeadlines extends the connection's deadlines for a pack transfer.
+func liftDeadlines(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(gitTransferTimeout)
+	_ = rc.SetReadDeadline(deadline) // not every ResponseWriter supports deadlines (tests)
+	_ = rc.SetWriteDeadline(deadline)
 }
 
 // statusOf is 503 while the database is unreachable, else 500.
