@@ -15,12 +15,7 @@ import (
 // dialect's path.
 func (p *Pages) Authorize() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		params, err := oauth.ParseQuery(r.URL.RawQuery)
-		if err != nil {
-			p.errorPage(w, r, http.StatusBadRequest, "The authorization request is malformed: "+oauth.AsError(err).Description)
-			return
-		}
-		req, ok := p.validate(w, r, params)
+		req, ok := p.validateQuery(w, r)
 		if !ok {
 			return
 		}
@@ -48,6 +43,17 @@ func (p *Pages) Authorize() http.Handler {
 		}
 		p.issueCode(w, r, req, user, session)
 	})
+}
+
+// validateQuery validates the authorization request in the query string,
+// answering the request itself when it is not valid.
+func (p *Pages) validateQuery(w http.ResponseWriter, r *http.Request) (*oauth.AuthRequest, bool) {
+	params, err := oauth.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, "The authorization request is malformed: "+oauth.AsError(err).Description)
+		return nil, false
+	}
+	return p.validate(w, r, params)
 }
 
 // validate runs the core's checks and answers the request itself when
@@ -120,12 +126,7 @@ type consentData struct {
 
 // consentForm shows what the application asks for, with Approve and Deny.
 func (p *Pages) consentForm(w http.ResponseWriter, r *http.Request) {
-	params, err := oauth.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, "The authorization request is malformed: "+oauth.AsError(err).Description)
-		return
-	}
-	req, ok := p.validate(w, r, params)
+	req, ok := p.validateQuery(w, r)
 	if !ok {
 		return
 	}
