@@ -24,9 +24,23 @@ func (s *Store) ListClientsByOwner(ctx context.Context, ownerUserID int64) ([]st
 // RevokeClientFamilies implements store.Store. Families already revoked
 // keep their first revocation time.
 func (s *Store) RevokeClientFamilies(ctx context.Context, clientID string, now time.Time) (int, error) {
-	res, err := s.exec(ctx, `UPDATE token_families SET revoked_at = $2
-		WHERE client_id = $1 AND revoked_at = 0`, clientID, millis(orNow(now)))
-	n, err := affected(res, err)
+	var n int
+	err := s.Transact(ctx, func(tx *sql.Tx) error {
+		// Codes first, for the same reason as in RevokeUserClient.
+		if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2
+			WHERE client_id = $1 AND used_at = 0`, clientID, millis(orNow(now))); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE device_codes SET status = $2
+			WHERE client_id = $1 AND status IN ($3, $4)`, clientID,
+			string(store.DeviceDenied), string(store.DevicePending), string(store.DeviceApproved)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE token_families SET revoked_at = $2
+			WHERE client_id = $1 AND revoked_at = 0`, clientID, millis(orNow(now)))
+		n, err = affected(res, err)
+		return err
+	})
 	return n, wrap("revoke client families", err)
 }
 
@@ -56,6 +70,18 @@ func (s *Store) ListConsentsByUser(ctx context.Context, userID int64) ([]store.C
 func (s *Store) RevokeUserClient(ctx context.Context, userID int64, clientID string, now time.Time) (int, error) {
 	var n int
 	err := s.Transact(ctx, func(tx *sql.Tx) error {
+		// Burn the user's outstanding codes for the client first: on
+		// PostgreSQL this waits for a redemption in flight, so that the
+		// family it creates is seen, and revoked, by the next statement.
+		if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $3
+			WHERE user_id = $1 AND client_id = $2 AND used_at = 0`, userID, clientID, millis(orNow(now))); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE device_codes SET status = $3
+			WHERE user_id = $1 AND client_id = $2 AND status = $4`, userID, clientID,
+			string(store.DeviceDenied), string(store.DeviceApproved)); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE token_families SET revoked_at = $3
 			WHERE user_id = $1 AND client_id = $2 AND revoked_at = 0`, userID, clientID, millis(orNow(now)))
 		if n, err = affected(res, err); err != nil {

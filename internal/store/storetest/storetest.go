@@ -45,6 +45,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Secret", secretTests},
 		{"SigningKey", signingKeyTests},
 		{"DeviceCode", deviceTests},
+		{"RevocationRace", revocationRaceTests},
 		{"Concurrency", concurrencyTests},
 		{"Cleanup", cleanupTests},
 		{"SelfService", selfServiceTests},
