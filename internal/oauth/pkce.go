@@ -44,6 +44,23 @@ func validVerifierSyntax(v string) bool {
 	return true
 }
 
+// acceptableVerifier is what a token request may send as code_verifier:
+// the RFC 7636 §4.1 syntax, and also the other three characters of standard
+// base64 ('+', '/', '='). git-credential-oauth before 0.5 (Debian bookworm
+// ships 0.4.2) sends the padded standard base64 of 32 random bytes, and
+// Gitea, whose client ID it uses and which Latchkey pre-registers, accepts
+// it. The server's duty in RFC 7636 §4.6 is to compare the hash; the length
+// bounds, which keep the verifier's entropy, still hold. Challenges are
+// not widened.
+func acceptableVerifier(v string) bool {
+	return validVerifierSyntax(strings.Map(func(r rune) rune {
+		if r == '+' || r == '/' || r == '=' {
+			return 'A'
+		}
+		return r
+	}, v))
+}
+
 // validChallenge checks a code_challenge against its method: an S256
 // challenge is the 43-character base64url of a SHA-256 digest.
 func validChallenge(challenge, method string) bool {
@@ -71,7 +88,7 @@ func verifyPKCE(verifier, challenge, method string) *Error {
 		return InvalidGrant("code_verifier sent, but the authorization request had no code_challenge")
 	case verifier == "":
 		return InvalidGrant("code_verifier is required: the authorization request had a code_challenge")
-	case !validVerifierSyntax(verifier):
+	case !acceptableVerifier(verifier):
 		return InvalidGrant("code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]")
 	}
 	computed := verifier
