@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"latchkey/internal/scope"
@@ -132,15 +131,17 @@ func randIndex(n int) int {
 // NormalizeUserCode makes what a person typed comparable: upper case,
 // without spaces and dashes.
 func NormalizeUserCode(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '-' || r == ' ':
-			return -1
-		case 'a' <= r && r <= 'z':
-			return r - 'a' + 'A'
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '-' || c == ' ':
+		case 'a' <= c && c <= 'z':
+			out = append(out, c-'a'+'A')
+		default:
+			out = append(out, c)
 		}
-		return r
-	}, s)
+	}
+	return string(out)
 }
 
 // FormatUserCode writes a user code as XXXX-XXXX for people.
