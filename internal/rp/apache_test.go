@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"latchkey/internal/browser"
 	"net"
 	"net/http"
 	"os"
@@ -226,10 +227,7 @@ func startApache(t *testing.T, bin string, cfg apacheConfig) {
 // claims mod_auth_openidc passed to it.
 func TestApacheModAuthOpenIDC(t *testing.T) {
 	apache := requireApache(t)
-	chromium := FindChromium()
-	if chromium == "" {
-		missing(t, "chromium is not installed (Debian package chromium)")
-	}
+	chromium := browser.Require(t)
 
 	env := testkit.New(t)
 	env.User("alice", "alice-password")
@@ -242,7 +240,7 @@ func TestApacheModAuthOpenIDC(t *testing.T) {
 
 	profile := t.TempDir()
 	var browserLog syncBuffer
-	ctx, stop := StartChromium(context.Background(), chromium, profile, &browserLog)
+	ctx, stop := browser.Start(context.Background(), chromium, profile, 960, 720, &browserLog)
 	// Registered after t.TempDir, so it runs first: the browser has exited
 	// before its profile is removed.
 	t.Cleanup(stop)
