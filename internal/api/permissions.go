@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"latchkey/internal/oauth"
@@ -54,7 +55,8 @@ func (a *API) listPermissions(r *http.Request, c *oauth.Caller) (int, any, error
 	return paged(r, out)
 }
 
-// holders lists the users holding a permission on one target, with it.
+// holders lists the users holding a permission on one target, with it,
+// ordered by user name.
 func (a *API) holders(ctx context.Context, kind store.TargetKind, id int64, filter string) ([]permissionJSON, error) {
 	perms, err := a.store.ListTargetPermissions(ctx, kind, id)
 	if err != nil {
@@ -73,6 +75,7 @@ func (a *API) holders(ctx context.Context, kind store.TargetKind, id int64, filt
 			out = append(out, permissionJSON{User: a.userJSON(u), Permission: p.Name})
 		}
 	}
+	slices.SortFunc(out, func(x, y permissionJSON) int { return strings.Compare(x.User.Name, y.User.Name) })
 	return out, nil
 }
 
