@@ -224,3 +224,35 @@ func TestServeRefusesInsecureBaseURL(t *testing.T) {
 		t.Fatalf("plain http non-loopback base URL: exit %d %s", code, stderr)
 	}
 }
+
+// TestQuickStartWithRelativeDataDir runs the server the way the README's
+// quick start does, with the default relative data directory, and clones a
+// public repository created with the command line over git.
+func TestQuickStartWithRelativeDataDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	git, err := exec.LookPath("git")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("git is required in CI")
+		}
+		t.Skip("git is not installed")
+	}
+	bin := buildBinary(t)
+	t.Chdir(t.TempDir()) // the server and the commands run here, with ./data
+	_, _, base := startServe(t, bin, "data")
+	for _, args := range [][]string{
+		{"project", "create", "--key", "DEMO", "--name", "Demo", "--public"},
+		{"repo", "create", "--project", "DEMO", "--slug", "hello"},
+	} {
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	cmd := exec.Command(git, "ls-remote", base+"/scm/demo/hello.git")
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git ls-remote of a public repository: %v\n%s", err, out)
+	}
+}

@@ -20,7 +20,14 @@ type Repos struct {
 }
 
 // NewRepos returns the repositories kept in dir (created on first use).
-func NewRepos(dir string) *Repos { return &Repos{dir: dir} }
+// A relative dir is made absolute now: git http-backend runs in another
+// working directory and must find the same place.
+func NewRepos(dir string) *Repos {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return &Repos{dir: dir}
+}
 
 // Dir is the directory that holds every repository (GIT_PROJECT_ROOT).
 func (d *Repos) Dir() string { return d.dir }

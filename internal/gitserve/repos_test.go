@@ -91,3 +91,11 @@ func TestCreateReplacesALeftoverAndRemoveDeletes(t *testing.T) {
 		t.Errorf("removing a missing repository: %v", err)
 	}
 }
+
+func TestRelativeDirectoryIsMadeAbsolute(t *testing.T) {
+	t.Chdir(t.TempDir())
+	repos := gitserve.NewRepos(filepath.Join("data", "repos"))
+	if !filepath.IsAbs(repos.Dir()) {
+		t.Fatalf("Dir() = %q: git http-backend runs elsewhere and would not find it", repos.Dir())
+	}
+}
