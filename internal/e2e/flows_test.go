@@ -348,3 +348,30 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 		t.Fatalf("metrics lack the request counter by route:\n%.2000s", body)
 	}
 }
+
+func TestBrowserAppsMayCallTheTokenEndpointCrossOrigin(t *testing.T) {
+	env := testkit.New(t)
+	req, _ := http.NewRequest(http.MethodOptions, env.URL+"/login/oauth/access_token", nil)
+	req.Header.Set("Origin", "https://spa.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("preflight of the token endpoint: %d %v", resp.StatusCode, resp.Header)
+	}
+	// Pages are not opened to other origins.
+	req, _ = http.NewRequest(http.MethodGet, env.URL+"/login", nil)
+	req.Header.Set("Origin", "https://spa.example.com")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("a page allows cross-origin reads")
+	}
+}

@@ -168,3 +168,29 @@ func forwardedClient(ps proxies, headers []string) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
+
+// cors lets browser applications on other origins call the API mux: the
+// token, revocation, introspection, device and userinfo endpoints and the
+// REST API. They authenticate with credentials the application holds
+// (client secret, PKCE verifier, bearer token), never with cookies, so
+// allowing any origin exposes nothing a cross-site page could not already
+// send. Preflight requests are answered here.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, X-AUSERNAME, Link, X-Total-Count")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -38,3 +38,22 @@ func TestClientAddressBelievesOnlyTrustedProxies(t *testing.T) {
 		t.Fatal("a bad CIDR was accepted")
 	}
 }
+
+func TestCORSForTheAPIButNoPreflightForPages(t *testing.T) {
+	api := cors(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	pre := httptest.NewRequest(http.MethodOptions, "/login/oauth/access_token", nil)
+	pre.Header.Set("Origin", "https://spa.example.com")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	rec := httptest.NewRecorder()
+	api.ServeHTTP(rec, pre)
+	if rec.Code != http.StatusNoContent || rec.Header().Get("Access-Control-Allow-Origin") != "*" ||
+		rec.Header().Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("preflight: %d %v", rec.Code, rec.Header())
+	}
+	plain := httptest.NewRequest(http.MethodPost, "/login/oauth/access_token", nil)
+	rec = httptest.NewRecorder()
+	api.ServeHTTP(rec, plain)
+	if rec.Code != http.StatusTeapot || rec.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("request without Origin: %d %v", rec.Code, rec.Header())
+	}
+}
