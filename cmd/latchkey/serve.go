@@ -52,7 +52,8 @@ func serve(ctx context.Context, e *cmdEnv) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	stopCleanup := cleanup.Start(ctx, cleanup.Config{Store: e.store, Interval: e.cfg.CleanupInterval, Logger: e.log})
+	stopCleanup := cleanup.Start(ctx, cleanup.Config{Store: e.store, Interval: e.cfg.CleanupInterval,
+		AuditRetention: e.cfg.AuditRetention, Logger: e.log})
 	defer stopCleanup() // before the store closes
 	e.log.Info("latchkey listening", "addr", ln.Addr().String(), "base_url", e.cfg.Issuer(), "db", redactDSN(e.cfg.DSN()))
 	return srv.Serve(ctx, ln)

@@ -52,9 +52,12 @@ type Config struct {
 	// next sweep.
 	MaxRounds int
 	// Pause is the rest between two calls of one sweep.
-	Pause  time.Duration
-	Now    func() time.Time
-	Logger *slog.Logger
+	Pause time.Duration
+	// AuditRetention is how long audit events are kept; zero keeps them
+	// for ever. It needs a Store that can delete them (store.Store can).
+	AuditRetention time.Duration
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 func (c *Config) fill() {
@@ -122,18 +125,41 @@ func next(cfg Config) time.Duration {
 	return time.Duration(float64(cfg.Interval) * (1 + shift))
 }
 
-// Sweep deletes what has expired, batch after batch, until a call deletes
-// nothing, MaxRounds calls have run, a call fails or ctx ends. It returns
-// the number of rows deleted.
+// auditPruner is the optional part of the store that deletes old audit events.
+type auditPruner interface {
+	DeleteAuditBefore(ctx context.Context, before time.Time, batch int) (int, error)
+}
+
+// Sweep deletes what has expired, and audit events older than the
+// retention, batch after batch, until a call deletes nothing, MaxRounds
+// calls have run, a call fails or ctx ends. It returns the number of rows
+// deleted.
 func Sweep(ctx context.Context, cfg Config) int {
 	cfg.fill()
 	start := time.Now()
+	total := rounds(ctx, cfg, func() (int, error) {
+		return cfg.Store.DeleteExpired(ctx, cfg.Now().Add(-cfg.Grace), cfg.Batch)
+	})
+	if p, ok := cfg.Store.(auditPruner); ok && cfg.AuditRetention > 0 {
+		total += rounds(ctx, cfg, func() (int, error) {
+			return p.DeleteAuditBefore(ctx, cfg.Now().Add(-cfg.AuditRetention), cfg.Batch)
+		})
+	}
+	if total > 0 {
+		cfg.Logger.Info("cleanup", "deleted", total, "duration", time.Since(start))
+	}
+	return total
+}
+
+// rounds calls del until it deletes nothing, MaxRounds calls have run, a
+// call fails or ctx ends, and returns the number of rows deleted.
+func rounds(ctx context.Context, cfg Config, del func() (int, error)) int {
 	total := 0
 	for round := 0; round < cfg.MaxRounds; round++ {
 		if round > 0 && !rest(ctx, cfg.Pause) {
 			break
 		}
-		n, err := cfg.Store.DeleteExpired(ctx, cfg.Now().Add(-cfg.Grace), cfg.Batch)
+		n, err := del()
 		total += n
 		if err != nil {
 			if ctx.Err() == nil {
@@ -144,9 +170,6 @@ func Sweep(ctx context.Context, cfg Config) int {
 		if n == 0 {
 			break
 		}
-	}
-	if total > 0 {
-		cfg.Logger.Info("cleanup", "deleted", total, "duration", time.Since(start))
 	}
 	return total
 }

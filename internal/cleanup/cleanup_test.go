@@ -118,3 +118,21 @@ func TestRunWithoutIntervalReturnsAtOnce(t *testing.T) {
 		t.Fatal("Run with a zero interval did not return")
 	}
 }
+
+func TestSweepPrunesAuditEventsOlderThanTheRetention(t *testing.T) {
+	st, _, _ := fixture(t, 0)
+	for _, age := range []time.Duration{48 * time.Hour, 30 * time.Hour, time.Hour} {
+		if _, err := st.AppendAudit(t.Context(), store.AuditEvent{At: time.Now().Add(-age), Event: "login"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	Sweep(t.Context(), Config{Store: st, Batch: 1})
+	if left, _ := st.ListAudit(t.Context(), 10, 0); len(left) != 3 {
+		t.Fatalf("without a retention %d events are left, want all 3", len(left))
+	}
+	Sweep(t.Context(), Config{Store: st, Batch: 1, AuditRetention: 24 * time.Hour})
+	left, err := st.ListAudit(t.Context(), 10, 0)
+	if err != nil || len(left) != 1 || time.Since(left[0].At) > 2*time.Hour {
+		t.Fatalf("after a sweep with a day's retention: %+v %v", left, err)
+	}
+}

@@ -38,6 +38,7 @@ type Config struct {
 	IDTokenAlgorithm      string
 	PreregisteredClients  string
 	TrustedProxies        string
+	AuditRetention        time.Duration
 }
 
 // Defaults.
@@ -95,6 +96,8 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 		"how often to delete expired codes, sessions and tokens, with jitter; 0 disables (env LATCHKEY_CLEANUP_INTERVAL)")
 	fs.StringVar(&c.PreregisteredClients, "preregistered-clients", env("PREREGISTERED_CLIENTS", "git-credential-oauth,git-credential-manager,tea"),
 		"comma-separated well-known public clients to register with their published client IDs; empty for none (env LATCHKEY_PREREGISTERED_CLIENTS)")
+	fs.DurationVar(&c.AuditRetention, "audit-retention", envDuration("AUDIT_RETENTION", 365*24*time.Hour),
+		"how long audit events are kept; 0 keeps them for ever (env LATCHKEY_AUDIT_RETENTION)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("TRUSTED_PROXIES", ""),
 		"comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (env LATCHKEY_TRUSTED_PROXIES)")
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")

@@ -437,6 +437,9 @@ type Store interface {
 	// AppendAudit adds an event to the audit trail and returns it with ID
 	// set (and At, when it was zero, set to now). IDs grow with every append.
 	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
+	// DeleteAuditBefore deletes up to batch of the oldest audit events
+	// recorded before t and returns how many it deleted.
+	DeleteAuditBefore(ctx context.Context, before time.Time, batch int) (int, error)
 	// ListAudit returns up to limit events, newest (highest ID) first,
 	// skipping the offset newest.
 	ListAudit(ctx context.Context, limit, offset int) ([]AuditEvent, error)

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"time"
 
 	"latchkey/internal/store"
 )
@@ -45,4 +46,18 @@ func (s *Store) ListAudit(ctx context.Context, limit, offset int) ([]store.Audit
 	}
 	es, err := collect(rows, scanAudit)
 	return es, wrap("list audit events", err)
+}
+
+// DeleteAuditBefore implements store.Store. The oldest events go first, by
+// ID, in one bounded statement; on PostgreSQL rows another node is
+// deleting are skipped.
+func (s *Store) DeleteAuditBefore(ctx context.Context, before time.Time, batch int) (int, error) {
+	if batch < 1 {
+		return 0, nil
+	}
+	res, err := s.exec(ctx, `DELETE FROM audit_events WHERE id IN (
+		SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2`+s.dialect.skipLocked()+`)`,
+		millis(before), batch)
+	n, err := affected(res, err)
+	return n, wrap("delete old audit events", err)
 }

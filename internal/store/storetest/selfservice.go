@@ -29,6 +29,30 @@ var auditTests = []test{
 	{"AppendSetsIDAndTimeAndListRoundTripsEveryField", testAppendAudit},
 	{"ListIsNewestFirstWithLimitAndOffset", testListAuditPages},
 	{"AuditOutlivesTheUserAndClientItNames", testAuditOutlivesUser},
+	{"DeleteBeforeRemovesOnlyOldEventsInBatches", testDeleteAuditBefore},
+}
+
+func testDeleteAuditBefore(t *testing.T, s store.Store) {
+	t0 := now()
+	for i := range 5 {
+		_, err := s.AppendAudit(ctx(t), store.AuditEvent{At: t0.Add(time.Duration(i-3) * time.Hour), Event: "login"})
+		must(t, "append", err)
+	}
+	n, err := s.DeleteAuditBefore(ctx(t), t0, 2) // three are older than t0
+	must(t, "delete first batch", err)
+	if n != 2 {
+		t.Fatalf("first batch deleted %d, want 2", n)
+	}
+	n, err = s.DeleteAuditBefore(ctx(t), t0, 2)
+	must(t, "delete second batch", err)
+	if n != 1 {
+		t.Fatalf("second batch deleted %d, want 1", n)
+	}
+	left, err := s.ListAudit(ctx(t), 10, 0)
+	must(t, "list", err)
+	if len(left) != 2 || left[1].At.Before(t0) {
+		t.Fatalf("left %+v", left)
+	}
 }
 
 // mkFamily writes a live family of u and c (an access and a refresh
