@@ -126,11 +126,11 @@ func TestSweepPrunesAuditEventsOlderThanTheRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	Sweep(t.Context(), Config{Store: st, Batch: 1})
+	cleanup.Sweep(t.Context(), cleanup.Config{Store: st, Batch: 1})
 	if left, _ := st.ListAudit(t.Context(), 10, 0); len(left) != 3 {
 		t.Fatalf("without a retention %d events are left, want all 3", len(left))
 	}
-	Sweep(t.Context(), Config{Store: st, Batch: 1, AuditRetention: 24 * time.Hour})
+	cleanup.Sweep(t.Context(), cleanup.Config{Store: st, Batch: 1, AuditRetention: 24 * time.Hour})
 	left, err := st.ListAudit(t.Context(), 10, 0)
 	if err != nil || len(left) != 1 || time.Since(left[0].At) > 2*time.Hour {
 		t.Fatalf("after a sweep with a day's retention: %+v %v", left, err)
