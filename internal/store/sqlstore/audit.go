@@ -39,7 +39,7 @@ func (s *Store) ListAudit(ctx context.Context, limit, offset int) ([]store.Audit
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events
+	rows, err := s.readRows(ctx, `SELECT `+auditColumns+` FROM audit_events
 		ORDER BY id DESC LIMIT $1 OFFSET $2`, limit, max(offset, 0))
 	if err != nil {
 		return nil, wrap("list audit events", err)

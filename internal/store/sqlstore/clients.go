@@ -83,7 +83,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY pk`)
+	rows, err := s.readRows(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY pk`)
 	if err != nil {
 		return nil, wrap("list clients", err)
 	}

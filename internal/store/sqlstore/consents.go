@@ -13,7 +13,7 @@ func (s *Store) GetConsent(ctx context.Context, userID int64, clientID string) (
 	c := store.Consent{UserID: userID, ClientID: clientID}
 	var scopes string
 	var granted int64
-	err := s.read.QueryRowContext(ctx, `SELECT scopes, granted_at FROM consents
+	err := s.readRow(ctx, `SELECT scopes, granted_at FROM consents
 		WHERE user_id = $1 AND client_id = $2`, userID, clientID).Scan(&scopes, &granted)
 	if err != nil {
 		return store.Consent{}, wrap("get consent", err)

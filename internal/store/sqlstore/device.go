@@ -42,7 +42,7 @@ func (s *Store) CreateDeviceCode(ctx context.Context, d store.DeviceCode) error 
 
 // GetDeviceCodeByUserCode implements store.Store.
 func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCode string) (store.DeviceCode, error) {
-	d, err := scanDevice(s.read.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM device_codes WHERE user_code = $1`, userCode))
+	d, err := scanDevice(s.readRow(ctx, `SELECT `+deviceColumns+` FROM device_codes WHERE user_code = $1`, userCode))
 	if err != nil {
 		return store.DeviceCode{}, wrap("get device code", err)
 	}

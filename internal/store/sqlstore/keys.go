@@ -28,7 +28,7 @@ func insertSigningKey(ctx context.Context, tx *sql.Tx, k store.SigningKey) error
 func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT id, algorithm, private_key, public_key,
+	rows, err := s.readRows(ctx, `SELECT id, algorithm, private_key, public_key,
 		created_at, activate_at, retire_at FROM signing_keys ORDER BY activate_at, id`)
 	if err != nil {
 		return nil, wrap("list signing keys", err)

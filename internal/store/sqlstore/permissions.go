@@ -26,7 +26,7 @@ func (s *Store) DeletePermission(ctx context.Context, userID int64, target store
 func (s *Store) ListPermissions(ctx context.Context, userID int64) ([]store.Permission, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT user_id, target, target_id, name FROM permissions
+	rows, err := s.readRows(ctx, `SELECT user_id, target, target_id, name FROM permissions
 		WHERE user_id = $1 ORDER BY target, target_id`, userID)
 	if err != nil {
 		return nil, wrap("list permissions", err)

@@ -47,7 +47,7 @@ func (s *Store) GetProjectByKey(ctx context.Context, key string) (store.Project,
 func (s *Store) ListProjects(ctx context.Context) ([]store.Project, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY key`)
+	rows, err := s.readRows(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY key`)
 	if err != nil {
 		return nil, wrap("list projects", err)
 	}
@@ -88,7 +88,7 @@ func (s *Store) CreateRepo(ctx context.Context, r store.Repo) (store.Repo, error
 func (s *Store) GetRepo(ctx context.Context, projectKey, slug string) (store.Repo, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	r, err := scanRepo(s.read.QueryRowContext(ctx, `SELECT `+repoColumns+`
+	r, err := scanRepo(s.readRow(ctx, `SELECT `+repoColumns+`
 		FROM repos r JOIN projects p ON p.id = r.project_id
 		WHERE p.key = $1 AND r.slug_lower = $2`, strings.ToUpper(projectKey), strings.ToLower(slug)))
 	return r, wrap("get repo", err)
@@ -99,7 +99,7 @@ func (s *Store) GetRepo(ctx context.Context, projectKey, slug string) (store.Rep
 func (s *Store) ListRepos(ctx context.Context, projectID int64) ([]store.Repo, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT `+repoColumns+`
+	rows, err := s.readRows(ctx, `SELECT `+repoColumns+`
 		FROM repos r JOIN projects p ON p.id = r.project_id
 		WHERE r.project_id = $1 ORDER BY r.slug_lower`, projectID)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users`)
+	rows, err := s.readRows(ctx, `SELECT `+userColumns+` FROM users`)
 	if err != nil {
 		return nil, wrap("list users", err)
 	}
@@ -90,7 +90,7 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 func (s *Store) ListAllRepos(ctx context.Context) ([]store.Repo, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT `+repoColumns+`
+	rows, err := s.readRows(ctx, `SELECT `+repoColumns+`
 		FROM repos r JOIN projects p ON p.id = r.project_id ORDER BY p.key, r.slug_lower`)
 	if err != nil {
 		return nil, wrap("list all repos", err)
@@ -139,7 +139,7 @@ func (s *Store) DeleteRepo(ctx context.Context, id int64) error {
 func (s *Store) ListTargetPermissions(ctx context.Context, target store.TargetKind, targetID int64) ([]store.Permission, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT user_id, target, target_id, name FROM permissions
+	rows, err := s.readRows(ctx, `SELECT user_id, target, target_id, name FROM permissions
 		WHERE target = $1 AND target_id = $2 ORDER BY user_id`, string(target), targetID)
 	if err != nil {
 		return nil, wrap("list target permissions", err)

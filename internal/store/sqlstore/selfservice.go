@@ -12,7 +12,7 @@ import (
 func (s *Store) ListClientsByOwner(ctx context.Context, ownerUserID int64) ([]store.Client, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients
+	rows, err := s.readRows(ctx, `SELECT `+clientColumns+` FROM clients
 		WHERE owner_user_id = $1 ORDER BY pk`, ownerUserID)
 	if err != nil {
 		return nil, wrap("list clients by owner", err)
@@ -48,7 +48,7 @@ func (s *Store) RevokeClientFamilies(ctx context.Context, clientID string, now t
 func (s *Store) ListConsentsByUser(ctx context.Context, userID int64) ([]store.Consent, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT user_id, client_id, scopes, granted_at FROM consents
+	rows, err := s.readRows(ctx, `SELECT user_id, client_id, scopes, granted_at FROM consents
 		WHERE user_id = $1 ORDER BY granted_at DESC, client_id`, userID)
 	if err != nil {
 		return nil, wrap("list consents", err)
@@ -117,7 +117,7 @@ func (s *Store) TouchFamily(ctx context.Context, familyID int64, t time.Time) er
 func (s *Store) ListFamiliesByUser(ctx context.Context, userID int64, now time.Time) ([]store.UserFamily, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.read.QueryContext(ctx, `SELECT `+familyColumns+`, c.name
+	rows, err := s.readRows(ctx, `SELECT `+familyColumns+`, c.name
 		FROM token_families f JOIN clients c ON c.id = f.client_id
 		WHERE f.user_id = $1 AND f.revoked_at = 0 AND EXISTS (SELECT 1 FROM tokens t
 			WHERE t.family_id = f.id AND t.generation = f.generation AND t.expires_at > $2)

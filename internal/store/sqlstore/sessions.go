@@ -21,7 +21,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error
 	defer cancel()
 	ss := store.Session{ID: id}
 	var auth, created, expires int64
-	err := s.read.QueryRowContext(ctx, `SELECT user_id, auth_time, created_at, expires_at
+	err := s.readRow(ctx, `SELECT user_id, auth_time, created_at, expires_at
 		FROM sessions WHERE id = $1`, id).Scan(&ss.UserID, &auth, &created, &expires)
 	if err != nil {
 		return store.Session{}, wrap("get session", err)

@@ -73,6 +73,7 @@ type Store struct {
 	dialect Dialect
 	write   *sql.DB
 	read    *sql.DB
+	stmts   stmtCache
 	timeout time.Duration // per call; 0: none
 }
 
@@ -123,6 +124,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.stmts.close()
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())

@@ -60,7 +60,7 @@ func (s *Store) GetToken(ctx context.Context, hash string) (store.Token, store.T
 	defer cancel()
 	var tr tokenRow
 	var fr familyRow
-	err := s.read.QueryRowContext(ctx, `SELECT `+tokenColumns+`, `+familyColumns+`
+	err := s.readRow(ctx, `SELECT `+tokenColumns+`, `+familyColumns+`
 		FROM tokens t JOIN token_families f ON f.id = t.family_id
 		WHERE t.hash = $1`, hash).Scan(append(tr.dest(), fr.dest()...)...)
 	if err != nil {

@@ -58,7 +58,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var n int
-	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	err := s.readRow(ctx, `SELECT count(*) FROM users`).Scan(&n)
 	return n, wrap("count users", err)
 }
 
