@@ -57,20 +57,20 @@ func ParsePreregistered(setting string) ([]string, error) {
 }
 
 // SyncWellKnownClients registers the enabled well-known clients (public,
-// PKCE required, loopback redirects on any port) and suspends the disabled
-// ones that an earlier start registered. An enabled client an administrator
-// changed is left as it is, except that it is no longer suspended.
+// PKCE required, loopback redirects on any port) that are missing, and
+// deletes the disabled ones an earlier start registered, with their
+// consents and tokens. An enabled client that exists is left as it is, so
+// an administrator's changes (a suspension, say) survive restarts.
 func SyncWellKnownClients(ctx context.Context, st store.Store, enabled []string) error {
 	for _, wk := range WellKnownClients {
-		on := slices.Contains(enabled, wk.Key)
-		_, err := st.UpdateClient(ctx, wk.ID, func(c store.Client) (store.Client, error) {
-			c.Suspended = !on
-			return c, nil
-		})
-		if err == nil || !on {
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("sync client %s: %w", wk.Key, err)
+		if !slices.Contains(enabled, wk.Key) {
+			if err := st.DeleteClient(ctx, wk.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("remove client %s: %w", wk.Key, err)
 			}
+			continue
+		}
+		_, err := st.GetClient(ctx, wk.ID)
+		if err == nil {
 			continue
 		}
 		if !errors.Is(err, store.ErrNotFound) {

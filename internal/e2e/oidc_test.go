@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"net/http"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/oidc"
+	"latchkey/internal/store"
 	"latchkey/internal/testkit"
 )
 
@@ -462,5 +464,36 @@ func TestPreregisteredClientsWorkAndCanBeSwitchedOff(t *testing.T) {
 	off.User("alice", "alice-password")
 	if _, err := off.Browser("alice", "alice-password").Authorize(strings.Replace(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), env.URL, off.URL, 1)); err == nil {
 		t.Fatal("a switched-off pre-registered client was accepted")
+	}
+}
+
+func TestPreregisteredClientsSurviveRestartsAndSwitchOffCleanly(t *testing.T) {
+	env := testkit.New(t)
+	ctx := context.Background()
+	const gcm = "e90ee53c-94e2-48ac-9358-a874fb9e0662"
+	if _, err := env.Store.UpdateClient(ctx, gcm, func(c store.Client) (store.Client, error) {
+		c.Suspended = true
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	all := []string{"git-credential-oauth", "git-credential-manager", "tea"}
+	if err := admin.SyncWellKnownClients(ctx, env.Store, all); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := env.Store.GetClient(ctx, gcm); err != nil || !c.Suspended {
+		t.Fatalf("a restart undid the administrator's suspension: %+v %v", c, err)
+	}
+	if err := admin.SyncWellKnownClients(ctx, env.Store, []string{"tea"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.GetClient(ctx, gcm); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a client taken off the list is still registered: %v", err)
+	}
+	if err := admin.SyncWellKnownClients(ctx, env.Store, all); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := env.Store.GetClient(ctx, gcm); err != nil || c.Suspended || !c.Public {
+		t.Fatalf("a client put back on the list: %+v %v", c, err)
 	}
 }
