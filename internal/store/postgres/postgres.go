@@ -15,6 +15,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,11 +26,28 @@ import (
 
 // Pool sizes per node. The write pool serves transactions (which may wait
 // on row locks); the read pool serves plain reads, including those made by
-// callbacks running inside a write transaction.
+// callbacks running inside a write transaction. The DSN parameter
+// pool_max_conns (as pgxpool names it) sets the total for both pools,
+// split evenly, at least two each.
 const (
 	MaxWriteConns = 16
 	MaxReadConns  = 16
 )
+
+// poolSizes reads and removes pool_max_conns from the parsed DSN, which
+// pgx would otherwise send to the server as a run-time parameter.
+func poolSizes(cfg *pgx.ConnConfig) (write, read int, err error) {
+	raw, ok := cfg.RuntimeParams["pool_max_conns"]
+	if !ok {
+		return MaxWriteConns, MaxReadConns, nil
+	}
+	delete(cfg.RuntimeParams, "pool_max_conns")
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 4 {
+		return 0, 0, fmt.Errorf("pool_max_conns %q must be a number of at least 4", raw)
+	}
+	return n / 2, n - n/2, nil
+}
 
 // Time limits. ConnectTimeout applies unless the DSN sets connect_timeout.
 const (
@@ -48,8 +66,12 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = ConnectTimeout
 	}
-	write := openPool(cfg, MaxWriteConns)
-	read := openPool(cfg, MaxReadConns)
+	nWrite, nRead, err := poolSizes(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	write := openPool(cfg, nWrite)
+	read := openPool(cfg, nRead)
 	s := sqlstore.New(sqlstore.Postgres, write, read)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()

@@ -153,3 +153,22 @@ func migrationCount(t *testing.T) int {
 	}
 	return len(ms)
 }
+
+func TestPoolMaxConnsFromTheDSN(t *testing.T) {
+	dsn := os.Getenv("LATCHKEY_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("LATCHKEY_TEST_POSTGRES is not set")
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	st, err := postgres.Open(t.Context(), dsn+sep+"pool_max_conns=6")
+	if err != nil {
+		t.Fatalf("open with pool_max_conns: %v", err)
+	}
+	st.Close()
+	if _, err := postgres.Open(t.Context(), dsn+sep+"pool_max_conns=x"); err == nil || !strings.Contains(err.Error(), "pool_max_conns") {
+		t.Fatalf("a bad pool_max_conns: %v", err)
+	}
+}

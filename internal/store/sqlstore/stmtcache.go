@@ -10,6 +10,9 @@ import (
 // so a hot read (the bearer check's) is parsed and planned once per
 // connection rather than on every call. A *sql.Stmt is safe for concurrent
 // use and re-prepares itself on each connection of the pool as needed.
+// It serves SQLite only: pgx already caches statements per connection, and
+// explicit server-side statements would not survive PgBouncer's
+// transaction pooling.
 type stmtCache struct {
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -48,6 +51,9 @@ func (r errRow) Scan(...any) error { return r.err }
 
 // readRow runs a one-row query on the read pool with a cached statement.
 func (s *Store) readRow(ctx context.Context, query string, args ...any) rowScanner {
+	if s.dialect != SQLite {
+		return s.read.QueryRowContext(ctx, query, args...)
+	}
 	st, err := s.stmts.get(ctx, s.read, query)
 	if err != nil {
 		return errRow{err}
@@ -57,6 +63,9 @@ func (s *Store) readRow(ctx context.Context, query string, args ...any) rowScann
 
 // readRows runs a query on the read pool with a cached statement.
 func (s *Store) readRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s.dialect != SQLite {
+		return s.read.QueryContext(ctx, query, args...)
+	}
 	st, err := s.stmts.get(ctx, s.read, query)
 	if err != nil {
 		return nil, err
