@@ -30,6 +30,9 @@ Usage:
   latchkey project create --key K --name N [--public]
   latchkey repo create --project K --slug S [--public]
   latchkey permission grant|revoke --user U (--global | --project K | --repo K/S) --permission P
+  latchkey user list | user disable --username U | user enable --username U
+  latchkey client list | client suspend|reinstate|delete --client-id ID
+  latchkey tokens list --user U | tokens revoke --user U [--client-id ID]
   latchkey keys list                          list the ID-token signing keys
   latchkey keys rotate [--publish-ahead 10m]  publish a new signing key, retire the old one safely
 
@@ -70,6 +73,15 @@ func commands() map[string]*command {
 		"permission grant":  permissionCommand(true),
 		"permission revoke": permissionCommand(false),
 		"keys rotate":       keysRotateCommand(),
+		"user list":         userListCommand(),
+		"user disable":      userDisableCommand(true),
+		"user enable":       userDisableCommand(false),
+		"client list":       clientListCommand(),
+		"client suspend":    clientSuspendCommand(true),
+		"client reinstate":  clientSuspendCommand(false),
+		"client delete":     clientDeleteCommand(),
+		"tokens list":       tokensListCommand(),
+		"tokens revoke":     tokensRevokeCommand(),
 		"keys list":         keysListCommand(),
 	}
 }

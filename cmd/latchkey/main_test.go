@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"latchkey/internal/store"
+	"latchkey/internal/store/backend"
 	"net"
 	"net/http"
 	"os"
@@ -254,5 +256,62 @@ func TestQuickStartWithRelativeDataDir(t *testing.T) {
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "HOME="+t.TempDir())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("git ls-remote of a public repository: %v\n%s", err, out)
+	}
+}
+
+func TestOperatorCommandsForUsersClientsAndTokens(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "lk.db")
+	mustRun := func(args ...string) map[string]any {
+		t.Helper()
+		code, out, stderr := cli(t, "", append(args, "--db", db, "--json")...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		return decode(t, out)
+	}
+	mustRun("user", "create", "--username", "carol")
+	id := mustRun("client", "create", "--name", "CI", "--redirect-uri", "https://ci.example.com/cb")["client_id"].(string)
+
+	// A grant of carol's, written as the token endpoint would.
+	st, err := backend.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := st.GetUserByUsername(t.Context(), "carol")
+	_, err = st.CreateFamily(t.Context(), store.Issue{
+		Family: store.TokenFamily{ClientID: id, UserID: u.ID, Scopes: []string{"REPO_READ"}},
+		Tokens: []store.Token{{Hash: strings.Repeat("ab", 32), Kind: store.AccessToken, ExpiresAt: time.Now().Add(time.Hour)}},
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if users := mustRun("user", "list")["users"].([]any); len(users) != 1 {
+		t.Fatalf("user list: %v", users)
+	}
+	if clients := mustRun("client", "list")["clients"].([]any); len(clients) != 1 || strings.Contains(fmt.Sprint(clients), "lks_") {
+		t.Fatalf("client list: %v", clients)
+	}
+	if grants := mustRun("tokens", "list", "--user", "carol")["grants"].([]any); len(grants) != 1 {
+		t.Fatalf("tokens list: %v", grants)
+	}
+	if out := mustRun("tokens", "revoke", "--user", "carol"); out["revoked"] != float64(1) {
+		t.Fatalf("tokens revoke: %v", out)
+	}
+	if grants := mustRun("tokens", "list", "--user", "carol")["grants"].([]any); len(grants) != 0 {
+		t.Fatalf("grants after revoke: %v", grants)
+	}
+	if out := mustRun("user", "disable", "--username", "carol"); out["disabled"] != true {
+		t.Fatalf("user disable: %v", out)
+	}
+	mustRun("user", "enable", "--username", "carol")
+	if out := mustRun("client", "suspend", "--client-id", id); out["suspended"] != true {
+		t.Fatalf("client suspend: %v", out)
+	}
+	mustRun("client", "reinstate", "--client-id", id)
+	mustRun("client", "delete", "--client-id", id)
+	if code, _, _ := cli(t, "", "client", "delete", "--client-id", id, "--db", db); code == 0 {
+		t.Fatal("deleting a deleted client succeeded")
 	}
 }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"latchkey/internal/admin"
+	"latchkey/internal/store"
+)
+
+// userListCommand lists users with their global permission and state.
+func userListCommand() *command {
+	return &command{run: func(ctx context.Context, e *cmdEnv) error {
+		users, err := e.store.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			ID       int64  `json:"id"`
+			Username string `json:"username"`
+			Email    string `json:"email"`
+			Disabled bool   `json:"disabled"`
+		}
+		rows := []row{}
+		var text strings.Builder
+		for _, u := range users {
+			rows = append(rows, row{u.ID, u.Username, u.Email, u.Disabled})
+			state := ""
+			if u.Disabled {
+				state = " (disabled)"
+			}
+			fmt.Fprintf(&text, "%d\t%s\t%s%s\n", u.ID, u.Username, u.Email, state)
+		}
+		return e.emit(map[string]any{"users": rows}, text.String())
+	}}
+}
+
+// userDisableCommand disables or enables a user.
+func userDisableCommand(disable bool) *command {
+	var username string
+	return &command{
+		flags: func(fs *flag.FlagSet) { fs.StringVar(&username, "username", "", "user name (required)") },
+		run: func(ctx context.Context, e *cmdEnv) error {
+			u, err := e.store.GetUserByUsername(ctx, username)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("user %q does not exist", username)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := admin.SetUserDisabled(ctx, e.store, u.ID, disable); err != nil {
+				return err
+			}
+			verb := map[bool]string{true: "disabled", false: "enabled"}[disable]
+			return e.emit(map[string]any{"username": u.Username, "disabled": disable}, verb+" user "+u.Username)
+		},
+	}
+}
+
+// clientListCommand lists clients (never their secrets: only hashes are stored).
+func clientListCommand() *command {
+	return &command{run: func(ctx context.Context, e *cmdEnv) error {
+		clients, err := e.store.ListClients(ctx)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			ClientID     string   `json:"client_id"`
+			Name         string   `json:"name"`
+			Public       bool     `json:"public"`
+			Suspended    bool     `json:"suspended"`
+			RedirectURIs []string `json:"redirect_uris"`
+			Scopes       []string `json:"scopes"`
+			GrantTypes   []string `json:"grant_types"`
+		}
+		rows := []row{}
+		var text strings.Builder
+		for _, c := range clients {
+			rows = append(rows, row{c.ID, c.Name, c.Public, c.Suspended, c.RedirectURIs, c.Scopes, c.GrantTypes})
+			fmt.Fprintf(&text, "%s\t%s\t%s\n", c.ID, c.Name, strings.Join(c.RedirectURIs, " "))
+		}
+		return e.emit(map[string]any{"clients": rows}, text.String())
+	}}
+}
+
+// clientSuspendCommand suspends (revoking every token) or reinstates a client.
+func clientSuspendCommand(suspend bool) *command {
+	var id string
+	return &command{
+		flags: func(fs *flag.FlagSet) { fs.StringVar(&id, "client-id", "", "client ID (required)") },
+		run: func(ctx context.Context, e *cmdEnv) error {
+			c, revoked, err := admin.SetClientSuspended(ctx, e.store, id, suspend, time.Now())
+			if err != nil {
+				return err
+			}
+			return e.emit(map[string]any{"client_id": c.ID, "suspended": c.Suspended, "revoked": revoked},
+				fmt.Sprintf("client %s suspended=%v (%d grants revoked)", c.ID, c.Suspended, revoked))
+		},
+	}
+}
+
+// clientDeleteCommand deletes a client with its consents and tokens.
+func clientDeleteCommand() *command {
+	var id string
+	return &command{
+		flags: func(fs *flag.FlagSet) { fs.StringVar(&id, "client-id", "", "client ID (required)") },
+		run: func(ctx context.Context, e *cmdEnv) error {
+			if err := admin.DeleteClient(ctx, e.store, id); err != nil {
+				return err
+			}
+			return e.emit(map[string]any{"client_id": id, "deleted": true}, "deleted client "+id)
+		},
+	}
+}
+
+// tokensListCommand lists a user's live grants (token families).
+func tokensListCommand() *command {
+	var username string
+	return &command{
+		flags: func(fs *flag.FlagSet) { fs.StringVar(&username, "user", "", "user name (required)") },
+		run: func(ctx context.Context, e *cmdEnv) error {
+			u, err := lookupUsername(ctx, e, username)
+			if err != nil {
+				return err
+			}
+			fams, err := e.store.ListFamiliesByUser(ctx, u.ID, time.Now())
+			if err != nil {
+				return err
+			}
+			type row struct {
+				ID         int64    `json:"id"`
+				ClientID   string   `json:"client_id"`
+				ClientName string   `json:"client_name"`
+				Scopes     []string `json:"scopes"`
+				CreatedAt  string   `json:"created_at"`
+			}
+			rows := []row{}
+			var text strings.Builder
+			for _, f := range fams {
+				rows = append(rows, row{f.Family.ID, f.Family.ClientID, f.ClientName, f.Family.Scopes, f.Family.CreatedAt.Format(time.RFC3339)})
+				fmt.Fprintf(&text, "%d\t%s\t%s\t%s\n", f.Family.ID, f.ClientName, strings.Join(f.Family.Scopes, " "), f.Family.CreatedAt.Format(time.RFC3339))
+			}
+			return e.emit(map[string]any{"grants": rows}, text.String())
+		},
+	}
+}
+
+// tokensRevokeCommand revokes a user's tokens: for one client, or all.
+func tokensRevokeCommand() *command {
+	var username, clientID string
+	return &command{
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&username, "user", "", "user name (required)")
+			fs.StringVar(&clientID, "client-id", "", "only this client's tokens (default: every client)")
+		},
+		run: func(ctx context.Context, e *cmdEnv) error {
+			u, err := lookupUsername(ctx, e, username)
+			if err != nil {
+				return err
+			}
+			clients := []string{clientID}
+			if clientID == "" {
+				fams, err := e.store.ListFamiliesByUser(ctx, u.ID, time.Now())
+				if err != nil {
+					return err
+				}
+				clients = clients[:0]
+				for _, f := range fams {
+					clients = append(clients, f.Family.ClientID)
+				}
+			}
+			total := 0
+			for _, c := range clients {
+				n, err := e.store.RevokeUserClient(ctx, u.ID, c, time.Now())
+				if err != nil {
+					return err
+				}
+				total += n
+			}
+			return e.emit(map[string]any{"user": u.Username, "revoked": total},
+				fmt.Sprintf("revoked %d grants of %s", total, u.Username))
+		},
+	}
+}
+
+func lookupUsername(ctx context.Context, e *cmdEnv, username string) (store.User, error) {
+	u, err := e.store.GetUserByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("user %q does not exist", username)
+	}
+	return u, err
+}
