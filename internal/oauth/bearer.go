@@ -55,13 +55,14 @@ func invalidToken(desc string) *Error {
 // family's current generation, its client is not suspended and its user is
 // enabled.
 func (p *Provider) AuthenticateToken(ctx context.Context, token string) (*Caller, error) {
-	tok, fam, err := p.store.GetToken(ctx, secret.Hash(token))
+	b, err := p.store.GetBearer(ctx, secret.Hash(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalidToken("the access token is invalid")
 	}
 	if err != nil {
 		return nil, ServerError(fmt.Errorf("bearer: load token: %w", err))
 	}
+	tok, fam := b.Token, b.Family
 	switch {
 	case tok.Kind != store.AccessToken:
 		return nil, invalidToken("a refresh token is not an access token")
@@ -69,39 +70,22 @@ func (p *Provider) AuthenticateToken(ctx context.Context, token string) (*Caller
 		return nil, invalidToken("the access token has expired")
 	case fam.Revoked() || tok.Generation != fam.Generation:
 		return nil, invalidToken("the access token was revoked")
+	case b.ClientSuspended:
+		return nil, invalidToken("the application of this token is suspended")
+	case b.User.Disabled:
+		return nil, invalidToken("the user of this token is disabled")
 	}
-	caller, err := p.callerFor(ctx, fam, tok)
-	if err == nil {
-		p.recordUse(ctx, fam)
-	}
-	return caller, err
-}
-
-func (p *Provider) callerFor(ctx context.Context, fam store.TokenFamily, tok store.Token) (*Caller, error) {
-	client, err := p.store.GetClient(ctx, fam.ClientID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && client.Suspended) {
-		return nil, invalidToken("the application of this token is suspended or deleted")
-	}
-	if err != nil {
-		return nil, ServerError(fmt.Errorf("bearer: load client: %w", err))
-	}
-	user, err := p.store.GetUser(ctx, fam.UserID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
-		return nil, invalidToken("the user of this token is disabled or deleted")
-	}
-	if err != nil {
-		return nil, ServerError(fmt.Errorf("bearer: load user: %w", err))
-	}
-	perms, err := p.store.ListPermissions(ctx, user.ID)
+	perms, err := p.store.ListPermissions(ctx, b.User.ID)
 	if err != nil {
 		return nil, ServerError(fmt.Errorf("bearer: load permissions: %w", err))
 	}
+	p.recordUse(ctx, fam)
 	return &Caller{
-		User:     user,
-		ClientID: client.ID,
+		User:     b.User,
+		ClientID: fam.ClientID,
 		Family:   fam,
 		Principal: scope.Principal{
-			UserID: user.ID, Scopes: scope.Set(tok.Scopes), User: scope.NewUserAccess(perms),
+			UserID: b.User.ID, Scopes: scope.Set(tok.Scopes), User: scope.NewUserAccess(perms),
 		},
 	}, nil
 }

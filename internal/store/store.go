@@ -252,6 +252,14 @@ type DeviceCode struct {
 	FamilyID     int64 // family issued when consumed
 }
 
+// Bearer is what the bearer check reads about a presented token.
+type Bearer struct {
+	Token           Token
+	Family          TokenFamily
+	User            User
+	ClientSuspended bool
+}
+
 // Store is the storage contract. All methods are safe for concurrent use by
 // many goroutines and by many processes sharing one database.
 //
@@ -377,6 +385,10 @@ type Store interface {
 	// CreateFamily writes a new family (generation 1) and its tokens without
 	// an authorization code, for grants that have none (client credentials).
 	CreateFamily(ctx context.Context, iss Issue) (Issue, error)
+	// GetBearer returns, in one read, an access or refresh token with its
+	// family, the family's user and whether the family's client is
+	// suspended: everything the bearer check needs but the permissions.
+	GetBearer(ctx context.Context, hash string) (Bearer, error)
 	// GetToken returns a token of either kind with its family.
 	GetToken(ctx context.Context, hash string) (Token, TokenFamily, error)
 	// RevokeFamily revokes every token of the family. Revoking twice is not an error.

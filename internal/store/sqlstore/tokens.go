@@ -69,6 +69,30 @@ func (s *Store) GetToken(ctx context.Context, hash string) (store.Token, store.T
 	return tr.value(), fr.value(), nil
 }
 
+// GetBearer implements store.Store with one join over token, family,
+// client and user.
+func (s *Store) GetBearer(ctx context.Context, hash string) (store.Bearer, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var tr tokenRow
+	var fr familyRow
+	var b store.Bearer
+	var userCreated int64
+	dest := append(tr.dest(), fr.dest()...)
+	dest = append(dest, &b.ClientSuspended, &b.User.ID, &b.User.Username, &b.User.Email, &b.User.DisplayName,
+		&b.User.PasswordHash, &b.User.Disabled, &userCreated)
+	err := s.readRow(ctx, `SELECT `+tokenColumns+`, `+familyColumns+`, c.suspended,
+		u.id, u.username, u.email, u.display_name, u.password_hash, u.disabled, u.created_at
+		FROM tokens t JOIN token_families f ON f.id = t.family_id
+		JOIN clients c ON c.id = f.client_id JOIN users u ON u.id = f.user_id
+		WHERE t.hash = $1`, hash).Scan(dest...)
+	if err != nil {
+		return store.Bearer{}, wrap("get bearer", err)
+	}
+	b.Token, b.Family, b.User.CreatedAt = tr.value(), fr.value(), fromMillis(userCreated)
+	return b, nil
+}
+
 // RevokeFamily implements store.Store. ErrNotFound if the family does not exist.
 func (s *Store) RevokeFamily(ctx context.Context, familyID int64, now time.Time) error {
 	res, err := s.exec(ctx, `UPDATE token_families

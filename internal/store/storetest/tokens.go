@@ -317,6 +317,36 @@ var tokenTests = []test{
 	{"GetUnknownIsNotFound", testGetTokenUnknown},
 	{"RevokeFamilyEndsEveryTokenAndTwiceIsFine", testRevokeFamily},
 	{"RevokeUnknownFamilyIsNotFound", testRevokeUnknown},
+	{"GetBearerJoinsTokenFamilyUserAndClientState", testGetBearer},
+}
+
+func testGetBearer(t *testing.T, s store.Store) {
+	iss := grant(t, s)
+	_, err := s.GetBearer(ctx(t), newHash())
+	wantErr(t, "get unknown bearer", err, store.ErrNotFound)
+	tok := iss.Tokens[0]
+	b, err := s.GetBearer(ctx(t), tok.Hash)
+	must(t, "get bearer", err)
+	wantTok, wantFam, err := s.GetToken(ctx(t), tok.Hash)
+	must(t, "get token", err)
+	wantUser, err := s.GetUser(ctx(t), wantFam.UserID)
+	must(t, "get user", err)
+	same(t, "bearer", b, store.Bearer{Token: wantTok, Family: wantFam, User: wantUser})
+	_, err = s.UpdateClient(ctx(t), wantFam.ClientID, func(c store.Client) (store.Client, error) {
+		c.Suspended = true
+		return c, nil
+	})
+	must(t, "suspend client", err)
+	_, err = s.UpdateUser(ctx(t), wantUser.ID, func(u store.User) (store.User, error) {
+		u.Disabled = true
+		return u, nil
+	})
+	must(t, "disable user", err)
+	b, err = s.GetBearer(ctx(t), tok.Hash)
+	must(t, "get bearer again", err)
+	if !b.ClientSuspended || !b.User.Disabled {
+		t.Fatalf("bearer after suspending the client and disabling the user: %+v", b)
+	}
 }
 
 func testGetTokenUnknown(t *testing.T, s store.Store) {
