@@ -202,14 +202,7 @@ func (p *Pages) application(w http.ResponseWriter, r *http.Request) {
 
 // updateApplication saves the edit form.
 func (p *Pages) updateApplication(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
-	}
-	user, _, ok := p.signedIn(w, r)
-	if !ok {
-		return
-	}
-	c, ok := p.ownedClient(w, r, user)
+	user, c, ok := p.ownedClientForm(w, r)
 	if !ok {
 		return
 	}
@@ -234,14 +227,7 @@ func (p *Pages) updateApplication(w http.ResponseWriter, r *http.Request) {
 // regenerateSecret replaces the secret of one of the user's confidential
 // applications and shows the new one once. The old one stops working now.
 func (p *Pages) regenerateSecret(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
-	}
-	user, _, ok := p.signedIn(w, r)
-	if !ok {
-		return
-	}
-	c, ok := p.ownedClient(w, r, user)
+	user, c, ok := p.ownedClientForm(w, r)
 	if !ok {
 		return
 	}
@@ -277,14 +263,7 @@ func (p *Pages) confirmed(w http.ResponseWriter, r *http.Request, user *store.Us
 
 // deleteApplication deletes one of the user's applications after asking.
 func (p *Pages) deleteApplication(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
-	}
-	user, _, ok := p.signedIn(w, r)
-	if !ok {
-		return
-	}
-	c, ok := p.ownedClient(w, r, user)
+	user, c, ok := p.ownedClientForm(w, r)
 	if !ok {
 		return
 	}
@@ -320,4 +299,19 @@ func (p *Pages) revokeAuthorization(w http.ResponseWriter, r *http.Request) {
 	}
 	p.audit(r, event("authorization.revoked", user, clientID, pluralize(n, "token grant")+" revoked, consent forgotten"))
 	redirectDone(w, r, applicationsPath, "revoked")
+}
+
+// ownedClientForm reads a form about one of the signed-in user's
+// applications: the CSRF check, the sign-in and the ownership, in that
+// order. On failure it has answered the request.
+func (p *Pages) ownedClientForm(w http.ResponseWriter, r *http.Request) (*store.User, store.Client, bool) {
+	if !p.parseForm(w, r) {
+		return nil, store.Client{}, false
+	}
+	user, _, ok := p.signedIn(w, r)
+	if !ok {
+		return nil, store.Client{}, false
+	}
+	c, ok := p.ownedClient(w, r, user)
+	return user, c, ok
 }
