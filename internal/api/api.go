@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -242,7 +243,26 @@ func decodeJSON(r *http.Request, v any) error {
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err := dec.Decode(v); err != nil {
-		return badRequest("The request body is not valid JSON: " + err.Error())
+		return badRequest(jsonProblem(err))
 	}
 	return nil
+}
+
+// jsonProblem says what is wrong with a JSON body in the client's terms,
+// without the decoder's Go type names.
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return fmt.Sprintf("The field %q has the wrong type (%s given).", typeErr.Field, typeErr.Value)
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("The request body has the wrong type (%s given); an object is expected.", typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("The request body is not valid JSON (at byte %d).", syntaxErr.Offset)
+	case errors.As(err, &tooBig):
+		return fmt.Sprintf("The request body is larger than %d bytes.", maxBody)
+	}
+	return "The request body is not valid JSON."
 }
