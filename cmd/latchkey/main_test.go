@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"latchkey/internal/store"
 	"latchkey/internal/store/backend"
+	"latchkey/internal/testkit"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -313,5 +315,65 @@ func TestOperatorCommandsForUsersClientsAndTokens(t *testing.T) {
 	mustRun("client", "delete", "--client-id", id)
 	if code, _, _ := cli(t, "", "client", "delete", "--client-id", id, "--db", db); code == 0 {
 		t.Fatal("deleting a deleted client succeeded")
+	}
+}
+
+// TestLogsCarryNoSecrets runs a whole flow against a real serve process,
+// Bitbucket-style with the client secret in the query string, and checks
+// that its JSON logs hold none of the secrets that went through it.
+func TestLogsCarryNoSecrets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	dataDir := t.TempDir()
+	_, logs, base := startServe(t, bin, dataDir, "--log-level", "debug")
+	run := func(stdin string, args ...string) map[string]any {
+		cmd := exec.Command(bin, append(args, "--data-dir", dataDir, "--json")...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return decode(t, string(out))
+	}
+	const password = "correct-horse-battery"
+	run(password+"\n", "user", "create", "--username", "dana", "--password-stdin")
+	client := run("", "client", "create", "--name", "CI", "--redirect-uri", "http://127.0.0.1:9/cb")
+	id, secretValue := client["client_id"].(string), client["client_secret"].(string)
+
+	cb, err := testkit.RemoteBrowser(base, "dana", password).Authorize(base + "/rest/oauth2/latest/authorize?" +
+		url.Values{"client_id": {id}, "redirect_uri": {"http://127.0.0.1:9/cb"}, "response_type": {"code"}, "state": {"s"}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := cb.Query().Get("code")
+	q := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"http://127.0.0.1:9/cb"},
+		"client_id": {id}, "client_secret": {secretValue}}
+	resp, err := http.Post(base+"/rest/oauth2/latest/token?"+q.Encode(), "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	access, _ := tok["access_token"].(string)
+	if access == "" {
+		t.Fatalf("no token: %v", tok)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/user", nil)
+	req.Header.Set("Authorization", "Bearer "+access)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	time.Sleep(100 * time.Millisecond) // let the last log lines land
+	for name, s := range map[string]string{"password": password, "client secret": secretValue, "code": code,
+		"access token": access, "refresh token": fmt.Sprint(tok["refresh_token"])} {
+		if strings.Contains(logs.String(), s) {
+			t.Errorf("the logs contain the %s", name)
+		}
+	}
+	if !strings.Contains(logs.String(), `"path":"/rest/oauth2/latest/token"`) {
+		t.Fatal("the request log lines are missing, so the check above proves nothing")
 	}
 }
