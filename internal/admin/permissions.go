@@ -93,22 +93,32 @@ func lookupUser(ctx context.Context, st store.Store, subject Subject) (store.Use
 	return u, nil
 }
 
-// GrantPermission gives a user a permission on a target, replacing the one
-// they held there.
-func GrantPermission(ctx context.Context, st store.Store, who Subject, t Target, permission string) error {
+// resolvePermission checks a subject, target and permission name as the
+// command line gives them and returns the permission they describe.
+func resolvePermission(ctx context.Context, st store.Store, who Subject, t Target, name string) (store.Permission, error) {
 	u, err := lookupUser(ctx, st, who)
 	if err != nil {
-		return err
+		return store.Permission{}, err
 	}
 	kind, id, err := t.resolve(ctx, st)
 	if err != nil {
+		return store.Permission{}, err
+	}
+	name = strings.ToUpper(name)
+	if err := scope.CheckPermission(kind, name); err != nil {
+		return store.Permission{}, err
+	}
+	return store.Permission{UserID: u.ID, Target: kind, TargetID: id, Name: name}, nil
+}
+
+// GrantPermission gives a user a permission on a target, replacing the one
+// they held there.
+func GrantPermission(ctx context.Context, st store.Store, who Subject, t Target, permission string) error {
+	want, err := resolvePermission(ctx, st, who, t, permission)
+	if err != nil {
 		return err
 	}
-	permission = strings.ToUpper(permission)
-	if err := scope.CheckPermission(kind, permission); err != nil {
-		return err
-	}
-	if err := st.SetPermission(ctx, store.Permission{UserID: u.ID, Target: kind, TargetID: id, Name: permission}); err != nil {
+	if err := st.SetPermission(ctx, want); err != nil {
 		return fmt.Errorf("grant permission: %w", err)
 	}
 	return nil
@@ -119,28 +129,20 @@ func GrantPermission(ctx context.Context, st store.Store, who Subject, t Target,
 // on that target. Existing tokens lose it at once, since every request
 // reads the user's permissions anew.
 func RevokePermission(ctx context.Context, st store.Store, who Subject, t Target, permission string) error {
-	u, err := lookupUser(ctx, st, who)
+	want, err := resolvePermission(ctx, st, who, t, permission)
 	if err != nil {
 		return err
 	}
-	kind, id, err := t.resolve(ctx, st)
-	if err != nil {
-		return err
-	}
-	permission = strings.ToUpper(permission)
-	if err := scope.CheckPermission(kind, permission); err != nil {
-		return err
-	}
-	perms, err := st.ListPermissions(ctx, u.ID)
+	perms, err := st.ListPermissions(ctx, want.UserID)
 	if err != nil {
 		return fmt.Errorf("load permissions: %w", err)
 	}
 	for _, p := range perms {
-		if p.Target == kind && p.TargetID == id {
-			if p.Name != permission {
-				return fmt.Errorf("%s holds %s there, not %s", who, p.Name, permission)
+		if p.Target == want.Target && p.TargetID == want.TargetID {
+			if p.Name != want.Name {
+				return fmt.Errorf("%s holds %s there, not %s", who, p.Name, want.Name)
 			}
-			return st.DeletePermission(ctx, u.ID, kind, id)
+			return st.DeletePermission(ctx, want.UserID, want.Target, want.TargetID)
 		}
 	}
 	return fmt.Errorf("%s holds no permission there", who)
