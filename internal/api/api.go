@@ -174,6 +174,8 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, rt route, err e
 		a.writeAuthError(w, err)
 	case errors.As(err, &ae):
 		writeJSON(w, ae.status, a.errorBody(rt, ae.message))
+	case errors.Is(err, store.ErrInvalidText):
+		writeJSON(w, http.StatusBadRequest, a.errorBody(rt, "A value holds a NUL byte or invalid UTF-8."))
 	case errors.Is(err, store.ErrUnavailable):
 		a.log.Error("api request failed", "path", r.URL.Path, "error", err)
 		writeJSON(w, http.StatusServiceUnavailable, a.errorBody(rt, "The service is temporarily unavailable. Try again later."))

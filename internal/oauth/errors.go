@@ -81,6 +81,10 @@ func UnauthorizedClient(format string, args ...any) *Error {
 // only, so the token endpoint answers server_error with 503 Service
 // Unavailable, which tells clients and load balancers to try again.
 func ServerError(err error) *Error {
+	if errors.Is(err, store.ErrInvalidText) { // the client's input, not a fault of ours
+		return &Error{Code: CodeInvalidRequest, Status: http.StatusBadRequest,
+			Description: "a parameter holds a NUL byte or invalid UTF-8", Err: err}
+	}
 	if errors.Is(err, store.ErrUnavailable) {
 		return &Error{Code: CodeServerError, Status: http.StatusServiceUnavailable,
 			Description: "the service is temporarily unavailable; try again later", Err: err}

@@ -26,6 +26,11 @@ var (
 	// ErrTokenReused means a refresh token was presented after it had been
 	// rotated. The store has revoked the whole family.
 	ErrTokenReused = errors.New("refresh token already rotated")
+	// ErrInvalidText means a value to store holds a NUL byte or is not
+	// valid UTF-8, which the database cannot keep. It is the caller's input
+	// that is wrong, not the server. (Lookups by such a value are simply
+	// ErrNotFound: nothing stored can match it.)
+	ErrInvalidText = errors.New("text with a NUL byte or invalid UTF-8")
 	// ErrRevoked means the token family was revoked.
 	ErrRevoked = errors.New("token family revoked")
 	// ErrUnavailable means the database could not be reached or did not

@@ -164,6 +164,10 @@ func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request, status int, me
 // serverError logs err and shows a generic page: 503 when the database is
 // unavailable (the person may simply try again), else 500.
 func (p *Pages) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrInvalidText) {
+		p.errorPage(w, r, http.StatusBadRequest, "The form or address holds characters that cannot be stored (a NUL byte or invalid UTF-8).")
+		return
+	}
 	p.log.Error("page request failed", "path", r.URL.Path, "error", err)
 	if errors.Is(err, store.ErrUnavailable) {
 		p.errorPage(w, r, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again in a moment.")

@@ -45,7 +45,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) (store.Client,
 func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	c, err := scanClient(s.read.QueryRowContext(ctx,
+	c, err := scanClient(s.readRow(ctx,
 		`SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
 	return c, wrap("get client", err)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"unicode/utf8"
 
 	"latchkey/internal/store"
 )
@@ -150,8 +151,32 @@ func wrap(op string, err error) error {
 		return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrAlreadyExists, err)
 	case isForeignKeyViolation(err):
 		return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrNotFound, err)
+	case errors.Is(err, errBadText), isBadTextState(err):
+		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrInvalidText)
 	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
+}
+
+// PostgreSQL refuses text with a NUL byte (22021, character_not_in_repertoire)
+// or an invalid byte sequence (22021 too) or one it cannot convert (22P05).
+func isBadTextState(err error) bool {
+	state := pgState(err)
+	return state == "22021" || state == "22P05"
+}
+
+// errBadText is what the statement guards return for such text.
+var errBadText = errors.New("text with a NUL byte or invalid UTF-8")
+
+// badText reports whether any string argument holds a NUL byte or invalid
+// UTF-8. Both backends then answer alike: SQLite would store such text,
+// PostgreSQL would fail the statement.
+func badText(args []any) bool {
+	for _, a := range args {
+		if s, ok := a.(string); ok && (strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // callbackError carries an error returned by a caller's callback out of

@@ -38,7 +38,7 @@ func (s *Store) CreateProject(ctx context.Context, p store.Project) (store.Proje
 func (s *Store) GetProjectByKey(ctx context.Context, key string) (store.Project, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	p, err := scanProject(s.read.QueryRowContext(ctx,
+	p, err := scanProject(s.readRow(ctx,
 		`SELECT `+projectColumns+` FROM projects WHERE key = $1`, strings.ToUpper(key)))
 	return p, wrap("get project", err)
 }

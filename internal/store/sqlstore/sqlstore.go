@@ -162,6 +162,9 @@ func (s *Store) transact(ctx context.Context, fn func(*sql.Tx) error) error {
 // exec runs one writing statement on its own (a statement is atomic) and
 // retries it like a transaction.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if badText(args) {
+		return nil, errBadText
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var res sql.Result
@@ -176,6 +179,9 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 // insertID runs one INSERT ... RETURNING id on its own and retries it like
 // a transaction.
 func (s *Store) insertID(ctx context.Context, query string, args ...any) (int64, error) {
+	if badText(args) {
+		return 0, errBadText
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var id int64

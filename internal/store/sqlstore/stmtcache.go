@@ -51,6 +51,9 @@ func (r errRow) Scan(...any) error { return r.err }
 
 // readRow runs a one-row query on the read pool with a cached statement.
 func (s *Store) readRow(ctx context.Context, query string, args ...any) rowScanner {
+	if badText(args) {
+		return errRow{sql.ErrNoRows} // nothing stored can match such a value
+	}
 	if s.dialect != SQLite {
 		return s.read.QueryRowContext(ctx, query, args...)
 	}
@@ -63,6 +66,9 @@ func (s *Store) readRow(ctx context.Context, query string, args ...any) rowScann
 
 // readRows runs a query on the read pool with a cached statement.
 func (s *Store) readRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if badText(args) {
+		return nil, errBadText
+	}
 	if s.dialect != SQLite {
 		return s.read.QueryContext(ctx, query, args...)
 	}

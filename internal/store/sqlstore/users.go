@@ -39,7 +39,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	u, err := scanUser(s.read.QueryRowContext(ctx,
+	u, err := scanUser(s.readRow(ctx,
 		`SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	return u, wrap("get user", err)
 }
@@ -48,7 +48,7 @@ func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (store.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	u, err := scanUser(s.read.QueryRowContext(ctx,
+	u, err := scanUser(s.readRow(ctx,
 		`SELECT `+userColumns+` FROM users WHERE username_lower = $1`, strings.ToLower(username)))
 	return u, wrap("get user by name", err)
 }

@@ -11,6 +11,7 @@ import (
 
 var userTests = []test{
 	{"CreateSetsIDAndCreatedAtAndGetReturnsIt", testCreateUser},
+	{"BadTextIsRefusedOnWriteAndNotFoundOnLookup", testBadText},
 	{"UsernameTakenCaseInsensitivelyIsAlreadyExists", testUserTaken},
 	{"GetByUsernameIgnoresCase", testUserByName},
 	{"UnknownUserIsNotFound", testUserNotFound},
@@ -351,4 +352,18 @@ func testDeletePermission(t *testing.T, s store.Store) {
 	same(t, "permissions", got, []store.Permission{keep})
 	err = s.DeletePermission(ctx(t), u.ID, store.TargetProject, p.ID)
 	wantErr(t, "delete missing permission", err, store.ErrNotFound)
+}
+
+// testBadText: a NUL byte or invalid UTF-8, which PostgreSQL cannot store,
+// is refused with ErrInvalidText when written and simply not found when
+// looked up, on every backend alike.
+func testBadText(t *testing.T, s store.Store) {
+	for _, bad := range []string{"a\x00b", "a\xffb"} {
+		_, err := s.CreateUser(ctx(t), store.User{Username: bad})
+		wantErr(t, "create user with bad text", err, store.ErrInvalidText)
+		_, err = s.GetUserByUsername(ctx(t), bad)
+		wantErr(t, "look up a user by bad text", err, store.ErrNotFound)
+		_, err = s.GetClient(ctx(t), bad)
+		wantErr(t, "look up a client by bad text", err, store.ErrNotFound)
+	}
 }
