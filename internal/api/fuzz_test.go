@@ -46,6 +46,8 @@ func FuzzPaging(f *testing.F) {
 	f.Add("-1", "0", "0")
 	f.Add("99999999999999999999", "1000000", "-5")
 	f.Add("3", "x", "2")
+	f.Add("0", "50", "9223372036854775807")
+	f.Add("9223372036854775807", "1000", "4611686018427387904")
 	items := []int{1, 2, 3, 4, 5, 6, 7}
 	f.Fuzz(func(t *testing.T, start, limit, page string) {
 		q := url.Values{"start": {start}, "limit": {limit}, "page": {page}}

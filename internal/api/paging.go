@@ -82,7 +82,10 @@ func giteaPaged[T any](r *http.Request, items []T) (int, any, error) {
 		return 0, nil, err
 	}
 	pageNo, limit = max(pageNo, 1), min(max(limit, 1), giteaMaxLimit)
-	start := min((pageNo-1)*limit, len(items))
+	start := len(items)
+	if pageNo-1 < len(items)/limit+1 { // no overflow for absurd page numbers
+		start = min((pageNo-1)*limit, len(items))
+	}
 	end := min(start+limit, len(items))
 	out := append([]T{}, items[start:end]...)
 	h := http.Header{}
