@@ -290,7 +290,7 @@ func (p *Pages) adminAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	const perPage = 50
 	page, err := strconv.Atoi(r.URL.Query().Get("page"))
-	if err != nil || page < 1 {
+	if err != nil || page < 1 || page > 1_000_000 {
 		page = 1
 	}
 	events, err := p.store.ListAudit(r.Context(), perPage+1, (page-1)*perPage)
