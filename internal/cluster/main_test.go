@@ -54,49 +54,9 @@ const (
 	redirectURI   = "http://127.0.0.1:9999/callback"
 )
 
-// serverDSN returns the test server's DSN, skipping the test without one
-// (failing it in CI).
-func serverDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv(dsnEnv)
-	if dsn != "" {
-		return dsn
-	}
-	msg := dsnEnv + " is not set; set it to a PostgreSQL URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the multi-node tests"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // freshDatabase creates a database with a random name on the test server,
 // drops it when the test ends, and returns its DSN.
-func freshDatabase(t *testing.T) string {
-	t.Helper()
-	dsn := serverDSN(t)
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("%s must be a postgres:// URL for these tests, got %q", dsnEnv, dsn)
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "lk_cluster_" + strings.ToLower(rand.Text()[:16])
-	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
-}
+func freshDatabase(t *testing.T) string { return testkit.FreshPostgres(t) }
 
 // withHost returns dsn with its host and port replaced by addr.
 func withHost(t *testing.T, dsn, addr string) string {

@@ -16,14 +16,14 @@ import (
 // PostgresEnv names the variable holding the test server's DSN.
 const PostgresEnv = "LATCHKEY_TEST_POSTGRES"
 
-// OnFreshPostgres runs the node on a new database of the test server,
-// dropped when t ends, with a key-encryption key as PostgreSQL requires.
-// Without LATCHKEY_TEST_POSTGRES it skips t, or fails it when CI=true.
-func OnFreshPostgres(t testing.TB) Option {
+// FreshPostgres creates a database with a random name on the test server
+// named by LATCHKEY_TEST_POSTGRES, drops it when t ends, and returns its
+// DSN. Without the variable it skips t, or fails it when CI=true.
+func FreshPostgres(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(PostgresEnv)
 	if dsn == "" {
-		msg := PostgresEnv + " is not set: skipping the PostgreSQL variant"
+		msg := PostgresEnv + " is not set; set it to a PostgreSQL URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run this test"
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
@@ -49,9 +49,19 @@ func OnFreshPostgres(t testing.TB) Option {
 		}
 	})
 	u.Path = "/" + name
-	fresh := u.String()
+	return u.String()
+}
+
+// TestKeyEncryptionKey is the key-encryption key of test nodes on PostgreSQL.
+const TestKeyEncryptionKey = "dGVzdC1vbmx5LWtleS1lbmNyeXB0aW9uLWtleS0zMmI="
+
+// OnFreshPostgres runs the node on a FreshPostgres database, with the key-
+// encryption key PostgreSQL requires.
+func OnFreshPostgres(t testing.TB) Option {
+	t.Helper()
+	fresh := FreshPostgres(t)
 	return func(c *config.Config) {
 		c.DB = fresh
-		c.KeyEncryptionKey = "dGVzdC1vbmx5LWtleS1lbmNyeXB0aW9uLWtleS0zMmI="
+		c.KeyEncryptionKey = TestKeyEncryptionKey
 	}
 }
