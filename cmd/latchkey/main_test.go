@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -133,11 +132,11 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServe starts `latchkey serve` and waits for /readyz.
-func startServe(t *testing.T, bin, dataDir string, extra ...string) (*exec.Cmd, *syncBuffer, string) {
+func startServe(t *testing.T, bin, dataDir string, extra ...string) (*exec.Cmd, *testkit.SyncBuffer, string) {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--data-dir", dataDir, "--listen", addr, "--base-url", "http://" + addr}, extra...)...)
-	stdout := &syncBuffer{}
+	stdout := &testkit.SyncBuffer{}
 	cmd.Stdout = stdout
 	cmd.Stderr = stdout
 	if err := cmd.Start(); err != nil {
@@ -187,24 +186,6 @@ func TestServeBootstrapsAdminOnceAndShutsDownOnSIGTERM(t *testing.T) {
 	if strings.Contains(stdout2.String(), "password") {
 		t.Fatalf("second start printed a password again: %q", stdout2.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestServeWarnsLoudlyWithSkipSettings(t *testing.T) {

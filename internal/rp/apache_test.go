@@ -239,7 +239,7 @@ func TestApacheModAuthOpenIDC(t *testing.T) {
 		Passphrase: "test-only-" + secret})
 
 	profile := t.TempDir()
-	var browserLog syncBuffer
+	var browserLog testkit.SyncBuffer
 	ctx, stop := browser.Start(context.Background(), chromium, profile, 960, 720, &browserLog)
 	// Registered after t.TempDir, so it runs first: the browser has exited
 	// before its profile is removed.

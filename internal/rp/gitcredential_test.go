@@ -148,7 +148,7 @@ func (g *credentialGit) mustWithBrowser(dir string, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := g.command(ctx, dir, args...)
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		g.t.Fatal(err)

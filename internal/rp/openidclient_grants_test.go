@@ -21,7 +21,7 @@ type grantsScript struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	lines  *bufio.Scanner
-	stderr *syncBuffer
+	stderr *testkit.SyncBuffer
 }
 
 // startGrantsScript runs grants.mjs in mode with the given environment
@@ -34,7 +34,7 @@ func startGrantsScript(t *testing.T, mode string, vars ...string) *grantsScript 
 	cmd := exec.CommandContext(ctx, node, "grants.mjs", mode)
 	cmd.Dir = openIDClientDir
 	cmd.Env = append(os.Environ(), vars...)
-	s := &grantsScript{t: t, cmd: cmd, stderr: &syncBuffer{}}
+	s := &grantsScript{t: t, cmd: cmd, stderr: &testkit.SyncBuffer{}}
 	cmd.Stderr = s.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
