@@ -53,13 +53,8 @@ type deviceAuthorization struct {
 // public client by client_id alone) and gets a device code to poll with and
 // a user code for the person.
 func (p *Provider) DeviceAuthorizationHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resp, err := p.deviceAuthorization(w, r)
-		if err != nil {
-			WriteError(w, p.log, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, resp)
+	return p.jsonEndpoint(func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return p.deviceAuthorization(w, r)
 	})
 }
 

@@ -138,3 +138,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// jsonEndpoint serves a protocol endpoint whose answer is JSON: fn's result
+// with 200, or its error as RFC 6749 error JSON.
+func (p *Provider) jsonEndpoint(fn func(http.ResponseWriter, *http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := fn(w, r)
+		if err != nil {
+			WriteError(w, p.log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+}

@@ -89,13 +89,8 @@ type introspection struct {
 // token the answer is {"active":false}, so that one client cannot probe
 // another's.
 func (p *Provider) IntrospectHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resp, err := p.introspect(w, r)
-		if err != nil {
-			WriteError(w, p.log, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, resp)
+	return p.jsonEndpoint(func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return p.introspect(w, r)
 	})
 }
 
