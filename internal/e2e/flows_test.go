@@ -40,8 +40,8 @@ type fixture struct {
 	publicID           string
 }
 
-func newFixture(t *testing.T) *fixture {
-	env := testkit.New(t)
+func newFixture(t *testing.T, opts ...testkit.Option) *fixture {
+	env := testkit.New(t, opts...)
 	env.User("alice", "alice-password")
 	env.Project("PRIV", false)
 	env.Repo("PRIV", "secret-repo", false)
