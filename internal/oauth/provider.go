@@ -100,14 +100,8 @@ func New(cfg Config) *Provider {
 // Issuer returns the issuer identifier.
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
-// Store returns the store the provider uses.
-func (p *Provider) Store() store.Store { return p.store }
-
 // Now returns the provider's current time.
 func (p *Provider) Now() time.Time { return p.cfg.Now() }
-
-// AccessTokenTTL returns the access-token lifetime.
-func (p *Provider) AccessTokenTTL() time.Duration { return p.cfg.AccessTokenTTL }
 
 // appendQuery adds params to a redirect URI, keeping the query it already has
 // (RFC 6749 §3.1.2).

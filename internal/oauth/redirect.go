@@ -65,12 +65,6 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// IsLoopbackURL reports whether raw is an http(s) URL on a loopback host.
-func IsLoopbackURL(raw string) bool {
-	u, err := url.Parse(raw)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && isLoopbackHost(u.Hostname())
-}
-
 // errNoMatch means a requested redirect URI matches no registered one.
 var errNoMatch = errors.New("redirect URI is not registered")
 
