@@ -60,14 +60,6 @@ type Env struct {
 // Option adjusts the node's configuration before it starts.
 type Option func(*config.Config)
 
-// WithDSN runs the node on the given database instead of a fresh SQLite file.
-func WithDSN(dsn string) Option { return func(c *config.Config) { c.DB = dsn } }
-
-// WithAccessTokenTTL sets the access-token lifetime.
-func WithAccessTokenTTL(d time.Duration) Option {
-	return func(c *config.Config) { c.AccessTokenTTL = d }
-}
-
 // WithIDTokenAlg selects the ID-token signing algorithm.
 func WithIDTokenAlg(alg string) Option { return func(c *config.Config) { c.IDTokenAlgorithm = alg } }
 
