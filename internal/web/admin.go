@@ -29,8 +29,8 @@ func (p *Pages) mountAdmin(rt *Router) {
 	rt.HandleFunc("GET "+adminPath+"/users/{user}", p.adminUser)
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/disable", p.adminDisable(true))
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/enable", p.adminDisable(false))
-	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions", p.adminGrant)
-	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions/revoke", p.adminRevoke)
+	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions", p.adminPermission(true))
+	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions/revoke", p.adminPermission(false))
 	rt.HandleFunc("GET "+adminPath+"/audit", p.adminAudit)
 }
 
@@ -146,18 +146,10 @@ func (p *Pages) adminDeleteApplication(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	if !confirmed(r) {
-		return p.askConfirmation(w, r, user, "Delete "+c.Name+"?", confirmData{
-			Message: "Deleting " + c.Name + " (client ID " + c.ID + ") stops every token it holds for every user and removes its registration. This cannot be undone. To stop it for now instead, suspend it.",
-			Button:  "Delete application", Cancel: adminPath + "/applications",
-		})
-	}
-	if err := admin.DeleteClient(r.Context(), p.store, c.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	p.audit(r, event("client.deleted", user, c.ID, "by an administrator; name: "+c.Name))
-	redirectDone(w, r, adminPath+"/applications", "deleted")
-	return nil
+	return p.deleteClient(w, r, user, c, confirmData{
+		Message: "Deleting " + c.Name + " (client ID " + c.ID + ") stops every token it holds for every user and removes its registration. This cannot be undone. To stop it for now instead, suspend it.",
+		Button:  "Delete application", Cancel: adminPath + "/applications",
+	}, "by an administrator; name: "+c.Name, adminPath+"/applications")
 }
 
 // adminUserRow is one row of the users table.

@@ -162,48 +162,39 @@ func (p *Pages) readPermissionChange(r *http.Request) (permissionChange, error) 
 	return permissionChange{user: user, target: target, form: f, to: to, complaint: msg}, nil
 }
 
-// adminGrant gives a user a permission, replacing the one they held on
-// that target.
-func (p *Pages) adminGrant(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.readPermissionChange(r)
-	if err != nil {
-		return err
+// adminPermission serves the grant form (grant: give a user a permission,
+// replacing the one they held on that target) or the revoke form (take
+// one away). A revocation that finds the permission already changed shows
+// the user's page again with a conflict.
+func (p *Pages) adminPermission(grant bool) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := p.readPermissionChange(r)
+		if err != nil {
+			return err
+		}
+		if c.complaint != "" {
+			return p.showAdminUser(w, r, c.user, c.target, http.StatusBadRequest, c.form, c.complaint)
+		}
+		f, subject := c.form, admin.Subject{Username: c.target.Username}
+		name, done := "permission.granted", "granted"
+		if grant {
+			err = admin.GrantPermission(r.Context(), p.store, subject, c.to, f.Permission)
+		} else {
+			name, done = "permission.revoked", "taken"
+			err = admin.RevokePermission(r.Context(), p.store, subject, c.to, f.Permission)
+			if err != nil && !errors.Is(err, store.ErrUnavailable) {
+				// The permission changed since the page was shown.
+				p.log.Info("revoke permission", "error", err)
+				return p.showAdminUser(w, r, c.user, c.target, http.StatusConflict, grantForm{Kind: f.Kind},
+					"That permission was already changed by someone else. Check the list below.")
+			}
+		}
+		if err != nil {
+			return err
+		}
+		row := permissionRow{Kind: store.TargetKind(f.Kind), Target: f.Target, Name: f.Permission}
+		p.audit(r, event(name, c.user, "", fmt.Sprintf("user %s: %s on %s", c.target.Username, f.Permission, row.Where())))
+		redirectDone(w, r, adminPath+"/users/"+strconv.FormatInt(c.target.ID, 10), done)
+		return nil
 	}
-	if c.complaint != "" {
-		return p.showAdminUser(w, r, c.user, c.target, http.StatusBadRequest, c.form, c.complaint)
-	}
-	f := c.form
-	if err := admin.GrantPermission(r.Context(), p.store, admin.Subject{Username: c.target.Username}, c.to, f.Permission); err != nil {
-		return err
-	}
-	row := permissionRow{Kind: store.TargetKind(f.Kind), Target: f.Target, Name: f.Permission}
-	p.audit(r, event("permission.granted", c.user, "", fmt.Sprintf("user %s: %s on %s", c.target.Username, f.Permission, row.Where())))
-	redirectDone(w, r, adminPath+"/users/"+strconv.FormatInt(c.target.ID, 10), "granted")
-	return nil
-}
-
-// adminRevoke takes a permission from a user.
-func (p *Pages) adminRevoke(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.readPermissionChange(r)
-	if err != nil {
-		return err
-	}
-	if c.complaint != "" {
-		return p.showAdminUser(w, r, c.user, c.target, http.StatusBadRequest, c.form, c.complaint)
-	}
-	f := c.form
-	err = admin.RevokePermission(r.Context(), p.store, admin.Subject{Username: c.target.Username}, c.to, f.Permission)
-	if errors.Is(err, store.ErrUnavailable) {
-		return err
-	}
-	if err != nil {
-		// The permission changed since the page was shown.
-		p.log.Info("revoke permission", "error", err)
-		return p.showAdminUser(w, r, c.user, c.target, http.StatusConflict, grantForm{Kind: f.Kind},
-			"That permission was already changed by someone else. Check the list below.")
-	}
-	row := permissionRow{Kind: store.TargetKind(f.Kind), Target: f.Target, Name: f.Permission}
-	p.audit(r, event("permission.revoked", c.user, "", fmt.Sprintf("user %s: %s on %s", c.target.Username, f.Permission, row.Where())))
-	redirectDone(w, r, adminPath+"/users/"+strconv.FormatInt(c.target.ID, 10), "taken")
-	return nil
 }

@@ -259,17 +259,24 @@ func (p *Pages) deleteApplication(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	return p.deleteClient(w, r, user, c, confirmData{
+		Message: "Deleting " + c.Name + " stops every token it holds and removes its registration. Applications that use its client ID will stop working. This cannot be undone.",
+		Button:  "Delete application", Cancel: applicationsPath + "/" + c.ID,
+	}, "name: "+c.Name, applicationsPath)
+}
+
+// deleteClient deletes application c once the form is confirmed (until
+// then it asks, with ask), records detail in the audit trail and goes
+// back to back.
+func (p *Pages) deleteClient(w http.ResponseWriter, r *http.Request, user *store.User, c store.Client, ask confirmData, detail, back string) error {
 	if !confirmed(r) {
-		return p.askConfirmation(w, r, user, "Delete "+c.Name+"?", confirmData{
-			Message: "Deleting " + c.Name + " stops every token it holds and removes its registration. Applications that use its client ID will stop working. This cannot be undone.",
-			Button:  "Delete application", Cancel: applicationsPath + "/" + c.ID,
-		})
+		return p.askConfirmation(w, r, user, "Delete "+c.Name+"?", ask)
 	}
 	if err := admin.DeleteClient(r.Context(), p.store, c.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	p.audit(r, event("client.deleted", user, c.ID, "name: "+c.Name))
-	redirectDone(w, r, applicationsPath, "deleted")
+	p.audit(r, event("client.deleted", user, c.ID, detail))
+	redirectDone(w, r, back, "deleted")
 	return nil
 }
 
