@@ -58,7 +58,7 @@ func CreateUser(ctx context.Context, st store.Store, nu NewUser) (store.User, st
 		return store.User{}, "", fmt.Errorf("create user: %w", err)
 	}
 	if nu.Admin {
-		if err := st.SetPermission(ctx, store.Permission{UserID: u.ID, Target: store.TargetGlobal, Name: "SYS_ADMIN"}); err != nil {
+		if err := st.SetPermission(ctx, store.Permission{UserID: u.ID, Target: store.TargetGlobal, Name: string(scope.PermSysAdmin)}); err != nil {
 			return store.User{}, "", fmt.Errorf("grant SYS_ADMIN: %w", err)
 		}
 	}

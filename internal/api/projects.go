@@ -78,7 +78,7 @@ func (a *API) createProject(r *http.Request, c *oauth.Caller) (int, any, error) 
 		return 0, nil, fromAdmin(err)
 	}
 	err = a.store.SetPermission(r.Context(), store.Permission{
-		UserID: c.User.ID, Target: store.TargetProject, TargetID: p.ID, Name: "PROJECT_ADMIN"})
+		UserID: c.User.ID, Target: store.TargetProject, TargetID: p.ID, Name: string(scope.PermProjectAdmin)})
 	if err != nil {
 		return 0, nil, err
 	}
