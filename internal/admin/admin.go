@@ -123,11 +123,8 @@ type NewClient struct {
 // Defaults for client registration.
 const (
 	DefaultClientScopes = "PUBLIC_REPOS REPO_READ REPO_WRITE openid profile email"
-	DefaultGrantTypes   = "authorization_code refresh_token"
+	DefaultGrantTypes   = oauth.GrantAuthorizationCode + " " + oauth.GrantRefreshToken
 )
-
-// supportedGrantTypes are the grants a client may be registered for.
-var supportedGrantTypes = []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantDeviceCode, oauth.GrantClientCredentials}
 
 // CreateClient registers a client and returns it with its secret, which
 // is shown only now (empty for a public client).
@@ -197,9 +194,10 @@ func clientScopes(nc NewClient) (scope.Set, scope.Set, error) {
 
 func grantTypes(raw string) ([]string, error) {
 	grants := strings.Fields(cmpOr(raw, DefaultGrantTypes))
+	supported := oauth.GrantTypes()
 	for _, g := range grants {
-		if !slices.Contains(supportedGrantTypes, g) {
-			return nil, fmt.Errorf("grant type %q is not supported (supported: %s)", g, strings.Join(supportedGrantTypes, " "))
+		if !slices.Contains(supported, g) {
+			return nil, fmt.Errorf("grant type %q is not supported (supported: %s)", g, strings.Join(supported, " "))
 		}
 	}
 	slices.Sort(grants)
