@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/audit"
 	"latchkey/internal/store"
 )
 
@@ -52,7 +53,7 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case errors.Is(err, admin.ErrWrongPassword):
 		p.throttle.Fail(key)
-		p.audit(r, event("password.change_failed", user, "", "wrong current password"))
+		p.audit(r, event(audit.PasswordChangeFailed, user, "", "wrong current password"))
 		return again(http.StatusBadRequest, "The current password is not correct.")
 	case errors.As(err, &refused):
 		return again(http.StatusBadRequest, refused.Message)
@@ -73,7 +74,7 @@ func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, user *s
 	if err != nil {
 		return err
 	}
-	p.audit(r, event("password.changed", user, "", pluralize(n, "other session")+" ended"))
+	p.audit(r, event(audit.PasswordChanged, user, "", pluralize(n, "other session")+" ended"))
 	redirectDone(w, r, accountPath, "password")
 	return nil
 }

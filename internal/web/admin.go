@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"latchkey/internal/audit"
 	"net/http"
 	"strconv"
 	"time"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/audit"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/audit"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
@@ -178,11 +179,11 @@ func (p *Pages) adminPermission(grant bool) HandlerFunc {
 			return p.showAdminUser(w, r, c.user, c.target, http.StatusBadRequest, c.form, c.complaint)
 		}
 		f, subject := c.form, admin.Subject{Username: c.target.Username}
-		name, done := "permission.granted", "granted"
+		name, done := audit.PermissionGranted, "granted"
 		if grant {
 			err = admin.GrantPermission(r.Context(), p.store, subject, c.to, f.Permission)
 		} else {
-			name, done = "permission.revoked", "taken"
+			name, done = audit.PermissionRevoked, "taken"
 			err = admin.RevokePermission(r.Context(), p.store, subject, c.to, f.Permission)
 			if err != nil && !errors.Is(err, store.ErrUnavailable) {
 				// The permission changed since the page was shown.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/audit"
 	"latchkey/internal/store"
 )
 
@@ -151,7 +152,7 @@ func (p *Pages) registerApplication(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	p.audit(r, event("client.created", user, c.ID, "name: "+c.Name))
+	p.audit(r, event(audit.ClientCreated, user, c.ID, "name: "+c.Name))
 	p.render(w, r, http.StatusOK, "secret", "Application registered", user, secretData{Client: c, Secret: plain, New: true})
 	return nil
 }
@@ -212,7 +213,7 @@ func (p *Pages) updateApplication(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	p.audit(r, event("client.updated", user, c.ID, "name: "+f.Name+"; scopes: "+strings.Join(f.Scopes, " ")))
+	p.audit(r, event(audit.ClientUpdated, user, c.ID, "name: "+f.Name+"; scopes: "+strings.Join(f.Scopes, " ")))
 	redirectDone(w, r, applicationsPath+"/"+c.ID, "updated")
 	return nil
 }
@@ -231,7 +232,7 @@ func (p *Pages) regenerateSecret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p.audit(r, event("client.secret_regenerated", user, c.ID, "the old secret no longer works"))
+	p.audit(r, event(audit.ClientSecretRegenerated, user, c.ID, "the old secret no longer works"))
 	p.render(w, r, http.StatusOK, "secret", "New client secret", user, secretData{Client: c, Secret: plain})
 	return nil
 }
@@ -275,7 +276,7 @@ func (p *Pages) deleteClient(w http.ResponseWriter, r *http.Request, user *store
 	if err := admin.DeleteClient(r.Context(), p.store, c.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	p.audit(r, event("client.deleted", user, c.ID, detail))
+	p.audit(r, event(audit.ClientDeleted, user, c.ID, detail))
 	redirectDone(w, r, back, "deleted")
 	return nil
 }
@@ -292,7 +293,7 @@ func (p *Pages) revokeAuthorization(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	p.audit(r, event("authorization.revoked", user, clientID, pluralize(n, "token grant")+" revoked, consent forgotten"))
+	p.audit(r, event(audit.AuthorizationRevoked, user, clientID, pluralize(n, "token grant")+" revoked, consent forgotten"))
 	redirectDone(w, r, applicationsPath, "revoked")
 	return nil
 }

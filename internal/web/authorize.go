@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"latchkey/internal/audit"
 	"latchkey/internal/oauth"
 	"latchkey/internal/store"
 )
@@ -162,10 +163,10 @@ func (p *Pages) consent(w http.ResponseWriter, r *http.Request) error {
 		if err := p.provider.RememberConsent(r.Context(), req, user.ID); err != nil {
 			return err
 		}
-		p.audit(r, event("consent.granted", user, req.Client.ID, "scopes: "+req.Scopes.String()))
+		p.audit(r, event(audit.ConsentGranted, user, req.Client.ID, "scopes: "+req.Scopes.String()))
 		return p.issueCode(w, r, req, user, session)
 	case "deny":
-		p.audit(r, event("consent.denied", user, req.Client.ID, "scopes: "+req.Scopes.String()))
+		p.audit(r, event(audit.ConsentDenied, user, req.Client.ID, "scopes: "+req.Scopes.String()))
 		return req.Fail(&oauth.Error{Code: oauth.CodeAccessDenied, Description: "the user denied the request"})
 	}
 	return refuse(http.StatusBadRequest, "Choose Approve or Deny.")

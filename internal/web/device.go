@@ -2,10 +2,10 @@ package web
 
 import (
 	"errors"
-	"latchkey/internal/audit"
 	"net/http"
 	"net/url"
 
+	"latchkey/internal/audit"
 	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
@@ -62,7 +62,7 @@ func (p *Pages) lookupDevice(r *http.Request, code string) (*oauth.DeviceRequest
 	req, err := p.provider.LookupDevice(r.Context(), code)
 	if errors.Is(err, oauth.ErrUnknownUserCode) {
 		p.throttle.Fail(key)
-		p.audit(r, store.AuditEvent{Event: "device.code_rejected", Detail: "a wrong or expired user code was entered"})
+		p.audit(r, store.AuditEvent{Event: audit.DeviceCodeRejected, Detail: "a wrong or expired user code was entered"})
 		return nil, &codeRefused{"That code is not valid or has expired. Check the code on your device and try again."}
 	}
 	return req, err

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"latchkey/internal/audit"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
 )
@@ -41,7 +42,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		p.throttle.Fail(accountKey)
 		p.throttle.Fail(addressKey)
-		p.audit(r, store.AuditEvent{Event: "login.failed", Username: truncate(username, 64),
+		p.audit(r, store.AuditEvent{Event: audit.LoginFailed, Username: truncate(username, 64),
 			Detail: "wrong user name or password"})
 		p.render(w, r, http.StatusUnauthorized, "login", "Sign in", nil,
 			loginData{Next: next, Username: username, Error: "The user name or password is not correct."})
@@ -51,7 +52,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 	if _, err := p.startSession(w, r, user.ID); err != nil {
 		return err
 	}
-	p.audit(r, event("login", &user, "", ""))
+	p.audit(r, event(audit.Login, &user, "", ""))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }
@@ -78,7 +79,7 @@ func (p *Pages) logout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if user != nil {
-		p.audit(r, event("logout", user, "", ""))
+		p.audit(r, event(audit.Logout, user, "", ""))
 	}
 	if err := p.endSession(w, r); err != nil {
 		return err

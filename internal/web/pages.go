@@ -27,12 +27,12 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
-	"latchkey/internal/audit"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"latchkey/internal/audit"
 	"latchkey/internal/oauth"
 	"latchkey/internal/store"
 )
