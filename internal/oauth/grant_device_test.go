@@ -57,6 +57,7 @@ const gotTokens = "tokens"
 
 // TestDeviceGrantPolling states RFC 8628 §3.5 as sequences of polls.
 func TestDeviceGrantPolling(t *testing.T) {
+	base := newHarness(t)
 	pending, slowDown := deviceStep{want: CodeAuthorizationPending}, deviceStep{want: CodeSlowDown}
 	for _, c := range []struct {
 		name  string
@@ -80,7 +81,7 @@ func TestDeviceGrantPolling(t *testing.T) {
 		{"approval by a user disabled since is invalid_grant", []deviceStep{{answer: "approve"}, {answer: "disable", want: CodeInvalidGrant}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t)
+			h := base.sub(t)
 			d := h.startDevice("pub")
 			for i, s := range c.steps {
 				h.clock.Advance(s.advance)
@@ -122,7 +123,7 @@ func (h *harness) wantDeviceTokens(rec *httptest.ResponseRecorder) {
 	if resp.Scope != "PUBLIC_REPOS" || resp.RefreshToken == "" {
 		h.t.Fatalf("device tokens with scope %q and refresh token %q", resp.Scope, resp.RefreshToken)
 	}
-	caller, err := h.p.AuthenticateToken(context.Background(), resp.AccessToken)
+	caller, err := h.caller(resp.AccessToken)
 	if err != nil || caller.User.ID != h.alice.ID || caller.ClientID != "pub" {
 		h.t.Fatalf("device access token acts for %+v (%v), want alice through pub", caller, err)
 	}

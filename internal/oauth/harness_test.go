@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -94,6 +95,7 @@ type harness struct {
 	idTokens *recordingIDTokens
 	alice    store.User // active
 	dora     store.User // disabled
+	users    *int       // how many users sub made
 }
 
 // newHarness opens a fresh SQLite store in t's temporary directory and
@@ -120,7 +122,24 @@ func newHarness(t *testing.T) *harness {
 	}
 	h.alice = h.user("alice", false)
 	h.dora = h.user("dora", true)
+	h.users = new(int)
 	return h
+}
+
+// sub is the harness for one case of a table, run as subtest t: the same
+// provider, store and clients, failures reported to t, a fresh active
+// user in the part of alice (so a case may disable her), and the clock put
+// back where it was when the case ends. Cases share the store, which
+// keeps a table fast; each works on codes and tokens of its own.
+func (h *harness) sub(t *testing.T) *harness {
+	t.Helper()
+	c := *h
+	c.t = t
+	*h.users++
+	c.alice = c.user(fmt.Sprintf("user%d", *h.users), false)
+	start := h.clock.now
+	t.Cleanup(func() { h.clock.now = start })
+	return &c
 }
 
 func (h *harness) user(name string, disabled bool) store.User {
@@ -144,18 +163,25 @@ func (h *harness) disable(u store.User) {
 	}
 }
 
-// auditEvents lists the names of the audit events recorded so far, newest first.
-func (h *harness) auditEvents() []string {
+// lastAudit is the newest event of the audit trail (zero if none).
+func (h *harness) lastAudit() store.AuditEvent {
 	h.t.Helper()
-	events, err := h.st.ListAudit(context.Background(), 100, 0)
+	events, err := h.st.ListAudit(context.Background(), 1, 0)
 	if err != nil {
 		h.t.Fatalf("list audit: %v", err)
 	}
-	var names []string
-	for _, e := range events {
-		names = append(names, string(e.Event))
+	if len(events) == 0 {
+		return store.AuditEvent{}
 	}
-	return names
+	return events[0]
+}
+
+// wantAudit fails unless the newest audit event is event about client.
+func (h *harness) wantAudit(event, client string) {
+	h.t.Helper()
+	if e := h.lastAudit(); string(e.Event) != event || e.ClientID != client {
+		h.t.Errorf("newest audit event %q about client %q, want %q about %q", e.Event, e.ClientID, event, client)
+	}
 }
 
 // basic is an HTTP Basic header whose user and password are the
@@ -231,10 +257,16 @@ func (h *harness) refresh(refresh, scopes string) *httptest.ResponseRecorder {
 	return h.token(form, basicOf("conf"))
 }
 
+// caller runs the bearer check of the protected resources on an access
+// token and returns who it acts for.
+func (h *harness) caller(access string) (*Caller, error) {
+	return h.p.AuthenticateToken(context.Background(), access)
+}
+
 // accessLive reports whether the bearer check accepts an access token.
 func (h *harness) accessLive(access string) bool {
 	h.t.Helper()
-	_, err := h.p.AuthenticateToken(context.Background(), access)
+	_, err := h.caller(access)
 	var e *Error
 	if err != nil && (!errors.As(err, &e) || e.Code != CodeInvalidToken) {
 		h.t.Fatalf("bearer check failed unexpectedly: %v", err)
