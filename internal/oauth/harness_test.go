@@ -186,8 +186,8 @@ func (h *harness) wantAudit(event, client string) {
 
 // basic is an HTTP Basic header whose user and password are the
 // form-urlencoded client_id and client_secret (RFC 6749 §2.3.1).
-func basic(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+func basic(id, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(password)))
 }
 
 // basicOf is the Basic header of a fixture client with its right secret.
