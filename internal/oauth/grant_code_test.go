@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"latchkey/internal/audit"
 )
 
 // The verifier and S256 challenge of RFC 7636 appendix B, and a plain
@@ -187,7 +189,7 @@ func TestCodeReuseRevokesItsTokens(t *testing.T) {
 		t.Error("the first redemption's refresh token is still active after the code was reused")
 	}
 	wantError(t, h.refresh(first.RefreshToken, ""), http.StatusBadRequest, CodeInvalidGrant)
-	h.wantAudit("code.reused", "conf")
+	h.wantAudit(audit.CodeReused, "conf")
 }
 
 // TestRefusedCodeIsBurned states that a redemption refused for a broken

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"latchkey/internal/audit"
 )
 
 // refreshCase is one refresh request against a fresh grant of conf for
@@ -56,7 +58,7 @@ var refreshCases = []refreshCase{
 		before:  func(h *harness, g TokenResponse) { wantTokens(h.t, h.refresh(g.RefreshToken, "")) },
 		request: refreshBy("conf", ""), status: http.StatusBadRequest, code: CodeInvalidGrant,
 		check: func(t *testing.T, h *harness, g, _ TokenResponse) {
-			h.wantAudit("refresh.reused", "conf")
+			h.wantAudit(audit.RefreshReused, "conf")
 		}},
 
 	// Scope (RFC 6749 §6: never beyond what was granted).

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"latchkey/internal/audit"
 	"latchkey/internal/scope"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
@@ -67,6 +68,7 @@ func fixtureClients() []store.Client {
 		// register one, so only the grant's own check stands in its way.
 		{ID: "pubrobot", Name: "Public bot", Public: true, RedirectURIs: []string{ciURI}, Scopes: scope.MustParse("REPO_READ"),
 			DefaultScopes: scope.MustParse("REPO_READ"), GrantTypes: []string{"client_credentials"}},
+		{ID: "nogrant", Name: "No grant", RedirectURIs: []string{appURI}, Scopes: scope.MustParse(all)},
 		{ID: "susp", Name: "Suspended", Suspended: true, RedirectURIs: []string{appURI}, Scopes: scope.MustParse(all),
 			GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials", deviceGrantType}},
 	}
@@ -177,9 +179,9 @@ func (h *harness) lastAudit() store.AuditEvent {
 }
 
 // wantAudit fails unless the newest audit event is event about client.
-func (h *harness) wantAudit(event, client string) {
+func (h *harness) wantAudit(event audit.Event, client string) {
 	h.t.Helper()
-	if e := h.lastAudit(); string(e.Event) != event || e.ClientID != client {
+	if e := h.lastAudit(); e.Event != event || e.ClientID != client {
 		h.t.Errorf("newest audit event %q about client %q, want %q about %q", e.Event, e.ClientID, event, client)
 	}
 }

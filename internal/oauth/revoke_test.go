@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
+
+	"latchkey/internal/audit"
 )
 
 // TestRevocation states RFC 7009 as Latchkey serves it: revoking either
@@ -50,7 +52,7 @@ func TestRevocation(t *testing.T) {
 				t.Fatal("a token of the revoked grant still works")
 			}
 			wantError(t, h.refresh(g.RefreshToken, ""), http.StatusBadRequest, CodeInvalidGrant)
-			h.wantAudit("token.revoked", "conf")
+			h.wantAudit(audit.TokenRevoked, "conf")
 		})
 	}
 	t.Run("unknown and already revoked tokens are answered 200 (RFC 7009 §2.2)", func(t *testing.T) {

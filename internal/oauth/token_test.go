@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,5 +128,28 @@ func wantMembers(t *testing.T, rec *httptest.ResponseRecorder, names ...string) 
 	}
 	if len(body) != len(names) {
 		t.Errorf("answer %s has members beyond %v", rec.Body, names)
+	}
+}
+
+// TestGrantTypesAreWhatTheTokenEndpointServes states that GrantTypes, which
+// discovery and client registration read, names exactly the grants the
+// token endpoint knows: each one reaches the client's registration check
+// (unauthorized_client for a client registered for none of them), while
+// a name it does not list is unsupported_grant_type.
+func TestGrantTypesAreWhatTheTokenEndpointServes(t *testing.T) {
+	h := newHarness(t)
+	names := GrantTypes()
+	want := []string{"authorization_code", "refresh_token", deviceGrantType, "client_credentials"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("GrantTypes() = %v, want %v", names, want)
+	}
+	for _, name := range append(names, "password", "implicit") {
+		code := CodeUnauthorizedClient
+		if !slices.Contains(names, name) {
+			code = CodeUnsupportedGrantType
+		}
+		t.Run(name+" is "+code, func(t *testing.T) {
+			wantError(t, h.token(url.Values{"grant_type": {name}}, basicOf("nogrant")), http.StatusBadRequest, code)
+		})
 	}
 }
