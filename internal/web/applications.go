@@ -64,8 +64,10 @@ func readAppForm(r *http.Request) appForm {
 // uris splits the redirect URIs field, one URI per line.
 func (f appForm) uris() []string { return strings.Fields(f.RedirectURIs) }
 
-// check returns a plain-words complaint about the form, or "".
-func (f appForm) check(r *http.Request, public bool, allowInsecure bool) string {
+// formProblem returns a plain-words complaint about what the form itself
+// leaves out, or "". Everything else about a registration is validated
+// once, by package admin, when it is stored (see refused).
+func (f appForm) formProblem(r *http.Request) string {
 	if t := r.PostForm.Get("client_type"); t != "" && t != "public" && t != "confidential" {
 		return "Choose whether the application is confidential or public."
 	}
@@ -75,12 +77,18 @@ func (f appForm) check(r *http.Request, public bool, allowInsecure bool) string 
 	if len(f.uris()) == 0 {
 		return "Enter at least one redirect URI."
 	}
-	err := admin.CheckClient(admin.NewClient{Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "),
-		Public: public, PKCERequired: f.PKCE, AllowInsecureRedirects: allowInsecure})
-	if err != nil {
-		return sentence(err.Error())
-	}
 	return ""
+}
+
+// refused returns the message of a registration or change that package
+// admin refused (its ErrInvalid errors), as a sentence to show on the
+// form, and false for any other error.
+func refused(err error) (string, bool) {
+	var ae *admin.Error
+	if !errors.Is(err, admin.ErrInvalid) || !errors.As(err, &ae) {
+		return "", false
+	}
+	return sentence(ae.Message), true
 }
 
 // sentence turns an error message into a sentence to show.
@@ -142,13 +150,17 @@ func (p *Pages) registerApplication(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	f := readAppForm(r)
-	if f.Error = f.check(r, f.Public, p.cfg.AllowInsecureRedirects); f.Error != "" {
+	if f.Error = f.formProblem(r); f.Error != "" {
 		return p.showApplications(w, r, user, http.StatusBadRequest, f)
 	}
 	c, plain, err := admin.CreateClient(r.Context(), p.store, admin.NewClient{
 		Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "), Public: f.Public,
 		PKCERequired: f.PKCE, OwnerUserID: user.ID, AllowInsecureRedirects: p.cfg.AllowInsecureRedirects,
 	})
+	if msg, ok := refused(err); ok {
+		f.Error = msg
+		return p.showApplications(w, r, user, http.StatusBadRequest, f)
+	}
 	if err != nil {
 		return err
 	}
@@ -202,14 +214,18 @@ func (p *Pages) updateApplication(w http.ResponseWriter, r *http.Request) error 
 	}
 	f := readAppForm(r)
 	f.Public = c.Public
-	if f.Error = f.check(r, c.Public, p.cfg.AllowInsecureRedirects); f.Error != "" {
+	f.Error = f.formProblem(r)
+	if f.Error == "" {
+		_, err = admin.UpdateClient(r.Context(), p.store, c.ID, admin.ClientChanges{
+			Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "), PKCERequired: f.PKCE,
+			AllowInsecureRedirects: p.cfg.AllowInsecureRedirects,
+		})
+		f.Error, _ = refused(err)
+	}
+	if f.Error != "" {
 		p.render(w, r, http.StatusBadRequest, "application", c.Name, user, applicationData{Client: c, Form: f})
 		return nil
 	}
-	_, err = admin.UpdateClient(r.Context(), p.store, c.ID, admin.ClientChanges{
-		Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "), PKCERequired: f.PKCE,
-		AllowInsecureRedirects: p.cfg.AllowInsecureRedirects,
-	})
 	if err != nil {
 		return err
 	}
