@@ -10,6 +10,8 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/gitserve"
+	"latchkey/internal/scope"
+	"latchkey/internal/store"
 )
 
 func userCreateCommand() *command {
@@ -126,6 +128,15 @@ func repoCreateCommand() *command {
 	}
 }
 
+// permissionList names the permissions of a kind of target for help texts.
+func permissionList(kind store.TargetKind) string {
+	var names []string
+	for _, n := range scope.PermissionNames(kind) {
+		names = append(names, string(n))
+	}
+	return strings.Join(names, ", ")
+}
+
 func permissionCommand(grant bool) *command {
 	var who admin.Subject
 	var permission string
@@ -134,9 +145,9 @@ func permissionCommand(grant bool) *command {
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&who.Username, "user", "", "user name (this or --client)")
 			fs.StringVar(&who.ClientID, "client", "", "client ID: the permission goes to the client's service identity (client_credentials grant)")
-			fs.BoolVar(&target.Global, "global", false, "a global permission (LICENSED_USER, PROJECT_CREATE, ADMIN, SYS_ADMIN)")
-			fs.StringVar(&target.Project, "project", "", "a project permission (PROJECT_READ, PROJECT_WRITE, PROJECT_ADMIN) on this project key")
-			fs.StringVar(&target.Repo, "repo", "", "a repository permission (REPO_READ, REPO_WRITE, REPO_ADMIN) on KEY/slug")
+			fs.BoolVar(&target.Global, "global", false, "a global permission ("+permissionList(store.TargetGlobal)+")")
+			fs.StringVar(&target.Project, "project", "", "a project permission ("+permissionList(store.TargetProject)+") on this project key")
+			fs.StringVar(&target.Repo, "repo", "", "a repository permission ("+permissionList(store.TargetRepo)+") on KEY/slug")
 			fs.StringVar(&permission, "permission", "", "permission name (required)")
 		},
 		run: func(ctx context.Context, e *cmdEnv) error {

@@ -58,7 +58,7 @@ func CreateUser(ctx context.Context, st store.Store, nu NewUser) (store.User, st
 		return store.User{}, "", fmt.Errorf("create user: %w", err)
 	}
 	if nu.Admin {
-		if err := st.SetPermission(ctx, store.Permission{UserID: u.ID, Target: store.TargetGlobal, Name: "SYS_ADMIN"}); err != nil {
+		if err := st.SetPermission(ctx, store.Permission{UserID: u.ID, Target: store.TargetGlobal, Name: string(scope.PermSysAdmin)}); err != nil {
 			return store.User{}, "", fmt.Errorf("grant SYS_ADMIN: %w", err)
 		}
 	}
@@ -123,14 +123,13 @@ type NewClient struct {
 // Defaults for client registration.
 const (
 	DefaultClientScopes = "PUBLIC_REPOS REPO_READ REPO_WRITE openid profile email"
-	DefaultGrantTypes   = "authorization_code refresh_token"
+	DefaultGrantTypes   = oauth.GrantAuthorizationCode + " " + oauth.GrantRefreshToken
 )
 
-// supportedGrantTypes are the grants a client may be registered for.
-var supportedGrantTypes = []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantDeviceCode, oauth.GrantClientCredentials}
-
-// CreateClient registers a client and returns it with its secret, which
-// is shown only now (empty for a public client).
+// CreateClient validates and registers a client and returns it with its
+// secret, which is shown only now (empty for a public client). A refused
+// registration is an ErrInvalid *Error whose message is fit to show;
+// any other error is a server fault.
 func CreateClient(ctx context.Context, st store.Store, nc NewClient) (store.Client, string, error) {
 	c, err := buildClient(nc)
 	if err != nil {
@@ -148,17 +147,19 @@ func CreateClient(ctx context.Context, st store.Store, nc NewClient) (store.Clie
 	return c, plain, nil
 }
 
+// buildClient validates a registration and builds the client to store.
+// Every refusal is an ErrInvalid *Error whose message is fit to show.
 func buildClient(nc NewClient) (store.Client, error) {
 	name := strings.TrimSpace(nc.Name)
 	if name == "" || len(name) > 200 {
-		return store.Client{}, errors.New("the client name must be 1-200 characters")
+		return store.Client{}, invalid("the client name must be 1-200 characters")
 	}
 	if len(nc.RedirectURIs) == 0 {
-		return store.Client{}, errors.New("at least one redirect URI is required")
+		return store.Client{}, invalid("at least one redirect URI is required")
 	}
 	for _, u := range nc.RedirectURIs {
 		if err := oauth.CheckRedirectURI(u, nc.AllowInsecureRedirects); err != nil {
-			return store.Client{}, err
+			return store.Client{}, invalid("%s", err.Error())
 		}
 	}
 	scopes, defaults, err := clientScopes(nc)
@@ -170,7 +171,7 @@ func buildClient(nc NewClient) (store.Client, error) {
 		return store.Client{}, err
 	}
 	if nc.Public && slices.Contains(grants, oauth.GrantClientCredentials) {
-		return store.Client{}, errors.New("a public client cannot use client_credentials: it has no secret")
+		return store.Client{}, invalid("a public client cannot use client_credentials: it has no secret")
 	}
 	return store.Client{
 		ID: secret.NewID(), Name: name, Public: nc.Public, RedirectURIs: slices.Compact(slices.Clone(nc.RedirectURIs)),
@@ -183,23 +184,24 @@ func clientScopes(nc NewClient) (scope.Set, scope.Set, error) {
 	raw := cmpOr(nc.Scopes, DefaultClientScopes)
 	scopes, err := scope.Parse(raw)
 	if err != nil || len(scopes) == 0 {
-		return nil, nil, fmt.Errorf("scopes %q: %v", raw, cmpOr(errString(err), "none given"))
+		return nil, nil, invalid("scopes %q: %v", raw, cmpOr(errString(err), "none given"))
 	}
 	defaults, err := scope.Parse(cmpOr(nc.DefaultScopes, scope.PublicRepos))
 	if err != nil {
-		return nil, nil, fmt.Errorf("default scopes: %w", err)
+		return nil, nil, invalid("default scopes: %v", err)
 	}
 	if !scopes.Covers(defaults) {
-		return nil, nil, fmt.Errorf("default scopes %q are not within the client's scopes %q", defaults, scopes)
+		return nil, nil, invalid("default scopes %q are not within the client's scopes %q", defaults, scopes)
 	}
 	return scopes, defaults, nil
 }
 
 func grantTypes(raw string) ([]string, error) {
 	grants := strings.Fields(cmpOr(raw, DefaultGrantTypes))
+	supported := oauth.GrantTypes()
 	for _, g := range grants {
-		if !slices.Contains(supportedGrantTypes, g) {
-			return nil, fmt.Errorf("grant type %q is not supported (supported: %s)", g, strings.Join(supportedGrantTypes, " "))
+		if !slices.Contains(supported, g) {
+			return nil, invalid("grant type %q is not supported (supported: %s)", g, strings.Join(supported, " "))
 		}
 	}
 	slices.Sort(grants)

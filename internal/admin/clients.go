@@ -115,6 +115,9 @@ func DeleteClient(ctx context.Context, st store.Store, id string) error {
 // clientError says which client an operation failed on, keeping the
 // store's sentinel errors visible to errors.Is.
 func clientError(op, id string, err error) error {
+	if errors.Is(err, ErrInvalid) {
+		return err // a refused change: its message is the one to show
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("client %s does not exist: %w", id, err)
 	}

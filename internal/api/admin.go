@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"latchkey/internal/audit"
 	"net/http"
 	"strings"
 	"time"
@@ -98,7 +99,7 @@ func (a *API) adminCreateUser(r *http.Request, c *oauth.Caller) (int, any, error
 	if err != nil {
 		return 0, nil, fromAdmin(err)
 	}
-	a.audit(r, c, "user.created", "user %s", u.Username)
+	a.audit(r, c, audit.UserCreated, "user %s", u.Username)
 	if display := strings.TrimSpace(q.Get("displayName")); display != "" {
 		_, err = a.store.UpdateUser(r.Context(), u.ID, func(u store.User) (store.User, error) {
 			u.DisplayName = display
@@ -126,7 +127,7 @@ func (a *API) adminUpdateUser(r *http.Request, c *oauth.Caller) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	a.audit(r, c, "user.updated", "user %s", u.Username)
+	a.audit(r, c, audit.UserUpdated, "user %s", u.Username)
 	return http.StatusOK, a.detailedUserJSON(u, u.ID != c.User.ID), nil
 }
 
@@ -144,7 +145,7 @@ func (a *API) adminDeleteUser(r *http.Request, c *oauth.Caller) (int, any, error
 	if err := a.store.DeleteUser(r.Context(), u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return 0, nil, err
 	}
-	a.audit(r, c, "user.deleted", "user %s", u.Username)
+	a.audit(r, c, audit.UserDeleted, "user %s", u.Username)
 	return http.StatusOK, a.detailedUserJSON(u, false), nil
 }
 
@@ -180,7 +181,7 @@ func (a *API) adminSetPermission(r *http.Request, c *oauth.Caller) (int, any, er
 	if err != nil {
 		return 0, nil, err
 	}
-	a.audit(r, c, "permission.granted", "user %s: %s on the whole server", u.Username, name)
+	a.audit(r, c, audit.PermissionGranted, "user %s: %s on the whole server", u.Username, name)
 	return http.StatusNoContent, nil, nil
 }
 
@@ -201,7 +202,7 @@ func (a *API) adminRevokePermission(r *http.Request, c *oauth.Caller) (int, any,
 	if err != nil {
 		return 0, nil, err
 	}
-	a.audit(r, c, "permission.revoked", "user %s: every permission on the whole server", u.Username)
+	a.audit(r, c, audit.PermissionRevoked, "user %s: every permission on the whole server", u.Username)
 	return http.StatusNoContent, nil, nil
 }
 
@@ -271,7 +272,7 @@ func (a *API) rotateSigningKeys(r *http.Request, c *oauth.Caller) (int, any, err
 	if err != nil {
 		return 0, nil, err
 	}
-	a.audit(r, c, "signing_key.rotated", "new key %s", kid)
+	a.audit(r, c, audit.SigningKeyRotated, "new key %s", kid)
 	return http.StatusCreated, map[string]any{
 		"id": kid, "activeFrom": a.cfg.Provider.Now().Add(rotatePublishAhead).UnixMilli(),
 	}, nil

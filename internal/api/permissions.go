@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"latchkey/internal/audit"
 	"net/http"
 	"slices"
 	"strings"
@@ -106,7 +107,7 @@ func (a *API) setPermissions(r *http.Request, c *oauth.Caller) (int, any, error)
 		if err := a.store.SetPermission(r.Context(), store.Permission{UserID: u.ID, Target: t.kind, TargetID: t.id, Name: name}); err != nil {
 			return 0, nil, err
 		}
-		a.audit(r, c, "permission.granted", "user %s: %s on %s", u.Username, name, t.where)
+		a.audit(r, c, audit.PermissionGranted, "user %s: %s on %s", u.Username, name, t.where)
 	}
 	return http.StatusNoContent, nil, nil
 }
@@ -131,7 +132,7 @@ func (a *API) revokePermissions(r *http.Request, c *oauth.Caller) (int, any, err
 		if err != nil {
 			return 0, nil, err
 		}
-		a.audit(r, c, "permission.revoked", "user %s: every permission on %s", u.Username, t.where)
+		a.audit(r, c, audit.PermissionRevoked, "user %s: every permission on %s", u.Username, t.where)
 	}
 	return http.StatusNoContent, nil, nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"latchkey/internal/audit"
 	"net/http"
 	"strings"
 
@@ -78,11 +79,11 @@ func (a *API) createProject(r *http.Request, c *oauth.Caller) (int, any, error) 
 		return 0, nil, fromAdmin(err)
 	}
 	err = a.store.SetPermission(r.Context(), store.Permission{
-		UserID: c.User.ID, Target: store.TargetProject, TargetID: p.ID, Name: "PROJECT_ADMIN"})
+		UserID: c.User.ID, Target: store.TargetProject, TargetID: p.ID, Name: string(scope.PermProjectAdmin)})
 	if err != nil {
 		return 0, nil, err
 	}
-	a.audit(r, c, "project.created", "project %s", p.Key)
+	a.audit(r, c, audit.ProjectCreated, "project %s", p.Key)
 	return http.StatusCreated, a.projectJSON(p), nil
 }
 
@@ -122,7 +123,7 @@ func (a *API) updateProject(r *http.Request, c *oauth.Caller) (int, any, error) 
 	case err != nil:
 		return 0, nil, err
 	}
-	a.audit(r, c, "project.updated", "project %s", p.Key)
+	a.audit(r, c, audit.ProjectUpdated, "project %s", p.Key)
 	return http.StatusOK, a.projectJSON(p), nil
 }
 
@@ -143,6 +144,6 @@ func (a *API) deleteProject(r *http.Request, c *oauth.Caller) (int, any, error) 
 	if err := a.store.DeleteProject(r.Context(), p.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return 0, nil, err
 	}
-	a.audit(r, c, "project.deleted", "project %s", p.Key)
+	a.audit(r, c, audit.ProjectDeleted, "project %s", p.Key)
 	return http.StatusNoContent, nil, nil
 }

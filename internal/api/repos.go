@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"latchkey/internal/audit"
 	"net/http"
 	"strings"
 
@@ -111,7 +112,7 @@ func (a *API) createRepo(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, fromAdmin(err)
 	}
-	a.audit(r, c, "repo.created", "repository %s/%s", p.Key, repo.Slug)
+	a.audit(r, c, audit.RepoCreated, "repository %s/%s", p.Key, repo.Slug)
 	return http.StatusCreated, a.repoJSON(repo, p), nil
 }
 
@@ -156,7 +157,7 @@ func (a *API) updateRepo(r *http.Request, c *oauth.Caller) (int, any, error) {
 	case err != nil:
 		return 0, nil, err
 	}
-	a.audit(r, c, "repo.updated", "repository %s/%s", p.Key, repo.Slug)
+	a.audit(r, c, audit.RepoUpdated, "repository %s/%s", p.Key, repo.Slug)
 	return http.StatusOK, a.repoJSON(repo, p), nil
 }
 
@@ -184,6 +185,6 @@ func (a *API) deleteRepo(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err := admin.DeleteRepo(r.Context(), a.store, a.cfg.Repos, repo); err != nil {
 		return 0, nil, fromAdmin(err)
 	}
-	a.audit(r, c, "repo.deleted", "repository %s/%s", repo.ProjectKey, repo.Slug)
+	a.audit(r, c, audit.RepoDeleted, "repository %s/%s", repo.ProjectKey, repo.Slug)
 	return http.StatusAccepted, nil, nil
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"latchkey/internal/audit"
 	"net/http"
 	"strings"
 
@@ -91,7 +92,7 @@ func (a *API) updateCurrentUser(r *http.Request, c *oauth.Caller) (int, any, err
 	if err != nil {
 		return 0, nil, err
 	}
-	a.audit(r, c, "account.updated", "user %s", u.Username)
+	a.audit(r, c, audit.AccountUpdated, "user %s", u.Username)
 	return http.StatusOK, a.userJSON(u), nil
 }
 

@@ -308,7 +308,7 @@ func TestAdminManagesUsers(t *testing.T) {
 	var trail []string
 	for _, e := range events {
 		if e.Username == "root" && e.ClientID == f.clientID {
-			trail = append(trail, e.Event+" "+e.Detail)
+			trail = append(trail, string(e.Event)+" "+e.Detail)
 		}
 	}
 	slices.Reverse(trail)

@@ -16,7 +16,9 @@ import (
 	"latchkey/internal/store"
 )
 
-// Grant types.
+// Grant types (RFC 6749 §4, RFC 8628 §3.4). The ones the token endpoint
+// serves are listed by GrantTypes; GrantPassword is named only to be
+// refused.
 const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"

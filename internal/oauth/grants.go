@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"latchkey/internal/audit"
 	"slices"
 
 	"latchkey/internal/scope"
@@ -41,7 +42,7 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 		return nil, InvalidGrant("the authorization code is invalid")
 	case errors.Is(err, store.ErrCodeReused):
 		g.p.log.Warn("authorization code reused; its tokens are revoked", "client_id", client.ID)
-		g.p.Audit(ctx, store.AuditEvent{Event: "code.reused", ClientID: client.ID,
+		g.p.Audit(ctx, store.AuditEvent{Event: audit.CodeReused, ClientID: client.ID,
 			Detail: "an authorization code was presented twice; the tokens issued from it are revoked"})
 		return nil, InvalidGrant("the authorization code was already used")
 	case err != nil:
@@ -103,7 +104,7 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 		return nil, InvalidGrant("the refresh token is invalid or revoked")
 	case errors.Is(err, store.ErrTokenReused):
 		g.p.log.Warn("rotated refresh token reused; its family is revoked", "client_id", client.ID)
-		g.p.Audit(ctx, store.AuditEvent{Event: "refresh.reused", ClientID: client.ID,
+		g.p.Audit(ctx, store.AuditEvent{Event: audit.RefreshReused, ClientID: client.ID,
 			Detail: "a rotated refresh token was presented again; every token of its grant is revoked"})
 		return nil, InvalidGrant("the refresh token was already used; every token of this grant is now revoked")
 	case err != nil:

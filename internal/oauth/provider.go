@@ -89,14 +89,39 @@ func New(cfg Config) *Provider {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
-	p := &Provider{store: cfg.Store, cfg: cfg, log: cfg.Logger}
-	p.grants = map[string]grantHandler{
-		GrantAuthorizationCode: codeGrant{p},
-		GrantRefreshToken:      refreshGrant{p},
-		GrantDeviceCode:        deviceGrant{p},
-		GrantClientCredentials: clientCredentialsGrant{p},
+	p := &Provider{store: cfg.Store, cfg: cfg, log: cfg.Logger, grants: map[string]grantHandler{}}
+	for _, g := range grantTable(p) {
+		p.grants[g.name] = g.handler
 	}
 	return p
+}
+
+// namedGrant is one grant the token endpoint serves.
+type namedGrant struct {
+	name    string
+	handler grantHandler
+}
+
+// grantTable is the one list of the grants the token endpoint serves, in
+// the order discovery names them. GrantTypes reads its names, so the
+// token endpoint, discovery and client registration cannot disagree.
+func grantTable(p *Provider) []namedGrant {
+	return []namedGrant{
+		{GrantAuthorizationCode, codeGrant{p}},
+		{GrantRefreshToken, refreshGrant{p}},
+		{GrantDeviceCode, deviceGrant{p}},
+		{GrantClientCredentials, clientCredentialsGrant{p}},
+	}
+}
+
+// GrantTypes lists the grant types the token endpoint serves, for
+// discovery (grant_types_supported) and for client registration.
+func GrantTypes() []string {
+	var names []string
+	for _, g := range grantTable(nil) {
+		names = append(names, g.name)
+	}
+	return names
 }
 
 // Issuer returns the issuer identifier.

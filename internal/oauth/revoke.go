@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"latchkey/internal/audit"
 	"net/http"
 	"strconv"
 
@@ -50,7 +51,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err := p.store.RevokeFamily(r.Context(), fam.ID, p.cfg.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return ServerError(fmt.Errorf("revoke: %w", err))
 	}
-	p.Audit(r.Context(), store.AuditEvent{Event: "token.revoked", UserID: fam.UserID, ClientID: client.ID,
+	p.Audit(r.Context(), store.AuditEvent{Event: audit.TokenRevoked, UserID: fam.UserID, ClientID: client.ID,
 		Remote: RemoteAddress(r), Detail: "the application revoked a token (RFC 7009); every token of its grant is revoked"})
 	return nil
 }

@@ -33,27 +33,74 @@ const (
 	SysAdmin
 )
 
-// permissionNames maps each Bitbucket permission name to its target kind
-// and the level it grants on that kind of target.
-var permissionNames = map[string]struct {
+// PermissionName is a Bitbucket permission name, as granted to a user and
+// stored in store.Permission.Name (which the store does not interpret).
+type PermissionName string
+
+// The permission names, by target kind, lowest first.
+const (
+	PermLicensedUser  PermissionName = "LICENSED_USER"
+	PermProjectCreate PermissionName = "PROJECT_CREATE"
+	PermAdmin         PermissionName = "ADMIN"
+	PermSysAdmin      PermissionName = "SYS_ADMIN"
+	PermProjectRead   PermissionName = "PROJECT_READ"
+	PermProjectWrite  PermissionName = "PROJECT_WRITE"
+	PermProjectAdmin  PermissionName = "PROJECT_ADMIN"
+	PermRepoRead      PermissionName = "REPO_READ"
+	PermRepoWrite     PermissionName = "REPO_WRITE"
+	PermRepoAdmin     PermissionName = "REPO_ADMIN"
+)
+
+// permissionDef is what one permission name grants: a level on one kind of
+// target (a Global for global permissions, a Level for the others).
+type permissionDef struct {
+	name   PermissionName
 	target store.TargetKind
 	level  int
-}{
-	"LICENSED_USER":  {store.TargetGlobal, int(LicensedUser)},
-	"PROJECT_CREATE": {store.TargetGlobal, int(ProjectCreator)},
-	"ADMIN":          {store.TargetGlobal, int(GlobalAdmin)},
-	"SYS_ADMIN":      {store.TargetGlobal, int(SysAdmin)},
-	"PROJECT_READ":   {store.TargetProject, int(Read)},
-	"PROJECT_WRITE":  {store.TargetProject, int(Write)},
-	"PROJECT_ADMIN":  {store.TargetProject, int(Admin)},
-	"REPO_READ":      {store.TargetRepo, int(Read)},
-	"REPO_WRITE":     {store.TargetRepo, int(Write)},
-	"REPO_ADMIN":     {store.TargetRepo, int(Admin)},
+}
+
+// permissionDefs is the one table of permission names, by target kind,
+// lowest first.
+func permissionDefs() [10]permissionDef {
+	return [...]permissionDef{
+		{PermLicensedUser, store.TargetGlobal, int(LicensedUser)},
+		{PermProjectCreate, store.TargetGlobal, int(ProjectCreator)},
+		{PermAdmin, store.TargetGlobal, int(GlobalAdmin)},
+		{PermSysAdmin, store.TargetGlobal, int(SysAdmin)},
+		{PermProjectRead, store.TargetProject, int(Read)},
+		{PermProjectWrite, store.TargetProject, int(Write)},
+		{PermProjectAdmin, store.TargetProject, int(Admin)},
+		{PermRepoRead, store.TargetRepo, int(Read)},
+		{PermRepoWrite, store.TargetRepo, int(Write)},
+		{PermRepoAdmin, store.TargetRepo, int(Admin)},
+	}
+}
+
+// lookupPermission finds the definition of a permission name.
+func lookupPermission(name string) (permissionDef, bool) {
+	for _, d := range permissionDefs() {
+		if string(d.name) == name {
+			return d, true
+		}
+	}
+	return permissionDef{}, false
+}
+
+// PermissionNames lists the permission names that apply to a kind of
+// target, lowest first (what forms offer and help texts name).
+func PermissionNames(target store.TargetKind) []PermissionName {
+	var out []PermissionName
+	for _, d := range permissionDefs() {
+		if d.target == target {
+			out = append(out, d.name)
+		}
+	}
+	return out
 }
 
 // CheckPermission validates a Bitbucket permission name for a target kind.
 func CheckPermission(target store.TargetKind, name string) error {
-	p, ok := permissionNames[name]
+	p, ok := lookupPermission(name)
 	if !ok {
 		return fmt.Errorf("unknown permission %q", name)
 	}
@@ -69,7 +116,8 @@ func GlobalPermission(name string) (Global, error) {
 	if err := CheckPermission(store.TargetGlobal, name); err != nil {
 		return NoGlobal, err
 	}
-	return Global(permissionNames[name].level), nil
+	p, _ := lookupPermission(name)
+	return Global(p.level), nil
 }
 
 // UserAccess is what a user may do, from the permissions granted to them.
@@ -98,7 +146,7 @@ type UserAccess struct {
 func NewUserAccess(perms []store.Permission) UserAccess {
 	ua := UserAccess{Global: LicensedUser, Projects: map[int64]Level{}, Repos: map[int64]Level{}}
 	for _, p := range perms {
-		def, ok := permissionNames[p.Name]
+		def, ok := lookupPermission(p.Name)
 		if !ok || def.target != p.Target {
 			continue // unknown names grant nothing
 		}

@@ -124,7 +124,7 @@ func newOIDC(ctx context.Context, cfg config.Config, st store.Store, log *slog.L
 		Store: st, Keys: keys, Issuer: cfg.Issuer(), TokenTTL: cfg.AccessTokenTTL, Now: now, Logger: log,
 		Discovery: oidc.DiscoveryConfig{
 			Gitea: gitea.Endpoints(cfg.Issuer()), Bitbucket: bitbucket.Endpoints(cfg.Issuer()),
-			GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantDeviceCode, oauth.GrantClientCredentials},
+			GrantTypes: oauth.GrantTypes(),
 		},
 	}), keys, nil
 }

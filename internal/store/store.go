@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"latchkey/internal/audit"
 )
 
 // Sentinel errors. Backends wrap them with context; callers test with errors.Is.
@@ -189,12 +191,12 @@ type UserFamily struct {
 type AuditEvent struct {
 	ID       int64
 	At       time.Time
-	Event    string // dotted name, e.g. "login.failed", "client.suspended"
-	UserID   int64  // who acted; 0 when unknown (a failed login)
-	Username string // their user name then (for a failed login, the name typed)
-	ClientID string // the application concerned, if any
-	Remote   string // the client address the request came from
-	Detail   string // what else the event needs to be understood
+	Event    audit.Event // dotted name, e.g. "login.failed", "client.suspended"
+	UserID   int64       // who acted; 0 when unknown (a failed login)
+	Username string      // their user name then (for a failed login, the name typed)
+	ClientID string      // the application concerned, if any
+	Remote   string      // the client address the request came from
+	Detail   string      // what else the event needs to be understood
 }
 
 // Token is an access or refresh token. Hash is the hex SHA-256 of the token.

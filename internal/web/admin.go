@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"latchkey/internal/audit"
 	"net/http"
 	"strconv"
 	"time"
@@ -139,9 +140,9 @@ func (p *Pages) adminSuspend(suspend bool) http.HandlerFunc {
 			p.serverError(w, r, err)
 			return
 		}
-		name, done, detail := "client.reinstated", "reinstated", "name: "+c.Name
+		name, done, detail := audit.ClientReinstated, "reinstated", "name: "+c.Name
 		if suspend {
-			name, done = "client.suspended", "suspended"
+			name, done = audit.ClientSuspended, "suspended"
 			detail += "; " + pluralize(n, "token grant") + " revoked"
 		}
 		p.audit(r, event(name, user, c.ID, detail))
@@ -273,9 +274,9 @@ func (p *Pages) adminDisable(disable bool) http.HandlerFunc {
 			p.serverError(w, r, err)
 			return
 		}
-		name, done := "user.enabled", "enabled"
+		name, done := audit.UserEnabled, "enabled"
 		if disable {
-			name, done = "user.disabled", "disabled"
+			name, done = audit.UserDisabled, "disabled"
 		}
 		p.audit(r, event(name, user, "", "user: "+target.Username))
 		redirectDone(w, r, adminPath+"/users", done)

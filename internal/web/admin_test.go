@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"fmt"
+	"latchkey/internal/audit"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -185,7 +186,7 @@ func TestAuditTrailRecordsSecurityEvents(t *testing.T) {
 
 	byName := map[string]store.AuditEvent{}
 	for _, e := range events(t, f.env.Store) {
-		byName[e.Event] = e
+		byName[string(e.Event)] = e
 	}
 	for _, c := range []struct{ event, username, client string }{
 		{"login", "bob", ""}, {"login.failed", "bob", ""}, {"consent.granted", "bob", f.clientID},
@@ -201,7 +202,7 @@ func TestAuditTrailRecordsSecurityEvents(t *testing.T) {
 	}
 
 	for i := range 60 {
-		if _, err := f.env.Store.AppendAudit(t.Context(), store.AuditEvent{Event: fmt.Sprintf("test.event%02d", i)}); err != nil {
+		if _, err := f.env.Store.AppendAudit(t.Context(), store.AuditEvent{Event: audit.Event(fmt.Sprintf("test.event%02d", i))}); err != nil {
 			t.Fatal(err)
 		}
 	}

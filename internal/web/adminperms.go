@@ -41,14 +41,16 @@ type adminUserData struct {
 	Self          bool
 	Permissions   []permissionRow
 	Form          grantForm
-	Names         map[string][]string // permission names by target kind
+	Names         map[string][]scope.PermissionName // permission names by target kind
 }
 
 // permissionNames are the names the grant form offers, by target kind.
-var permissionNames = map[string][]string{
-	string(store.TargetGlobal):  {"LICENSED_USER", "PROJECT_CREATE", "ADMIN", "SYS_ADMIN"},
-	string(store.TargetProject): {"PROJECT_READ", "PROJECT_WRITE", "PROJECT_ADMIN"},
-	string(store.TargetRepo):    {"REPO_READ", "REPO_WRITE", "REPO_ADMIN"},
+func permissionNames() map[string][]scope.PermissionName {
+	names := map[string][]scope.PermissionName{}
+	for _, kind := range []store.TargetKind{store.TargetGlobal, store.TargetProject, store.TargetRepo} {
+		names[string(kind)] = scope.PermissionNames(kind)
+	}
+	return names
 }
 
 // adminUser shows one user's permissions with a form to grant another.
@@ -72,7 +74,7 @@ func (p *Pages) showAdminUser(w http.ResponseWriter, r *http.Request, user *stor
 	}
 	p.render(w, r, status, "admin_user", "User "+target.Username, user, adminUserData{
 		Notice: notice(r), Error: msg, Target: target, Self: target.ID == user.ID,
-		Permissions: rows, Form: f, Names: permissionNames,
+		Permissions: rows, Form: f, Names: permissionNames(),
 	})
 }
 

@@ -54,7 +54,7 @@ func TestProtocolSideEventsAreAudited(t *testing.T) {
 	seen := map[string]bool{}
 	for _, e := range events(t, env.Store) {
 		if e.ClientID == id {
-			seen[e.Event] = true
+			seen[string(e.Event)] = true
 		}
 		if e.Event == "token.revoked" && (e.Remote != "127.0.0.1" || e.UserID == 0) {
 			t.Errorf("token.revoked event %+v, want the user and the remote address", e)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"latchkey/internal/audit"
 	"net/http"
 	"net/url"
 
@@ -125,7 +126,11 @@ func (p *Pages) deviceDecide(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, err)
 		return
 	}
-	p.audit(r, event("device."+decision, user, req.Client.ID, "scopes: "+scope.Set(req.Code.Scopes).String()))
+	name := audit.DeviceApprove
+	if decision == "deny" {
+		name = audit.DeviceDeny
+	}
+	p.audit(r, event(name, user, req.Client.ID, "scopes: "+scope.Set(req.Code.Scopes).String()))
 	title, msg := "Device connected", req.Client.Name+" can now act for you with the access you approved. Return to your device."
 	if decision == "deny" {
 		title, msg = "Request denied", "You denied "+req.Client.Name+" access. Your device will be told."

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"latchkey/internal/audit"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -193,7 +194,7 @@ func (p *Pages) audit(r *http.Request, e store.AuditEvent) {
 }
 
 // event is an audit event of user (nil: nobody known) about clientID.
-func event(name string, user *store.User, clientID, detail string) store.AuditEvent {
+func event(name audit.Event, user *store.User, clientID, detail string) store.AuditEvent {
 	e := store.AuditEvent{Event: name, ClientID: clientID, Detail: detail}
 	if user != nil {
 		e.UserID, e.Username = user.ID, user.Username

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"latchkey/internal/audit"
 	"slices"
 	"testing"
 	"time"
@@ -319,7 +320,7 @@ func testAppendAudit(t *testing.T, s store.Store) {
 func testListAuditPages(t *testing.T, s store.Store) {
 	var ids []int64
 	for i := range 7 {
-		e, err := s.AppendAudit(ctx(t), store.AuditEvent{Event: fmt.Sprintf("e%d", i)})
+		e, err := s.AppendAudit(ctx(t), store.AuditEvent{Event: audit.Event(fmt.Sprintf("e%d", i))})
 		must(t, "append", err)
 		ids = append(ids, e.ID)
 	}

@@ -1,0 +1,75 @@
+// Package audit names the security events of the audit trail: the one
+// typed list of what Latchkey records (logins, consents, revocations,
+// changes to clients, users, permissions, projects and keys). Recording an
+// event is the protocol core's (oauth.Provider.Audit); storing it is the
+// store's (store.AuditEvent); this package owns only the vocabulary, so
+// that every layer spells an event the same way and a reader of the trail
+// can find every place that writes one.
+package audit
+
+// Event is the dotted name of an audit event: the thing, then what
+// happened to it.
+type Event string
+
+// Sign-in and account events (the pages).
+const (
+	Login                Event = "login"
+	LoginFailed          Event = "login.failed"
+	Logout               Event = "logout"
+	PasswordChanged      Event = "password.changed"
+	PasswordChangeFailed Event = "password.change_failed"
+	AccountUpdated       Event = "account.updated"
+)
+
+// Authorization events: consent, device approvals, revocation, reuse.
+const (
+	ConsentGranted       Event = "consent.granted"
+	ConsentDenied        Event = "consent.denied"
+	DeviceApprove        Event = "device.approve"
+	DeviceDeny           Event = "device.deny"
+	DeviceCodeRejected   Event = "device.code_rejected"
+	AuthorizationRevoked Event = "authorization.revoked"
+	TokenRevoked         Event = "token.revoked"
+	CodeReused           Event = "code.reused"
+	RefreshReused        Event = "refresh.reused"
+)
+
+// Client (application) events.
+const (
+	ClientCreated           Event = "client.created"
+	ClientUpdated           Event = "client.updated"
+	ClientSecretRegenerated Event = "client.secret_regenerated"
+	ClientSuspended         Event = "client.suspended"
+	ClientReinstated        Event = "client.reinstated"
+	ClientDeleted           Event = "client.deleted"
+)
+
+// Administration events: users, permissions, projects, repositories, keys.
+const (
+	UserCreated       Event = "user.created"
+	UserUpdated       Event = "user.updated"
+	UserDeleted       Event = "user.deleted"
+	UserEnabled       Event = "user.enabled"
+	UserDisabled      Event = "user.disabled"
+	PermissionGranted Event = "permission.granted"
+	PermissionRevoked Event = "permission.revoked"
+	ProjectCreated    Event = "project.created"
+	ProjectUpdated    Event = "project.updated"
+	ProjectDeleted    Event = "project.deleted"
+	RepoCreated       Event = "repo.created"
+	RepoUpdated       Event = "repo.updated"
+	RepoDeleted       Event = "repo.deleted"
+	SigningKeyRotated Event = "signing_key.rotated"
+)
+
+// Events lists every event, in the order of the declarations above.
+func Events() []Event {
+	return []Event{
+		Login, LoginFailed, Logout, PasswordChanged, PasswordChangeFailed, AccountUpdated,
+		ConsentGranted, ConsentDenied, DeviceApprove, DeviceDeny, DeviceCodeRejected,
+		AuthorizationRevoked, TokenRevoked, CodeReused, RefreshReused,
+		ClientCreated, ClientUpdated, ClientSecretRegenerated, ClientSuspended, ClientReinstated, ClientDeleted,
+		UserCreated, UserUpdated, UserDeleted, UserEnabled, UserDisabled, PermissionGranted, PermissionRevoked,
+		ProjectCreated, ProjectUpdated, ProjectDeleted, RepoCreated, RepoUpdated, RepoDeleted, SigningKeyRotated,
+	}
+}
