@@ -31,14 +31,17 @@ type want struct {
 	code       string
 }
 
-func TestAnswerOfEachProtocol(t *testing.T) {
+// answerCase is an error and how each protocol answers it.
+type answerCase struct {
+	name string
+	err  error
+	api  want // the API and userinfo: Bearer only
+	git  want // git: Basic and Bearer, prompting
+}
+
+func answerCases() []answerCase {
 	unavailable := fmt.Errorf("load: %w", store.ErrUnavailable)
-	for _, c := range []struct {
-		name string
-		err  error
-		api  want // the API and userinfo: Bearer only
-		git  want // git: Basic and Bearer, prompting
-	}{
+	return []answerCase{
 		{"no credentials asks for them", ErrNoCredentials,
 			want{NoCredentials, 401, []string{bearerRealm}, oauth.CodeInvalidToken},
 			want{NoCredentials, 401, []string{basicRealm, bearerRealm}, oauth.CodeInvalidToken}},
@@ -86,7 +89,11 @@ func TestAnswerOfEachProtocol(t *testing.T) {
 		{"anything else is a 500 fault", errors.New("boom"),
 			want{Fault, 500, nil, ""},
 			want{Fault, 500, nil, ""}},
-	} {
+	}
+}
+
+func TestAnswerOfEachProtocol(t *testing.T) {
+	for _, c := range answerCases() {
 		t.Run(c.name, func(t *testing.T) {
 			checkAnswer(t, "Bearer only", New(bearerOnly()).Answer(c.err), c.api)
 			checkAnswer(t, "git", New(gitLike()).Answer(c.err), c.git)
