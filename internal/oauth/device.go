@@ -226,7 +226,7 @@ func (g deviceGrant) handle(ctx context.Context, client store.Client, params Par
 	var outcome *Error
 	d, err := g.p.store.UpdateDeviceCode(ctx, secret.Hash(deviceCode), func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
 		next, iss, r, e := g.poll(ctx, client, d)
-		if e != nil && next.LastPolledAt.Equal(d.LastPolledAt) {
+		if e != nil && next.LastPolledAt.Equal(d.LastPolledAt) && next.Interval == d.Interval {
 			return d, nil, e // nothing to record
 		}
 		outcome, resp = e, r
