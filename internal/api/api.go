@@ -27,6 +27,7 @@ import (
 
 	"latchkey/internal/access"
 	"latchkey/internal/admin"
+	"latchkey/internal/dialect"
 	"latchkey/internal/oauth"
 	"latchkey/internal/routes"
 	"latchkey/internal/store"
@@ -91,16 +92,16 @@ type handlerFunc func(r *http.Request, c *oauth.Caller) (int, any, error)
 
 // route says how a handler is reached and how its errors look.
 type route struct {
-	anonymous bool // requests without a token pass as the anonymous principal
-	gitea     bool // Gitea's error JSON instead of Bitbucket's
+	anonymous bool           // requests without a token pass as the anonymous principal
+	layout    dialect.Layout // the dialect whose error JSON the route answers with
 }
 
 // Routes of each kind.
 var (
-	public        = route{anonymous: true}
-	authenticated = route{}
-	giteaPublic   = route{anonymous: true, gitea: true}
-	giteaAuth     = route{gitea: true}
+	public        = route{anonymous: true, layout: dialect.Bitbucket()}
+	authenticated = route{layout: dialect.Bitbucket()}
+	giteaPublic   = route{anonymous: true, layout: dialect.Gitea()}
+	giteaAuth     = route{layout: dialect.Gitea()}
 )
 
 // handle wraps h with the credential check and the error renderer.
@@ -183,29 +184,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, rt route, err e
 	writeJSON(w, ans.Status, a.errorBody(rt, words(ans)))
 }
 
-func (a *API) errorBody(rt route, msg string) any {
-	if rt.gitea {
-		return giteaError{Message: msg, URL: a.cfg.BaseURL + "/api/swagger"}
-	}
-	return errorsBody(msg)
-}
-
-type errorEntry struct {
-	Context       *string `json:"context"`
-	Message       string  `json:"message"`
-	ExceptionName *string `json:"exceptionName"`
-}
-
-// errorsBody is Bitbucket's error JSON.
-func errorsBody(msg string) map[string][]errorEntry {
-	return map[string][]errorEntry{"errors": {{Message: msg}}}
-}
-
-// giteaError is Gitea's error JSON.
-type giteaError struct {
-	Message string `json:"message"`
-	URL     string `json:"url"`
-}
+func (a *API) errorBody(rt route, msg string) any { return rt.layout.ErrorBody(a.cfg.BaseURL, msg) }
 
 // withHeaders is a body that carries response headers too (Gitea's paging).
 type withHeaders struct {
