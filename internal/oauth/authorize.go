@@ -271,11 +271,18 @@ func (p *Provider) NeedsConsent(ctx context.Context, req *AuthRequest, userID in
 }
 
 // RememberConsent records that the user approved the request's scopes,
-// adding them to what they approved before for the client.
+// adding them to what they approved before for the client when the two
+// together still cover this request. They do not when exactly one of them
+// is restricted (public-only): the union would be restricted, or would
+// lift the restriction the user approved, so the latest approval replaces
+// the earlier one and a remembered consent never covers more than the user
+// approved.
 func (p *Provider) RememberConsent(ctx context.Context, req *AuthRequest, userID int64) error {
 	scopes := req.Scopes
 	if c, err := p.store.GetConsent(ctx, userID, req.Client.ID); err == nil {
-		scopes = scope.Set(c.Scopes).Union(scopes)
+		if both := scope.Set(c.Scopes).Union(scopes); both.Covers(scopes) {
+			scopes = both
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("authorize: load consent: %w", err)
 	}
