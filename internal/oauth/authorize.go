@@ -112,7 +112,7 @@ func (p *Provider) ValidateAuthorize(ctx context.Context, params Params) (*AuthR
 		return nil, req.Fail(InvalidRequest("state is longer than %d characters", maxStateLen))
 	}
 	for _, check := range []func(*AuthRequest, Params) *Error{
-		checkResponseType, checkScopes, checkPKCE, checkPrompt, checkNonce, checkMaxAge,
+		checkUnsupported, checkResponseType, checkScopes, checkPKCE, checkPrompt, checkNonce, checkMaxAge,
 	} {
 		if e := check(req, params); e != nil {
 			return nil, req.Fail(e)
@@ -150,6 +150,31 @@ func (p *Provider) trustedRedirect(ctx context.Context, params Params) (store.Cl
 		return store.Client{}, "", pageError("The return address of this request is not registered for the application %q.", client.Name)
 	}
 	return client, matched, nil
+}
+
+// ResponseModeQuery is the one response mode Latchkey answers in (OAuth
+// 2.0 Multiple Response Type Encoding Practices §2.1), the default of
+// response_type=code; discovery lists it as response_modes_supported.
+const ResponseModeQuery = "query"
+
+// checkUnsupported refuses the authorization request features Latchkey
+// does not support instead of ignoring them, so that a client never takes
+// an unsigned, unchecked reading of its request for the request it meant
+// (OpenID Connect Core §3.1.2.6, §6): request objects (request,
+// request_uri), dynamic registration data (registration) and any
+// response_mode other than query.
+func checkUnsupported(_ *AuthRequest, params Params) *Error {
+	switch mode := params.Get("response_mode"); {
+	case params.Has("request"):
+		return newError(CodeRequestNotSupported, http.StatusBadRequest, "request objects (the request parameter) are not supported")
+	case params.Has("request_uri"):
+		return newError(CodeRequestURINotSupported, http.StatusBadRequest, "request objects by reference (request_uri) are not supported")
+	case params.Has("registration"):
+		return newError(CodeRegistrationNotSupported, http.StatusBadRequest, "the registration parameter is not supported")
+	case params.Has("response_mode") && mode != ResponseModeQuery:
+		return InvalidRequest("response_mode %q is not supported; only query is", mode)
+	}
+	return nil
 }
 
 func checkResponseType(req *AuthRequest, params Params) *Error {
