@@ -41,7 +41,7 @@ func (a *API) adminListUsers(r *http.Request, c *oauth.Caller) (int, any, error)
 	}
 	out := []detailedUserJSON{}
 	for _, u := range users {
-		if !matches(u, r.URL.Query().Get("filter")) {
+		if !matches(c, u, r.URL.Query().Get("filter")) {
 			continue
 		}
 		manageable, err := a.mayManage(r.Context(), c, u)
@@ -156,7 +156,7 @@ func (a *API) adminListPermissions(r *http.Request, c *oauth.Caller) (int, any, 
 	if err := access.AdminRead(c); err != nil {
 		return 0, nil, err
 	}
-	out, err := a.holders(r.Context(), store.TargetGlobal, 0, r.URL.Query().Get("filter"))
+	out, err := a.holders(r.Context(), c, store.TargetGlobal, 0, r.URL.Query().Get("filter"))
 	if err != nil {
 		return 0, nil, err
 	}

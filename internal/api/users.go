@@ -20,7 +20,8 @@ func (a *API) mountUsers(mux routes.Mux) {
 }
 
 // listUsers is GET /users?filter=: every user, for any signed-in caller
-// (Bitbucket shows users to every licensed user).
+// (Bitbucket shows users to every licensed user), with email addresses only
+// where the caller may see them (scope.Principal.SeesEmailOf).
 func (a *API) listUsers(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err := access.Global(c, scope.LicensedUser); err != nil {
 		return 0, nil, err
@@ -31,8 +32,8 @@ func (a *API) listUsers(r *http.Request, c *oauth.Caller) (int, any, error) {
 	}
 	out := []userJSON{}
 	for _, u := range users {
-		if matches(u, r.URL.Query().Get("filter")) {
-			out = append(out, a.userJSON(u))
+		if matches(c, u, r.URL.Query().Get("filter")) {
+			out = append(out, a.visibleUserJSON(c, u))
 		}
 	}
 	return paged(r, out)
@@ -47,7 +48,7 @@ func (a *API) getUser(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, a.userJSON(u), nil
+	return http.StatusOK, a.visibleUserJSON(c, u), nil
 }
 
 // userInput is the body of the user updates (Bitbucket's "update the
