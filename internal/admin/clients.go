@@ -28,7 +28,7 @@ type ClientChanges struct {
 // storing anything. Its error is a message fit to show to the person who
 // filled in the form; CreateClient's other errors are server faults.
 func CheckClient(nc NewClient) error {
-	_, err := buildClient(nc)
+	_, err := buildClient(nc, time.Time{})
 	return err
 }
 
@@ -43,7 +43,7 @@ func UpdateClient(ctx context.Context, st store.Store, id string, ch ClientChang
 			Name: ch.Name, RedirectURIs: ch.RedirectURIs, Scopes: ch.Scopes,
 			GrantTypes: strings.Join(old.GrantTypes, " "), Public: old.Public, PKCERequired: ch.PKCERequired,
 			AllowInsecureRedirects: ch.AllowInsecureRedirects,
-		})
+		}, old.CreatedAt)
 		if err != nil {
 			return store.Client{}, err
 		}

@@ -163,7 +163,7 @@ func cloneValues(v url.Values) url.Values {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func noClients(ctx context.Context, env *testkit.Env, owner int64, want int) error {
-	cs, err := env.Store.ListClientsByOwner(ctx, owner)
+	cs, err := store.All(ctx, store.Bind(env.Store.ListClientsByOwner, owner))
 	if err != nil {
 		return err
 	}

@@ -115,7 +115,7 @@ func (p *Pages) applications(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Pages) showApplications(w http.ResponseWriter, r *http.Request, user *store.User, status int, form appForm) {
-	apps, err := p.store.ListClientsByOwner(r.Context(), user.ID)
+	apps, err := store.All(r.Context(), store.Bind(p.store.ListClientsByOwner, user.ID))
 	if err != nil {
 		p.serverError(w, r, err)
 		return
@@ -154,7 +154,7 @@ func (p *Pages) registerApplication(w http.ResponseWriter, r *http.Request) {
 	c, plain, err := admin.CreateClient(r.Context(), p.store, admin.NewClient{
 		Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "), Public: f.Public,
 		PKCERequired: f.PKCE, OwnerUserID: user.ID, AllowInsecureRedirects: p.cfg.AllowInsecureRedirects,
-	})
+	}, p.provider.Now())
 	if err != nil {
 		p.serverError(w, r, err)
 		return
