@@ -35,7 +35,8 @@ func (p Page) Size() int {
 // Cursor is a position in one list, just after one of its items. Backends
 // encode the list's ordering key in it; to callers it is opaque, and it
 // means something only to the list (with the same arguments) that returned
-// it. The zero Cursor is the start of a list.
+// it: a cursor that no list made is an error. The zero Cursor is the start
+// of a list.
 type Cursor string
 
 // List is a list method with its arguments other than the page bound: it
