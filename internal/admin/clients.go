@@ -24,14 +24,6 @@ type ClientChanges struct {
 	AllowInsecureRedirects bool
 }
 
-// CheckClient validates a registration as CreateClient does, without
-// storing anything. Its error is a message fit to show to the person who
-// filled in the form; CreateClient's other errors are server faults.
-func CheckClient(nc NewClient) error {
-	_, err := buildClient(nc, time.Time{})
-	return err
-}
-
 // UpdateClient validates ch as registration does and stores it. The
 // client's default scopes stay while its new scopes still cover them, and
 // fall back to PUBLIC_REPOS otherwise. Existing tokens keep their scopes:

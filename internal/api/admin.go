@@ -10,11 +10,12 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/oauth"
+	"latchkey/internal/routes"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
 
-func (a *API) mountAdmin(mux *http.ServeMux) {
+func (a *API) mountAdmin(mux routes.Mux) {
 	const users, perms = bb + "/admin/users", bb + "/admin/permissions/users"
 	mux.Handle("GET "+users, a.handle(authenticated, a.adminListUsers))
 	mux.Handle("POST "+users, a.handle(authenticated, a.adminCreateUser))

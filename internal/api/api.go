@@ -23,6 +23,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/oauth"
+	"latchkey/internal/routes"
 	"latchkey/internal/store"
 )
 
@@ -66,7 +67,7 @@ func New(cfg Config) *API {
 const bb = "/rest/api/latest"
 
 // Mount registers the API routes.
-func (a *API) Mount(mux *http.ServeMux) {
+func (a *API) Mount(mux routes.Mux) {
 	a.mountProjects(mux)
 	a.mountRepos(mux)
 	a.mountPermissions(mux)

@@ -4,13 +4,14 @@ import (
 	"net/http"
 
 	"latchkey/internal/oauth"
+	"latchkey/internal/routes"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
 
 // Gitea's API, where projects play organizations: a repository's owner is
 // its project key, so /repos/{owner}/{repo} is /repos/{key}/{slug}.
-func (a *API) mountGitea(mux *http.ServeMux) {
+func (a *API) mountGitea(mux routes.Mux) {
 	mux.Handle("GET /api/v1/user", a.handle(giteaAuth, a.giteaUser))
 	mux.Handle("GET /api/v1/user/repos", a.handle(giteaAuth, a.giteaUserRepos))
 	mux.Handle("GET /api/v1/repos/{owner}/{repo}", a.handle(giteaPublic, a.giteaGetRepo))

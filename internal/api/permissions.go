@@ -9,11 +9,12 @@ import (
 	"strings"
 
 	"latchkey/internal/oauth"
+	"latchkey/internal/routes"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
 
-func (a *API) mountPermissions(mux *http.ServeMux) {
+func (a *API) mountPermissions(mux routes.Mux) {
 	for _, path := range []string{bb + "/projects/{key}/permissions/users", bb + "/projects/{key}/repos/{slug}/permissions/users"} {
 		mux.Handle("GET "+path, a.handle(authenticated, a.listPermissions))
 		mux.Handle("PUT "+path, a.handle(authenticated, a.setPermissions))

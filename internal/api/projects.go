@@ -8,11 +8,12 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/oauth"
+	"latchkey/internal/routes"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
 
-func (a *API) mountProjects(mux *http.ServeMux) {
+func (a *API) mountProjects(mux routes.Mux) {
 	mux.Handle("GET "+bb+"/projects", a.handle(public, a.listProjects))
 	mux.Handle("POST "+bb+"/projects", a.handle(authenticated, a.createProject))
 	mux.Handle("GET "+bb+"/projects/{key}", a.handle(public, a.getProject))

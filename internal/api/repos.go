@@ -8,11 +8,12 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/oauth"
+	"latchkey/internal/routes"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
 
-func (a *API) mountRepos(mux *http.ServeMux) {
+func (a *API) mountRepos(mux routes.Mux) {
 	const repo = bb + "/projects/{key}/repos/{slug}"
 	mux.Handle("GET "+bb+"/repos", a.handle(public, a.listAllRepos))
 	mux.Handle("GET "+bb+"/projects/{key}/repos", a.handle(public, a.listRepos))

@@ -7,11 +7,12 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/oauth"
+	"latchkey/internal/routes"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
 
-func (a *API) mountUsers(mux *http.ServeMux) {
+func (a *API) mountUsers(mux routes.Mux) {
 	mux.Handle("GET "+bb+"/users", a.handle(authenticated, a.listUsers))
 	mux.Handle("GET "+bb+"/users/{slug}", a.handle(authenticated, a.getUser))
 	mux.Handle("PUT "+bb+"/users", a.handle(authenticated, a.updateCurrentUser))

@@ -1,6 +1,7 @@
 package browser
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/secret"
+	"latchkey/internal/server"
 	"latchkey/internal/store"
 	"latchkey/internal/testkit"
 )
@@ -42,10 +44,12 @@ var csrfAttacks = []csrfAttack{
 		http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": nil}},
 }
 
-// TestFormsRefuseForgedPosts posts every kind of state-changing form
-// without its CSRF token, with a wrong one, with a token of another
-// browser, and with the right token from another origin: each is refused
-// with 403 and the store shows no change. The same post done right then
+// TestFormsRefuseForgedPosts posts every state-changing form the node
+// serves (every unsafe-method page route, from server.Routes) without its
+// CSRF token, with a wrong one, with a token of another browser, and with
+// the right token from another origin: each is refused with 403 and the
+// store shows no change — no audit event for any form, and for the forms
+// known here, the very thing they change. The same post done right then
 // succeeds, so the checks would have seen a change.
 func TestFormsRefuseForgedPosts(t *testing.T) {
 	env := testkit.New(t)
@@ -63,32 +67,35 @@ func TestFormsRefuseForgedPosts(t *testing.T) {
 	_, strangerPage, _ := stranger.Get("/login")
 	other := csrfToken(t, strangerPage)
 
-	forms := []csrfForm{
-		{"register an application", victim, "/user/settings/applications", url.Values{"name": {"Forged"},
+	known := map[string]csrfForm{
+		"POST /user/settings/applications": {"register an application", victim, "", url.Values{"name": {"Forged"},
 			"redirect_uris": {"https://evil.example/cb"}, "scope": {"REPO_WRITE"}, "client_type": {"confidential"}},
 			func(ctx context.Context) error { return noClients(ctx, env, alice.ID, 1) }},
-		{"regenerate a secret", victim, "/user/settings/applications/" + clientID + "/secret", url.Values{},
+		"POST /user/settings/applications/{client}/secret": {"regenerate a secret", victim, "", url.Values{},
 			func(ctx context.Context) error { return sameSecret(ctx, env, clientID, secretValue) }},
-		{"delete an application", victim, "/user/settings/applications/" + clientID + "/delete", url.Values{"confirm": {"yes"}},
+		"POST /user/settings/applications/{client}/delete": {"delete an application", victim, "", url.Values{"confirm": {"yes"}},
 			func(ctx context.Context) error { _, err := env.Store.GetClient(ctx, clientID); return err }},
-		{"revoke an authorization", victim, "/user/settings/authorizations/" + clientID + "/revoke", url.Values{},
+		"POST /user/settings/authorizations/{client}/revoke": {"revoke an authorization", victim, "", url.Values{},
 			func(ctx context.Context) error { return tokenLive(env, tok.AccessToken) }},
-		{"change the password", victim, "/user/settings/account", url.Values{"current_password": {"alice-password"},
+		"POST /user/settings/account": {"change the password", victim, "", url.Values{"current_password": {"alice-password"},
 			"new_password": {"attacker-password"}, "confirm_password": {"attacker-password"}},
 			func(ctx context.Context) error { return passwordIs(ctx, env, "alice", "alice-password") }},
-		{"suspend an application", root, "/admin/applications/" + clientID + "/suspend", url.Values{},
+		"POST /admin/applications/{client}/suspend": {"suspend an application", root, "", url.Values{},
 			func(ctx context.Context) error { return notSuspended(ctx, env, clientID) }},
-		{"disable a user", root, "/admin/users/" + itoa(alice.ID) + "/disable", url.Values{},
+		"POST /admin/users/{user}/disable": {"disable a user", root, "", url.Values{},
 			func(ctx context.Context) error { return notDisabled(ctx, env, alice.ID) }},
-		{"grant a permission", root, "/admin/users/" + itoa(alice.ID) + "/permissions",
+		"POST /admin/users/{user}/permissions": {"grant a permission", root, "",
 			url.Values{"kind": {"global"}, "permission": {"SYS_ADMIN"}},
 			func(ctx context.Context) error { return noPermissions(ctx, env, alice.ID) }},
-		{"sign out", victim, "/logout", url.Values{},
+		"POST /logout": {"sign out", victim, "", url.Values{},
 			func(ctx context.Context) error { return signedIn(victim) }},
 	}
+	values := map[string]string{"client": clientID, "user": itoa(alice.ID)}
+	forms := formsOf(t, env.Server.Routes(), known, values, victim, root)
 	for _, f := range forms {
 		t.Run(f.name, func(t *testing.T) {
 			valid := csrfToken(t, page(t, f.as, "/user/settings/account"))
+			lastEvent := newestAudit(t, env)
 			for _, a := range csrfAttacks {
 				fields := cloneValues(f.fields)
 				if tk := a.token(valid, other); tk != "" {
@@ -101,20 +108,74 @@ func TestFormsRefuseForgedPosts(t *testing.T) {
 				if err := f.unchanged(t.Context()); err != nil {
 					t.Fatalf("posted %s: the store changed: %v", a.name, err)
 				}
+				if newest := newestAudit(t, env); newest != lastEvent {
+					t.Fatalf("posted %s: the audit trail grew (event %d)", a.name, newest)
+				}
 			}
 		})
 	}
 	t.Run("the same post done right changes the store", func(t *testing.T) {
+		f := known["POST /user/settings/applications"]
 		valid := csrfToken(t, page(t, victim, "/user/settings/applications"))
-		fields := cloneValues(forms[0].fields)
+		fields := cloneValues(f.fields)
 		fields.Set("csrf_token", valid)
-		if status, body := postForm(t, victim, env.URL, forms[0].path, fields, nil); status != http.StatusOK {
+		if status, body := postForm(t, victim, env.URL, "/user/settings/applications", fields, nil); status != http.StatusOK {
 			t.Fatalf("register with the right token: %d: %.300s", status, body)
 		}
-		if err := forms[0].unchanged(t.Context()); err == nil {
+		if err := f.unchanged(t.Context()); err == nil {
 			t.Fatal("a registration with the right token changed nothing")
 		}
 	})
+}
+
+// formsOf lists a form for every page route with an unsafe method, in the
+// order the node registered them: the known form of its pattern, or else
+// an empty form posted by root on the admin pages and by the victim
+// elsewhere, checked by the audit trail alone. Wildcards take values, or
+// "x". Every known form must still be registered.
+func formsOf(t *testing.T, list []server.Route, known map[string]csrfForm, values map[string]string, victim, root *testkit.Browser) []csrfForm {
+	t.Helper()
+	fill := func(name string) []string { return []string{cmp.Or(values[name], "x")} }
+	var forms []csrfForm
+	seen := map[string]bool{}
+	for _, r := range list {
+		if !r.Page || r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+			continue
+		}
+		pattern := r.String()
+		seen[pattern] = true
+		f, ok := known[pattern]
+		if !ok {
+			f = csrfForm{name: pattern, as: victim, fields: url.Values{}, unchanged: func(context.Context) error { return nil }}
+			if strings.HasPrefix(r.Path, "/admin/") {
+				f.as = root
+			}
+		}
+		f.path = r.Fill(fill)[0]
+		forms = append(forms, f)
+	}
+	for pattern := range known {
+		if !seen[pattern] {
+			t.Errorf("the form %q is no longer registered", pattern)
+		}
+	}
+	if len(forms) < len(known) {
+		t.Fatalf("only %d forms among the node's routes", len(forms))
+	}
+	return forms
+}
+
+// newestAudit is the ID of the newest audit event, 0 for none.
+func newestAudit(t *testing.T, env *testkit.Env) int64 {
+	t.Helper()
+	events, _, err := env.Store.ListAudit(t.Context(), store.Page{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) == 0 {
+		return 0
+	}
+	return events[0].ID
 }
 
 // postForm posts fields as b (its cookies), with the node's own Origin

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"latchkey/internal/oauth"
+	"latchkey/internal/routes"
 	"latchkey/internal/scope"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
@@ -56,7 +57,7 @@ func New(cfg Config) *Server {
 // Mount registers the git routes. The project key may be given in any
 // letter case (Bitbucket's clone URLs use lower case) and the repository
 // with or without ".git".
-func (s *Server) Mount(mux *http.ServeMux) {
+func (s *Server) Mount(mux routes.Mux) {
 	mux.HandleFunc("GET /scm/{project}/{repo}/info/refs", s.serve)
 	mux.HandleFunc("POST /scm/{project}/{repo}/{service}", s.serve)
 }

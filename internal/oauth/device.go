@@ -234,7 +234,7 @@ func (g deviceGrant) handle(ctx context.Context, client store.Client, params Par
 	d, err := g.p.store.UpdateDeviceCode(ctx, hash, now, func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
 		next, iss, e := g.poll(client, d, h, draw, now)
 		outcome = e
-		if e != nil && next.LastPolledAt.Equal(d.LastPolledAt) {
+		if e != nil && next.LastPolledAt.Equal(d.LastPolledAt) && next.Interval == d.Interval {
 			return d, nil, e // nothing to record
 		}
 		return next, iss, nil

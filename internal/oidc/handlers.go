@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"latchkey/internal/oauth"
+	"latchkey/internal/routes"
 	"latchkey/internal/scope"
 )
 
@@ -21,7 +22,7 @@ const (
 
 // Mount registers the JWKS, userinfo and discovery endpoints. The
 // userinfo endpoint checks bearer tokens with the protocol core.
-func (p *Provider) Mount(mux *http.ServeMux, core *oauth.Provider) {
+func (p *Provider) Mount(mux routes.Mux, core *oauth.Provider) {
 	userinfo := p.userinfo(core)
 	mux.HandleFunc("GET "+JWKSPath, p.jwks)
 	mux.HandleFunc("GET "+UserinfoPath, userinfo)

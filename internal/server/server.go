@@ -2,9 +2,11 @@
 // dialects, the pages and the API on their muxes, the middleware every
 // response passes through, health endpoints and graceful shutdown.
 //
-// Pages and the JSON API are kept on separate muxes. Pages are wrapped in
-// cross-origin protection and get a strict CSP; the token endpoint and the
-// API are not, because single-page apps call them across origins.
+// Pages and the JSON API are kept on separate muxes, and a path that both
+// serve is refused at start-up. Pages are wrapped in cross-origin
+// protection and get a strict CSP; the token endpoint and the API are not,
+// because single-page apps call them across origins. The server lists
+// every route it serves (Routes), for tests that walk them all.
 package server
 
 import (
@@ -25,6 +27,7 @@ import (
 	"latchkey/internal/gitserve"
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
+	"latchkey/internal/routes"
 	"latchkey/internal/store"
 	"latchkey/internal/web"
 )
@@ -40,11 +43,22 @@ type Server struct {
 	Provider *oauth.Provider
 	handler  http.Handler
 	metrics  *metrics
+	routes   []Route
 }
 
 // Options are test hooks; zero values mean production behaviour.
 type Options struct {
 	Now func() time.Time
+	// Routes, if set, registers more routes after the node's own, the
+	// ordinary way: pages on the page router, the rest on the API mux.
+	Routes func(pages *web.Router, apis routes.Mux)
+}
+
+// Route is a route the node serves, and whether it is a page (served by
+// the page router, behind cross-origin and CSRF protection) or not.
+type Route struct {
+	routes.Route
+	Page bool
 }
 
 // New wires a node on top of an open store.
@@ -72,37 +86,48 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: st, log: log, Provider: provider, metrics: newMetrics()}
-
-	pageMux := http.NewServeMux()
-	pages.Mount(pageMux)
+	pageRouter := pages.NewRouter()
+	pages.Mount(pageRouter)
 	authorize := pages.Authorize()
-	apiMux := http.NewServeMux()
-	bitbucket.Mount(pageMux, apiMux, provider, authorize)
-	gitea.Mount(pageMux, apiMux, provider, authorize)
-	repos := gitserve.NewRepos(cfg.ReposDir())
-	api.New(api.Config{
-		Provider: provider, Store: st, BaseURL: cfg.Issuer(), Version: Version, Logger: log,
-		Repos: repos, Keys: keys, MaxTokenLifetime: cfg.AccessTokenTTL,
-	}).Mount(apiMux)
-	gitserve.New(gitserve.Config{Provider: provider, Store: st, Repos: repos, Logger: log}).Mount(apiMux)
-	if err := gitserve.Available(""); err != nil {
-		log.Warn("git over HTTP will fail until git is installed", "error", err)
+	apiMux := routes.NewTable()
+	bitbucket.Mount(pageRouter, apiMux, provider, authorize)
+	gitea.Mount(pageRouter, apiMux, provider, authorize)
+	s.mountAPI(apiMux, provider, idp, keys)
+	if opts.Routes != nil {
+		opts.Routes(pageRouter, apiMux)
 	}
-	idp.Mount(apiMux, provider)
-	apiMux.Handle(oauth.DeviceCodePath, provider.DeviceAuthorizationHandler())
-	apiMux.HandleFunc("GET /healthz", s.healthz)
-	apiMux.HandleFunc("GET /readyz", s.readyz)
-	apiMux.Handle("GET /metrics", s.metrics.handler())
-
+	if s.routes, err = disjoint(pageRouter, apiMux); err != nil {
+		return nil, err
+	}
 	crossOrigin := http.NewCrossOriginProtection()
 	crossOrigin.SetDenyHandler(pages.CrossOriginDenied())
-	protectedPages := pageHeaders(crossOrigin.Handler(pageMux))
+	protectedPages := pageHeaders(crossOrigin.Handler(pageRouter))
 	trusted, err := parseProxies(cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
-	s.handler = s.recoverPanics(clientAddress(trusted, s.logRequests(commonHeaders(cfg.SecureCookies(), route(pageMux, protectedPages, cors(apiMux))))))
+	s.handler = s.recoverPanics(clientAddress(trusted, s.logRequests(commonHeaders(cfg.SecureCookies(), route(pageRouter, protectedPages, cors(apiMux))))))
 	return s, nil
+}
+
+// mountAPI registers on the API mux what is not a page and not a
+// dialect's: the REST API, git over HTTP, the OpenID Connect endpoints,
+// the device authorization endpoint, health and metrics.
+func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oidc.Provider, keys *oidc.Keys) {
+	repos := gitserve.NewRepos(s.cfg.ReposDir())
+	api.New(api.Config{
+		Provider: provider, Store: s.store, BaseURL: s.cfg.Issuer(), Version: Version, Logger: s.log,
+		Repos: repos, Keys: keys, MaxTokenLifetime: s.cfg.AccessTokenTTL,
+	}).Mount(apis)
+	gitserve.New(gitserve.Config{Provider: provider, Store: s.store, Repos: repos, Logger: s.log}).Mount(apis)
+	if err := gitserve.Available(""); err != nil {
+		s.log.Warn("git over HTTP will fail until git is installed", "error", err)
+	}
+	idp.Mount(apis, provider)
+	apis.Handle(oauth.DeviceCodePath, provider.DeviceAuthorizationHandler())
+	apis.HandleFunc("GET /healthz", s.healthz)
+	apis.HandleFunc("GET /readyz", s.readyz)
+	apis.Handle("GET /metrics", s.metrics.handler())
 }
 
 // newOIDC loads the signing keys (creating the first one) and builds the
@@ -132,12 +157,37 @@ func newOIDC(ctx context.Context, cfg config.Config, st store.Store, log *slog.L
 // Handler returns the node's root handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// route sends a request to the page mux when one of its patterns matches,
-// else to the API mux.
-func route(pageMux *http.ServeMux, pages, apiHandler http.Handler) http.Handler {
+// Routes lists every route the node serves, the pages first, each mux's
+// in the order of registration.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// disjoint lists the routes of both muxes, or refuses a path that both
+// serve (under any methods): route would send every request for it to the
+// pages, so the API's handler would never run.
+func disjoint(pages *web.Router, apis *routes.Table) ([]Route, error) {
+	pageRoutes, apiRoutes := pages.Routes(), apis.Routes()
+	if r, pattern, ok := routes.Overlap(pageRoutes, apis); ok {
+		return nil, fmt.Errorf("server: page route %q and API route %q serve the same path", r, pattern)
+	}
+	if r, pattern, ok := routes.Overlap(apiRoutes, pages); ok {
+		return nil, fmt.Errorf("server: API route %q and page route %q serve the same path", r, pattern)
+	}
+	all := make([]Route, 0, len(pageRoutes)+len(apiRoutes))
+	for _, r := range pageRoutes {
+		all = append(all, Route{Route: r, Page: true})
+	}
+	for _, r := range apiRoutes {
+		all = append(all, Route{Route: r})
+	}
+	return all, nil
+}
+
+// route sends a request to the page router when one of its patterns
+// matches, else to the API mux.
+func route(pages *web.Router, pagesHandler, apiHandler http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := pageMux.Handler(r); pattern != "" {
-			pages.ServeHTTP(w, r)
+		if _, pattern := pages.Handler(r); pattern != "" {
+			pagesHandler.ServeHTTP(w, r)
 			return
 		}
 		apiHandler.ServeHTTP(w, r)

@@ -21,9 +21,11 @@ import (
 	"latchkey/internal/config"
 	"latchkey/internal/gitserve"
 	"latchkey/internal/oidc"
+	"latchkey/internal/routes"
 	"latchkey/internal/server"
 	"latchkey/internal/store"
 	"latchkey/internal/store/backend"
+	"latchkey/internal/web"
 )
 
 // Clock is a test clock: real time plus an offset that tests advance.
@@ -94,6 +96,14 @@ func Logger() *slog.Logger {
 // New starts a node on a fresh SQLite database in t's temporary directory.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
+	return NewWithRoutes(t, nil, opts...)
+}
+
+// NewWithRoutes starts a node like New on which extra, if not nil,
+// registers more routes after the node's own, the ordinary way: pages on
+// the page router, the rest on the API mux (server.Options.Routes).
+func NewWithRoutes(t testing.TB, extra func(pages *web.Router, apis routes.Mux), opts ...Option) *Env {
+	t.Helper()
 	ctx := context.Background()
 	hs := httptest.NewUnstartedServer(nil)
 	cfg := config.Config{
@@ -115,7 +125,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		t.Fatalf("testkit: open store: %v", err)
 	}
 	clock := &Clock{}
-	srv, err := server.New(ctx, cfg, st, Logger(), server.Options{Now: clock.Now})
+	srv, err := server.New(ctx, cfg, st, Logger(), server.Options{Now: clock.Now, Routes: extra})
 	if err != nil {
 		t.Fatalf("testkit: new server: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/audit"
 	"latchkey/internal/store"
 )
 
@@ -17,70 +18,63 @@ type accountData struct {
 }
 
 // account shows the password change form.
-func (p *Pages) account(w http.ResponseWriter, r *http.Request) {
-	user, _, ok := p.signedIn(w, r)
-	if !ok {
-		return
+func (p *Pages) account(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.signedIn(r)
+	if err != nil {
+		return err
 	}
 	p.render(w, r, http.StatusOK, "account", "Account", user,
 		accountData{Notice: notice(r), MinLength: admin.MinPasswordLength})
+	return nil
 }
 
 // changePassword sets a new password after checking the current one, then
 // ends every other session of the user and gives this browser a fresh one.
 // Wrong current passwords count against the account like failed logins.
-func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
+func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.signedIn(r)
+	if err != nil {
+		return err
 	}
-	user, _, ok := p.signedIn(w, r)
-	if !ok {
-		return
-	}
-	fail := func(status int, msg string) {
+	again := func(status int, msg string) error {
 		p.render(w, r, status, "account", "Account", user, accountData{Error: msg, MinLength: admin.MinPasswordLength})
+		return nil
 	}
 	key := "login:user:" + strings.ToLower(user.Username)
 	if wait := p.throttle.Blocked(key); wait > 0 {
-		fail(http.StatusTooManyRequests, tooManyAttempts(wait))
-		return
+		return again(http.StatusTooManyRequests, tooManyAttempts(wait))
 	}
 	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
 	if next != r.PostForm.Get("confirm_password") {
-		fail(http.StatusBadRequest, "The two new passwords do not match. Type the same new password twice.")
-		return
+		return again(http.StatusBadRequest, "The two new passwords do not match. Type the same new password twice.")
 	}
-	err := admin.ChangePassword(r.Context(), p.store, user.ID, current, next)
+	err = admin.ChangePassword(r.Context(), p.store, user.ID, current, next)
 	var refused *admin.PasswordError
 	switch {
 	case errors.Is(err, admin.ErrWrongPassword):
 		p.throttle.Fail(key)
-		p.audit(r, event("password.change_failed", user, "", "wrong current password"))
-		fail(http.StatusBadRequest, "The current password is not correct.")
-		return
+		p.audit(r, event(audit.PasswordChangeFailed, user, "", "wrong current password"))
+		return again(http.StatusBadRequest, "The current password is not correct.")
 	case errors.As(err, &refused):
-		fail(http.StatusBadRequest, refused.Message)
-		return
+		return again(http.StatusBadRequest, refused.Message)
 	case err != nil:
-		p.serverError(w, r, err)
-		return
+		return err
 	}
-	p.endOtherSessions(w, r, user)
+	return p.endOtherSessions(w, r, user)
 }
 
 // endOtherSessions gives this browser a new session and deletes every
 // other session of the user, then confirms the change.
-func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, user *store.User) {
+func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, user *store.User) error {
 	id, err := p.startSession(w, r, user.ID)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	n, err := p.store.DeleteUserSessions(r.Context(), user.ID, id)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
-	p.audit(r, event("password.changed", user, "", pluralize(n, "other session")+" ended"))
+	p.audit(r, event(audit.PasswordChanged, user, "", pluralize(n, "other session")+" ended"))
 	redirectDone(w, r, accountPath, "password")
+	return nil
 }

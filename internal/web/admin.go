@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"latchkey/internal/audit"
 	"net/http"
 	"strconv"
 	"time"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/audit"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
@@ -18,42 +18,38 @@ import (
 const adminPath = "/admin"
 
 // mountAdmin registers the administration pages.
-func (p *Pages) mountAdmin(mux *http.ServeMux) {
-	toApps := func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, adminPath+"/applications", http.StatusFound)
-	}
-	mux.HandleFunc("GET "+adminPath, toApps)
-	mux.HandleFunc("GET "+adminPath+"/{$}", toApps)
-	mux.HandleFunc("GET "+adminPath+"/applications", p.adminApplications)
-	mux.HandleFunc("POST "+adminPath+"/applications/{id}/suspend", p.adminSuspend(true))
-	mux.HandleFunc("POST "+adminPath+"/applications/{id}/reinstate", p.adminSuspend(false))
-	mux.HandleFunc("POST "+adminPath+"/applications/{id}/delete", p.adminDeleteApplication)
-	mux.HandleFunc("GET "+adminPath+"/users", p.adminUsers)
-	mux.HandleFunc("GET "+adminPath+"/users/{id}", p.adminUser)
-	mux.HandleFunc("POST "+adminPath+"/users/{id}/disable", p.adminDisable(true))
-	mux.HandleFunc("POST "+adminPath+"/users/{id}/enable", p.adminDisable(false))
-	mux.HandleFunc("POST "+adminPath+"/users/{id}/permissions", p.adminGrant)
-	mux.HandleFunc("POST "+adminPath+"/users/{id}/permissions/revoke", p.adminRevoke)
-	mux.HandleFunc("GET "+adminPath+"/audit", p.adminAudit)
+func (p *Pages) mountAdmin(rt *Router) {
+	toApps := http.RedirectHandler(adminPath+"/applications", http.StatusFound)
+	rt.Handle("GET "+adminPath, toApps)
+	rt.Handle("GET "+adminPath+"/{$}", toApps)
+	rt.HandleFunc("GET "+adminPath+"/applications", p.adminApplications)
+	rt.HandleFunc("POST "+adminPath+"/applications/{client}/suspend", p.adminSuspend(true))
+	rt.HandleFunc("POST "+adminPath+"/applications/{client}/reinstate", p.adminSuspend(false))
+	rt.HandleFunc("POST "+adminPath+"/applications/{client}/delete", p.adminDeleteApplication)
+	rt.HandleFunc("GET "+adminPath+"/users", p.adminUsers)
+	rt.HandleFunc("GET "+adminPath+"/users/{user}", p.adminUser)
+	rt.HandleFunc("POST "+adminPath+"/users/{user}/disable", p.adminDisable(true))
+	rt.HandleFunc("POST "+adminPath+"/users/{user}/enable", p.adminDisable(false))
+	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions", p.adminPermission(true))
+	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions/revoke", p.adminPermission(false))
+	rt.HandleFunc("GET "+adminPath+"/audit", p.adminAudit)
 }
 
 // signedInAdmin returns the signed-in user if they hold global ADMIN or
-// SYS_ADMIN, with that level; anyone else gets a page that says no.
-func (p *Pages) signedInAdmin(w http.ResponseWriter, r *http.Request) (*store.User, scope.Global, bool) {
-	user, _, ok := p.signedIn(w, r)
-	if !ok {
-		return nil, scope.NoGlobal, false
+// SYS_ADMIN, with that level; anyone else is refused (403).
+func (p *Pages) signedInAdmin(r *http.Request) (*store.User, scope.Global, error) {
+	user, _, err := p.signedIn(r)
+	if err != nil {
+		return nil, scope.NoGlobal, err
 	}
 	level, err := p.globalLevel(r.Context(), user.ID)
 	if err != nil {
-		p.serverError(w, r, err)
-		return nil, scope.NoGlobal, false
+		return nil, scope.NoGlobal, err
 	}
 	if level < scope.GlobalAdmin {
-		p.errorPage(w, r, http.StatusForbidden, "Only administrators may open the administration pages.")
-		return nil, scope.NoGlobal, false
+		return nil, scope.NoGlobal, refuse(http.StatusForbidden, "Only administrators may open the administration pages.")
 	}
-	return user, level, true
+	return user, level, nil
 }
 
 // adminApp is one row of the applications table.
@@ -68,20 +64,18 @@ type adminAppsData struct {
 }
 
 // adminApplications lists every application with its owner.
-func (p *Pages) adminApplications(w http.ResponseWriter, r *http.Request) {
-	user, _, ok := p.signedInAdmin(w, r)
-	if !ok {
-		return
+func (p *Pages) adminApplications(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.signedInAdmin(r)
+	if err != nil {
+		return err
 	}
 	clients, err := store.All(r.Context(), p.store.ListClients)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	names, err := p.usernames(r)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	d := adminAppsData{Notice: notice(r)}
 	for _, c := range clients {
@@ -92,6 +86,7 @@ func (p *Pages) adminApplications(w http.ResponseWriter, r *http.Request) {
 		d.Apps = append(d.Apps, adminApp{Client: c, Owner: owner})
 	}
 	p.render(w, r, http.StatusOK, "admin_apps", "All applications", user, d)
+	return nil
 }
 
 // usernames maps user IDs to user names.
@@ -107,38 +102,33 @@ func (p *Pages) usernames(r *http.Request) (map[int64]string, error) {
 	return names, nil
 }
 
-// anyClient loads the application named in the path.
-func (p *Pages) anyClient(w http.ResponseWriter, r *http.Request) (store.Client, bool) {
-	c, err := p.store.GetClient(r.Context(), r.PathValue("id"))
+// adminClient returns the signed-in administrator and the application
+// named in the path.
+func (p *Pages) adminClient(r *http.Request) (*store.User, store.Client, error) {
+	user, _, err := p.signedInAdmin(r)
+	if err != nil {
+		return nil, store.Client{}, err
+	}
+	c, err := p.store.GetClient(r.Context(), r.PathValue("client"))
 	if errors.Is(err, store.ErrNotFound) {
-		p.errorPage(w, r, http.StatusNotFound, "There is no such application.")
-		return store.Client{}, false
+		return nil, store.Client{}, refuse(http.StatusNotFound, "There is no such application.")
 	}
 	if err != nil {
-		p.serverError(w, r, err)
-		return store.Client{}, false
+		return nil, store.Client{}, err
 	}
-	return c, true
+	return user, c, nil
 }
 
 // adminSuspend suspends (revoking every token) or reinstates an application.
-func (p *Pages) adminSuspend(suspend bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !p.parseForm(w, r) {
-			return
-		}
-		user, _, ok := p.signedInAdmin(w, r)
-		if !ok {
-			return
-		}
-		c, ok := p.anyClient(w, r)
-		if !ok {
-			return
+func (p *Pages) adminSuspend(suspend bool) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		user, c, err := p.adminClient(r)
+		if err != nil {
+			return err
 		}
 		_, n, err := admin.SetClientSuspended(r.Context(), p.store, c.ID, suspend, p.provider.Now())
 		if err != nil {
-			p.serverError(w, r, err)
-			return
+			return err
 		}
 		name, done, detail := audit.ClientReinstated, "reinstated", "name: "+c.Name
 		if suspend {
@@ -147,34 +137,20 @@ func (p *Pages) adminSuspend(suspend bool) http.HandlerFunc {
 		}
 		p.audit(r, event(name, user, c.ID, detail))
 		redirectDone(w, r, adminPath+"/applications", done)
+		return nil
 	}
 }
 
 // adminDeleteApplication deletes any application after asking.
-func (p *Pages) adminDeleteApplication(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
+func (p *Pages) adminDeleteApplication(w http.ResponseWriter, r *http.Request) error {
+	user, c, err := p.adminClient(r)
+	if err != nil {
+		return err
 	}
-	user, _, ok := p.signedInAdmin(w, r)
-	if !ok {
-		return
-	}
-	c, ok := p.anyClient(w, r)
-	if !ok {
-		return
-	}
-	if !p.confirmed(w, r, user, "Delete "+c.Name+"?", confirmData{
+	return p.deleteClient(w, r, user, c, confirmData{
 		Message: "Deleting " + c.Name + " (client ID " + c.ID + ") stops every token it holds for every user and removes its registration. This cannot be undone. To stop it for now instead, suspend it.",
 		Button:  "Delete application", Cancel: adminPath + "/applications",
-	}) {
-		return
-	}
-	if err := admin.DeleteClient(r.Context(), p.store, c.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		p.serverError(w, r, err)
-		return
-	}
-	p.audit(r, event("client.deleted", user, c.ID, "by an administrator; name: "+c.Name))
-	redirectDone(w, r, adminPath+"/applications", "deleted")
+	}, "by an administrator; name: "+c.Name, adminPath+"/applications")
 }
 
 // adminUserRow is one row of the users table.
@@ -190,22 +166,20 @@ type adminUsersData struct {
 }
 
 // adminUsers lists every user with their global permission.
-func (p *Pages) adminUsers(w http.ResponseWriter, r *http.Request) {
-	user, _, ok := p.signedInAdmin(w, r)
-	if !ok {
-		return
+func (p *Pages) adminUsers(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.signedInAdmin(r)
+	if err != nil {
+		return err
 	}
 	users, err := store.All(r.Context(), p.store.ListUsers)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	d := adminUsersData{Notice: notice(r)}
 	for _, u := range users {
 		perms, err := p.store.ListPermissions(r.Context(), u.ID)
 		if err != nil {
-			p.serverError(w, r, err)
-			return
+			return err
 		}
 		row := adminUserRow{User: u, Self: u.ID == user.ID}
 		for _, perm := range perms {
@@ -216,63 +190,56 @@ func (p *Pages) adminUsers(w http.ResponseWriter, r *http.Request) {
 		d.Users = append(d.Users, row)
 	}
 	p.render(w, r, http.StatusOK, "admin_users", "Users", user, d)
+	return nil
 }
 
 // pathUser loads the user named by ID in the path.
-func (p *Pages) pathUser(w http.ResponseWriter, r *http.Request) (store.User, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+func (p *Pages) pathUser(r *http.Request) (store.User, error) {
+	id, err := strconv.ParseInt(r.PathValue("user"), 10, 64)
 	if err != nil {
-		p.errorPage(w, r, http.StatusNotFound, "There is no such user.")
-		return store.User{}, false
+		return store.User{}, refuse(http.StatusNotFound, "There is no such user.")
 	}
 	u, err := p.store.GetUser(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		p.errorPage(w, r, http.StatusNotFound, "There is no such user.")
-		return store.User{}, false
+		return store.User{}, refuse(http.StatusNotFound, "There is no such user.")
 	}
-	if err != nil {
-		p.serverError(w, r, err)
-		return store.User{}, false
-	}
-	return u, true
+	return u, err
 }
 
-// mayManage checks that the administrator at level may change target: an
-// ADMIN may not touch a SYS_ADMIN. It answers the request when not.
-func (p *Pages) mayManage(w http.ResponseWriter, r *http.Request, level scope.Global, target store.User) bool {
+// managedUser returns the signed-in administrator and the user named in
+// the path, if the administrator may change them: an ADMIN may not touch
+// a SYS_ADMIN.
+func (p *Pages) managedUser(r *http.Request) (*store.User, scope.Global, store.User, error) {
+	user, level, err := p.signedInAdmin(r)
+	if err != nil {
+		return nil, scope.NoGlobal, store.User{}, err
+	}
+	target, err := p.pathUser(r)
+	if err != nil {
+		return nil, scope.NoGlobal, store.User{}, err
+	}
 	theirs, err := p.globalLevel(r.Context(), target.ID)
 	if err != nil {
-		p.serverError(w, r, err)
-		return false
+		return nil, scope.NoGlobal, store.User{}, err
 	}
 	if theirs > level {
-		p.errorPage(w, r, http.StatusForbidden, "Only a system administrator may change a system administrator.")
-		return false
+		return nil, scope.NoGlobal, store.User{}, refuse(http.StatusForbidden, "Only a system administrator may change a system administrator.")
 	}
-	return true
+	return user, level, target, nil
 }
 
 // adminDisable disables (ending their sessions) or enables a user.
-func (p *Pages) adminDisable(disable bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !p.parseForm(w, r) {
-			return
-		}
-		user, level, ok := p.signedInAdmin(w, r)
-		if !ok {
-			return
-		}
-		target, ok := p.pathUser(w, r)
-		if !ok || !p.mayManage(w, r, level, target) {
-			return
+func (p *Pages) adminDisable(disable bool) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		user, _, target, err := p.managedUser(r)
+		if err != nil {
+			return err
 		}
 		if target.ID == user.ID {
-			p.errorPage(w, r, http.StatusBadRequest, "You cannot disable or enable your own account.")
-			return
+			return refuse(http.StatusBadRequest, "You cannot disable or enable your own account.")
 		}
 		if _, err := admin.SetUserDisabled(r.Context(), p.store, target.ID, disable); err != nil {
-			p.serverError(w, r, err)
-			return
+			return err
 		}
 		name, done := audit.UserEnabled, "enabled"
 		if disable {
@@ -280,14 +247,15 @@ func (p *Pages) adminDisable(disable bool) http.HandlerFunc {
 		}
 		p.audit(r, event(name, user, "", "user: "+target.Username))
 		redirectDone(w, r, adminPath+"/users", done)
+		return nil
 	}
 }
 
 // adminAudit shows the audit trail, newest first, a page at a time.
-func (p *Pages) adminAudit(w http.ResponseWriter, r *http.Request) {
-	user, _, ok := p.signedInAdmin(w, r)
-	if !ok {
-		return
+func (p *Pages) adminAudit(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.signedInAdmin(r)
+	if err != nil {
+		return err
 	}
 	const perPage = 50
 	page, err := strconv.Atoi(r.URL.Query().Get("page"))
@@ -297,8 +265,7 @@ func (p *Pages) adminAudit(w http.ResponseWriter, r *http.Request) {
 	newest := store.Walk(r.Context(), p.store.ListAudit, min(page*perPage+1, store.MaxLimit))
 	events, err := store.Cut(newest, (page-1)*perPage, perPage)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	d := auditData{Page: page, Events: events.Items}
 	if events.More {
@@ -308,6 +275,7 @@ func (p *Pages) adminAudit(w http.ResponseWriter, r *http.Request) {
 		d.Prev = page - 1
 	}
 	p.render(w, r, http.StatusOK, "admin_audit", "Audit log", user, d)
+	return nil
 }
 
 type auditData struct {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/audit"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
@@ -54,28 +55,28 @@ func permissionNames() map[string][]scope.PermissionName {
 }
 
 // adminUser shows one user's permissions with a form to grant another.
-func (p *Pages) adminUser(w http.ResponseWriter, r *http.Request) {
-	user, _, ok := p.signedInAdmin(w, r)
-	if !ok {
-		return
+func (p *Pages) adminUser(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.signedInAdmin(r)
+	if err != nil {
+		return err
 	}
-	target, ok := p.pathUser(w, r)
-	if !ok {
-		return
+	target, err := p.pathUser(r)
+	if err != nil {
+		return err
 	}
-	p.showAdminUser(w, r, user, target, http.StatusOK, grantForm{Kind: string(store.TargetProject)}, "")
+	return p.showAdminUser(w, r, user, target, http.StatusOK, grantForm{Kind: string(store.TargetProject)}, "")
 }
 
-func (p *Pages) showAdminUser(w http.ResponseWriter, r *http.Request, user *store.User, target store.User, status int, f grantForm, msg string) {
+func (p *Pages) showAdminUser(w http.ResponseWriter, r *http.Request, user *store.User, target store.User, status int, f grantForm, msg string) error {
 	rows, err := p.permissionRows(r, target.ID)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	p.render(w, r, status, "admin_user", "User "+target.Username, user, adminUserData{
 		Notice: notice(r), Error: msg, Target: target, Self: target.ID == user.ID,
 		Permissions: rows, Form: f, Names: permissionNames(),
 	})
+	return nil
 }
 
 // permissionRows lists a user's permissions with their targets by name.
@@ -140,67 +141,63 @@ func (p *Pages) readGrant(r *http.Request, level scope.Global, self bool) (grant
 	return f, admin.Target{Repo: f.Target}, "", err
 }
 
-// permissionChange runs the checks that granting and revoking share and
-// returns the admin, the target user, the form and its admin target.
-func (p *Pages) permissionChange(w http.ResponseWriter, r *http.Request) (*store.User, store.User, grantForm, admin.Target, bool) {
-	if !p.parseForm(w, r) {
-		return nil, store.User{}, grantForm{}, admin.Target{}, false
-	}
-	user, level, ok := p.signedInAdmin(w, r)
-	if !ok {
-		return nil, store.User{}, grantForm{}, admin.Target{}, false
-	}
-	target, ok := p.pathUser(w, r)
-	if !ok || !p.mayManage(w, r, level, target) {
-		return nil, store.User{}, grantForm{}, admin.Target{}, false
-	}
-	f, t, msg, err := p.readGrant(r, level, target.ID == user.ID)
-	if err != nil {
-		p.serverError(w, r, err)
-		return nil, store.User{}, grantForm{}, admin.Target{}, false
-	}
-	if msg != "" {
-		p.showAdminUser(w, r, user, target, http.StatusBadRequest, f, msg)
-		return nil, store.User{}, grantForm{}, admin.Target{}, false
-	}
-	return user, target, f, t, true
+// permissionChange is a grant or revoke form, checked: who changes whose
+// permission, the form as typed and its admin target, or the complaint to
+// show on the user's page instead.
+type permissionChange struct {
+	user      *store.User
+	target    store.User
+	form      grantForm
+	to        admin.Target
+	complaint string
 }
 
-// adminGrant gives a user a permission, replacing the one they held on
-// that target.
-func (p *Pages) adminGrant(w http.ResponseWriter, r *http.Request) {
-	user, target, f, t, ok := p.permissionChange(w, r)
-	if !ok {
-		return
+// readPermissionChange runs the checks that granting and revoking share.
+func (p *Pages) readPermissionChange(r *http.Request) (permissionChange, error) {
+	user, level, target, err := p.managedUser(r)
+	if err != nil {
+		return permissionChange{}, err
 	}
-	if err := admin.GrantPermission(r.Context(), p.store, admin.Subject{Username: target.Username}, t, f.Permission); err != nil {
-		p.serverError(w, r, err)
-		return
+	f, to, msg, err := p.readGrant(r, level, target.ID == user.ID)
+	if err != nil {
+		return permissionChange{}, err
 	}
-	row := permissionRow{Kind: store.TargetKind(f.Kind), Target: f.Target, Name: f.Permission}
-	p.audit(r, event("permission.granted", user, "", fmt.Sprintf("user %s: %s on %s", target.Username, f.Permission, row.Where())))
-	redirectDone(w, r, adminPath+"/users/"+strconv.FormatInt(target.ID, 10), "granted")
+	return permissionChange{user: user, target: target, form: f, to: to, complaint: msg}, nil
 }
 
-// adminRevoke takes a permission from a user.
-func (p *Pages) adminRevoke(w http.ResponseWriter, r *http.Request) {
-	user, target, f, t, ok := p.permissionChange(w, r)
-	if !ok {
-		return
-	}
-	err := admin.RevokePermission(r.Context(), p.store, admin.Subject{Username: target.Username}, t, f.Permission)
-	if err != nil {
-		if errors.Is(err, store.ErrUnavailable) {
-			p.serverError(w, r, err)
-			return
+// adminPermission serves the grant form (grant: give a user a permission,
+// replacing the one they held on that target) or the revoke form (take
+// one away). A revocation that finds the permission already changed shows
+// the user's page again with a conflict.
+func (p *Pages) adminPermission(grant bool) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := p.readPermissionChange(r)
+		if err != nil {
+			return err
 		}
-		// The permission changed since the page was shown.
-		p.log.Info("revoke permission", "error", err)
-		p.showAdminUser(w, r, user, target, http.StatusConflict, grantForm{Kind: f.Kind},
-			"That permission was already changed by someone else. Check the list below.")
-		return
+		if c.complaint != "" {
+			return p.showAdminUser(w, r, c.user, c.target, http.StatusBadRequest, c.form, c.complaint)
+		}
+		f, subject := c.form, admin.Subject{Username: c.target.Username}
+		name, done := audit.PermissionGranted, "granted"
+		if grant {
+			err = admin.GrantPermission(r.Context(), p.store, subject, c.to, f.Permission)
+		} else {
+			name, done = audit.PermissionRevoked, "taken"
+			err = admin.RevokePermission(r.Context(), p.store, subject, c.to, f.Permission)
+			if err != nil && !errors.Is(err, store.ErrUnavailable) {
+				// The permission changed since the page was shown.
+				p.log.Info("revoke permission", "error", err)
+				return p.showAdminUser(w, r, c.user, c.target, http.StatusConflict, grantForm{Kind: f.Kind},
+					"That permission was already changed by someone else. Check the list below.")
+			}
+		}
+		if err != nil {
+			return err
+		}
+		row := permissionRow{Kind: store.TargetKind(f.Kind), Target: f.Target, Name: f.Permission}
+		p.audit(r, event(name, c.user, "", fmt.Sprintf("user %s: %s on %s", c.target.Username, f.Permission, row.Where())))
+		redirectDone(w, r, adminPath+"/users/"+strconv.FormatInt(c.target.ID, 10), done)
+		return nil
 	}
-	row := permissionRow{Kind: store.TargetKind(f.Kind), Target: f.Target, Name: f.Permission}
-	p.audit(r, event("permission.revoked", user, "", fmt.Sprintf("user %s: %s on %s", target.Username, f.Permission, row.Where())))
-	redirectDone(w, r, adminPath+"/users/"+strconv.FormatInt(target.ID, 10), "taken")
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/audit"
 	"latchkey/internal/store"
 )
 
@@ -17,19 +18,17 @@ const (
 )
 
 // mountSettings registers the signed-in user's settings pages.
-func (p *Pages) mountSettings(mux *http.ServeMux) {
-	mux.HandleFunc("GET /user/settings", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, applicationsPath, http.StatusFound)
-	})
-	mux.HandleFunc("GET "+applicationsPath, p.applications)
-	mux.HandleFunc("POST "+applicationsPath, p.registerApplication)
-	mux.HandleFunc("GET "+applicationsPath+"/{id}", p.application)
-	mux.HandleFunc("POST "+applicationsPath+"/{id}", p.updateApplication)
-	mux.HandleFunc("POST "+applicationsPath+"/{id}/secret", p.regenerateSecret)
-	mux.HandleFunc("POST "+applicationsPath+"/{id}/delete", p.deleteApplication)
-	mux.HandleFunc("POST "+authorizationsPath+"/{id}/revoke", p.revokeAuthorization)
-	mux.HandleFunc("GET "+accountPath, p.account)
-	mux.HandleFunc("POST "+accountPath, p.changePassword)
+func (p *Pages) mountSettings(rt *Router) {
+	rt.Handle("GET /user/settings", http.RedirectHandler(applicationsPath, http.StatusFound))
+	rt.HandleFunc("GET "+applicationsPath, p.applications)
+	rt.HandleFunc("POST "+applicationsPath, p.registerApplication)
+	rt.HandleFunc("GET "+applicationsPath+"/{client}", p.application)
+	rt.HandleFunc("POST "+applicationsPath+"/{client}", p.updateApplication)
+	rt.HandleFunc("POST "+applicationsPath+"/{client}/secret", p.regenerateSecret)
+	rt.HandleFunc("POST "+applicationsPath+"/{client}/delete", p.deleteApplication)
+	rt.HandleFunc("POST "+authorizationsPath+"/{client}/revoke", p.revokeAuthorization)
+	rt.HandleFunc("GET "+accountPath, p.account)
+	rt.HandleFunc("POST "+accountPath, p.changePassword)
 }
 
 // appForm is the registration and edit form of an application, as typed.
@@ -65,8 +64,10 @@ func readAppForm(r *http.Request) appForm {
 // uris splits the redirect URIs field, one URI per line.
 func (f appForm) uris() []string { return strings.Fields(f.RedirectURIs) }
 
-// check returns a plain-words complaint about the form, or "".
-func (f appForm) check(r *http.Request, public bool, allowInsecure bool) string {
+// formProblem returns a plain-words complaint about what the form itself
+// leaves out, or "". Everything else about a registration is validated
+// once, by package admin, when it is stored (see refused).
+func (f appForm) formProblem(r *http.Request) string {
 	if t := r.PostForm.Get("client_type"); t != "" && t != "public" && t != "confidential" {
 		return "Choose whether the application is confidential or public."
 	}
@@ -76,12 +77,18 @@ func (f appForm) check(r *http.Request, public bool, allowInsecure bool) string 
 	if len(f.uris()) == 0 {
 		return "Enter at least one redirect URI."
 	}
-	err := admin.CheckClient(admin.NewClient{Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "),
-		Public: public, PKCERequired: f.PKCE, AllowInsecureRedirects: allowInsecure})
-	if err != nil {
-		return sentence(err.Error())
-	}
 	return ""
+}
+
+// refused returns the message of a registration or change that package
+// admin refused (its ErrInvalid errors), as a sentence to show on the
+// form, and false for any other error.
+func refused(err error) (string, bool) {
+	var ae *admin.Error
+	if !errors.Is(err, admin.ErrInvalid) || !errors.As(err, &ae) {
+		return "", false
+	}
+	return sentence(ae.Message), true
 }
 
 // sentence turns an error message into a sentence to show.
@@ -106,27 +113,26 @@ type applicationsData struct {
 
 // applications lists the user's applications and the applications they
 // authorized, with the registration form.
-func (p *Pages) applications(w http.ResponseWriter, r *http.Request) {
-	user, _, ok := p.signedIn(w, r)
-	if !ok {
-		return
+func (p *Pages) applications(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.signedIn(r)
+	if err != nil {
+		return err
 	}
-	p.showApplications(w, r, user, http.StatusOK, newAppForm())
+	return p.showApplications(w, r, user, http.StatusOK, newAppForm())
 }
 
-func (p *Pages) showApplications(w http.ResponseWriter, r *http.Request, user *store.User, status int, form appForm) {
+func (p *Pages) showApplications(w http.ResponseWriter, r *http.Request, user *store.User, status int, form appForm) error {
 	apps, err := store.All(r.Context(), store.Bind(p.store.ListClientsByOwner, user.ID))
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	authorized, err := p.authorizedApps(r.Context(), user.ID)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	p.render(w, r, status, "applications", "Applications", user,
 		applicationsData{Notice: notice(r), Apps: apps, Authorized: authorized, Form: form})
+	return nil
 }
 
 // secretData is the page that shows a client secret, once.
@@ -138,44 +144,47 @@ type secretData struct {
 
 // registerApplication registers an application owned by the user and shows
 // its credentials once.
-func (p *Pages) registerApplication(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
-	}
-	user, _, ok := p.signedIn(w, r)
-	if !ok {
-		return
+func (p *Pages) registerApplication(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.signedIn(r)
+	if err != nil {
+		return err
 	}
 	f := readAppForm(r)
-	if f.Error = f.check(r, f.Public, p.cfg.AllowInsecureRedirects); f.Error != "" {
-		p.showApplications(w, r, user, http.StatusBadRequest, f)
-		return
+	if f.Error = f.formProblem(r); f.Error != "" {
+		return p.showApplications(w, r, user, http.StatusBadRequest, f)
 	}
 	c, plain, err := admin.CreateClient(r.Context(), p.store, admin.NewClient{
 		Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "), Public: f.Public,
 		PKCERequired: f.PKCE, OwnerUserID: user.ID, AllowInsecureRedirects: p.cfg.AllowInsecureRedirects,
 	}, p.provider.Now())
-	if err != nil {
-		p.serverError(w, r, err)
-		return
+	if msg, ok := refused(err); ok {
+		f.Error = msg
+		return p.showApplications(w, r, user, http.StatusBadRequest, f)
 	}
-	p.audit(r, event("client.created", user, c.ID, "name: "+c.Name))
+	if err != nil {
+		return err
+	}
+	p.audit(r, event(audit.ClientCreated, user, c.ID, "name: "+c.Name))
 	p.render(w, r, http.StatusOK, "secret", "Application registered", user, secretData{Client: c, Secret: plain, New: true})
+	return nil
 }
 
-// ownedClient loads the application named in the path if the user owns
-// it. Anyone else's application, or none, is "not found" alike.
-func (p *Pages) ownedClient(w http.ResponseWriter, r *http.Request, user *store.User) (store.Client, bool) {
-	c, err := p.store.GetClient(r.Context(), r.PathValue("id"))
+// ownedClient returns the signed-in user and the application named in the
+// path if they own it. Anyone else's application, or none, is "not found"
+// alike.
+func (p *Pages) ownedClient(r *http.Request) (*store.User, store.Client, error) {
+	user, _, err := p.signedIn(r)
+	if err != nil {
+		return nil, store.Client{}, err
+	}
+	c, err := p.store.GetClient(r.Context(), r.PathValue("client"))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.OwnerUserID != user.ID) {
-		p.errorPage(w, r, http.StatusNotFound, "There is no such application among yours.")
-		return store.Client{}, false
+		return nil, store.Client{}, refuse(http.StatusNotFound, "There is no such application among yours.")
 	}
 	if err != nil {
-		p.serverError(w, r, err)
-		return store.Client{}, false
+		return nil, store.Client{}, err
 	}
-	return c, true
+	return user, c, nil
 }
 
 // applicationData is the page of one of the user's applications.
@@ -186,62 +195,62 @@ type applicationData struct {
 }
 
 // application shows the edit form of one of the user's applications.
-func (p *Pages) application(w http.ResponseWriter, r *http.Request) {
-	user, _, ok := p.signedIn(w, r)
-	if !ok {
-		return
-	}
-	c, ok := p.ownedClient(w, r, user)
-	if !ok {
-		return
+func (p *Pages) application(w http.ResponseWriter, r *http.Request) error {
+	user, c, err := p.ownedClient(r)
+	if err != nil {
+		return err
 	}
 	f := appForm{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), Public: c.Public,
 		PKCE: c.PKCERequired, Scopes: c.Scopes, Checklist: scopeChecklist(c.Scopes)}
 	p.render(w, r, http.StatusOK, "application", c.Name, user, applicationData{Notice: notice(r), Client: c, Form: f})
+	return nil
 }
 
 // updateApplication saves the edit form.
-func (p *Pages) updateApplication(w http.ResponseWriter, r *http.Request) {
-	user, c, ok := p.ownedClientForm(w, r)
-	if !ok {
-		return
+func (p *Pages) updateApplication(w http.ResponseWriter, r *http.Request) error {
+	user, c, err := p.ownedClient(r)
+	if err != nil {
+		return err
 	}
 	f := readAppForm(r)
 	f.Public = c.Public
-	if f.Error = f.check(r, c.Public, p.cfg.AllowInsecureRedirects); f.Error != "" {
+	f.Error = f.formProblem(r)
+	if f.Error == "" {
+		_, err = admin.UpdateClient(r.Context(), p.store, c.ID, admin.ClientChanges{
+			Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "), PKCERequired: f.PKCE,
+			AllowInsecureRedirects: p.cfg.AllowInsecureRedirects,
+		})
+		f.Error, _ = refused(err)
+	}
+	if f.Error != "" {
 		p.render(w, r, http.StatusBadRequest, "application", c.Name, user, applicationData{Client: c, Form: f})
-		return
+		return nil
 	}
-	_, err := admin.UpdateClient(r.Context(), p.store, c.ID, admin.ClientChanges{
-		Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "), PKCERequired: f.PKCE,
-		AllowInsecureRedirects: p.cfg.AllowInsecureRedirects,
-	})
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
-	p.audit(r, event("client.updated", user, c.ID, "name: "+f.Name+"; scopes: "+strings.Join(f.Scopes, " ")))
+	p.audit(r, event(audit.ClientUpdated, user, c.ID, "name: "+f.Name+"; scopes: "+strings.Join(f.Scopes, " ")))
 	redirectDone(w, r, applicationsPath+"/"+c.ID, "updated")
+	return nil
 }
 
 // regenerateSecret replaces the secret of one of the user's confidential
 // applications and shows the new one once. The old one stops working now.
-func (p *Pages) regenerateSecret(w http.ResponseWriter, r *http.Request) {
-	user, c, ok := p.ownedClientForm(w, r)
-	if !ok {
-		return
+func (p *Pages) regenerateSecret(w http.ResponseWriter, r *http.Request) error {
+	user, c, err := p.ownedClient(r)
+	if err != nil {
+		return err
 	}
 	if c.Public {
-		p.errorPage(w, r, http.StatusBadRequest, "This application is public: it has no client secret.")
-		return
+		return refuse(http.StatusBadRequest, "This application is public: it has no client secret.")
 	}
 	plain, err := admin.RegenerateSecret(r.Context(), p.store, c.ID)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
-	p.audit(r, event("client.secret_regenerated", user, c.ID, "the old secret no longer works"))
+	p.audit(r, event(audit.ClientSecretRegenerated, user, c.ID, "the old secret no longer works"))
 	p.render(w, r, http.StatusOK, "secret", "New client secret", user, secretData{Client: c, Secret: plain})
+	return nil
 }
 
 // confirmData is a page that asks before something that cannot be undone.
@@ -249,69 +258,58 @@ type confirmData struct {
 	Message, Action, Button, Cancel string
 }
 
-// confirmed reports whether the form carries the confirmation; if not, it
-// shows the confirmation page, whose form posts the same action again
-// with it.
-func (p *Pages) confirmed(w http.ResponseWriter, r *http.Request, user *store.User, title string, d confirmData) bool {
-	if r.PostForm.Get("confirm") == "yes" {
-		return true
-	}
+// confirmed reports whether the form carries the confirmation that
+// askConfirmation's page adds.
+func confirmed(r *http.Request) bool { return r.PostForm.Get("confirm") == "yes" }
+
+// askConfirmation shows the confirmation page, whose form posts the same
+// action again, confirmed.
+func (p *Pages) askConfirmation(w http.ResponseWriter, r *http.Request, user *store.User, title string, d confirmData) error {
 	d.Action = r.URL.Path
 	p.render(w, r, http.StatusOK, "confirm", title, user, d)
-	return false
+	return nil
 }
 
 // deleteApplication deletes one of the user's applications after asking.
-func (p *Pages) deleteApplication(w http.ResponseWriter, r *http.Request) {
-	user, c, ok := p.ownedClientForm(w, r)
-	if !ok {
-		return
+func (p *Pages) deleteApplication(w http.ResponseWriter, r *http.Request) error {
+	user, c, err := p.ownedClient(r)
+	if err != nil {
+		return err
 	}
-	if !p.confirmed(w, r, user, "Delete "+c.Name+"?", confirmData{
+	return p.deleteClient(w, r, user, c, confirmData{
 		Message: "Deleting " + c.Name + " stops every token it holds and removes its registration. Applications that use its client ID will stop working. This cannot be undone.",
 		Button:  "Delete application", Cancel: applicationsPath + "/" + c.ID,
-	}) {
-		return
+	}, "name: "+c.Name, applicationsPath)
+}
+
+// deleteClient deletes application c once the form is confirmed (until
+// then it asks, with ask), records detail in the audit trail and goes
+// back to back.
+func (p *Pages) deleteClient(w http.ResponseWriter, r *http.Request, user *store.User, c store.Client, ask confirmData, detail, back string) error {
+	if !confirmed(r) {
+		return p.askConfirmation(w, r, user, "Delete "+c.Name+"?", ask)
 	}
 	if err := admin.DeleteClient(r.Context(), p.store, c.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
-	p.audit(r, event("client.deleted", user, c.ID, "name: "+c.Name))
-	redirectDone(w, r, applicationsPath, "deleted")
+	p.audit(r, event(audit.ClientDeleted, user, c.ID, detail))
+	redirectDone(w, r, back, "deleted")
+	return nil
 }
 
 // revokeAuthorization ends the user's authorization of an application:
 // every token of it dies at once and the consent is forgotten.
-func (p *Pages) revokeAuthorization(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
+func (p *Pages) revokeAuthorization(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.signedIn(r)
+	if err != nil {
+		return err
 	}
-	user, _, ok := p.signedIn(w, r)
-	if !ok {
-		return
-	}
-	clientID := r.PathValue("id")
+	clientID := r.PathValue("client")
 	n, err := p.store.RevokeUserClient(r.Context(), user.ID, clientID, p.provider.Now())
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
-	p.audit(r, event("authorization.revoked", user, clientID, pluralize(n, "token grant")+" revoked, consent forgotten"))
+	p.audit(r, event(audit.AuthorizationRevoked, user, clientID, pluralize(n, "token grant")+" revoked, consent forgotten"))
 	redirectDone(w, r, applicationsPath, "revoked")
-}
-
-// ownedClientForm reads a form about one of the signed-in user's
-// applications: the CSRF check, the sign-in and the ownership, in that
-// order. On failure it has answered the request.
-func (p *Pages) ownedClientForm(w http.ResponseWriter, r *http.Request) (*store.User, store.Client, bool) {
-	if !p.parseForm(w, r) {
-		return nil, store.Client{}, false
-	}
-	user, _, ok := p.signedIn(w, r)
-	if !ok {
-		return nil, store.Client{}, false
-	}
-	c, ok := p.ownedClient(w, r, user)
-	return user, c, ok
+	return nil
 }

@@ -1,92 +1,64 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 
+	"latchkey/internal/audit"
 	"latchkey/internal/oauth"
 	"latchkey/internal/store"
 )
 
 // Authorize serves the authorization endpoint (RFC 6749 §3.1) for either
 // dialect's path.
-func (p *Pages) Authorize() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, ok := p.validateQuery(w, r)
-		if !ok {
-			return
+func (p *Pages) Authorize() http.Handler { return p.serve(p.authorize) }
+
+func (p *Pages) authorize(w http.ResponseWriter, r *http.Request) error {
+	req, err := p.validateQuery(r)
+	if err != nil {
+		return err
+	}
+	user, session, err := p.currentUser(r)
+	if err != nil {
+		return err
+	}
+	if user == nil || req.NeedsLogin(true, session.AuthTime, p.provider.Now()) {
+		return requireLogin(r, req)
+	}
+	need, err := p.provider.NeedsConsent(r.Context(), req, user.ID)
+	if err != nil {
+		return err
+	}
+	if need {
+		if req.HasPrompt(oauth.PromptNone) {
+			return req.Fail(&oauth.Error{Code: oauth.CodeConsentRequired, Description: "the user has not approved this application"})
 		}
-		user, session, err := p.currentUser(r)
-		if err != nil {
-			p.serverError(w, r, err)
-			return
-		}
-		if user == nil || req.NeedsLogin(true, session.AuthTime, p.provider.Now()) {
-			p.requireLogin(w, r, req)
-			return
-		}
-		need, err := p.provider.NeedsConsent(r.Context(), req, user.ID)
-		if err != nil {
-			p.serverError(w, r, err)
-			return
-		}
-		if need {
-			if req.HasPrompt(oauth.PromptNone) {
-				p.redirectError(w, r, req.Fail(&oauth.Error{Code: oauth.CodeConsentRequired, Description: "the user has not approved this application"}))
-				return
-			}
-			http.Redirect(w, r, ConsentPath+"?"+r.URL.RawQuery, http.StatusFound)
-			return
-		}
-		p.issueCode(w, r, req, user, session)
-	})
+		http.Redirect(w, r, ConsentPath+"?"+r.URL.RawQuery, http.StatusFound)
+		return nil
+	}
+	return p.issueCode(w, r, req, user, session)
 }
 
-// validateQuery validates the authorization request in the query string,
-// answering the request itself when it is not valid.
-func (p *Pages) validateQuery(w http.ResponseWriter, r *http.Request) (*oauth.AuthRequest, bool) {
+// validateQuery validates the authorization request in the query string.
+// Its errors are the core's: shown on a page while the redirect URI is
+// untrusted, sent back to the client by redirect after that.
+func (p *Pages) validateQuery(r *http.Request) (*oauth.AuthRequest, error) {
 	params, err := oauth.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, "The authorization request is malformed: "+oauth.AsError(err).Description)
-		return nil, false
+		return nil, refuse(http.StatusBadRequest, "The authorization request is malformed: "+oauth.AsError(err).Description)
 	}
-	return p.validate(w, r, params)
+	return p.provider.ValidateAuthorize(r.Context(), params)
 }
 
-// validate runs the core's checks and answers the request itself when
-// they fail: on a page while the redirect URI is untrusted, by redirect
-// after that.
-func (p *Pages) validate(w http.ResponseWriter, r *http.Request, params oauth.Params) (*oauth.AuthRequest, bool) {
-	req, err := p.provider.ValidateAuthorize(r.Context(), params)
-	var pageErr *oauth.PageError
-	var redirErr *oauth.RedirectError
-	switch {
-	case errors.As(err, &pageErr):
-		p.errorPage(w, r, pageErr.Status, pageErr.Message)
-	case errors.As(err, &redirErr):
-		p.redirectError(w, r, redirErr)
-	case err != nil:
-		p.serverError(w, r, err)
-	default:
-		return req, true
-	}
-	return nil, false
-}
-
-func (p *Pages) redirectError(w http.ResponseWriter, r *http.Request, e *oauth.RedirectError) {
-	http.Redirect(w, r, p.provider.ErrorRedirectURL(e), http.StatusFound)
-}
-
-// requireLogin sends the person to the login page and back, or answers
-// login_required for prompt=none. The way back drops prompt=login and
-// max_age, which the fresh sign-in then satisfies.
-func (p *Pages) requireLogin(w http.ResponseWriter, r *http.Request, req *oauth.AuthRequest) {
+// requireLogin is the answer to a request that needs a (fresh) sign-in:
+// login_required for prompt=none, else the login page and back. The way
+// back drops prompt=login and max_age, which the fresh sign-in then
+// satisfies.
+func requireLogin(r *http.Request, req *oauth.AuthRequest) error {
 	if req.HasPrompt(oauth.PromptNone) {
-		p.redirectError(w, r, req.Fail(&oauth.Error{Code: oauth.CodeLoginRequired, Description: "the user is not signed in"}))
-		return
+		return req.Fail(&oauth.Error{Code: oauth.CodeLoginRequired, Description: "the user is not signed in"})
 	}
 	back := *r.URL
 	q := back.Query()
@@ -99,17 +71,16 @@ func (p *Pages) requireLogin(w http.ResponseWriter, r *http.Request, req *oauth.
 	}
 	q.Del("max_age")
 	back.RawQuery = q.Encode()
-	next := back.Path + "?" + back.RawQuery
-	http.Redirect(w, r, "/login?"+url.Values{"next": {next}}.Encode(), http.StatusFound)
+	return &signInFirst{back: back.Path + "?" + back.RawQuery}
 }
 
-func (p *Pages) issueCode(w http.ResponseWriter, r *http.Request, req *oauth.AuthRequest, user *store.User, session *store.Session) {
+func (p *Pages) issueCode(w http.ResponseWriter, r *http.Request, req *oauth.AuthRequest, user *store.User, session *store.Session) error {
 	target, err := p.provider.IssueCode(r.Context(), req, user.ID, session.AuthTime)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
 }
 
 type consentScope struct{ Name, Description string }
@@ -125,21 +96,20 @@ type consentData struct {
 }
 
 // consentForm shows what the application asks for, with Approve and Deny.
-func (p *Pages) consentForm(w http.ResponseWriter, r *http.Request) {
-	req, ok := p.validateQuery(w, r)
-	if !ok {
-		return
+func (p *Pages) consentForm(w http.ResponseWriter, r *http.Request) error {
+	req, err := p.validateQuery(r)
+	if err != nil {
+		return err
 	}
 	user, _, err := p.currentUser(r)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	if user == nil {
-		p.requireLogin(w, r, req)
-		return
+		return requireLogin(r, req)
 	}
 	p.render(w, r, http.StatusOK, "consent", "Authorize "+req.Client.Name, user, consentView(req))
+	return nil
 }
 
 func consentView(req *oauth.AuthRequest) consentData {
@@ -164,48 +134,40 @@ func consentView(req *oauth.AuthRequest) consentData {
 
 // consent takes the person's decision. The request is validated again
 // from the form: nothing from the first look is trusted.
-func (p *Pages) consent(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
-	}
+func (p *Pages) consent(w http.ResponseWriter, r *http.Request) error {
 	params := oauth.Params{}
 	for name, values := range r.PostForm {
 		if name == csrfField || name == "decision" {
 			continue
 		}
 		if len(values) != 1 {
-			p.errorPage(w, r, http.StatusBadRequest, "The consent form is malformed.")
-			return
+			return refuse(http.StatusBadRequest, "The consent form is malformed.")
 		}
 		if values[0] != "" {
 			params[name] = values[0]
 		}
 	}
-	req, ok := p.validate(w, r, params)
-	if !ok {
-		return
+	req, err := p.provider.ValidateAuthorize(r.Context(), params)
+	if err != nil {
+		return err
 	}
 	user, session, err := p.currentUser(r)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	if user == nil {
-		p.errorPage(w, r, http.StatusUnauthorized, "Your sign-in has expired. Go back to the application and start again.")
-		return
+		return refuse(http.StatusUnauthorized, "Your sign-in has expired. Go back to the application and start again.")
 	}
 	switch r.PostForm.Get("decision") {
 	case "approve":
 		if err := p.provider.RememberConsent(r.Context(), req, user.ID); err != nil {
-			p.serverError(w, r, err)
-			return
+			return err
 		}
-		p.audit(r, event("consent.granted", user, req.Client.ID, "scopes: "+req.Scopes.String()))
-		p.issueCode(w, r, req, user, session)
+		p.audit(r, event(audit.ConsentGranted, user, req.Client.ID, "scopes: "+req.Scopes.String()))
+		return p.issueCode(w, r, req, user, session)
 	case "deny":
-		p.audit(r, event("consent.denied", user, req.Client.ID, "scopes: "+req.Scopes.String()))
-		p.redirectError(w, r, req.Fail(&oauth.Error{Code: oauth.CodeAccessDenied, Description: "the user denied the request"}))
-	default:
-		p.errorPage(w, r, http.StatusBadRequest, "Choose Approve or Deny.")
+		p.audit(r, event(audit.ConsentDenied, user, req.Client.ID, "scopes: "+req.Scopes.String()))
+		return req.Fail(&oauth.Error{Code: oauth.CodeAccessDenied, Description: "the user denied the request"})
 	}
+	return refuse(http.StatusBadRequest, "Choose Approve or Deny.")
 }

@@ -53,26 +53,24 @@ func (p *Pages) checkCSRF(r *http.Request) bool {
 	return hmac.Equal([]byte(got), []byte(p.sign(c.Value)))
 }
 
-// parseForm reads a bounded form body and checks its CSRF token. On
-// failure it has already answered the request.
-func (p *Pages) parseForm(w http.ResponseWriter, r *http.Request) bool {
+// readForm reads a bounded form body and checks its CSRF token. The
+// router runs it before the handler of every unsafe-method page route.
+func (p *Pages) readForm(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, "The form could not be read.")
-		return false
+		return refuse(http.StatusBadRequest, "The form could not be read.")
 	}
 	if !p.checkCSRF(r) {
-		p.errorPage(w, r, http.StatusForbidden, "This form has expired or did not come from this site. Go back, reload the page and try again.")
-		return false
+		return refuse(http.StatusForbidden, "This form has expired or did not come from this site. Go back, reload the page and try again.")
 	}
-	return true
+	return nil
 }
 
 // CrossOriginDenied answers a post that http.CrossOriginProtection
 // refused (it came from another origin): the same page, in plain words, as
 // a post with a bad CSRF token gets.
 func (p *Pages) CrossOriginDenied() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.errorPage(w, r, http.StatusForbidden, "This form did not come from this site, so it was refused. Go back, reload the page and try again.")
+	return p.serve(func(http.ResponseWriter, *http.Request) error {
+		return refuse(http.StatusForbidden, "This form did not come from this site, so it was refused. Go back, reload the page and try again.")
 	})
 }

@@ -2,10 +2,10 @@ package web
 
 import (
 	"errors"
-	"latchkey/internal/audit"
 	"net/http"
 	"net/url"
 
+	"latchkey/internal/audit"
 	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
@@ -21,110 +21,104 @@ type deviceData struct {
 }
 
 // deviceForm shows the user-code form, prefilled from verification_uri_complete.
-func (p *Pages) deviceForm(w http.ResponseWriter, r *http.Request) {
+func (p *Pages) deviceForm(w http.ResponseWriter, r *http.Request) error {
 	user, _, err := p.currentUser(r)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	p.render(w, r, http.StatusOK, "device", "Connect a device", user, deviceData{UserCode: r.URL.Query().Get("user_code")})
+	return nil
 }
 
 // deviceSubmit checks the typed code and moves on to sign-in and consent.
 // Wrong codes count against the client address, like failed logins.
-func (p *Pages) deviceSubmit(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
-	}
+func (p *Pages) deviceSubmit(w http.ResponseWriter, r *http.Request) error {
 	code := r.PostForm.Get("user_code")
 	user, _, err := p.currentUser(r)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
-	if _, ok := p.lookupDevice(w, r, code, func(msg string) {
-		p.render(w, r, http.StatusBadRequest, "device", "Connect a device", user, deviceData{UserCode: code, Error: msg})
-	}); !ok {
-		return
+	if _, err := p.lookupDevice(r, code); err != nil {
+		return p.deviceFormAgain(w, r, user, code, err)
 	}
 	next := deviceConfirmPath + "?" + url.Values{"user_code": {oauth.FormatUserCode(oauth.NormalizeUserCode(code))}}.Encode()
 	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
 }
 
-// lookupDevice finds a pending device request, answering through fail
-// (and counting the failure) when the code is wrong or guessing is throttled.
-func (p *Pages) lookupDevice(w http.ResponseWriter, r *http.Request, code string, fail func(string)) (*oauth.DeviceRequest, bool) {
+// codeRefused is a user code that is wrong or expired, or typed while
+// guessing is throttled: the code form is shown again with the complaint.
+type codeRefused struct{ complaint string }
+
+func (e *codeRefused) Error() string { return "web: user code refused: " + e.complaint }
+
+// lookupDevice finds a pending device request. A wrong code, or any code
+// while guessing is throttled, is a *codeRefused (and counts as a failure).
+func (p *Pages) lookupDevice(r *http.Request, code string) (*oauth.DeviceRequest, error) {
 	key := "device:" + clientAddress(r)
 	if wait := p.throttle.Blocked(key); wait > 0 {
-		fail(tooManyAttempts(wait))
-		return nil, false
+		return nil, &codeRefused{tooManyAttempts(wait)}
 	}
 	req, err := p.provider.LookupDevice(r.Context(), code)
 	if errors.Is(err, oauth.ErrUnknownUserCode) {
 		p.throttle.Fail(key)
-		p.audit(r, store.AuditEvent{Event: "device.code_rejected", Detail: "a wrong or expired user code was entered"})
-		fail("That code is not valid or has expired. Check the code on your device and try again.")
-		return nil, false
+		p.audit(r, store.AuditEvent{Event: audit.DeviceCodeRejected, Detail: "a wrong or expired user code was entered"})
+		return nil, &codeRefused{"That code is not valid or has expired. Check the code on your device and try again."}
 	}
-	if err != nil {
-		p.serverError(w, r, err)
-		return nil, false
+	return req, err
+}
+
+// deviceFormAgain answers a failed lookupDevice: a refused code with the
+// code form again (400), the code as typed; any other error as it is.
+func (p *Pages) deviceFormAgain(w http.ResponseWriter, r *http.Request, user *store.User, code string, err error) error {
+	var refused *codeRefused
+	if !errors.As(err, &refused) {
+		return err
 	}
-	return req, true
+	p.render(w, r, http.StatusBadRequest, "device", "Connect a device", user, deviceData{UserCode: code, Error: refused.complaint})
+	return nil
 }
 
 // deviceConfirm shows the consent page for a device request, after sign-in.
-func (p *Pages) deviceConfirm(w http.ResponseWriter, r *http.Request) {
+func (p *Pages) deviceConfirm(w http.ResponseWriter, r *http.Request) error {
 	user, _, err := p.currentUser(r)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	if user == nil {
-		http.Redirect(w, r, "/login?"+url.Values{"next": {r.URL.RequestURI()}}.Encode(), http.StatusFound)
-		return
+		return &signInFirst{back: r.URL.RequestURI()}
 	}
 	code := r.URL.Query().Get("user_code")
-	req, ok := p.lookupDevice(w, r, code, func(msg string) {
-		p.render(w, r, http.StatusBadRequest, "device", "Connect a device", user, deviceData{UserCode: code, Error: msg})
-	})
-	if !ok {
-		return
+	req, err := p.lookupDevice(r, code)
+	if err != nil {
+		return p.deviceFormAgain(w, r, user, code, err)
 	}
 	d := consentData{ClientName: req.Client.Name, Action: deviceConfirmPath, Scopes: describedScopes(req.Code.Scopes),
 		Hidden: []hiddenField{{Name: "user_code", Value: code}}}
 	p.render(w, r, http.StatusOK, "consent", "Authorize "+req.Client.Name, user, d)
+	return nil
 }
 
 // deviceDecide records Approve or Deny for the device request.
-func (p *Pages) deviceDecide(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
-	}
+func (p *Pages) deviceDecide(w http.ResponseWriter, r *http.Request) error {
 	user, session, err := p.currentUser(r)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	if user == nil {
-		p.errorPage(w, r, http.StatusUnauthorized, "Your sign-in has expired. Enter the code again.")
-		return
+		return refuse(http.StatusUnauthorized, "Your sign-in has expired. Enter the code again.")
 	}
 	code := r.PostForm.Get("user_code")
-	req, ok := p.lookupDevice(w, r, code, func(msg string) {
-		p.render(w, r, http.StatusBadRequest, "device", "Connect a device", user, deviceData{UserCode: code, Error: msg})
-	})
-	if !ok {
-		return
+	req, err := p.lookupDevice(r, code)
+	if err != nil {
+		return p.deviceFormAgain(w, r, user, code, err)
 	}
 	decision := r.PostForm.Get("decision")
 	if decision != "approve" && decision != "deny" {
-		p.errorPage(w, r, http.StatusBadRequest, "Choose Approve or Deny.")
-		return
+		return refuse(http.StatusBadRequest, "Choose Approve or Deny.")
 	}
 	if err := p.provider.DecideDevice(r.Context(), req, user.ID, session.AuthTime, decision == "approve"); err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	name := audit.DeviceApprove
 	if decision == "deny" {
@@ -136,4 +130,5 @@ func (p *Pages) deviceDecide(w http.ResponseWriter, r *http.Request) {
 		title, msg = "Request denied", "You denied "+req.Client.Name+" access. Your device will be told."
 	}
 	p.render(w, r, http.StatusOK, "device_done", title, user, struct{ Message string }{msg})
+	return nil
 }

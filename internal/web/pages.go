@@ -3,8 +3,13 @@
 // settings (their applications, the applications they authorized, their
 // password) and the administration pages (all applications, users and
 // their permissions, the audit trail). It keeps browser sessions (in the
-// database, so any node can serve any request) and protects every form
-// against cross-site request forgery. The pages need no JavaScript.
+// database, so any node can serve any request) and owns the page router,
+// which protects every form against cross-site request forgery before its
+// handler runs. The pages need no JavaScript.
+//
+// Page handlers return an error instead of answering one (HandlerFunc);
+// one renderer turns it into the page, the redirect to the login page or
+// the redirect back to the client that it stands for.
 //
 // Control flow: a dialect mounts Authorize on its path; Authorize asks the
 // protocol core (package oauth) to validate the request, sends the person to
@@ -19,16 +24,15 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
-	"latchkey/internal/audit"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"latchkey/internal/audit"
 	"latchkey/internal/oauth"
 	"latchkey/internal/store"
 )
@@ -101,21 +105,21 @@ var widePages = map[string]bool{"applications": true, "application": true, "admi
 	"admin_users": true, "admin_user": true, "admin_audit": true}
 
 // Mount registers the pages that are the same in both dialects.
-func (p *Pages) Mount(mux *http.ServeMux) {
+func (p *Pages) Mount(rt *Router) {
 	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	mux.HandleFunc("GET /{$}", p.home)
-	mux.HandleFunc("GET /login", p.loginForm)
-	mux.HandleFunc("POST /login", p.login)
-	mux.HandleFunc("POST /logout", p.logout)
-	mux.HandleFunc("GET "+ConsentPath, p.consentForm)
-	mux.HandleFunc("POST "+ConsentPath, p.consent)
-	mux.HandleFunc("GET "+oauth.DevicePath, p.deviceForm)
-	mux.HandleFunc("POST "+oauth.DevicePath, p.deviceSubmit)
-	mux.HandleFunc("GET "+deviceConfirmPath, p.deviceConfirm)
-	mux.HandleFunc("POST "+deviceConfirmPath, p.deviceDecide)
-	p.mountSettings(mux)
-	p.mountAdmin(mux)
+	rt.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	rt.HandleFunc("GET /{$}", p.home)
+	rt.HandleFunc("GET /login", p.loginForm)
+	rt.HandleFunc("POST /login", p.login)
+	rt.HandleFunc("POST /logout", p.logout)
+	rt.HandleFunc("GET "+ConsentPath, p.consentForm)
+	rt.HandleFunc("POST "+ConsentPath, p.consent)
+	rt.HandleFunc("GET "+oauth.DevicePath, p.deviceForm)
+	rt.HandleFunc("POST "+oauth.DevicePath, p.deviceSubmit)
+	rt.HandleFunc("GET "+deviceConfirmPath, p.deviceConfirm)
+	rt.HandleFunc("POST "+deviceConfirmPath, p.deviceDecide)
+	p.mountSettings(rt)
+	p.mountAdmin(rt)
 }
 
 // view is what every template receives.
@@ -150,40 +154,13 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name,
 	_, _ = w.Write(buf.Bytes())
 }
 
-// errorPage shows a message to the person. It never contains internal detail.
-func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
-	title := "Something went wrong"
-	switch {
-	case status == http.StatusForbidden:
-		title = "Not allowed"
-	case status < 500:
-		title = "This request cannot be completed"
-	}
-	p.render(w, r, status, "error", title, nil, struct{ Message string }{message})
-}
-
-// serverError logs err and shows a generic page: 503 when the database is
-// unavailable (the person may simply try again), else 500.
-func (p *Pages) serverError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, store.ErrInvalidText) {
-		p.errorPage(w, r, http.StatusBadRequest, "The form or address holds characters that cannot be stored (a NUL byte or invalid UTF-8).")
-		return
-	}
-	p.log.Error("page request failed", "path", r.URL.Path, "error", err)
-	if errors.Is(err, store.ErrUnavailable) {
-		p.errorPage(w, r, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again in a moment.")
-		return
-	}
-	p.errorPage(w, r, http.StatusInternalServerError, "The server could not complete your request. Please try again.")
-}
-
-func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
+func (p *Pages) home(w http.ResponseWriter, r *http.Request) error {
 	user, _, err := p.currentUser(r)
 	if err != nil {
-		p.serverError(w, r, err)
-		return
+		return err
 	}
 	p.render(w, r, http.StatusOK, "home", "Home", user, nil)
+	return nil
 }
 
 // audit records a security event, with the address the request came

@@ -68,24 +68,17 @@ func redirectDone(w http.ResponseWriter, r *http.Request, path, done string) {
 	http.Redirect(w, r, path+"?"+url.Values{"done": {done}}.Encode(), http.StatusSeeOther)
 }
 
-// signedIn returns the signed-in user and session, or answers the request
-// itself: a GET goes to the login page and back here, anything else gets a
-// page saying that the sign-in has expired.
-func (p *Pages) signedIn(w http.ResponseWriter, r *http.Request) (*store.User, *store.Session, bool) {
+// signedIn returns the signed-in user and session, or asks the person to
+// sign in first (see signInFirst).
+func (p *Pages) signedIn(r *http.Request) (*store.User, *store.Session, error) {
 	user, session, err := p.currentUser(r)
 	if err != nil {
-		p.serverError(w, r, err)
-		return nil, nil, false
+		return nil, nil, err
 	}
-	if user != nil {
-		return user, session, true
+	if user == nil {
+		return nil, nil, &signInFirst{}
 	}
-	if r.Method == http.MethodGet {
-		http.Redirect(w, r, "/login?"+url.Values{"next": {r.URL.RequestURI()}}.Encode(), http.StatusFound)
-	} else {
-		p.errorPage(w, r, http.StatusUnauthorized, "Your sign-in has expired. Sign in again and repeat what you were doing.")
-	}
-	return nil, nil, false
+	return user, session, nil
 }
 
 // globalLevel is the user's global permission now.

@@ -8,6 +8,8 @@ import (
 
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
+	"latchkey/internal/routes"
+	"latchkey/internal/web"
 )
 
 // Paths of the Bitbucket layout.
@@ -21,7 +23,7 @@ const (
 // Mount registers the Bitbucket endpoints: the authorization endpoint (the
 // page flow from package web, which also mounts the consent page) on the
 // page mux, the token endpoint on the API mux.
-func Mount(pages, apis *http.ServeMux, core *oauth.Provider, authorize http.Handler) {
+func Mount(pages *web.Router, apis routes.Mux, core *oauth.Provider, authorize http.Handler) {
 	pages.Handle("GET "+AuthorizePath, authorize)
 	apis.Handle(TokenPath, core.TokenHandler(oauth.TokenOptions{IncludeCreatedAt: true}))
 	apis.Handle(RevokePath, core.RevokeHandler())

@@ -7,6 +7,8 @@ import (
 
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
+	"latchkey/internal/routes"
+	"latchkey/internal/web"
 )
 
 // Paths of the Gitea layout.
@@ -19,7 +21,7 @@ const (
 
 // Mount registers the Gitea endpoints: authorization on the page mux,
 // token on the API mux.
-func Mount(pages, apis *http.ServeMux, core *oauth.Provider, authorize http.Handler) {
+func Mount(pages *web.Router, apis routes.Mux, core *oauth.Provider, authorize http.Handler) {
 	pages.Handle("GET "+AuthorizePath, authorize)
 	apis.Handle(TokenPath, core.TokenHandler(oauth.TokenOptions{}))
 	apis.Handle(RevokePath, core.RevokeHandler())
