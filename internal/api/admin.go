@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"latchkey/internal/access"
 	"latchkey/internal/admin"
 	"latchkey/internal/oauth"
 	"latchkey/internal/routes"
@@ -28,15 +29,10 @@ func (a *API) mountAdmin(mux routes.Mux) {
 	mux.Handle("POST "+bb+"/admin/signing-keys/rotate", a.handle(authenticated, a.rotateSigningKeys))
 }
 
-// adminRead checks that the caller may read administrative data.
-func adminRead(c *oauth.Caller) error {
-	return deny(c, c.Principal.AdminReadAccess(), scope.AdminWrite, "")
-}
-
 // adminListUsers is GET /admin/users?filter=: every user, with whether the
 // caller may delete them.
 func (a *API) adminListUsers(r *http.Request, c *oauth.Caller) (int, any, error) {
-	if err := adminRead(c); err != nil {
+	if err := access.AdminRead(c); err != nil {
 		return 0, nil, err
 	}
 	users := filterSeq(store.Walk(r.Context(), a.store.ListUsers, firstBatch), func(u store.User) bool {
@@ -68,7 +64,7 @@ func (a *API) mayManage(ctx context.Context, c *oauth.Caller, u store.User) (boo
 // managedUser loads the user named by the name query parameter and checks
 // that the caller may manage them (an ADMIN may not touch a SYS_ADMIN).
 func (a *API) managedUser(r *http.Request, c *oauth.Caller, name string) (store.User, error) {
-	if err := global(c, scope.GlobalAdmin); err != nil {
+	if err := access.Global(c, scope.GlobalAdmin); err != nil {
 		return store.User{}, err
 	}
 	if name == "" {
@@ -91,7 +87,7 @@ func (a *API) managedUser(r *http.Request, c *oauth.Caller, name string) (store.
 // adminCreateUser is POST /admin/users with Bitbucket's query parameters
 // name, password, displayName and emailAddress. It answers 204.
 func (a *API) adminCreateUser(r *http.Request, c *oauth.Caller) (int, any, error) {
-	if err := global(c, scope.GlobalAdmin); err != nil {
+	if err := access.Global(c, scope.GlobalAdmin); err != nil {
 		return 0, nil, err
 	}
 	q := r.URL.Query()
@@ -116,7 +112,7 @@ func (a *API) adminCreateUser(r *http.Request, c *oauth.Caller) (int, any, error
 // adminUpdateUser is PUT /admin/users with a JSON body naming the user and
 // their new display name or email.
 func (a *API) adminUpdateUser(r *http.Request, c *oauth.Caller) (int, any, error) {
-	if err := global(c, scope.GlobalAdmin); err != nil {
+	if err := access.Global(c, scope.GlobalAdmin); err != nil {
 		return 0, nil, err
 	}
 	var in userInput
@@ -156,7 +152,7 @@ func (a *API) adminDeleteUser(r *http.Request, c *oauth.Caller) (int, any, error
 // adminListPermissions is GET /admin/permissions/users: who holds which
 // global permission.
 func (a *API) adminListPermissions(r *http.Request, c *oauth.Caller) (int, any, error) {
-	if err := adminRead(c); err != nil {
+	if err := access.AdminRead(c); err != nil {
 		return 0, nil, err
 	}
 	out, err := a.holders(r.Context(), store.TargetGlobal, 0, r.URL.Query().Get("filter"))
@@ -237,7 +233,7 @@ func keyState(k store.SigningKey, now time.Time) string {
 // listSigningKeys is GET /admin/signing-keys, a system administration
 // endpoint: the ID-token signing keys and their schedule.
 func (a *API) listSigningKeys(r *http.Request, c *oauth.Caller) (int, any, error) {
-	if err := global(c, scope.SysAdmin); err != nil {
+	if err := access.Global(c, scope.SysAdmin); err != nil {
 		return 0, nil, err
 	}
 	keys, err := a.store.ListSigningKeys(r.Context())
@@ -266,7 +262,7 @@ const rotatePublishAhead = 10 * time.Minute
 // from rotatePublishAhead on; the current keys retire after the longest
 // token lifetime.
 func (a *API) rotateSigningKeys(r *http.Request, c *oauth.Caller) (int, any, error) {
-	if err := global(c, scope.SysAdmin); err != nil {
+	if err := access.Global(c, scope.SysAdmin); err != nil {
 		return 0, nil, err
 	}
 	if a.cfg.Keys == nil {

@@ -1,8 +1,12 @@
 // Package api serves the protected REST resources, Bitbucket-shaped under
-// /rest/api/latest/ and Gitea-shaped under /api/v1/, behind one bearer
-// check. Every handler receives the caller (token scopes and the user's
-// permissions as they are now) and asks package scope for a verdict; it
-// never compares scopes or permissions itself.
+// /rest/api/latest/ and Gitea-shaped under /api/v1/. It is an adapter over
+// package access: access authenticates every request (Bearer tokens only),
+// loads and decides on projects and repositories, and says which status
+// and challenge an error gets; every handler receives the caller (token
+// scopes and the user's permissions as they are now) and returns an error
+// to one renderer, which writes the dialect's error JSON where access
+// leaves the words to the API. No handler compares scopes or permissions
+// itself.
 //
 // Statuses: 401 without a token (or with an invalid one) on anything that
 // is not public; 404 for a project or repository the caller may not see,
@@ -21,7 +25,9 @@ import (
 	"net/http"
 	"time"
 
+	"latchkey/internal/access"
 	"latchkey/internal/admin"
+	"latchkey/internal/dialect"
 	"latchkey/internal/oauth"
 	"latchkey/internal/routes"
 	"latchkey/internal/store"
@@ -52,6 +58,7 @@ type KeyRotator interface {
 type API struct {
 	cfg   Config
 	store store.Store
+	guard *access.Guard
 	log   *slog.Logger
 }
 
@@ -60,7 +67,9 @@ func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &API{cfg: cfg, store: cfg.Store, log: cfg.Logger}
+	// The API takes access tokens as Bearer only.
+	guard := access.New(access.Config{Tokens: cfg.Provider, Store: cfg.Store, Schemes: []access.Scheme{access.Bearer()}})
+	return &API{cfg: cfg, store: cfg.Store, guard: guard, log: cfg.Logger}
 }
 
 // bb is the prefix of the Bitbucket REST API.
@@ -83,24 +92,24 @@ type handlerFunc func(r *http.Request, c *oauth.Caller) (int, any, error)
 
 // route says how a handler is reached and how its errors look.
 type route struct {
-	anonymous bool // requests without a token pass as the anonymous principal
-	gitea     bool // Gitea's error JSON instead of Bitbucket's
+	anonymous bool           // requests without a token pass as the anonymous principal
+	layout    dialect.Layout // the dialect whose error JSON the route answers with
 }
 
 // Routes of each kind.
 var (
-	public        = route{anonymous: true}
-	authenticated = route{}
-	giteaPublic   = route{anonymous: true, gitea: true}
-	giteaAuth     = route{gitea: true}
+	public        = route{anonymous: true, layout: dialect.Bitbucket()}
+	authenticated = route{layout: dialect.Bitbucket()}
+	giteaPublic   = route{anonymous: true, layout: dialect.Gitea()}
+	giteaAuth     = route{layout: dialect.Gitea()}
 )
 
-// handle wraps h with the bearer check and the error renderer.
+// handle wraps h with the credential check and the error renderer.
 func (a *API) handle(rt route, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller, err := a.caller(r, rt.anonymous)
+		caller, err := a.caller(r, rt)
 		if err != nil {
-			a.writeAuthError(w, err)
+			a.writeError(w, r, rt, err)
 			return
 		}
 		if !caller.Anonymous() {
@@ -115,24 +124,12 @@ func (a *API) handle(rt route, h handlerFunc) http.Handler {
 	})
 }
 
-func (a *API) caller(r *http.Request, allowAnonymous bool) (*oauth.Caller, error) {
-	token, err := oauth.BearerToken(r)
-	if errors.Is(err, oauth.ErrNoToken) && allowAnonymous {
-		return anonymous(), nil
+// caller authenticates the request; a public route takes anonymous callers.
+func (a *API) caller(r *http.Request, rt route) (*oauth.Caller, error) {
+	if rt.anonymous {
+		return a.guard.AuthenticateOrAnonymous(r)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return a.cfg.Provider.AuthenticateToken(r.Context(), token)
-}
-
-// writeAuthError answers a failed bearer check per RFC 6750; a database
-// outage becomes 503 server_error (oauth.AsError).
-func (a *API) writeAuthError(w http.ResponseWriter, err error) {
-	if e := oauth.AsError(err); e.Status >= 500 {
-		a.log.Error("bearer check failed", "error", err)
-	}
-	oauth.WriteBearerError(w, err)
+	return a.guard.Authenticate(r)
 }
 
 // apiError is a resource error: a status and a message for the dialect's
@@ -167,48 +164,27 @@ func fromAdmin(err error) error {
 	return err
 }
 
+// writeError answers err: a resource error with its status, anything else
+// as package access says (RFC 6750's error JSON for authentication and
+// scope errors, the dialect's error JSON otherwise).
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, rt route, err error) {
 	var ae *apiError
-	var oe *oauth.Error
-	switch {
-	case errors.Is(err, oauth.ErrNoToken), errors.As(err, &oe):
-		a.writeAuthError(w, err)
-	case errors.As(err, &ae):
+	if errors.As(err, &ae) {
 		writeJSON(w, ae.status, a.errorBody(rt, ae.message))
-	case errors.Is(err, store.ErrInvalidText):
-		writeJSON(w, http.StatusBadRequest, a.errorBody(rt, "A value holds a NUL byte or invalid UTF-8."))
-	case errors.Is(err, store.ErrUnavailable):
-		a.log.Error("api request failed", "path", r.URL.Path, "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, a.errorBody(rt, "The service is temporarily unavailable. Try again later."))
-	default:
-		a.log.Error("api request failed", "path", r.URL.Path, "error", err)
-		writeJSON(w, http.StatusInternalServerError, a.errorBody(rt, "The server could not complete the request."))
+		return
 	}
-}
-
-func (a *API) errorBody(rt route, msg string) any {
-	if rt.gitea {
-		return giteaError{Message: msg, URL: a.cfg.BaseURL + "/api/swagger"}
+	ans := a.guard.Answer(err)
+	if ans.Status >= 500 {
+		a.log.Error("api request failed", "path", r.URL.Path, "error", err)
 	}
-	return errorsBody(msg)
+	if ans.Bearer != nil {
+		ans.WriteJSON(w)
+		return
+	}
+	writeJSON(w, ans.Status, a.errorBody(rt, words(ans)))
 }
 
-type errorEntry struct {
-	Context       *string `json:"context"`
-	Message       string  `json:"message"`
-	ExceptionName *string `json:"exceptionName"`
-}
-
-// errorsBody is Bitbucket's error JSON.
-func errorsBody(msg string) map[string][]errorEntry {
-	return map[string][]errorEntry{"errors": {{Message: msg}}}
-}
-
-// giteaError is Gitea's error JSON.
-type giteaError struct {
-	Message string `json:"message"`
-	URL     string `json:"url"`
-}
+func (a *API) errorBody(rt route, msg string) any { return rt.layout.ErrorBody(a.cfg.BaseURL, msg) }
 
 // withHeaders is a body that carries response headers too (Gitea's paging).
 type withHeaders struct {

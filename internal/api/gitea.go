@@ -39,7 +39,7 @@ func (a *API) giteaUserRepos(r *http.Request, c *oauth.Caller) (int, any, error)
 
 // giteaGetRepo is GET /api/v1/repos/{owner}/{repo}.
 func (a *API) giteaGetRepo(r *http.Request, c *oauth.Caller) (int, any, error) {
-	repo, p, err := a.repo(r.Context(), c, r.PathValue("owner"), r.PathValue("repo"), scope.Read)
+	repo, p, err := a.guard.Repo(r.Context(), c, r.PathValue("owner"), r.PathValue("repo"), scope.Read)
 	if err != nil {
 		return 0, nil, err
 	}

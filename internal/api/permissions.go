@@ -39,7 +39,7 @@ func (a *API) permissionTarget(r *http.Request, c *oauth.Caller) (target, error)
 		p, err := a.project(r.Context(), c, key, scope.Admin)
 		return target{store.TargetProject, p.ID, "project " + p.Key}, err
 	}
-	repo, _, err := a.repo(r.Context(), c, key, slug, scope.Admin)
+	repo, _, err := a.guard.Repo(r.Context(), c, key, slug, scope.Admin)
 	return target{store.TargetRepo, repo.ID, "repository " + repo.ProjectKey + "/" + repo.Slug}, err
 }
 

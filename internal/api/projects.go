@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"latchkey/internal/access"
 	"latchkey/internal/admin"
 	"latchkey/internal/oauth"
 	"latchkey/internal/routes"
@@ -56,7 +57,7 @@ func (in projectInput) apply(p store.Project) store.Project {
 // permission (or ADMIN) and a token with PROJECT_ADMIN; the creator
 // becomes the project's administrator, as in Bitbucket.
 func (a *API) createProject(r *http.Request, c *oauth.Caller) (int, any, error) {
-	if err := global(c, scope.ProjectCreator); err != nil {
+	if err := access.Global(c, scope.ProjectCreator); err != nil {
 		return 0, nil, err
 	}
 	var in projectInput

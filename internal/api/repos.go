@@ -107,7 +107,7 @@ func (a *API) createRepo(r *http.Request, c *oauth.Caller) (int, any, error) {
 
 // getRepo is GET /projects/{key}/repos/{slug}.
 func (a *API) getRepo(r *http.Request, c *oauth.Caller) (int, any, error) {
-	repo, p, err := a.repo(r.Context(), c, r.PathValue("key"), r.PathValue("slug"), scope.Read)
+	repo, p, err := a.guard.Repo(r.Context(), c, r.PathValue("key"), r.PathValue("slug"), scope.Read)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -118,7 +118,7 @@ func (a *API) getRepo(r *http.Request, c *oauth.Caller) (int, any, error) {
 // administrator renames it (a new name gives a new slug, as in Bitbucket)
 // or changes its visibility.
 func (a *API) updateRepo(r *http.Request, c *oauth.Caller) (int, any, error) {
-	repo, p, err := a.repo(r.Context(), c, r.PathValue("key"), r.PathValue("slug"), scope.Admin)
+	repo, p, err := a.guard.Repo(r.Context(), c, r.PathValue("key"), r.PathValue("slug"), scope.Admin)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -167,7 +167,7 @@ func (in repoInput) apply(r store.Repo, slug string) store.Repo {
 // deleteRepo is DELETE /projects/{key}/repos/{slug}: a repository
 // administrator deletes it with its git repository. Bitbucket answers 202.
 func (a *API) deleteRepo(r *http.Request, c *oauth.Caller) (int, any, error) {
-	repo, _, err := a.repo(r.Context(), c, r.PathValue("key"), r.PathValue("slug"), scope.Admin)
+	repo, _, err := a.guard.Repo(r.Context(), c, r.PathValue("key"), r.PathValue("slug"), scope.Admin)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"latchkey/internal/access"
 	"latchkey/internal/admin"
 	"latchkey/internal/oauth"
 	"latchkey/internal/routes"
@@ -21,7 +22,7 @@ func (a *API) mountUsers(mux routes.Mux) {
 // listUsers is GET /users?filter=: every user, for any signed-in caller
 // (Bitbucket shows users to every licensed user).
 func (a *API) listUsers(r *http.Request, c *oauth.Caller) (int, any, error) {
-	if err := global(c, scope.LicensedUser); err != nil {
+	if err := access.Global(c, scope.LicensedUser); err != nil {
 		return 0, nil, err
 	}
 	users := filterSeq(store.Walk(r.Context(), a.store.ListUsers, firstBatch), func(u store.User) bool {
@@ -32,7 +33,7 @@ func (a *API) listUsers(r *http.Request, c *oauth.Caller) (int, any, error) {
 
 // getUser is GET /users/{slug}.
 func (a *API) getUser(r *http.Request, c *oauth.Caller) (int, any, error) {
-	if err := global(c, scope.LicensedUser); err != nil {
+	if err := access.Global(c, scope.LicensedUser); err != nil {
 		return 0, nil, err
 	}
 	u, err := a.userByName(r.Context(), r.PathValue("slug"))
@@ -71,7 +72,7 @@ func (in userInput) apply(u store.User) (store.User, error) {
 // updateCurrentUser is PUT /users: the token's user changes their own
 // display name or email. It needs ACCOUNT_WRITE (or write:user).
 func (a *API) updateCurrentUser(r *http.Request, c *oauth.Caller) (int, any, error) {
-	if err := deny(c, c.Principal.AccountAccess(), scope.AccountWrite, ""); err != nil {
+	if err := access.Account(c); err != nil {
 		return 0, nil, err
 	}
 	var in userInput

@@ -2,8 +2,6 @@ package gitserve
 
 import (
 	"cmp"
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,10 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"latchkey/internal/access"
 	"latchkey/internal/oauth"
 	"latchkey/internal/routes"
 	"latchkey/internal/scope"
-	"latchkey/internal/secret"
 	"latchkey/internal/store"
 )
 
@@ -37,8 +35,9 @@ type Config struct {
 
 // Server serves git's smart HTTP protocol.
 type Server struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	guard *access.Guard
+	log   *slog.Logger
 }
 
 // New builds a git server. The git binary is looked up now; net/http/cgi
@@ -51,7 +50,11 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, log: cfg.Logger}
+	// git sends an access token as Bearer or in HTTP Basic, and only
+	// after a 401 asks for it.
+	guard := access.New(access.Config{Tokens: cfg.Provider, Store: cfg.Store,
+		Schemes: []access.Scheme{access.Basic(), access.Bearer()}, Prompt: true})
+	return &Server{cfg: cfg, guard: guard, log: cfg.Logger}
 }
 
 // Mount registers the git routes. The project key may be given in any
@@ -96,19 +99,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Only git's smart HTTP protocol (git-upload-pack, git-receive-pack) is served here.", http.StatusNotFound)
 		return
 	}
-	caller, err := s.caller(r)
+	caller, repo, err := s.authorize(r, g)
 	if err != nil {
-		s.refuseCredentials(w, err)
-		return
-	}
-	repo, verdict, err := s.authorize(r.Context(), caller, g)
-	if err != nil {
-		s.log.Error("git request failed", "path", r.URL.Path, "error", err)
-		http.Error(w, "The server could not complete the request.", statusOf(err))
-		return
-	}
-	if verdict != scope.Allow {
-		s.refuse(w, caller, verdict, g)
+		s.refuse(w, r, err, g)
 		return
 	}
 	liftDeadlines(w)
@@ -128,106 +121,46 @@ func liftDeadlines(w http.ResponseWriter) {
 	_ = rc.SetWriteDeadline(deadline)
 }
 
-// statusOf is 503 while the database is unreachable, else 500.
-func statusOf(err error) int {
-	if errors.Is(err, store.ErrUnavailable) {
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// caller authenticates the request: anonymous without credentials, else
-// the caller of the access token given as Bearer or in HTTP Basic.
-func (s *Server) caller(r *http.Request) (*oauth.Caller, error) {
-	token, err := credentials(r)
-	if errors.Is(err, oauth.ErrNoToken) {
-		return &oauth.Caller{Principal: scope.Anonymous()}, nil
-	}
+// authorize authenticates the request (anonymous without credentials)
+// and decides whether its caller may use the repository as g needs.
+func (s *Server) authorize(r *http.Request, g gitRequest) (*oauth.Caller, store.Repo, error) {
+	caller, err := s.guard.AuthenticateOrAnonymous(r)
 	if err != nil {
-		return nil, err
+		return nil, store.Repo{}, err
 	}
-	return s.cfg.Provider.AuthenticateToken(r.Context(), token)
+	repo, _, err := s.guard.Repo(r.Context(), caller, g.project, g.slug, g.need)
+	return caller, repo, err
 }
 
-// credentials finds the token of a request: a Bearer token, or in HTTP
-// Basic the password with any user name (Bitbucket's and Gitea's way), or
-// the user name when it is the one that looks like an access token
-// (GitHub's TOKEN:x-oauth-basic habit) or the password is empty.
-func credentials(r *http.Request) (string, error) {
-	user, password, ok := r.BasicAuth()
-	switch {
-	case !ok:
-		return oauth.BearerToken(r)
-	case strings.HasPrefix(user, secret.AccessTokenPrefix) && !strings.HasPrefix(password, secret.AccessTokenPrefix):
-		return user, nil
-	case password != "" || user != "":
-		return cmp.Or(password, user), nil
+// refuse answers a request that failed, with the status and challenges
+// package access gives and a plain-text body. The Guard prompts: an
+// anonymous request is asked for credentials whatever the reason, so that
+// a private repository and a missing one look alike and git can retry
+// with a token, and invalid credentials get both challenges, so that git
+// drops them and asks anew.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error, g gitRequest) {
+	ans := s.guard.Answer(err)
+	if ans.Status >= 500 {
+		s.log.Error("git request failed", "path", r.URL.Path, "error", err)
 	}
-	return "", oauth.ErrNoToken
+	ans.WriteText(w, words(ans, g.need))
 }
 
-// authorize loads the repository and decides. A repository that does not
-// exist is hidden, exactly like one the caller may not see.
-func (s *Server) authorize(ctx context.Context, c *oauth.Caller, g gitRequest) (store.Repo, scope.Verdict, error) {
-	repo, err := s.cfg.Store.GetRepo(ctx, g.project, g.slug)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Repo{}, scope.DenyHidden, nil
+// words is the body of an answer.
+func words(ans access.Answer, need scope.Level) string {
+	switch ans.Reason {
+	case access.NoCredentials:
+		return "Authentication required."
+	case access.BadCredentials:
+		return "Authentication failed: " + ans.Bearer.Description + "."
+	case access.Hidden:
+		return "Repository not found."
+	case access.NeedsScope:
+		return "The token's scope does not allow you to " + verb(need) + " this repository."
+	case access.NotPermitted:
+		return "You are not permitted to " + verb(need) + " this repository."
 	}
-	if err != nil {
-		return store.Repo{}, 0, fmt.Errorf("gitserve: load repository: %w", err)
-	}
-	project, err := s.cfg.Store.GetProjectByKey(ctx, repo.ProjectKey)
-	if err != nil {
-		return store.Repo{}, 0, fmt.Errorf("gitserve: load project: %w", err)
-	}
-	return repo, c.Principal.RepoAccess(repo, project, g.need), nil
-}
-
-// basicChallenge makes git ask its credential helper for a user name and
-// password (the token).
-const basicChallenge = `Basic realm="latchkey"`
-
-// refuseCredentials answers a request whose token is invalid: 401 with
-// both challenges, so that git drops the stored credentials and asks anew.
-func (s *Server) refuseCredentials(w http.ResponseWriter, err error) {
-	e := oauth.AsError(err)
-	if e.Status >= 500 {
-		s.log.Error("git bearer check failed", "error", err)
-		http.Error(w, "The server could not complete the request.", statusOf(err))
-		return
-	}
-	w.Header().Add("WWW-Authenticate", basicChallenge)
-	w.Header().Add("WWW-Authenticate", oauth.BearerChallenge(err))
-	http.Error(w, "Authentication failed: "+e.Description+".", http.StatusUnauthorized)
-}
-
-// refuse answers a request the permission model denies. An anonymous
-// request is asked for credentials whatever the reason, so that a private
-// repository and a missing one look alike and git can retry with a token.
-// With a token, a repository the caller may not see is 404, a token whose
-// scopes are too low is 403 insufficient_scope, and a user without the
-// permission is 403.
-func (s *Server) refuse(w http.ResponseWriter, c *oauth.Caller, v scope.Verdict, g gitRequest) {
-	switch {
-	case c.Anonymous():
-		w.Header().Add("WWW-Authenticate", basicChallenge)
-		w.Header().Add("WWW-Authenticate", oauth.BearerChallenge(oauth.ErrNoToken))
-		http.Error(w, "Authentication required.", http.StatusUnauthorized)
-	case v == scope.DenyHidden:
-		http.Error(w, "Repository not found.", http.StatusNotFound)
-	case v == scope.DenyScope:
-		w.Header().Set("WWW-Authenticate", oauth.BearerChallenge(oauth.InsufficientScope(requiredScope(g.need))))
-		http.Error(w, "The token's scope does not allow you to "+verb(g.need)+" this repository.", http.StatusForbidden)
-	default:
-		http.Error(w, "You are not permitted to "+verb(g.need)+" this repository.", http.StatusForbidden)
-	}
-}
-
-func requiredScope(need scope.Level) string {
-	if need >= scope.Write {
-		return scope.RepoWrite
-	}
-	return scope.RepoRead
+	return "The server could not complete the request."
 }
 
 func verb(need scope.Level) string {

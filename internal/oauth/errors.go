@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"latchkey/internal/store"
+	"latchkey/internal/fault"
 )
 
 // RFC 6749 error codes (§4.1.2.1, §5.2) and RFC 6750 codes (§3.1).
@@ -75,17 +75,20 @@ func UnauthorizedClient(format string, args ...any) *Error {
 	return newError(CodeUnauthorizedClient, http.StatusBadRequest, format, args...)
 }
 
-// ServerError wraps an unexpected fault. The client sees only a generic text.
-// When the database is unreachable (store.ErrUnavailable) the status is 503:
-// RFC 6749 defines temporarily_unavailable for the authorization endpoint
-// only, so the token endpoint answers server_error with 503 Service
-// Unavailable, which tells clients and load balancers to try again.
+// ServerError wraps an error that is not a protocol error; the client
+// sees only a generic text. Package fault classifies it: text the database
+// cannot store is the client's invalid_request (400); while the database
+// is unreachable the status is 503 (RFC 6749 defines
+// temporarily_unavailable for the authorization endpoint only, so the
+// token endpoint answers server_error with 503 Service Unavailable, which
+// tells clients and load balancers to try again); anything else is
+// server_error with 500.
 func ServerError(err error) *Error {
-	if errors.Is(err, store.ErrInvalidText) { // the client's input, not a fault of ours
+	switch fault.Status(err) {
+	case http.StatusBadRequest: // the client's input, not a fault of ours
 		return &Error{Code: CodeInvalidRequest, Status: http.StatusBadRequest,
 			Description: "a parameter holds a NUL byte or invalid UTF-8", Err: err}
-	}
-	if errors.Is(err, store.ErrUnavailable) {
+	case http.StatusServiceUnavailable:
 		return &Error{Code: CodeServerError, Status: http.StatusServiceUnavailable,
 			Description: "the service is temporarily unavailable; try again later", Err: err}
 	}
@@ -94,12 +97,13 @@ func ServerError(err error) *Error {
 }
 
 // AsError turns any error into a protocol error: protocol errors stay as
-// they are, anything else becomes server_error (503 when the database is
-// unavailable, see ServerError).
+// they are, anything else becomes ServerError's. A server_error whose
+// cause fault classifies as 503 answers 503.
 func AsError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
-		if e.Code == CodeServerError && e.Status != http.StatusServiceUnavailable && errors.Is(e.Err, store.ErrUnavailable) {
+		if e.Code == CodeServerError && e.Status != http.StatusServiceUnavailable &&
+			fault.Status(e.Err) == http.StatusServiceUnavailable {
 			return ServerError(e.Err)
 		}
 		return e
@@ -125,6 +129,14 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if e.Code == CodeInvalidClient {
 		w.Header().Set("WWW-Authenticate", `Basic realm="latchkey"`)
 	}
+	e.WriteJSON(w)
+}
+
+// WriteJSON writes e as the error JSON of RFC 6749 §5.2, which RFC 6750
+// §3 reuses for protected resources, with e's status and the no-store
+// headers. It logs nothing and sets no challenge: WriteError does both for
+// the protocol endpoints, package access for the protected resources.
+func (e *Error) WriteJSON(w http.ResponseWriter) {
 	writeJSON(w, e.Status, errorBody{Error: e.Code, Description: e.Description})
 }
 

@@ -1,12 +1,14 @@
 // Package oauth is the protocol core shared by both dialects: validation of
 // authorization requests, issuing codes, the token endpoint pipeline with one
-// small handler per grant, PKCE, refresh rotation, the bearer check used by
-// the protected resources, and RFC 6749 / RFC 6750 errors.
+// small handler per grant, PKCE, refresh rotation, the validity of access
+// tokens (AuthenticateToken), and RFC 6749 / RFC 6750 errors.
 //
 // Control flow: the web package renders login and consent pages and calls
 // ValidateAuthorize and IssueCode; the dialect packages mount TokenHandler on
-// their paths; the api package calls AuthenticateBearer. This package never
-// renders a page and reaches storage only through store.Store.
+// their paths; package access, which reads the credentials of every
+// protected resource (the API, git over HTTP, userinfo), calls
+// AuthenticateToken. This package never renders a page and reaches storage
+// only through store.Store.
 package oauth
 
 import (

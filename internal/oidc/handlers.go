@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"latchkey/internal/access"
 	"latchkey/internal/oauth"
 	"latchkey/internal/routes"
 	"latchkey/internal/scope"
@@ -21,9 +22,10 @@ const (
 )
 
 // Mount registers the JWKS, userinfo and discovery endpoints. The
-// userinfo endpoint checks bearer tokens with the protocol core.
+// userinfo endpoint takes access tokens as Bearer only and has package
+// access check them with the protocol core.
 func (p *Provider) Mount(mux routes.Mux, core *oauth.Provider) {
-	userinfo := p.userinfo(core)
+	userinfo := p.userinfo(access.New(access.Config{Tokens: core, Schemes: []access.Scheme{access.Bearer()}}))
 	mux.HandleFunc("GET "+JWKSPath, p.jwks)
 	mux.HandleFunc("GET "+UserinfoPath, userinfo)
 	mux.HandleFunc("POST "+UserinfoPath, userinfo)
@@ -56,35 +58,39 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 }
 
 // userinfo returns the claims of the token's user that its scopes release
-// (OpenID Connect Core §5.3). The token must carry the openid scope.
-func (p *Provider) userinfo(core *oauth.Provider) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) { p.serveUserinfo(core, w, r) }
+// (OpenID Connect Core §5.3). The token must carry the openid scope; every
+// error is answered as RFC 6750 §3 says.
+func (p *Provider) userinfo(guard *access.Guard) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sub, uc, err := p.serveUserinfo(guard, r)
+		if err != nil {
+			ans := guard.Answer(err)
+			if ans.Status >= 500 {
+				p.log.Error("userinfo", "error", err)
+			}
+			ans.WriteJSON(w)
+			return
+		}
+		writeJSON(w, http.StatusOK, 0, struct {
+			Sub string `json:"sub"`
+			userClaims
+		}{Sub: sub, userClaims: uc})
+	}
 }
 
-func (p *Provider) serveUserinfo(core *oauth.Provider, w http.ResponseWriter, r *http.Request) {
-	token, err := oauth.BearerToken(r)
+// serveUserinfo authenticates the request and loads the claims: the
+// subject and what the token's scopes release.
+func (p *Provider) serveUserinfo(guard *access.Guard, r *http.Request) (string, userClaims, error) {
+	caller, err := guard.Authenticate(r)
+	if err == nil {
+		err = access.RequireScope(caller, scope.OpenID)
+	}
 	if err != nil {
-		oauth.WriteBearerError(w, err)
-		return
+		return "", userClaims{}, err
 	}
-	caller, err := core.AuthenticateToken(r.Context(), token)
+	uc, err := p.userClaims(r.Context(), caller.User.ID, caller.Principal.Scopes)
 	if err != nil {
-		oauth.WriteBearerError(w, err)
-		return
+		return "", userClaims{}, oauth.ServerError(err)
 	}
-	scopes := caller.Principal.Scopes
-	if !scopes.Has(scope.OpenID) {
-		oauth.WriteBearerError(w, oauth.InsufficientScope(scope.OpenID))
-		return
-	}
-	uc, err := p.userClaims(r.Context(), caller.User.ID, scopes)
-	if err != nil {
-		p.log.Error("userinfo", "error", err)
-		oauth.WriteBearerError(w, oauth.ServerError(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, 0, struct {
-		Sub string `json:"sub"`
-		userClaims
-	}{Sub: strconv.FormatInt(caller.User.ID, 10), userClaims: uc})
+	return strconv.FormatInt(caller.User.ID, 10), uc, nil
 }

@@ -22,8 +22,7 @@ import (
 	"latchkey/internal/admin"
 	"latchkey/internal/api"
 	"latchkey/internal/config"
-	"latchkey/internal/dialect/bitbucket"
-	"latchkey/internal/dialect/gitea"
+	"latchkey/internal/dialect"
 	"latchkey/internal/gitserve"
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
@@ -90,8 +89,9 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	pages.Mount(pageRouter)
 	authorize := pages.Authorize()
 	apiMux := routes.NewTable()
-	bitbucket.Mount(pageRouter, apiMux, provider, authorize)
-	gitea.Mount(pageRouter, apiMux, provider, authorize)
+	for _, layout := range dialect.All() {
+		layout.Mount(pageRouter, apiMux, provider, authorize)
+	}
 	s.mountAPI(apiMux, provider, idp, keys)
 	if opts.Routes != nil {
 		opts.Routes(pageRouter, apiMux)
@@ -148,7 +148,7 @@ func newOIDC(ctx context.Context, cfg config.Config, st store.Store, log *slog.L
 	return oidc.New(oidc.Config{
 		Store: st, Keys: keys, Issuer: cfg.Issuer(), TokenTTL: cfg.AccessTokenTTL, Now: now, Logger: log,
 		Discovery: oidc.DiscoveryConfig{
-			Gitea: gitea.Endpoints(cfg.Issuer()), Bitbucket: bitbucket.Endpoints(cfg.Issuer()),
+			Gitea: dialect.Gitea().Endpoints(cfg.Issuer()), Bitbucket: dialect.Bitbucket().Endpoints(cfg.Issuer()),
 			GrantTypes: oauth.GrantTypes(),
 		},
 	}), keys, nil

@@ -1,0 +1,154 @@
+package access
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+
+	"latchkey/internal/oauth"
+	"latchkey/internal/scope"
+	"latchkey/internal/secret"
+	"latchkey/internal/store"
+)
+
+// ErrNoCredentials means the request carried no credentials: no
+// Authorization header, or an empty HTTP Basic pair.
+var ErrNoCredentials = errors.New("access: no credentials")
+
+// Tokens checks access tokens; the protocol core (oauth.Provider) is the
+// one implementation.
+type Tokens interface {
+	AuthenticateToken(ctx context.Context, token string) (*oauth.Caller, error)
+}
+
+// Config is what a Guard needs.
+type Config struct {
+	Tokens Tokens
+	// Store loads projects and repositories (Guard.Repo, Guard.Project);
+	// nil for a resource that loads neither (userinfo).
+	Store store.Store
+	// Schemes are the credential forms the resource accepts. On a 401 the
+	// challenge of each is sent, in this order.
+	Schemes []Scheme
+	// Prompt is for resources whose clients send credentials only when
+	// asked (git and its credential helpers): every refusal of a request
+	// without credentials, and every refusal of its credentials (malformed
+	// ones too), is a 401 with every challenge, so that the client asks
+	// for credentials anew. Without Prompt, what an anonymous caller may
+	// not see is 404 as for everyone and a malformed header is 400 (RFC
+	// 6750 §3.1).
+	Prompt bool
+}
+
+// Guard authenticates the requests of one protected resource, decides
+// what their callers may do, and says how the resource answers a refusal.
+type Guard struct {
+	cfg Config
+}
+
+// New builds the Guard of a resource.
+func New(cfg Config) *Guard { return &Guard{cfg: cfg} }
+
+// Anonymous is the caller of a request without credentials.
+func Anonymous() *oauth.Caller { return &oauth.Caller{Principal: scope.Anonymous()} }
+
+// Authenticate returns the caller whose access token r carries, as the
+// protocol core sees the token now. Errors: ErrNoCredentials when r
+// carries none; invalid_request when the Authorization header is in no
+// accepted scheme or malformed; the core's invalid_token or server_error.
+func (g *Guard) Authenticate(r *http.Request) (*oauth.Caller, error) {
+	token, err := g.token(r.Header.Get("Authorization"))
+	if err != nil {
+		return nil, err
+	}
+	return g.cfg.Tokens.AuthenticateToken(r.Context(), token)
+}
+
+// AuthenticateOrAnonymous is Authenticate for a resource that serves
+// anonymous callers too: a request without credentials is Anonymous().
+func (g *Guard) AuthenticateOrAnonymous(r *http.Request) (*oauth.Caller, error) {
+	c, err := g.Authenticate(r)
+	if errors.Is(err, ErrNoCredentials) {
+		return Anonymous(), nil
+	}
+	return c, err
+}
+
+// token finds the access token in an Authorization header value: the
+// scheme named before the first space must be one the resource accepts,
+// and it reads the credentials after that space.
+func (g *Guard) token(header string) (string, error) {
+	if header == "" {
+		return "", ErrNoCredentials
+	}
+	name, credentials, ok := strings.Cut(header, " ")
+	for _, s := range g.cfg.Schemes {
+		if ok && sameScheme(name, s.name) {
+			return s.token(credentials)
+		}
+	}
+	return "", malformed()
+}
+
+// sameScheme compares scheme names as RFC 9110 §11.1 says: in any letter
+// case, ASCII only (strings.EqualFold alone would let "ſ" stand for "s";
+// a rune that folds to an ASCII letter is longer than one byte).
+func sameScheme(a, b string) bool { return len(a) == len(b) && strings.EqualFold(a, b) }
+
+// malformed is the error of an Authorization header that carries no token
+// in a form the resource accepts.
+func malformed() error {
+	return oauth.InvalidRequest("the Authorization header must be \"Bearer <token>\"")
+}
+
+// Scheme is one form of the Authorization header: its name, how its
+// credentials carry the access token, and the challenge a 401 sends for it.
+type Scheme struct {
+	name string
+	// token returns the token in the credentials: ErrNoCredentials when
+	// they carry none, malformed() when they cannot be read.
+	token func(credentials string) (string, error)
+	// challenge is the WWW-Authenticate value of an authentication
+	// failure (ErrNoCredentials or an *oauth.Error); nil for none.
+	challenge func(err error) string
+}
+
+// Bearer is "Authorization: Bearer <token>" (RFC 6750 §2.1), with
+// RFC 6750 §3's challenge.
+func Bearer() Scheme { return Scheme{name: "Bearer", token: bearerToken, challenge: bearerChallenge} }
+
+// Basic is HTTP Basic (RFC 7617) as git and its credential helpers send
+// an access token: as the password with any user name (Bitbucket's and
+// Gitea's way), or as the user name when it is the one that looks like an
+// access token (GitHub's TOKEN:x-oauth-basic habit) or the password is
+// empty. An empty pair is no credentials.
+func Basic() Scheme { return Scheme{name: "Basic", token: basicToken, challenge: basicChallenge} }
+
+func bearerToken(credentials string) (string, error) {
+	token := strings.TrimSpace(credentials)
+	if token == "" {
+		return "", malformed()
+	}
+	return token, nil
+}
+
+func basicToken(credentials string) (string, error) {
+	pair, err := base64.StdEncoding.DecodeString(credentials)
+	user, password, ok := strings.Cut(string(pair), ":")
+	switch {
+	case err != nil || !ok:
+		return "", malformed()
+	case strings.HasPrefix(user, secret.AccessTokenPrefix) && !strings.HasPrefix(password, secret.AccessTokenPrefix):
+		return user, nil
+	case password != "" || user != "":
+		return cmp.Or(password, user), nil
+	}
+	return "", ErrNoCredentials
+}
+
+// basicChallenge makes git ask its credential helper for a user name and
+// password (the token).
+func basicChallenge(error) string { return `Basic realm="latchkey"` }

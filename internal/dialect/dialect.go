@@ -1,0 +1,107 @@
+// Package dialect owns what differs between the two public dialects that
+// Latchkey speaks, the Bitbucket Data Center OAuth 2.0 provider and the
+// Gitea OAuth2 provider, as one Layout value each: the paths of the OAuth
+// endpoints, the details of token responses, and the shape of REST API
+// errors. One protocol core (package oauth) serves both; a dialect decides
+// only where an endpoint lives and how a few answers look, never what they
+// say.
+//
+// The authorization endpoint is the page flow of package web, mounted on
+// the page router; the token, revocation and introspection endpoints are
+// the core's, mounted on the API mux. Package api renders its errors with
+// the Layout of the route's dialect.
+package dialect
+
+import (
+	"net/http"
+
+	"latchkey/internal/oauth"
+	"latchkey/internal/oidc"
+)
+
+// Layout is one dialect.
+type Layout struct {
+	// Name is "bitbucket" or "gitea".
+	Name string
+	// Paths of the OAuth 2.0 endpoints.
+	AuthorizePath, TokenPath, RevokePath, IntrospectPath string
+	// TokenCreatedAt adds created_at to token responses (Bitbucket's
+	// documented response carries it).
+	TokenCreatedAt bool
+	// errorBody is the dialect's REST error JSON for a message.
+	errorBody func(baseURL, message string) any
+}
+
+// Bitbucket is the Bitbucket Data Center layout: /rest/oauth2/latest/…,
+// created_at in token responses, {"errors": [...]} error bodies.
+func Bitbucket() Layout {
+	return Layout{
+		Name:          "bitbucket",
+		AuthorizePath: "/rest/oauth2/latest/authorize", TokenPath: "/rest/oauth2/latest/token",
+		RevokePath: "/rest/oauth2/latest/revoke", IntrospectPath: "/rest/oauth2/latest/introspect",
+		TokenCreatedAt: true,
+		errorBody:      func(_, msg string) any { return bitbucketErrors(msg) },
+	}
+}
+
+// Gitea is the Gitea layout: /login/oauth/…, {"message", "url"} error
+// bodies.
+func Gitea() Layout {
+	return Layout{
+		Name:          "gitea",
+		AuthorizePath: "/login/oauth/authorize", TokenPath: "/login/oauth/access_token",
+		RevokePath: "/login/oauth/revoke", IntrospectPath: "/login/oauth/introspect",
+		errorBody: func(base, msg string) any { return giteaError{Message: msg, URL: base + "/api/swagger"} },
+	}
+}
+
+// All lists both layouts; every node serves both.
+func All() []Layout { return []Layout{Bitbucket(), Gitea()} }
+
+// Handler is what routes are registered on: the page router of package
+// web and the API mux both have this method.
+type Handler interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// Mount registers the layout's endpoints: authorization (the page flow
+// from package web, which also serves the consent page) on the page
+// router, token, revocation and introspection on the API mux.
+func (l Layout) Mount(pages, apis Handler, core *oauth.Provider, authorize http.Handler) {
+	pages.Handle("GET "+l.AuthorizePath, authorize)
+	apis.Handle(l.TokenPath, core.TokenHandler(oauth.TokenOptions{IncludeCreatedAt: l.TokenCreatedAt}))
+	apis.Handle(l.RevokePath, core.RevokeHandler())
+	apis.Handle(l.IntrospectPath, core.IntrospectHandler())
+}
+
+// Endpoints returns the absolute URLs of the layout's endpoints under
+// base, for discovery.
+func (l Layout) Endpoints(base string) oidc.Endpoints {
+	return oidc.Endpoints{
+		Authorization: base + l.AuthorizePath, Token: base + l.TokenPath,
+		Revocation: base + l.RevokePath, Introspection: base + l.IntrospectPath,
+		Device: base + oauth.DeviceCodePath,
+	}
+}
+
+// ErrorBody is the dialect's REST API error JSON for a message to show;
+// base is the server's base URL (Gitea's body links its API docs).
+func (l Layout) ErrorBody(base, message string) any { return l.errorBody(base, message) }
+
+// errorEntry is one entry of Bitbucket's error list.
+type errorEntry struct {
+	Context       *string `json:"context"`
+	Message       string  `json:"message"`
+	ExceptionName *string `json:"exceptionName"`
+}
+
+// bitbucketErrors is Bitbucket's error JSON.
+func bitbucketErrors(msg string) map[string][]errorEntry {
+	return map[string][]errorEntry{"errors": {{Message: msg}}}
+}
+
+// giteaError is Gitea's error JSON.
+type giteaError struct {
+	Message string `json:"message"`
+	URL     string `json:"url"`
+}
