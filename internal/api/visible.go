@@ -26,16 +26,11 @@ func (a *API) readableRepos(ctx context.Context, c *oauth.Caller, p store.Projec
 	return filterSeq(repos, func(r store.Repo) bool { return c.Principal.RepoLevel(r, p) >= scope.Read })
 }
 
-// visibleRepos lists the repositories of p that the caller may read.
-func (a *API) visibleRepos(ctx context.Context, c *oauth.Caller, p store.Project) ([]store.Repo, error) {
-	var out []store.Repo
-	for r, err := range a.readableRepos(ctx, c, p) {
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+// readsRepo reports whether the caller may read a repository of p. It
+// reads the project's repositories only until it finds one.
+func (a *API) readsRepo(ctx context.Context, c *oauth.Caller, p store.Project) (bool, error) {
+	first, err := store.Cut(a.readableRepos(ctx, c, p), 0, 0) // an empty window: is anything after it?
+	return first.More, err
 }
 
 // projectRepos is a project with its repositories in slug order.
