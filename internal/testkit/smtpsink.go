@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"latchkey/internal/config"
+
 	"net"
 	"net/textproto"
 	"strings"
@@ -175,3 +177,11 @@ func envelopeAddr(arg string) string {
 	return rest
 }
 
+// WithSMTP sends the node's mail to the sink: plain SMTP on loopback, as
+// --smtp-host 127.0.0.1 --smtp-tls none would.
+func WithSMTP(s *SMTPSink) Option {
+	return func(c *config.Config) {
+		c.SMTP = config.SMTP{Host: "127.0.0.1", Port: s.Port(), From: "latchkey@example.test", TLS: "none",
+			Timeout: 2 * time.Second}
+	}
+}
