@@ -261,3 +261,14 @@ func TestEmailLinkIsSingleUseExpiresAndIsBoundToUserAndAddress(t *testing.T) {
 		}
 	})
 }
+
+func TestEmailChangeDoesNotHangOnASilentSMTPServer(t *testing.T) {
+	silent := testkit.NewSilentSMTPSink(t)
+	f := newEmailFixture(t, false, testkit.WithSMTP(silent)) // its Timeout is 2s
+	tok := f.login(t, "n").AccessToken
+	start := time.Now()
+	f.putEmail(t, tok, "alice.new@example.net").want(t, "change with a silent SMTP server", http.StatusServiceUnavailable).bitbucketError(t)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the request took %v with a 2s SMTP timeout", took)
+	}
+}
