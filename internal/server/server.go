@@ -26,6 +26,7 @@ import (
 	"latchkey/internal/gitserve"
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
+	"latchkey/internal/ratelimit"
 	"latchkey/internal/routes"
 	"latchkey/internal/store"
 	"latchkey/internal/web"
@@ -87,12 +88,13 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	s := &Server{cfg: cfg, store: st, log: log, Provider: provider, metrics: newMetrics()}
 	pageRouter := pages.NewRouter()
 	pages.Mount(pageRouter)
-	authorize := pages.Authorize()
+	authorize := dialect.Authorize{Handler: pages.Authorize(), Refuse: pages.RateLimited}
+	limits := newLimits(cfg, st, log, opts.Now)
 	apiMux := routes.NewTable()
 	for _, layout := range dialect.All() {
-		layout.Mount(pageRouter, apiMux, provider, authorize)
+		layout.Mount(pageRouter, apiMux, provider, authorize, limits)
 	}
-	s.mountAPI(apiMux, provider, idp, keys)
+	s.mountAPI(apiMux, provider, idp, keys, limits)
 	if opts.Routes != nil {
 		opts.Routes(pageRouter, apiMux)
 	}
@@ -113,7 +115,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 // mountAPI registers on the API mux what is not a page and not a
 // dialect's: the REST API, git over HTTP, the OpenID Connect endpoints,
 // the device authorization endpoint, health and metrics.
-func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oidc.Provider, keys *oidc.Keys) {
+func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oidc.Provider, keys *oidc.Keys, limits *ratelimit.Guard) {
 	repos := gitserve.NewRepos(s.cfg.ReposDir())
 	api.New(api.Config{
 		Provider: provider, Store: s.store, BaseURL: s.cfg.Issuer(), Version: Version, Logger: s.log,
@@ -124,10 +126,26 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 		s.log.Warn("git over HTTP will fail until git is installed", "error", err)
 	}
 	idp.Mount(apis, provider)
-	apis.Handle(oauth.DeviceCodePath, provider.DeviceAuthorizationHandler())
+	apis.Handle(oauth.DeviceCodePath, dialect.Limit(limits, "device", provider.DeviceAuthorizationHandler()))
 	apis.HandleFunc("GET /healthz", s.healthz)
 	apis.HandleFunc("GET /readyz", s.readyz)
 	apis.Handle("GET /metrics", s.metrics.handler())
+}
+
+// newLimits builds the rate limits of the protocol endpoints: shared by
+// every node through the database on PostgreSQL, in this process on
+// SQLite (one process owns the file).
+func newLimits(cfg config.Config, st store.Store, log *slog.Logger, now func() time.Time) *ratelimit.Guard {
+	var limiter ratelimit.Limiter = ratelimit.NewMemory()
+	if cfg.IsPostgres() {
+		limiter = ratelimit.Shared{Store: st}
+	}
+	return ratelimit.New(ratelimit.Config{
+		Limiter:    limiter,
+		PerClient:  ratelimit.Rule{Limit: cfg.RateLimitPerClient, Window: cfg.RateLimitWindow},
+		PerAddress: ratelimit.Rule{Limit: cfg.RateLimitPerAddress, Window: cfg.RateLimitWindow},
+		Now:        now, Logger: log,
+	})
 }
 
 // newOIDC loads the signing keys (creating the first one) and builds the
