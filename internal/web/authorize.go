@@ -90,6 +90,8 @@ type hiddenField struct{ Name, Value string }
 type consentData struct {
 	ClientName   string
 	RedirectHost string
+	// Device is set on the device confirmation page (RFC 8628 §5.4).
+	Device *deviceOrigin
 	Scopes       []consentScope
 	Hidden       []hiddenField
 	Action       string
