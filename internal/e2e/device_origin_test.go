@@ -75,4 +75,3 @@ func TestADeviceGrantSwitchedOffByAnAdministratorIsRefused(t *testing.T) {
 		t.Errorf("the administration page offers no way to switch the grant on again")
 	}
 }
-

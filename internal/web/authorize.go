@@ -92,9 +92,9 @@ type consentData struct {
 	RedirectHost string
 	// Device is set on the device confirmation page (RFC 8628 §5.4).
 	Device *deviceOrigin
-	Scopes       []consentScope
-	Hidden       []hiddenField
-	Action       string
+	Scopes []consentScope
+	Hidden []hiddenField
+	Action string
 }
 
 // consentForm shows what the application asks for, with Approve and Deny.
