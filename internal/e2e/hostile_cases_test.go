@@ -188,6 +188,15 @@ func hTokenCases(path string) []hCase {
 		bad("device_code not registered", "unauthorized_client").with("grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code={device_code}").hdr(hConfBasic),
 		bad("unknown device_code", "invalid_grant").with("grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=nope&client_id={dev}"),
 		bad("no device_code", "invalid_request").with("grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id={dev}"),
+		bad("JSON refresh with an unknown token", "invalid_grant").with(`{"grant_type":"refresh_token","refresh_token":"lkr_nope"}`).hdr(hConfBasic, hJSONType),
+		bad("JSON refresh widening the scope", "invalid_scope").with(`{"grant_type":"refresh_token","refresh_token":"{refresh}","scope":"ADMIN_WRITE"}`).hdr(hConfBasic, "Content-Type: application/json; charset=utf-8"),
+		bad("JSON with a null value", "invalid_request").with(`{"grant_type":"refresh_token","refresh_token":null}`).hdr(hConfBasic, hJSONType),
+		bad("JSON body with the form's Content-Type", "invalid_request").with(`{"grant_type":"refresh_token","refresh_token":"{refresh}"}`).hdr(hConfBasic),
+		bad("client_credentials beyond the registration", "invalid_scope").with("grant_type=client_credentials&scope=ADMIN_WRITE").hdr("Basic: {svc}:{svc.secret}"),
+		bad("client_credentials with an unknown scope", "invalid_scope").with("grant_type=client_credentials&scope=NOPE").hdr("Basic: {svc}:{svc.secret}"),
+		bad("client_credentials with openid", "invalid_scope").with("grant_type=client_credentials&scope=openid").hdr("Basic: {svc}:{svc.secret}"),
+		bad("client_credentials with a duplicated scope", "invalid_request").with("grant_type=client_credentials&scope=REPO_READ&scope=ADMIN_WRITE").hdr("Basic: {svc}:{svc.secret}"),
+		unauth("client_credentials with a wrong secret").with("grant_type=client_credentials&scope=REPO_READ").hdr("Basic: {svc}:{conf.secret}"),
 		unauth("device poll with a secret for a public client").with("grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code={device_code}&client_id={dev}&client_secret=x"),
 	}
 }

@@ -151,6 +151,7 @@ func (f *hFixture) clients(t *testing.T) {
 	add("other", admin.NewClient{RedirectURIs: []string{"https://other.example.com/cb"}, Scopes: hAllScopes})
 	add("pub", admin.NewClient{RedirectURIs: []string{hLoopbackURI}, Scopes: "PUBLIC_REPOS REPO_READ", Public: true})
 	add("dev", admin.NewClient{RedirectURIs: []string{"http://127.0.0.1/cb"}, Scopes: "REPO_READ openid", Public: true, GrantTypes: deviceGrants})
+	add("svc", admin.NewClient{RedirectURIs: []string{hAppURI}, Scopes: "REPO_READ", DefaultScopes: "REPO_READ", GrantTypes: "client_credentials"})
 	add("codeonly", admin.NewClient{RedirectURIs: []string{hAppURI}, Scopes: hAllScopes, GrantTypes: "authorization_code"})
 	susp := add("susp", admin.NewClient{RedirectURIs: []string{hAppURI}, Scopes: hAllScopes})
 	if _, err := f.env.Store.UpdateClient(context.Background(), susp, func(c store.Client) (store.Client, error) {
@@ -373,6 +374,7 @@ func TestHostileInputsAreRefusedInTheirProtocolAndChangeNothing(t *testing.T) {
 }
 
 func runHostile(t *testing.T, f *hFixture, cases []hCase) {
+	t.Run("no presented secret is stored in clear", func(t *testing.T) { f.checkNoSecretInClear(t) })
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.skip != "" {
@@ -394,6 +396,29 @@ func runHostile(t *testing.T, f *hFixture, cases []hCase) {
 				}
 			}
 		})
+	}
+}
+
+// checkNoSecretInClear fails when a token, code, device code or client
+// secret the fixture holds appears as it is in any compared table: they
+// are kept as SHA-256 hashes (docs/security.md, "Secrets").
+func (f *hFixture) checkNoSecretInClear(t *testing.T) {
+	t.Helper()
+	snap := f.snapshot(t)
+	for name, value := range f.vars {
+		secretLike := strings.HasPrefix(name, "{tok.") || strings.HasSuffix(name, ".secret}") ||
+			name == "{refresh}" || name == "{code}" || name == "{device_code}"
+		if !secretLike || value == "" { // a public client has no secret
+			continue
+		}
+		for table, dump := range snap {
+			if strings.Contains(dump, value) {
+				t.Errorf("table %s holds %s in clear", table, name)
+			}
+		}
+		if !strings.Contains(snap["tokens"]+snap["auth_codes"]+snap["device_codes"]+snap["clients"], secret.Hash(value)) {
+			t.Errorf("no table holds the hash of %s", name)
+		}
 	}
 }
 
@@ -437,18 +462,32 @@ func (f *hFixture) check(t *testing.T, c hCase, resp *http.Response, body []byte
 		f.checkREST(t, c, resp, body)
 	case hPage:
 		f.checkBody(t, c, "text/html", ct, body)
+		f.checkPageHeaders(t, resp)
 	case hGit, hText:
 		f.checkBody(t, c, "text/plain", ct, body)
 	case hJSON:
 		f.checkBody(t, c, "application/json", ct, body)
 	case hRedirect:
 		f.checkRedirect(t, c, resp)
+		f.checkPageHeaders(t, resp)
 	case hAnyOK:
 		if len(body) > 0 && !json.Valid(body) {
 			t.Errorf("answer %.300q, want an empty or JSON body", body)
 		}
 	default:
 		t.Fatalf("case %q has no answer form", c.name)
+	}
+}
+
+// checkPageHeaders asserts what keeps a page's URL and content where they
+// belong: no Referer to other sites (RFC 9700 §4.2) and no framing (§4.16).
+func (f *hFixture) checkPageHeaders(t *testing.T, resp *http.Response) {
+	t.Helper()
+	if got := resp.Header.Get("Referrer-Policy"); got != "no-referrer" {
+		t.Errorf("Referrer-Policy %q, want no-referrer", got)
+	}
+	if got := resp.Header.Get("X-Frame-Options"); got != "DENY" {
+		t.Errorf("X-Frame-Options %q, want DENY", got)
 	}
 }
 
