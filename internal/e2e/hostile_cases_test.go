@@ -13,13 +13,16 @@ func h(name, method, path string, status int, answer hAnswer, want string) hCase
 	return hCase{name: name, method: method, path: path, status: status, answer: answer, want: want}
 }
 
-func (c hCase) hdr(lines ...string) hCase { c.header = append(append([]string{}, c.header...), lines...); return c }
+func (c hCase) hdr(lines ...string) hCase {
+	c.header = append(append([]string{}, c.header...), lines...)
+	return c
+}
 func (c hCase) with(body string) hCase    { c.body = body; return c }
 func (c hCase) by(session string) hCase   { c.as = session; return c }
 func (c hCase) skipped(why string) hCase  { c.skip = why; return c }
-func (c hCase) verb(m string) hCase      { c.method = m; return c }
-func (c hCase) query(q string) hCase    { c.path += "?" + q; return c }
-func (c hCase) burns() hCase             { c.fresh = true; return c }
+func (c hCase) verb(m string) hCase       { c.method = m; return c }
+func (c hCase) query(q string) hCase      { c.path += "?" + q; return c }
+func (c hCase) burns() hCase              { c.fresh = true; return c }
 func (c hCase) named(prefix string) hCase { c.name = prefix + ": " + c.name; return c }
 
 // hBig is n bytes of a parameter value.
@@ -145,20 +148,20 @@ func hTokenCases(path string) []hCase {
 		unauth("Basic not base64").with(hCodeBody).hdr("Authorization: Basic %%%"),
 		unauth("public client with a secret").with(hRefreshBody + "&client_id={pub}&client_secret=guess"),
 		unauth("client secret of 10 KB").with(hCodeBody).hdr("Basic: {conf}:" + hBig(10<<10)),
-		bad("Basic and body client_id disagree", "invalid_request").with(hCodeBody+"&client_id={other}").hdr(hConfBasic),
-		bad("Basic and body secret disagree", "invalid_request").with(hCodeBody+"&client_secret={other.secret}").hdr(hConfBasic),
+		bad("Basic and body client_id disagree", "invalid_request").with(hCodeBody + "&client_id={other}").hdr(hConfBasic),
+		bad("Basic and body secret disagree", "invalid_request").with(hCodeBody + "&client_secret={other.secret}").hdr(hConfBasic),
 		e("GET", http.StatusMethodNotAllowed, "invalid_request").hdr(hConfBasic).verb(http.MethodGet),
 		e("PUT", http.StatusMethodNotAllowed, "invalid_request").with(hCodeBody).hdr(hConfBasic).verb(http.MethodPut),
 		e("DELETE", http.StatusMethodNotAllowed, "invalid_request").hdr(hConfBasic).verb(http.MethodDelete),
 		e("PATCH", http.StatusMethodNotAllowed, "invalid_request").with(hCodeBody).hdr(hConfBasic).verb(http.MethodPatch),
-		bad("no grant_type", "invalid_request").with("code={code}&redirect_uri="+hAppURI).hdr(hConfBasic),
+		bad("no grant_type", "invalid_request").with("code={code}&redirect_uri=" + hAppURI).hdr(hConfBasic),
 		bad("empty grant_type", "invalid_request").with("grant_type=&code={code}").hdr(hConfBasic),
 		bad("password grant", "unsupported_grant_type").with("grant_type=password&username=alice&password=alice-password").hdr(hConfBasic),
 		bad("unknown grant", "unsupported_grant_type").with("grant_type=magic").hdr(hConfBasic),
 		bad("SAML assertion grant", "unsupported_grant_type").with("grant_type=urn:ietf:params:oauth:grant-type:saml2-bearer&assertion=x").hdr(hConfBasic),
 		bad("token exchange grant", "unsupported_grant_type").with("grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token={tok.alice}").hdr(hConfBasic),
-		bad("duplicated grant_type", "invalid_request").with(hCodeBody+"&grant_type=refresh_token").hdr(hConfBasic),
-		bad("duplicated code", "invalid_request").with(hCodeBody+"&code=x").hdr(hConfBasic),
+		bad("duplicated grant_type", "invalid_request").with(hCodeBody + "&grant_type=refresh_token").hdr(hConfBasic),
+		bad("duplicated code", "invalid_request").with(hCodeBody + "&code=x").hdr(hConfBasic),
 		bad("parameter in query and body", "invalid_request").with(hCodeBody).hdr(hConfBasic).query("code=x"),
 		bad("text/plain body", "invalid_request").with(hCodeBody).hdr(hConfBasic, "Content-Type: text/plain"),
 		bad("XML body", "invalid_request").with("<grant_type>authorization_code</grant_type>").hdr(hConfBasic, "Content-Type: application/xml"),
@@ -166,21 +169,21 @@ func hTokenCases(path string) []hCase {
 		bad("malformed JSON", "invalid_request").with(`{"grant_type":"authorization_code"`).hdr(hConfBasic, hJSONType),
 		bad("JSON array value", "invalid_request").with(`{"grant_type":["authorization_code"],"code":"{code}"}`).hdr(hConfBasic, hJSONType),
 		bad("JSON duplicated member", "invalid_request").with(`{"grant_type":"refresh_token","refresh_token":"{refresh}","refresh_token":"x"}`).hdr(hConfBasic, hJSONType),
-		bad("body over 64 KiB", "invalid_request").with(hCodeBody+"&pad="+hBig(64<<10)).hdr(hConfBasic),
-		bad("malformed form escape", "invalid_request").with(hCodeBody+"&x=%zz").hdr(hConfBasic),
-		bad("unknown code", "invalid_grant").with("grant_type=authorization_code&code=lkc_nope&redirect_uri="+hAppURI).hdr(hConfBasic),
+		bad("body over 64 KiB", "invalid_request").with(hCodeBody + "&pad=" + hBig(64<<10)).hdr(hConfBasic),
+		bad("malformed form escape", "invalid_request").with(hCodeBody + "&x=%zz").hdr(hConfBasic),
+		bad("unknown code", "invalid_grant").with("grant_type=authorization_code&code=lkc_nope&redirect_uri=" + hAppURI).hdr(hConfBasic),
 		bad("code of another client", "invalid_grant").with("grant_type=authorization_code&code={code}&redirect_uri=https://other.example.com/cb").hdr("Basic: {other}:{other.secret}").
 			skipped("finding 7: a code presented by another client is burned (auth_codes.used_at set); it must change nothing"),
 		bad("code with another redirect_uri", "invalid_grant").with("grant_type=authorization_code&code={code}&redirect_uri=https://app.example.com/x").hdr(hConfBasic).burns(),
 		bad("code without its redirect_uri", "invalid_grant").with("grant_type=authorization_code&code={code}").hdr(hConfBasic).burns(),
-		bad("code with a verifier it never had", "invalid_grant").with(hCodeBody+"&code_verifier="+hBig(50)).hdr(hConfBasic).burns(),
-		bad("refresh token as a code", "invalid_grant").with("grant_type=authorization_code&code={refresh}&redirect_uri="+hAppURI).hdr(hConfBasic),
-		bad("code of 10 KB", "invalid_grant").with("grant_type=authorization_code&code="+hBig(10<<10)+"&redirect_uri="+hAppURI).hdr(hConfBasic),
+		bad("code with a verifier it never had", "invalid_grant").with(hCodeBody + "&code_verifier=" + hBig(50)).hdr(hConfBasic).burns(),
+		bad("refresh token as a code", "invalid_grant").with("grant_type=authorization_code&code={refresh}&redirect_uri=" + hAppURI).hdr(hConfBasic),
+		bad("code of 10 KB", "invalid_grant").with("grant_type=authorization_code&code=" + hBig(10<<10) + "&redirect_uri=" + hAppURI).hdr(hConfBasic),
 		bad("no refresh_token", "invalid_request").with("grant_type=refresh_token").hdr(hConfBasic),
 		bad("unknown refresh token", "invalid_grant").with("grant_type=refresh_token&refresh_token=lkr_nope").hdr(hConfBasic),
 		bad("refresh token of another client", "invalid_grant").with(hRefreshBody).hdr("Basic: {other}:{other.secret}"),
-		bad("refresh widening the scope", "invalid_scope").with(hRefreshBody+"&scope=REPO_WRITE").hdr(hConfBasic),
-		bad("refresh with an unknown scope", "invalid_scope").with(hRefreshBody+"&scope=REPO_READ%20NOPE").hdr(hConfBasic),
+		bad("refresh widening the scope", "invalid_scope").with(hRefreshBody + "&scope=REPO_WRITE").hdr(hConfBasic),
+		bad("refresh with an unknown scope", "invalid_scope").with(hRefreshBody + "&scope=REPO_READ%20NOPE").hdr(hConfBasic),
 		bad("access token as a refresh token", "invalid_grant").with("grant_type=refresh_token&refresh_token={tok.alice}").hdr(hConfBasic),
 		bad("code as a refresh token", "invalid_grant").with("grant_type=refresh_token&refresh_token={code}").hdr(hConfBasic),
 		bad("refresh by a client without the grant", "unauthorized_client").with(hRefreshBody).hdr("Basic: {codeonly}:{codeonly.secret}"),
@@ -496,7 +499,7 @@ func hPageCases() []hCase {
 		return h("no CSRF token", http.MethodPost, path, http.StatusForbidden, hPage, expired).with(body).by(as).named(path)
 	}
 	forged := func(as, path, body string) hCase {
-		return h("forged CSRF token", http.MethodPost, path, http.StatusForbidden, hPage, expired).with(body+"&csrf_token=forged").by(as).named(path)
+		return h("forged CSRF token", http.MethodPost, path, http.StatusForbidden, hPage, expired).with(body + "&csrf_token=forged").by(as).named(path)
 	}
 	get := func(name, as, path string, status int, want string) hCase {
 		return h(name, http.MethodGet, path, status, hPage, want).by(as).named(path)
