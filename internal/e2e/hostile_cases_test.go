@@ -49,14 +49,10 @@ func hostileCases() []hCase {
 func hAuthorizeCases(path string) []hCase {
 	q := path + "?response_type=code&client_id={conf}&state=st&redirect_uri="
 	ok := q + hAppURI
-	pub := path + "?response_type=code&client_id={pub}&state=st&redirect_uri=" + hLoopbackURI
 	page := func(name, target string) hCase {
 		return h(name, http.MethodGet, target, http.StatusBadRequest, hPage, `role="alert"`).named(path)
 	}
-	redirect := func(name, target, code string) hCase {
-		return h(name, http.MethodGet, target, http.StatusFound, hRedirect, code).named(path)
-	}
-	return []hCase{
+	return append([]hCase{
 		page("unknown client", path+"?response_type=code&client_id=nope&redirect_uri="+hAppURI),
 		page("no client_id", path+"?response_type=code&redirect_uri="+hAppURI),
 		page("suspended client", path+"?response_type=code&client_id={susp}&redirect_uri="+hAppURI),
@@ -86,6 +82,19 @@ func hAuthorizeCases(path string) []hCase {
 		page("duplicated scope", ok+"&scope=REPO_READ&scope=ADMIN_WRITE"),
 		page("duplicated response_type", ok+"&response_type=token"),
 		page("duplicated code_challenge", ok+"&code_challenge={challenge}&code_challenge=x&code_challenge_method=S256"),
+	}, hAuthorizeRedirects(path)...)
+}
+
+// hAuthorizeRedirects are the authorization requests whose client and
+// redirect URI are trusted: the error goes back there.
+func hAuthorizeRedirects(path string) []hCase {
+	q := path + "?response_type=code&client_id={conf}&state=st&redirect_uri="
+	ok := q + hAppURI
+	pub := path + "?response_type=code&client_id={pub}&state=st&redirect_uri=" + hLoopbackURI
+	redirect := func(name, target, code string) hCase {
+		return h(name, http.MethodGet, target, http.StatusFound, hRedirect, code).named(path)
+	}
+	return []hCase{
 		redirect("response_type=token", path+"?response_type=token&client_id={conf}&redirect_uri="+hAppURI, "unsupported_response_type"),
 		redirect("response_type=id_token", path+"?response_type=id_token&client_id={conf}&redirect_uri="+hAppURI, "unsupported_response_type"),
 		redirect("response_type=code id_token", path+"?response_type=code%20id_token&client_id={conf}&redirect_uri="+hAppURI, "unsupported_response_type"),
@@ -136,7 +145,7 @@ func hTokenCases(path string) []hCase {
 	}
 	bad := func(name, code string) hCase { return e(name, http.StatusBadRequest, code) }
 	unauth := func(name string) hCase { return e(name, http.StatusUnauthorized, "invalid_client") }
-	return []hCase{
+	return append([]hCase{
 		unauth("no client authentication").with(hCodeBody),
 		unauth("unknown client in the body").with(hCodeBody + "&client_id=nope&client_secret=x"),
 		unauth("unknown client in Basic").with(hCodeBody).hdr("Basic: nope:x"),
@@ -171,6 +180,19 @@ func hTokenCases(path string) []hCase {
 		bad("JSON duplicated member", "invalid_request").with(`{"grant_type":"refresh_token","refresh_token":"{refresh}","refresh_token":"x"}`).hdr(hConfBasic, hJSONType),
 		bad("body over 64 KiB", "invalid_request").with(hCodeBody + "&pad=" + hBig(64<<10)).hdr(hConfBasic),
 		bad("malformed form escape", "invalid_request").with(hCodeBody + "&x=%zz").hdr(hConfBasic),
+	}, hGrantCases(path)...)
+}
+
+// hGrantCases present codes, refresh tokens, device codes and client
+// credentials wrongly at one token endpoint.
+func hGrantCases(path string) []hCase {
+	bad := func(name, code string) hCase {
+		return h(name, http.MethodPost, path, http.StatusBadRequest, hOAuth, code).named(path)
+	}
+	unauth := func(name string) hCase {
+		return h(name, http.MethodPost, path, http.StatusUnauthorized, hOAuth, "invalid_client").named(path)
+	}
+	return []hCase{
 		bad("unknown code", "invalid_grant").with("grant_type=authorization_code&code=lkc_nope&redirect_uri=" + hAppURI).hdr(hConfBasic),
 		bad("code of another client", "invalid_grant").with("grant_type=authorization_code&code={code}&redirect_uri=https://other.example.com/cb").hdr("Basic: {other}:{other.secret}").
 			skipped("finding 7: a code presented by another client is burned (auth_codes.used_at set); it must change nothing"),
