@@ -67,7 +67,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
 		return store.Issue{}, wrap("redeem auth code", errZeroNow)
 	}
 	var out store.Issue
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		code, err := scanCode(tx.QueryRowContext(ctx,
 			`SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`+s.dialect.forUpdate(), hash))
 		if err != nil {
@@ -97,7 +97,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
 
 // markUsed burns the code. The row is locked and was seen unused, so the
 // update must change it; if not, the locking is broken and errRaced says so.
-func markUsed(ctx context.Context, tx *sql.Tx, hash string, now time.Time) error {
+func markUsed(ctx context.Context, tx Tx, hash string, now time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2 WHERE hash = $1 AND used_at = 0`,
 		hash, millis(now))
 	if err = oneRow(res, err); errors.Is(err, sql.ErrNoRows) {
@@ -107,7 +107,7 @@ func markUsed(ctx context.Context, tx *sql.Tx, hash string, now time.Time) error
 }
 
 // issueFromCode writes the family and tokens of iss and links the code to the family.
-func issueFromCode(ctx context.Context, tx *sql.Tx, code store.AuthCode, iss store.Issue, now time.Time) (store.Issue, error) {
+func issueFromCode(ctx context.Context, tx Tx, code store.AuthCode, iss store.Issue, now time.Time) (store.Issue, error) {
 	f := iss.Family
 	f.ClientID, f.UserID = code.ClientID, code.UserID
 	f, err := insertFamily(ctx, tx, f, now)

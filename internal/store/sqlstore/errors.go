@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -164,20 +165,37 @@ func isBadTextState(err error) bool {
 	return state == "22021" || state == "22P05"
 }
 
-// errBadText is what the statement guards return for such text.
+// errBadText is what the text guard returns for such text.
 var errBadText = errors.New("text with a NUL byte or invalid UTF-8")
 
-// badText reports whether any string argument holds a NUL byte or invalid
-// UTF-8. Both backends then answer alike: SQLite would store such text,
-// PostgreSQL would fail the statement.
+// checkText is the one text guard of every statement that writes (exec,
+// insertID, and each statement of a Tx): errBadText if any string argument
+// holds a NUL byte or invalid UTF-8. Both backends then answer alike:
+// SQLite would store such text, PostgreSQL would fail the statement.
+func checkText(args []any) error {
+	if badText(args) {
+		return errBadText
+	}
+	return nil
+}
+
+// badText reports whether any argument of a string kind (string or a
+// named string type) holds a NUL byte or invalid UTF-8.
 func badText(args []any) bool {
 	for _, a := range args {
-		if s, ok := a.(string); ok && (strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)) {
+		v := reflect.ValueOf(a)
+		if v.Kind() != reflect.String {
+			continue
+		}
+		if isBadText(v.String()) {
 			return true
 		}
 	}
 	return false
 }
+
+// isBadText reports whether s holds a NUL byte or invalid UTF-8.
+func isBadText(s string) bool { return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) }
 
 // errZeroNow refuses a zero now where the store writes it as a marker
 // whose zero means "not yet" (used_at, revoked_at): a redemption or a

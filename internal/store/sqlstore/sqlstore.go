@@ -155,7 +155,8 @@ func (s *Store) Close() error {
 // a retryable error.
 const maxAttempts = 5
 
-// Transact runs fn in a transaction on the write pool and commits it if fn
+// Transact runs fn in a transaction on the write pool (a Tx, whose
+// statements pass the same text guard as every other write) and commits it if fn
 // returns nil; otherwise it rolls back and returns fn's error, except that
 // an error made by committed commits first. A transaction
 // that fails because of a serialization failure or a deadlock (PostgreSQL)
@@ -165,22 +166,22 @@ const maxAttempts = 5
 // on PostgreSQL it runs at the server's default isolation (normally READ
 // COMMITTED), so lock the rows you read-modify-write with FOR UPDATE.
 // The store's per-call timeout (SetTimeout) bounds all attempts together.
-func (s *Store) Transact(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) Transact(ctx context.Context, fn func(Tx) error) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	return s.transact(ctx, fn)
 }
 
 // transact is Transact without the per-call timeout.
-func (s *Store) transact(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) transact(ctx context.Context, fn func(Tx) error) error {
 	return retry(ctx, func() error { return s.transactOnce(ctx, fn) })
 }
 
 // exec runs one writing statement on its own (a statement is atomic) and
 // retries it like a transaction.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if badText(args) {
-		return nil, errBadText
+	if err := checkText(args); err != nil {
+		return nil, err
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -196,8 +197,8 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 // insertID runs one INSERT ... RETURNING id on its own and retries it like
 // a transaction.
 func (s *Store) insertID(ctx context.Context, query string, args ...any) (int64, error) {
-	if badText(args) {
-		return 0, errBadText
+	if err := checkText(args); err != nil {
+		return 0, err
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -222,7 +223,7 @@ func retry(ctx context.Context, fn func() error) error {
 	}
 }
 
-func (s *Store) transactOnce(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+func (s *Store) transactOnce(ctx context.Context, fn func(Tx) error) (err error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -236,7 +237,7 @@ func (s *Store) transactOnce(ctx context.Context, fn func(*sql.Tx) error) (err e
 			_ = tx.Rollback()
 		}
 	}()
-	result := fn(tx)
+	result := fn(Tx{tx})
 	var kept *committedError
 	if errors.As(result, &kept) {
 		result = kept.err

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -106,7 +105,7 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID int64, now time.Time)
 
 // revokeFamily revokes a family inside a transaction; revoking twice keeps
 // the first time.
-func revokeFamily(ctx context.Context, tx *sql.Tx, familyID int64, now time.Time) error {
+func revokeFamily(ctx context.Context, tx Tx, familyID int64, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `UPDATE token_families SET revoked_at = $2
 		WHERE id = $1 AND revoked_at = 0`, familyID, millis(now))
 	return err
@@ -125,7 +124,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 		return store.Issue{}, wrap("rotate refresh token", errZeroNow)
 	}
 	var out store.Issue
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		tok, fam, err := s.lockRefreshToken(ctx, tx, hash)
 		switch {
 		case err != nil:
@@ -152,7 +151,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 }
 
 // lockRefreshToken reads a refresh token and locks its family row.
-func (s *Store) lockRefreshToken(ctx context.Context, tx *sql.Tx, hash string) (store.Token, store.TokenFamily, error) {
+func (s *Store) lockRefreshToken(ctx context.Context, tx Tx, hash string) (store.Token, store.TokenFamily, error) {
 	var tr tokenRow
 	err := tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens t
 		WHERE t.hash = $1 AND t.kind = $2`, hash, string(store.RefreshToken)).Scan(tr.dest()...)
@@ -169,7 +168,7 @@ func (s *Store) lockRefreshToken(ctx context.Context, tx *sql.Tx, hash string) (
 }
 
 // advance moves fam to its next generation with toks as its live tokens.
-func advance(ctx context.Context, tx *sql.Tx, fam store.TokenFamily, toks []store.Token, now time.Time) (store.Issue, error) {
+func advance(ctx context.Context, tx Tx, fam store.TokenFamily, toks []store.Token, now time.Time) (store.Issue, error) {
 	fam.Generation++
 	if _, err := tx.ExecContext(ctx, `UPDATE token_families SET generation = $2 WHERE id = $1`,
 		fam.ID, fam.Generation); err != nil {
@@ -192,7 +191,7 @@ func advance(ctx context.Context, tx *sql.Tx, fam store.TokenFamily, toks []stor
 }
 
 // insertFamily inserts a new family at generation 1 and returns it as stored.
-func insertFamily(ctx context.Context, tx *sql.Tx, f store.TokenFamily, now time.Time) (store.TokenFamily, error) {
+func insertFamily(ctx context.Context, tx Tx, f store.TokenFamily, now time.Time) (store.TokenFamily, error) {
 	f.Generation = 1
 	f.AuthTime, f.CreatedAt, f.RevokedAt, f.LastUsedAt = truncate(f.AuthTime), orTime(f.CreatedAt, now), time.Time{}, time.Time{}
 	err := tx.QueryRowContext(ctx, `INSERT INTO token_families
@@ -204,7 +203,7 @@ func insertFamily(ctx context.Context, tx *sql.Tx, f store.TokenFamily, now time
 }
 
 // insertTokens inserts toks as fam's current generation and returns them as stored.
-func insertTokens(ctx context.Context, tx *sql.Tx, fam store.TokenFamily, toks []store.Token, now time.Time) ([]store.Token, error) {
+func insertTokens(ctx context.Context, tx Tx, fam store.TokenFamily, toks []store.Token, now time.Time) ([]store.Token, error) {
 	out := make([]store.Token, 0, len(toks))
 	for _, t := range toks {
 		if t.Kind != store.AccessToken && t.Kind != store.RefreshToken {

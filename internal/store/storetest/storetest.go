@@ -55,6 +55,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Audit", auditTests},
 		{"Paging", pagingTests},
 		{"Time", timeTests},
+		{"BadText", badTextTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
