@@ -11,9 +11,14 @@
 // (RFC 9700 §2.1.1, §4.14.2). Those checks are only sound in the same
 // transaction that reads and changes the row, so RedeemAuthCode and
 // RotateRefreshToken own them and report them as ErrCodeReused and
-// ErrTokenReused. Every other rule (expiry, the client a code was issued
-// to, PKCE, scopes, whether the user is active) belongs to the caller, who
-// checks it before the call or in the method's callback.
+// ErrTokenReused. They own the client binding too, and check it first:
+// only the client a code or refresh token was issued to can redeem it,
+// burn it or set off reuse detection; any other client that presents it
+// gets ErrWrongClient and changes nothing, so that whoever learns a used
+// code or a rotated refresh token cannot revoke another client's grant
+// with it. Every other rule (expiry, PKCE, scopes, whether the user is
+// active) belongs to the caller, who checks it before the call or in the
+// method's callback.
 //
 // # Callbacks
 //
@@ -77,6 +82,11 @@ var (
 	// that is wrong, not the server. (Lookups by such a value are simply
 	// ErrNotFound: nothing stored can match it.)
 	ErrInvalidText = errors.New("text with a NUL byte or invalid UTF-8")
+	// ErrWrongClient means an authorization code or refresh token was
+	// presented by a client other than the one it was issued to. Nothing
+	// was written: an unused code stays usable, a used code or a rotated
+	// refresh token revokes nothing.
+	ErrWrongClient = errors.New("issued to another client")
 	// ErrRevoked means the token family was revoked.
 	ErrRevoked = errors.New("token family revoked")
 	// ErrUnavailable means the database could not be reached or did not
@@ -259,6 +269,14 @@ type Token struct {
 	ExpiresAt  time.Time
 }
 
+// Presented is a code or refresh token as a client presented it to the
+// token endpoint: the hash of the secret and the client, as authenticated,
+// that presents it.
+type Presented struct {
+	Hash     string // hex SHA-256 of the code or token
+	ClientID string // the presenting client
+}
+
 // Issue is what a grant asks the store to write: a family (new, or the one
 // being rotated) and the tokens of its next generation. The store assigns
 // Family.ID, Family.Generation and each token's FamilyID and Generation.
@@ -439,23 +457,28 @@ type Store interface {
 	// UsedAt and FamilyID of a stored code ever change, so a caller may
 	// read the rest (its user, say) before redeeming it.
 	GetAuthCode(ctx context.Context, hash string) (AuthCode, error)
-	// RedeemAuthCode marks the code used at now and, in the same
+	// RedeemAuthCode marks the code p.Hash used at now and, in the same
 	// transaction, writes what issue returns (a zero CreatedAt of the
-	// family or a token is set to now). ErrNotFound for an unknown code. For
-	// a code already used it revokes the family issued from it and returns
-	// ErrCodeReused without calling issue. If issue returns an error the
-	// code stays used (burned), nothing else is written, and that error is
-	// returned as it is.
-	RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(AuthCode) (Issue, error)) (Issue, error)
-	// RotateRefreshToken finds the refresh token, checks that its family is
-	// live and that it belongs to the current generation, calls issue, then
-	// advances the family's generation and inserts the new tokens (a zero
-	// CreatedAt is set to now); every token of earlier generations stops
-	// being live at once. ErrNotFound for an unknown token (or an access
-	// token), ErrRevoked if the family is revoked, ErrTokenReused (after
-	// revoking the family at now) if the token was already rotated. If issue
-	// returns an error nothing is written and that error is returned as it is.
-	RotateRefreshToken(ctx context.Context, hash string, now time.Time, issue func(TokenFamily, Token) (Issue, error)) (Issue, error)
+	// family or a token is set to now). ErrNotFound for an unknown code.
+	// ErrWrongClient, before anything else and without writing, if the code
+	// was issued to another client than p.ClientID. For a code already used
+	// it revokes the family issued from it and returns ErrCodeReused
+	// without calling issue. If issue returns an error the code stays used
+	// (burned), nothing else is written, and that error is returned as it
+	// is.
+	RedeemAuthCode(ctx context.Context, p Presented, now time.Time, issue func(AuthCode) (Issue, error)) (Issue, error)
+	// RotateRefreshToken finds the refresh token p.Hash, checks that its
+	// family belongs to p.ClientID, that it is live and that the token
+	// belongs to the current generation, calls issue, then advances the
+	// family's generation and inserts the new tokens (a zero CreatedAt is
+	// set to now); every token of earlier generations stops being live at
+	// once. ErrNotFound for an unknown token (or an access token),
+	// ErrWrongClient (checked first, nothing written) if the family belongs
+	// to another client, ErrRevoked if the family is revoked,
+	// ErrTokenReused (after revoking the family at now) if the token was
+	// already rotated. If issue returns an error nothing is written and that
+	// error is returned as it is.
+	RotateRefreshToken(ctx context.Context, p Presented, now time.Time, issue func(TokenFamily, Token) (Issue, error)) (Issue, error)
 	// CreateFamily writes a new family (generation 1) and its tokens without
 	// an authorization code, for grants that have none (client credentials).
 	// A zero CreatedAt of the family or a token is set to now.

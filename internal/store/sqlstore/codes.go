@@ -57,11 +57,12 @@ var errRaced = errors.New("code redeemed concurrently despite the row lock")
 
 // RedeemAuthCode implements store.Store. The code row is locked (FOR UPDATE
 // on PostgreSQL, the write lock on SQLite) before it is checked, so of
-// concurrent redemptions exactly one finds it unused. issue is called with
+// concurrent redemptions exactly one finds it unused. The client binding
+// is checked before anything is written. issue is called with
 // the code as it was before redemption (UsedAt zero). The new family takes
 // its ClientID and UserID from the code and starts at generation 1. The
 // expiry of the code is for issue to check.
-func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
+func (s *Store) RedeemAuthCode(ctx context.Context, p store.Presented, now time.Time,
 	issue func(store.AuthCode) (store.Issue, error)) (store.Issue, error) {
 	if now.IsZero() {
 		return store.Issue{}, wrap("redeem auth code", errZeroNow)
@@ -69,9 +70,12 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
 	var out store.Issue
 	err := s.Transact(ctx, func(tx Tx) error {
 		code, err := scanCode(tx.QueryRowContext(ctx,
-			`SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`+s.dialect.forUpdate(), hash))
+			`SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`+s.dialect.forUpdate(), p.Hash))
 		if err != nil {
 			return err
+		}
+		if code.ClientID != p.ClientID {
+			return store.ErrWrongClient // before any write: neither burned nor reuse
 		}
 		if !code.UsedAt.IsZero() {
 			if err := revokeFamily(ctx, tx, code.FamilyID, now); err != nil {
@@ -79,7 +83,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
 			}
 			return committed(store.ErrCodeReused)
 		}
-		if err := markUsed(ctx, tx, hash, now); err != nil {
+		if err := markUsed(ctx, tx, p.Hash, now); err != nil {
 			return err
 		}
 		iss, err := issue(code)

@@ -118,17 +118,19 @@ func revokeFamily(ctx context.Context, tx Tx, familyID int64, now time.Time) err
 // Only the new tokens of iss are written: the family's stored fields other
 // than Generation do not change. Access tokens of earlier generations are
 // deleted; rotated refresh tokens are kept so that their reuse is detected.
-func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Time,
+func (s *Store) RotateRefreshToken(ctx context.Context, p store.Presented, now time.Time,
 	issue func(store.TokenFamily, store.Token) (store.Issue, error)) (store.Issue, error) {
 	if now.IsZero() {
 		return store.Issue{}, wrap("rotate refresh token", errZeroNow)
 	}
 	var out store.Issue
 	err := s.Transact(ctx, func(tx Tx) error {
-		tok, fam, err := s.lockRefreshToken(ctx, tx, hash)
+		tok, fam, err := s.lockRefreshToken(ctx, tx, p.Hash)
 		switch {
 		case err != nil:
 			return err
+		case fam.ClientID != p.ClientID:
+			return store.ErrWrongClient // before any write: no reuse revocation
 		case fam.Revoked():
 			return store.ErrRevoked
 		case tok.Generation != fam.Generation:

@@ -107,7 +107,7 @@ func testIssueBadText(t *testing.T, s store.Store) {
 	for _, bad := range badTexts {
 		hash := mkCode(t, s, c, u)
 		var unwritten store.Issue
-		_, err := s.RedeemAuthCode(ctx(t), hash, now(), func(code store.AuthCode) (store.Issue, error) {
+		_, err := s.RedeemAuthCode(ctx(t), codeBy(t, s, hash), now(), func(code store.AuthCode) (store.Issue, error) {
 			unwritten, _ = issueFromCode(code)
 			unwritten.Family.Nonce = bad
 			return unwritten, nil
