@@ -90,7 +90,8 @@ var (
 	// ErrRevoked means the token family was revoked.
 	ErrRevoked = errors.New("token family revoked")
 	// ErrUnavailable means the database could not be reached or did not
-	// answer in time (connection refused or lost, timeout). Nothing was
+	// answer in time (connection refused or lost, timeout), or that the
+	// database, its schema or its tables are gone. Nothing was
 	// changed that the caller could observe as half-written: a failed
 	// transaction rolls back. Callers answer 503 and may retry later.
 	ErrUnavailable = errors.New("database unavailable")
@@ -561,7 +562,8 @@ type Store interface {
 	// ListAudit lists the events newest (highest ID) first.
 	ListAudit(ctx context.Context, p Page) ([]AuditEvent, Cursor, error)
 
-	// Ping checks that the database answers.
+	// Ping checks that the database answers and holds the schema this
+	// build expects (its newest migration applied); ErrUnavailable if not.
 	Ping(ctx context.Context) error
 	Close() error
 }

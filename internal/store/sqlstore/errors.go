@@ -44,10 +44,17 @@ const (
 	pgAdminShutdown       = "57P01"
 	pgCrashShutdown       = "57P02"
 	pgCannotConnectNow    = "57P03"
+	// The database, its schema or a table is gone (dropped or renamed
+	// under a running node): nothing this node can do until an operator
+	// restores it, so it is unavailable rather than a bug.
+	pgInvalidCatalogName = "3D000"
+	pgInvalidSchemaName  = "3F000"
+	pgUndefinedTable     = "42P01"
 )
 
 // SQLite result codes (extended ones where the primary code is ambiguous).
 const (
+	sqliteError                = 1
 	sqliteBusy                 = 5
 	sqliteLocked               = 6
 	sqliteConstraintPrimaryKey = 1555
@@ -102,8 +109,9 @@ func isRetryable(err error) bool {
 // isUnavailable reports whether err means that the database could not be
 // reached or did not answer in time, rather than that it refused the
 // statement: a refused, reset or closed connection, a connection that
-// database/sql already found bad, a timeout, or a server that is shutting
-// down, starting up or out of connections. A cancelled context (the client
+// database/sql already found bad, a timeout, a server that is shutting
+// down, starting up or out of connections, or a database, schema or table
+// that does not exist (dropped or renamed under the running node). A cancelled context (the client
 // went away) is not unavailability.
 func isUnavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
@@ -124,12 +132,16 @@ func isUnavailable(err error) bool {
 	switch state := pgState(err); {
 	case strings.HasPrefix(state, pgConnectionException),
 		state == pgTooManyConnections, state == pgAdminShutdown,
-		state == pgCrashShutdown, state == pgCannotConnectNow:
+		state == pgCrashShutdown, state == pgCannotConnectNow,
+		state == pgInvalidCatalogName, state == pgInvalidSchemaName, state == pgUndefinedTable:
 		return true
 	}
 	switch sqliteCode(err) & 0xff {
 	case sqliteIOErr, sqliteCantOpen:
 		return true
+	case sqliteError:
+		// SQLite has no code of its own for a missing table.
+		return strings.Contains(err.Error(), "no such table")
 	}
 	return false
 }

@@ -78,7 +78,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	for _, m := range ms {
 		if err := s.transact(ctx, func(tx Tx) error { return s.apply(ctx, tx, m) }); err != nil {
-			return fmt.Errorf("sqlstore: migrate %s: %w", m.Name, err)
+			return wrap("migrate "+m.Name, err) // an unreachable database is ErrUnavailable
 		}
 	}
 	return nil

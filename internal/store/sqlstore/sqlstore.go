@@ -125,7 +125,10 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 // Dialect reports the store's SQL dialect.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
-// Ping checks that both pools reach the database.
+// Ping checks that both pools reach the database and that it holds the
+// schema this build expects: the newest migration of the dialect is
+// recorded in schema_migrations. A database that is gone, whose tables are
+// gone, or whose schema is older is store.ErrUnavailable.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -135,7 +138,28 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.read.PingContext(ctx); err != nil {
 		return wrap("ping", err)
 	}
+	want, err := latestVersion(s.dialect)
+	if err != nil {
+		return err
+	}
+	var n int
+	err = s.read.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, want).Scan(&n)
+	if err != nil {
+		return wrap("ping: schema version", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: ping: %w: schema version %d is not applied", store.ErrUnavailable, want)
+	}
 	return nil
+}
+
+// latestVersion is the version of the dialect's newest migration.
+func latestVersion(d Dialect) (int, error) {
+	ms, err := Migrations(d)
+	if err != nil || len(ms) == 0 {
+		return 0, fmt.Errorf("sqlstore: no migrations: %w", err)
+	}
+	return ms[len(ms)-1].Version, nil
 }
 
 // Close closes both pools.
