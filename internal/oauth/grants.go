@@ -33,7 +33,7 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 			return store.Issue{}, err
 		}
 		return store.Issue{
-			Family: store.TokenFamily{Scopes: ac.Scopes, AuthTime: ac.AuthTime, Nonce: ac.Nonce, CreatedAt: now},
+			Family: store.TokenFamily{Scopes: ac.Scopes, AuthTime: ac.AuthTime, Nonce: ac.Nonce, CreatedAt: now, Lineage: draw.lineage},
 			Tokens: g.p.tokens(draw, ac.Scopes, now),
 		}, nil
 	})
@@ -106,12 +106,13 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 		return nil, err
 	}
 	now := g.p.cfg.Now()
-	draw := drawTokens(true)
-	iss, err := g.p.store.RotateRefreshToken(ctx, store.Presented{Hash: hash, ClientID: client.ID}, now, func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
+	draw := drawRotation(refresh)
+	iss, err := g.p.store.RotateRefreshToken(ctx, presentedRefresh(refresh, client.ID), now, func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
 		scopes, err := g.check(fam, old, requested, h, now)
 		if err != nil {
 			return store.Issue{}, err
 		}
+		fam.Lineage = draw.lineage // taken only by a family without one, which is then the draw's
 		return store.Issue{Family: fam, Tokens: g.p.tokens(draw, scopes, now)}, nil
 	})
 	switch {

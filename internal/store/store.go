@@ -229,6 +229,12 @@ type TokenFamily struct {
 	Nonce      string
 	CreatedAt  time.Time
 	RevokedAt  time.Time // zero while live
+	// Lineage is the hex SHA-256 of the handle every refresh token of the
+	// family carries (package secret), set by the caller when the family is
+	// created; empty for a family whose tokens carry none. It is unique. By
+	// it the store recognizes a refresh token of the family that has been
+	// rotated away, so it keeps no row per past refresh token.
+	Lineage string
 	// LastUsedAt is when a token of the family last passed the bearer
 	// check, as TouchFamily recorded it; zero if never. The bearer check
 	// records it at most about once a minute, so it may lag by that much.
@@ -276,6 +282,9 @@ type Token struct {
 type Presented struct {
 	Hash     string // hex SHA-256 of the code or token
 	ClientID string // the presenting client
+	// Lineage is, for a refresh token that carries a family handle, the
+	// hex SHA-256 of that handle (TokenFamily.Lineage); empty otherwise.
+	Lineage string
 }
 
 // Issue is what a grant asks the store to write: a family (new, or the one
@@ -473,12 +482,18 @@ type Store interface {
 	// belongs to the current generation, calls issue, then advances the
 	// family's generation and inserts the new tokens (a zero CreatedAt is
 	// set to now); every token of earlier generations stops being live at
-	// once. ErrNotFound for an unknown token (or an access token),
-	// ErrWrongClient (checked first, nothing written) if the family belongs
-	// to another client, ErrRevoked if the family is revoked,
-	// ErrTokenReused (after revoking the family at now) if the token was
-	// already rotated. If issue returns an error nothing is written and that
-	// error is returned as it is.
+	// once. A family with a lineage keeps only its current generation's
+	// tokens: the superseded ones are deleted in the same transaction, so
+	// its rows stay bounded however often it rotates. A refresh token that
+	// is not stored but whose p.Lineage is a family's is one of that
+	// family's rotated tokens. A family without a lineage takes the one
+	// issue returns (Issue.Family.Lineage) at this rotation and keeps its
+	// earlier refresh tokens until they expire. ErrNotFound for an unknown
+	// token (or an access token), ErrWrongClient (checked first, nothing
+	// written) if the family belongs to another client, ErrRevoked if the
+	// family is revoked, ErrTokenReused (after revoking the family at now)
+	// if the token was already rotated, however long ago. If issue returns
+	// an error nothing is written and that error is returned as it is.
 	RotateRefreshToken(ctx context.Context, p Presented, now time.Time, issue func(TokenFamily, Token) (Issue, error)) (Issue, error)
 	// CreateFamily writes a new family (generation 1) and its tokens without
 	// an authorization code, for grants that have none (client credentials).
@@ -542,8 +557,9 @@ type Store interface {
 	// expired before now, access tokens of past generations, and token
 	// families with nothing live (revoked, or without a token that expires
 	// at or after now), together with their tokens. Refresh
-	// tokens of past generations are kept until they expire, so that their
-	// reuse is still detected (and revokes the family) until then. A
+	// tokens of past generations (only families without a lineage keep
+	// any) are kept until they expire, so that their reuse is still
+	// detected (and revokes the family) until then. A
 	// family is never left without tokens while it is kept.
 	//
 	// At most batch rows of each kind are deleted per call; it returns how

@@ -33,7 +33,7 @@ func newTokens(scopes []string) []store.Token {
 // issueFromCode is a RedeemAuthCode callback that grants the code's scopes.
 func issueFromCode(c store.AuthCode) (store.Issue, error) {
 	return store.Issue{
-		Family: store.TokenFamily{Scopes: c.Scopes, AuthTime: c.AuthTime, Nonce: c.Nonce},
+		Family: store.TokenFamily{Scopes: c.Scopes, AuthTime: c.AuthTime, Nonce: c.Nonce, Lineage: newHash()},
 		Tokens: newTokens(c.Scopes),
 	}, nil
 }
@@ -59,12 +59,22 @@ func codeBy(t *testing.T, s store.Store, hash string) store.Presented {
 // unknown token as client "app").
 func refreshBy(t *testing.T, s store.Store, hash string) store.Presented {
 	t.Helper()
-	_, fam, err := s.GetToken(ctx(t), hash)
+	tok, fam, err := s.GetToken(ctx(t), hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Presented{Hash: hash, ClientID: "app"}
 	}
 	must(t, "get token", err)
-	return store.Presented{Hash: hash, ClientID: fam.ClientID}
+	if tok.Kind != store.RefreshToken {
+		return store.Presented{Hash: hash, ClientID: fam.ClientID} // carries no handle
+	}
+	return store.Presented{Hash: hash, ClientID: fam.ClientID, Lineage: fam.Lineage}
+}
+
+// refreshOf presents the refresh token of iss as its client does, with
+// the lineage its handle would give.
+func refreshOf(t *testing.T, iss store.Issue) store.Presented {
+	t.Helper()
+	return store.Presented{Hash: tokenOf(t, iss, store.RefreshToken).Hash, ClientID: iss.Family.ClientID, Lineage: iss.Family.Lineage}
 }
 
 // failIssue is a callback for calls that must not reach it.
@@ -302,7 +312,7 @@ func testRotateWrongClient(t *testing.T, s store.Store) {
 	first := grant(t, s)
 	mkClient(t, s, "attacker")
 	rt := tokenOf(t, first, store.RefreshToken)
-	byAttacker := store.Presented{Hash: rt.Hash, ClientID: "attacker"}
+	byAttacker := store.Presented{Hash: rt.Hash, ClientID: "attacker", Lineage: first.Family.Lineage}
 	_, err := s.RotateRefreshToken(ctx(t), byAttacker, now(), failRotation(t))
 	wantErr(t, "another client rotates the current token", err, store.ErrWrongClient)
 	same(t, "family after another client presented its token", family(t, s, rt.Hash), first.Family)
@@ -311,7 +321,7 @@ func testRotateWrongClient(t *testing.T, s store.Store) {
 	wantErr(t, "another client replays the rotated token", err, store.ErrWrongClient)
 	wantLive(t, s, true, second.Tokens...)
 	same(t, "family after another client replayed a rotated token", family(t, s, second.Tokens[0].Hash), second.Family)
-	_, err = s.RotateRefreshToken(ctx(t), refreshBy(t, s, rt.Hash), now(), failRotation(t))
+	_, err = s.RotateRefreshToken(ctx(t), refreshOf(t, first), now(), failRotation(t))
 	wantErr(t, "the family's own client replays the rotated token", err, store.ErrTokenReused)
 }
 
@@ -360,20 +370,20 @@ func testRotateReuse(t *testing.T, s store.Store) {
 	first := grant(t, s)
 	second := rotate(t, s, tokenOf(t, first, store.RefreshToken).Hash)
 	third := rotate(t, s, tokenOf(t, second, store.RefreshToken).Hash)
-	_, err := s.RotateRefreshToken(ctx(t), refreshBy(t, s, tokenOf(t, first, store.RefreshToken).Hash), now(), failRotation(t))
+	_, err := s.RotateRefreshToken(ctx(t), refreshOf(t, first), now(), failRotation(t))
 	wantErr(t, "rotate a rotated token", err, store.ErrTokenReused)
 	wantLive(t, s, false, third.Tokens...)
 	if fam := family(t, s, third.Tokens[0].Hash); !fam.Revoked() {
 		t.Error("family not revoked after reuse")
 	}
-	_, err = s.RotateRefreshToken(ctx(t), refreshBy(t, s, tokenOf(t, third, store.RefreshToken).Hash), now(), failRotation(t))
+	_, err = s.RotateRefreshToken(ctx(t), refreshOf(t, third), now(), failRotation(t))
 	wantErr(t, "rotate newest token of revoked family", err, store.ErrRevoked)
 }
 
 func testRotateRevoked(t *testing.T, s store.Store) {
 	first := grant(t, s)
 	must(t, "revoke family", s.RevokeFamily(ctx(t), first.Family.ID, now()))
-	_, err := s.RotateRefreshToken(ctx(t), refreshBy(t, s, tokenOf(t, first, store.RefreshToken).Hash), now(), failRotation(t))
+	_, err := s.RotateRefreshToken(ctx(t), refreshOf(t, first), now(), failRotation(t))
 	wantErr(t, "rotate in revoked family", err, store.ErrRevoked)
 }
 
