@@ -41,7 +41,15 @@ type Config struct {
 	PreregisteredClients  string
 	TrustedProxies        string
 	AuditRetention        time.Duration
-	SMTP                  SMTP
+	// Rate limits of the token, device authorization, revocation,
+	// introspection and authorization endpoints: RateLimitPerClient
+	// requests per client and RateLimitPerAddress per source address, each
+	// per endpoint and per RateLimitWindow (that many at once at most). 0
+	// disables one; the zero Config limits nothing, the flags' defaults do.
+	RateLimitWindow     time.Duration
+	RateLimitPerClient  int
+	RateLimitPerAddress int
+	SMTP                SMTP
 	// EmailVerificationTTL is how long the link that confirms an address works.
 	EmailVerificationTTL time.Duration
 }
@@ -64,6 +72,14 @@ type SMTP struct {
 
 // Defaults.
 const (
+	// The rate limits' defaults (see README.md): a burst of 1200 requests
+	// from one client and 600 from one address per endpoint, then 20 and
+	// 10 a second, far above what a person or an application needs and
+	// far below what fills the database.
+	DefaultRateLimitWindow     = time.Minute
+	DefaultRateLimitPerClient  = 1200
+	DefaultRateLimitPerAddress = 600
+
 	DefaultListen  = "127.0.0.1:8080"
 	DefaultBaseURL = "http://localhost:8080"
 	DefaultDataDir = "data"
@@ -80,6 +96,13 @@ func env(name, def string) string {
 func envBool(name string) bool {
 	v, _ := strconv.ParseBool(env(name, "false"))
 	return v
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(env(name, "")); err == nil {
+		return n
+	}
+	return def
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -134,6 +157,7 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("TRUSTED_PROXIES", ""),
 		"comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (env LATCHKEY_TRUSTED_PROXIES)")
 	c.registerSMTPFlags(fs)
+	c.registerRateLimitFlags(fs)
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
 }
 
@@ -199,6 +223,17 @@ func (c *Config) ValidateSMTP() ([]string, error) {
 		return nil, errors.New("--smtp-username with --smtp-tls none to a host that is not loopback would send the password in clear; use starttls or tls")
 	}
 	return []string{"INSECURE: mail to " + m.Host + " is sent without TLS (--smtp-allow-insecure)"}, nil
+
+}
+
+// registerRateLimitFlags registers the rate limits' flags.
+func (c *Config) registerRateLimitFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.RateLimitWindow, "rate-limit-window", envDuration("RATE_LIMIT_WINDOW", DefaultRateLimitWindow),
+		"the window of the rate limits of the token, device, revocation, introspection and authorization endpoints (env LATCHKEY_RATE_LIMIT_WINDOW)")
+	fs.IntVar(&c.RateLimitPerClient, "rate-limit-per-client", envInt("RATE_LIMIT_PER_CLIENT", DefaultRateLimitPerClient),
+		"requests one client may make to each of those endpoints per window; 0 disables (env LATCHKEY_RATE_LIMIT_PER_CLIENT)")
+	fs.IntVar(&c.RateLimitPerAddress, "rate-limit-per-address", envInt("RATE_LIMIT_PER_ADDRESS", DefaultRateLimitPerAddress),
+		"requests one source address (an IPv6 /64) may make to each of those endpoints per window; 0 disables (env LATCHKEY_RATE_LIMIT_PER_ADDRESS)")
 }
 
 // DSN is the database to open: --db, or the SQLite file in the data directory.
@@ -270,6 +305,9 @@ func (c *Config) ValidateServe() ([]string, error) {
 	warnings = append(warnings, smtpWarnings...)
 	if c.EmailVerificationTTL < 0 {
 		return nil, errors.New("email verification lifetime must not be negative")
+	}
+	if c.RateLimitPerClient < 0 || c.RateLimitPerAddress < 0 || c.RateLimitWindow < 0 {
+		return nil, errors.New("rate limits and their window must not be negative (0 disables a limit)")
 	}
 	for name, d := range map[string]time.Duration{"access token": c.AccessTokenTTL, "refresh token": c.RefreshTokenTTL, "code": c.CodeTTL, "session": c.SessionTTL} {
 		if d <= 0 {
