@@ -36,6 +36,7 @@ import (
 	"latchkey/internal/admin"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
+	"latchkey/internal/store/backend"
 	"latchkey/internal/testkit"
 )
 
@@ -98,20 +99,29 @@ type hFixture struct {
 	plain    *http.Client
 	sessions map[string]*http.Client
 	alice    store.User
-	tx       func(context.Context, func(*sql.Tx) error) error
+	db       *sql.DB // a connection of the test's own, for snapshots
+}
+
+// hOpenDB opens the node's database with the driver its backend
+// registered: the snapshots read it over a connection of their own, as
+// an operator's psql or sqlite3 would.
+func hOpenDB(dsn string) (*sql.DB, error) {
+	if backend.IsPostgres(dsn) {
+		return sql.Open("pgx", dsn)
+	}
+	return sql.Open("sqlite", dsn)
 }
 
 func newHFixture(t *testing.T, opts ...testkit.Option) *hFixture {
 	t.Helper()
 	env := testkit.New(t, opts...)
-	transactor, ok := env.Store.(interface {
-		Transact(context.Context, func(*sql.Tx) error) error
-	})
-	if !ok {
-		t.Fatal("the store does not offer Transact")
+	db, err := hOpenDB(env.Config.DSN())
+	if err != nil {
+		t.Fatalf("open the database for snapshots: %v", err)
 	}
+	t.Cleanup(func() { db.Close() })
 	f := &hFixture{env: env, vars: map[string]string{"{base}": env.URL}, plain: env.HTTPClient(),
-		sessions: map[string]*http.Client{}, tx: transactor.Transact}
+		sessions: map[string]*http.Client{}, db: db}
 	users := map[string]store.User{}
 	for _, name := range []string{"alice", "root", "bob"} {
 		users[name] = env.User(name, name+"-password")
@@ -251,7 +261,7 @@ var hTables = map[string]string{
 func (f *hFixture) snapshot(t *testing.T) map[string]string {
 	t.Helper()
 	snap := map[string]string{}
-	err := f.tx(context.Background(), func(tx *sql.Tx) error {
+	err := hReadOnly(f.db, func(tx *sql.Tx) error {
 		for table, cols := range hTables {
 			rows, err := tx.Query("SELECT " + cols + " FROM " + table + " ORDER BY " + cols)
 			if err != nil {
@@ -270,6 +280,16 @@ func (f *hFixture) snapshot(t *testing.T) map[string]string {
 		t.Fatalf("snapshot: %v", err)
 	}
 	return snap
+}
+
+// hReadOnly runs fn in one read-only transaction: one consistent view.
+func hReadOnly(db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
 }
 
 // hDump writes the rows, one line each, and returns how many there were.
