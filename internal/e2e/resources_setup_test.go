@@ -30,9 +30,9 @@ type rsNode struct {
 	clientID, secret string
 }
 
-func newRSNode(t *testing.T) *rsNode {
+func newRSNode(t *testing.T, opts ...testkit.Option) *rsNode {
 	t.Helper()
-	env := testkit.New(t)
+	env := testkit.New(t, opts...)
 	id, secret := env.Client(admin.NewClient{
 		Name: "Everything", RedirectURIs: []string{redirectURI}, Scopes: strings.Join(scope.Known(), " "),
 	})

@@ -115,6 +115,9 @@ func NewWithRoutes(t testing.TB, extra func(pages *web.Router, apis routes.Mux),
 		SessionTTL:           time.Hour,
 		ShutdownTimeout:      time.Second,
 		PreregisteredClients: "git-credential-oauth,git-credential-manager,tea",
+		Git: config.Git{IdleTimeout: config.DefaultGitIdleTimeout, MaxDuration: config.DefaultGitMaxDuration,
+			MaxProcesses: config.DefaultGitMaxProcesses, MaxProcessesPerCaller: config.DefaultGitMaxProcessesPerCaller,
+			MaxPushSize: config.DefaultGitMaxPushSize},
 	}
 	cfg.DB = filepath.Join(cfg.DataDir, "latchkey.db")
 	for _, o := range opts {
