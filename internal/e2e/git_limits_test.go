@@ -146,6 +146,36 @@ func TestGitClosesAStalledRequestAfterTheIdleTimeout(t *testing.T) {
 	}
 }
 
+// A client that trickles a byte now and then never trips the idle timeout;
+// the ceiling (--git-max-duration) still ends its request and its git.
+func TestGitEndsATrickleAtTheMaximumDuration(t *testing.T) {
+	const ceiling = 2 * time.Second
+	f := newGitFixture(t, withGit(func(g *config.Git) { g.IdleTimeout, g.MaxDuration = time.Second, ceiling }))
+	start := time.Now()
+	conn := holdGitProcesses(t, f, 1)[0]
+	go func() {
+		for {
+			time.Sleep(200 * time.Millisecond)
+			if _, err := conn.Write([]byte("0")); err != nil {
+				return
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(start.Add(ceiling + 5*time.Second))
+	_, err := io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("a trickling request still open %v after it started (ceiling %v)", time.Since(start), ceiling)
+	}
+	if elapsed := time.Since(start); elapsed < ceiling-time.Second/2 {
+		t.Fatalf("a request that kept sending was closed after %v, before the ceiling %v", elapsed, ceiling)
+	}
+	dir := f.env.Repos().Dir()
+	if !waitFor(5*time.Second, func() bool { return len(gitProcesses(t, dir)) == 0 }) {
+		t.Fatalf("git processes outlived the request: %v", gitProcesses(t, dir))
+	}
+}
+
 // Finding 5: git processes are bounded per caller (anonymous callers by
 // client address) and per node; beyond a bound the answer is 503 with
 // Retry-After in plain text, and the bound is given back when git ends.
