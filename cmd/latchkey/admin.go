@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"latchkey/internal/admin"
 	"latchkey/internal/gitserve"
@@ -32,7 +33,7 @@ func userCreateCommand() *command {
 					return err
 				}
 			}
-			u, generated, err := admin.CreateUser(ctx, e.store, admin.NewUser{Username: username, Email: email, Password: password, Admin: isAdmin})
+			u, generated, err := admin.CreateUser(ctx, e.store, admin.NewUser{Username: username, Email: email, Password: password, Admin: isAdmin}, time.Now())
 			if err != nil {
 				return err
 			}
@@ -72,7 +73,7 @@ func clientCreateCommand() *command {
 		run: func(ctx context.Context, e *cmdEnv) error {
 			nc.RedirectURIs = redirects
 			nc.AllowInsecureRedirects = e.cfg.SkipRedirectURLHTTPS
-			c, plain, err := admin.CreateClient(ctx, e.store, nc)
+			c, plain, err := admin.CreateClient(ctx, e.store, nc, time.Now())
 			if err != nil {
 				return err
 			}
@@ -97,7 +98,7 @@ func projectCreateCommand() *command {
 			fs.BoolVar(&public, "public", false, "make the project and its repositories public")
 		},
 		run: func(ctx context.Context, e *cmdEnv) error {
-			p, err := admin.CreateProject(ctx, e.store, key, name, public)
+			p, err := admin.CreateProject(ctx, e.store, key, name, public, time.Now())
 			if err != nil {
 				return err
 			}
@@ -118,7 +119,7 @@ func repoCreateCommand() *command {
 		},
 		run: func(ctx context.Context, e *cmdEnv) error {
 			r, err := admin.CreateRepo(ctx, e.store, gitserve.NewRepos(e.cfg.ReposDir()),
-				admin.NewRepo{ProjectKey: project, Slug: slug, Public: public})
+				admin.NewRepo{ProjectKey: project, Slug: slug, Public: public}, time.Now())
 			if err != nil {
 				return err
 			}

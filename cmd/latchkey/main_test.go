@@ -264,7 +264,7 @@ func TestOperatorCommandsForUsersClientsAndTokens(t *testing.T) {
 	_, err = st.CreateFamily(t.Context(), store.Issue{
 		Family: store.TokenFamily{ClientID: id, UserID: u.ID, Scopes: []string{"REPO_READ"}},
 		Tokens: []store.Token{{Hash: strings.Repeat("ab", 32), Kind: store.AccessToken, ExpiresAt: time.Now().Add(time.Hour)}},
-	})
+	}, time.Now())
 	st.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 // userListCommand lists users with their global permission and state.
 func userListCommand() *command {
 	return &command{run: func(ctx context.Context, e *cmdEnv) error {
-		users, err := e.store.ListUsers(ctx)
+		users, err := store.All(ctx, e.store.ListUsers)
 		if err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func userDisableCommand(disable bool) *command {
 // clientListCommand lists clients (never their secrets: only hashes are stored).
 func clientListCommand() *command {
 	return &command{run: func(ctx context.Context, e *cmdEnv) error {
-		clients, err := e.store.ListClients(ctx)
+		clients, err := store.All(ctx, e.store.ListClients)
 		if err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func tokensListCommand() *command {
 			if err != nil {
 				return err
 			}
-			fams, err := e.store.ListFamiliesByUser(ctx, u.ID, time.Now())
+			fams, err := liveFamilies(ctx, e, u.ID)
 			if err != nil {
 				return err
 			}
@@ -164,7 +164,7 @@ func tokensRevokeCommand() *command {
 			}
 			clients := []string{clientID}
 			if clientID == "" {
-				fams, err := e.store.ListFamiliesByUser(ctx, u.ID, time.Now())
+				fams, err := liveFamilies(ctx, e, u.ID)
 				if err != nil {
 					return err
 				}
@@ -185,6 +185,14 @@ func tokensRevokeCommand() *command {
 				fmt.Sprintf("revoked %d grants of %s", total, u.Username))
 		},
 	}
+}
+
+// liveFamilies lists every live token family of a user.
+func liveFamilies(ctx context.Context, e *cmdEnv, userID int64) ([]store.UserFamily, error) {
+	now := time.Now()
+	return store.All(ctx, func(ctx context.Context, p store.Page) ([]store.UserFamily, store.Cursor, error) {
+		return e.store.ListFamiliesByUser(ctx, userID, now, p)
+	})
 }
 
 func lookupUsername(ctx context.Context, e *cmdEnv, username string) (store.User, error) {

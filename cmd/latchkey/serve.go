@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"latchkey/internal/admin"
 	"latchkey/internal/cleanup"
@@ -36,7 +37,7 @@ func serve(ctx context.Context, e *cmdEnv) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if !e.cfg.DisableAdminBootstrap {
-		password, err := admin.BootstrapAdmin(ctx, e.store)
+		password, err := admin.BootstrapAdmin(ctx, e.store, time.Now())
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,9 @@
 // Package admin holds the administrative operations shared by the command
-// line and (later) the admin pages: creating users, clients, projects and
-// repositories, granting and revoking permissions, bootstrapping the first
-// administrator. Each validates its input and returns errors fit to show.
+// line, the admin and settings pages and the REST API: creating users,
+// clients, projects and repositories, granting and revoking permissions,
+// bootstrapping the first administrator. Each validates its input and
+// returns errors fit to show. Operations that create rows take now, the
+// caller's clock, for their creation time.
 package admin
 
 import (
@@ -30,9 +32,9 @@ type NewUser struct {
 	Admin    bool   // grants the global SYS_ADMIN permission
 }
 
-// CreateUser creates a user. It returns the generated password when the
-// caller gave none, so it can be shown once.
-func CreateUser(ctx context.Context, st store.Store, nu NewUser) (store.User, string, error) {
+// CreateUser creates a user, created at now. It returns the generated
+// password when the caller gave none, so it can be shown once.
+func CreateUser(ctx context.Context, st store.Store, nu NewUser, now time.Time) (store.User, string, error) {
 	if err := CheckUsername(nu.Username); err != nil {
 		return store.User{}, "", err
 	}
@@ -49,7 +51,7 @@ func CreateUser(ctx context.Context, st store.Store, nu NewUser) (store.User, st
 	}
 	u, err := st.CreateUser(ctx, store.User{
 		Username: nu.Username, Email: nu.Email, DisplayName: nu.Username,
-		PasswordHash: secret.HashPassword(nu.Password),
+		PasswordHash: secret.HashPassword(nu.Password), CreatedAt: now,
 	})
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return store.User{}, "", failed(store.ErrAlreadyExists, "user %q already exists", nu.Username)
@@ -88,7 +90,7 @@ func CheckEmail(email string) error {
 // BootstrapAdmin creates the user "admin" with a random password when the
 // database has no user at all. It returns the password, or "" when users
 // already existed. Several nodes starting at once create one admin.
-func BootstrapAdmin(ctx context.Context, st store.Store) (string, error) {
+func BootstrapAdmin(ctx context.Context, st store.Store, now time.Time) (string, error) {
 	n, err := st.CountUsers(ctx)
 	if err != nil {
 		return "", fmt.Errorf("count users: %w", err)
@@ -96,7 +98,7 @@ func BootstrapAdmin(ctx context.Context, st store.Store) (string, error) {
 	if n > 0 {
 		return "", nil
 	}
-	_, password, err := CreateUser(ctx, st, NewUser{Username: "admin", Admin: true})
+	_, password, err := CreateUser(ctx, st, NewUser{Username: "admin", Admin: true}, now)
 	if err != nil {
 		if _, getErr := st.GetUserByUsername(ctx, "admin"); getErr == nil {
 			return "", nil // another node won the race
@@ -130,8 +132,8 @@ const (
 // secret, which is shown only now (empty for a public client). A refused
 // registration is an ErrInvalid *Error whose message is fit to show;
 // any other error is a server fault.
-func CreateClient(ctx context.Context, st store.Store, nc NewClient) (store.Client, string, error) {
-	c, err := buildClient(nc)
+func CreateClient(ctx context.Context, st store.Store, nc NewClient, now time.Time) (store.Client, string, error) {
+	c, err := buildClient(nc, now)
 	if err != nil {
 		return store.Client{}, "", err
 	}
@@ -149,7 +151,7 @@ func CreateClient(ctx context.Context, st store.Store, nc NewClient) (store.Clie
 
 // buildClient validates a registration and builds the client to store.
 // Every refusal is an ErrInvalid *Error whose message is fit to show.
-func buildClient(nc NewClient) (store.Client, error) {
+func buildClient(nc NewClient, now time.Time) (store.Client, error) {
 	name := strings.TrimSpace(nc.Name)
 	if name == "" || len(name) > 200 {
 		return store.Client{}, invalid("the client name must be 1-200 characters")
@@ -176,7 +178,7 @@ func buildClient(nc NewClient) (store.Client, error) {
 	return store.Client{
 		ID: secret.NewID(), Name: name, Public: nc.Public, RedirectURIs: slices.Compact(slices.Clone(nc.RedirectURIs)),
 		Scopes: scopes, DefaultScopes: defaults, GrantTypes: grants,
-		PKCERequired: nc.PKCERequired || nc.Public, OwnerUserID: nc.OwnerUserID, CreatedAt: time.Now(),
+		PKCERequired: nc.PKCERequired || nc.Public, OwnerUserID: nc.OwnerUserID, CreatedAt: now,
 	}, nil
 }
 

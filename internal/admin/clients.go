@@ -35,7 +35,7 @@ func UpdateClient(ctx context.Context, st store.Store, id string, ch ClientChang
 			Name: ch.Name, RedirectURIs: ch.RedirectURIs, Scopes: ch.Scopes,
 			GrantTypes: strings.Join(old.GrantTypes, " "), Public: old.Public, PKCERequired: ch.PKCERequired,
 			AllowInsecureRedirects: ch.AllowInsecureRedirects,
-		})
+		}, old.CreatedAt)
 		if err != nil {
 			return store.Client{}, err
 		}

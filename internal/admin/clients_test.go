@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"latchkey/internal/admin"
 	"latchkey/internal/store"
@@ -46,18 +47,18 @@ func TestRefusedRegistrationsAreInvalidWithAMessageToShow(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			nc := ok
 			c.edit(&nc)
-			_, _, err := admin.CreateClient(context.Background(), st, nc)
+			_, _, err := admin.CreateClient(context.Background(), st, nc, time.Now())
 			var ae *admin.Error
 			if !errors.Is(err, admin.ErrInvalid) || !errors.As(err, &ae) || !strings.Contains(ae.Message, c.want) {
 				t.Fatalf("CreateClient = %v, want an ErrInvalid *admin.Error saying %q", err, c.want)
 			}
 		})
 	}
-	clients, err := st.ListClients(context.Background())
+	clients, err := store.All(context.Background(), st.ListClients)
 	if err != nil || len(clients) != 0 {
 		t.Fatalf("refused registrations stored %d clients (%v)", len(clients), err)
 	}
-	c, plain, err := admin.CreateClient(context.Background(), st, ok)
+	c, plain, err := admin.CreateClient(context.Background(), st, ok, time.Now())
 	if err != nil || c.Name != "App" || plain == "" {
 		t.Fatalf("valid registration: %+v, secret %q, %v", c, plain, err)
 	}
@@ -67,7 +68,7 @@ func TestRefusedRegistrationsAreInvalidWithAMessageToShow(t *testing.T) {
 // a registration, and a refused one leaves the client as it was.
 func TestRefusedUpdateIsInvalidAndChangesNothing(t *testing.T) {
 	st := openStore(t)
-	c, _, err := admin.CreateClient(context.Background(), st, admin.NewClient{Name: "App", RedirectURIs: []string{"https://app.example/cb"}})
+	c, _, err := admin.CreateClient(context.Background(), st, admin.NewClient{Name: "App", RedirectURIs: []string{"https://app.example/cb"}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

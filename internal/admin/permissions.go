@@ -83,7 +83,7 @@ func lookupUser(ctx context.Context, st store.Store, subject Subject) (store.Use
 		if c.Public {
 			return store.User{}, fmt.Errorf("client %q is public: only a confidential client has a service identity", c.ID)
 		}
-		return oauth.ServiceUser(ctx, st, c.ID)
+		return oauth.ServiceUser(ctx, st, c)
 	}
 	username := subject.Username
 	u, err := st.GetUserByUsername(ctx, username)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"latchkey/internal/store"
 )
@@ -47,19 +48,20 @@ func Slugify(name string) string {
 	return strings.Trim(slugUnsafe.ReplaceAllString(strings.ToLower(strings.TrimSpace(name)), "-"), "-.")
 }
 
-// CreateProject creates a project; the key is stored upper-case.
-func CreateProject(ctx context.Context, st store.Store, key, name string, public bool) (store.Project, error) {
-	return AddProject(ctx, st, store.Project{Key: key, Name: name, Public: public})
+// CreateProject creates a project, created at now; the key is stored
+// upper-case.
+func CreateProject(ctx context.Context, st store.Store, key, name string, public bool, now time.Time) (store.Project, error) {
+	return AddProject(ctx, st, store.Project{Key: key, Name: name, Public: public}, now)
 }
 
 // AddProject creates project p after validating its key; an empty name is
 // the key.
-func AddProject(ctx context.Context, st store.Store, p store.Project) (store.Project, error) {
+func AddProject(ctx context.Context, st store.Store, p store.Project, now time.Time) (store.Project, error) {
 	if err := CheckProjectKey(p.Key); err != nil {
 		return store.Project{}, err
 	}
 	key := p.Key
-	p.Key, p.Name = strings.ToUpper(p.Key), strings.TrimSpace(p.Name)
+	p.Key, p.Name, p.CreatedAt = strings.ToUpper(p.Key), strings.TrimSpace(p.Name), now
 	if p.Name == "" {
 		p.Name = key
 	}
@@ -84,7 +86,7 @@ type NewRepo struct {
 // CreateRepo creates a repository in a project and its bare git repository
 // on disk. If the git repository cannot be written the row is removed
 // again, so a repository row always has its git repository.
-func CreateRepo(ctx context.Context, st store.Store, disk RepoDisk, nr NewRepo) (store.Repo, error) {
+func CreateRepo(ctx context.Context, st store.Store, disk RepoDisk, nr NewRepo, now time.Time) (store.Repo, error) {
 	if err := CheckRepoSlug(nr.Slug); err != nil {
 		return store.Repo{}, err
 	}
@@ -99,7 +101,8 @@ func CreateRepo(ctx context.Context, st store.Store, disk RepoDisk, nr NewRepo) 
 	if name == "" {
 		name = nr.Slug
 	}
-	r, err := st.CreateRepo(ctx, store.Repo{ProjectID: p.ID, Slug: strings.ToLower(nr.Slug), Name: name, Public: nr.Public})
+	r, err := st.CreateRepo(ctx, store.Repo{ProjectID: p.ID, Slug: strings.ToLower(nr.Slug), Name: name,
+		Public: nr.Public, CreatedAt: now})
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return store.Repo{}, failed(store.ErrAlreadyExists, "repository %s/%s already exists", p.Key, nr.Slug)
 	}

@@ -60,8 +60,9 @@ func ParsePreregistered(setting string) ([]string, error) {
 // PKCE required, loopback redirects on any port) that are missing, and
 // deletes the disabled ones an earlier start registered, with their
 // consents and tokens. An enabled client that exists is left as it is, so
-// an administrator's changes (a suspension, say) survive restarts.
-func SyncWellKnownClients(ctx context.Context, st store.Store, enabled []string) error {
+// an administrator's changes (a suspension, say) survive restarts. Clients
+// it registers are created at now.
+func SyncWellKnownClients(ctx context.Context, st store.Store, enabled []string, now time.Time) error {
 	for _, wk := range WellKnownClients {
 		if !slices.Contains(enabled, wk.Key) {
 			if err := st.DeleteClient(ctx, wk.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -76,23 +77,23 @@ func SyncWellKnownClients(ctx context.Context, st store.Store, enabled []string)
 		if !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("sync client %s: %w", wk.Key, err)
 		}
-		if err := createWellKnown(ctx, st, wk); err != nil {
+		if err := createWellKnown(ctx, st, wk, now); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func createWellKnown(ctx context.Context, st store.Store, wk WellKnownClient) error {
+func createWellKnown(ctx context.Context, st store.Store, wk WellKnownClient, now time.Time) error {
 	c, err := buildClient(NewClient{
 		Name: wk.Name, RedirectURIs: []string{"http://127.0.0.1", "https://127.0.0.1", "http://[::1]"},
 		Scopes: wellKnownScopes, DefaultScopes: wellKnownDefaultScopes, Public: true,
 		GrantTypes: "authorization_code refresh_token urn:ietf:params:oauth:grant-type:device_code",
-	})
+	}, now)
 	if err != nil {
 		return fmt.Errorf("build client %s: %w", wk.Key, err)
 	}
-	c.ID, c.CreatedAt = wk.ID, time.Now()
+	c.ID = wk.ID
 	_, err = st.CreateClient(ctx, c)
 	if err != nil && !errors.Is(err, store.ErrAlreadyExists) { // another node was first
 		return fmt.Errorf("register client %s: %w", wk.Key, err)

@@ -14,8 +14,7 @@ import (
 // a caller who may read one of its repositories may view it.
 func (a *API) project(ctx context.Context, c *oauth.Caller, key string, need scope.Level) (store.Project, error) {
 	return a.guard.Project(ctx, c, key, need, func(p store.Project) (bool, error) {
-		repos, err := a.visibleRepos(ctx, c, p)
-		return len(repos) > 0, err
+		return a.readsRepo(ctx, c, p)
 	})
 }
 

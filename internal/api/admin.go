@@ -35,22 +35,21 @@ func (a *API) adminListUsers(r *http.Request, c *oauth.Caller) (int, any, error)
 	if err := access.AdminRead(c); err != nil {
 		return 0, nil, err
 	}
-	users, err := a.store.ListUsers(r.Context())
+	users := filterSeq(store.Walk(r.Context(), a.store.ListUsers, firstBatch), func(u store.User) bool {
+		return matches(u, r.URL.Query().Get("filter"))
+	})
+	p, err := paginateSeq(r, users)
 	if err != nil {
 		return 0, nil, err
 	}
-	out := []detailedUserJSON{}
-	for _, u := range users {
-		if !matches(u, r.URL.Query().Get("filter")) {
-			continue
-		}
+	out, err := convertPage(p, func(u store.User) (detailedUserJSON, error) {
 		manageable, err := a.mayManage(r.Context(), c, u)
-		if err != nil {
-			return 0, nil, err
-		}
-		out = append(out, a.detailedUserJSON(u, manageable && u.ID != c.User.ID))
+		return a.detailedUserJSON(u, manageable && u.ID != c.User.ID), err
+	})
+	if err != nil {
+		return 0, nil, err
 	}
-	return paged(r, out)
+	return http.StatusOK, out, nil
 }
 
 // mayManage reports whether the caller may change or delete user u.
@@ -96,7 +95,7 @@ func (a *API) adminCreateUser(r *http.Request, c *oauth.Caller) (int, any, error
 		return 0, nil, badRequest("A password is required (password=...).")
 	}
 	u, _, err := admin.CreateUser(r.Context(), a.store, admin.NewUser{
-		Username: q.Get("name"), Email: q.Get("emailAddress"), Password: q.Get("password")})
+		Username: q.Get("name"), Email: q.Get("emailAddress"), Password: q.Get("password")}, a.cfg.Provider.Now())
 	if err != nil {
 		return 0, nil, fromAdmin(err)
 	}

@@ -52,11 +52,11 @@ func FuzzPaging(f *testing.F) {
 	f.Fuzz(func(t *testing.T, start, limit, page string) {
 		q := url.Values{"start": {start}, "limit": {limit}, "page": {page}}
 		r := httptest.NewRequest(http.MethodGet, "/?"+q.Encode(), nil)
-		if p, err := paginate(r, items); err == nil {
+		if p, err := paginateSeq(r, seqOf(items)); err == nil {
 			if p.Size != len(p.Values) || p.Start < 0 || p.Start+p.Size > len(items) {
 				t.Fatalf("page %+v", p)
 			}
 		}
-		_, _, _ = giteaPaged(r, items)
+		_, _, _ = giteaPagedSeq(r, seqOf(items))
 	})
 }

@@ -31,17 +31,10 @@ func (a *API) giteaUser(_ *http.Request, c *oauth.Caller) (int, any, error) {
 // given a permission on (directly or through their project) that the
 // token may read.
 func (a *API) giteaUserRepos(r *http.Request, c *oauth.Caller) (int, any, error) {
-	repos, projects, err := a.allVisibleRepos(r.Context(), c)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := []giteaRepo{}
-	for _, repo := range repos {
-		if c.Principal.User.Granted(repo) >= scope.Read {
-			out = append(out, a.giteaRepoFor(c, repo, projects[repo.ProjectID]))
-		}
-	}
-	return giteaPaged(r, out)
+	granted := filterSeq(a.readableRepoTree(r.Context(), c), func(x repoIn) bool {
+		return c.Principal.User.Granted(x.repo) >= scope.Read
+	})
+	return giteaPagedSeq(r, mapSeq(granted, func(x repoIn) giteaRepo { return a.giteaRepoFor(c, x.repo, x.project) }))
 }
 
 // giteaGetRepo is GET /api/v1/repos/{owner}/{repo}.
@@ -60,15 +53,9 @@ func (a *API) giteaOrgRepos(r *http.Request, c *oauth.Caller) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	repos, err := a.visibleRepos(r.Context(), c, p)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]giteaRepo, 0, len(repos))
-	for _, repo := range repos {
-		out = append(out, a.giteaRepoFor(c, repo, p))
-	}
-	return giteaPaged(r, out)
+	return giteaPagedSeq(r, mapSeq(a.readableRepos(r.Context(), c, p), func(repo store.Repo) giteaRepo {
+		return a.giteaRepoFor(c, repo, p)
+	}))
 }
 
 // giteaRepoFor shapes repo with the caller's permissions on it.

@@ -2,10 +2,14 @@ package api
 
 import (
 	"fmt"
+	"iter"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"latchkey/internal/store"
 )
 
 // page is Bitbucket's paged response.
@@ -18,9 +22,11 @@ type page[T any] struct {
 	NextPageStart *int `json:"nextPageStart,omitempty"`
 }
 
-// paginate cuts items by the start and limit query parameters
-// (limit 25 by default, at most 1000).
-func paginate[T any](r *http.Request, items []T) (page[T], error) {
+// paginateSeq cuts one Bitbucket page from items by the start and limit
+// query parameters (limit 25 by default, at most 1000). It reads items no
+// further than the one after the page, which tells whether the page is
+// the last.
+func paginateSeq[T any](r *http.Request, items iter.Seq2[T, error]) (page[T], error) {
 	start, err := queryInt(r, "start", 0)
 	if err != nil {
 		return page[T]{}, err
@@ -30,13 +36,13 @@ func paginate[T any](r *http.Request, items []T) (page[T], error) {
 		return page[T]{}, err
 	}
 	limit = min(max(limit, 1), 1000)
-	start = min(start, len(items))
-	end := min(start+limit, len(items))
-	p := page[T]{Values: items[start:end], Start: start, Limit: limit, Size: end - start, IsLastPage: end == len(items)}
-	if p.Values == nil {
-		p.Values = []T{}
+	w, err := store.Cut(items, start, limit)
+	if err != nil {
+		return page[T]{}, err
 	}
-	if !p.IsLastPage {
+	p := page[T]{Values: w.Items, Start: w.Start, Limit: limit, Size: len(w.Items), IsLastPage: !w.More}
+	if w.More {
+		end := w.Start + len(w.Items)
 		p.NextPageStart = &end
 	}
 	return p, nil
@@ -44,11 +50,69 @@ func paginate[T any](r *http.Request, items []T) (page[T], error) {
 
 // paged answers 200 with one Bitbucket page of items.
 func paged[T any](r *http.Request, items []T) (int, any, error) {
-	p, err := paginate(r, items)
+	return pagedSeq(r, seqOf(items))
+}
+
+// pagedSeq answers 200 with one Bitbucket page of items.
+func pagedSeq[T any](r *http.Request, items iter.Seq2[T, error]) (int, any, error) {
+	p, err := paginateSeq(r, items)
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, p, nil
+}
+
+// convertPage converts the values of a page, once it is cut: f may be
+// costly (a query per value).
+func convertPage[T, U any](p page[T], f func(T) (U, error)) (page[U], error) {
+	out := page[U]{Size: p.Size, Limit: p.Limit, IsLastPage: p.IsLastPage, Start: p.Start,
+		NextPageStart: p.NextPageStart, Values: make([]U, 0, len(p.Values))}
+	for _, v := range p.Values {
+		u, err := f(v)
+		if err != nil {
+			return page[U]{}, err
+		}
+		out.Values = append(out.Values, u)
+	}
+	return out, nil
+}
+
+// seqOf is a list held in memory as a sequence that never fails.
+func seqOf[T any](items []T) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for _, it := range items {
+			if !yield(it, nil) {
+				return
+			}
+		}
+	}
+}
+
+// filterSeq keeps the items of seq for which keep holds; errors pass.
+func filterSeq[T any](seq iter.Seq2[T, error], keep func(T) bool) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for it, err := range seq {
+			if (err != nil || keep(it)) && !yield(it, err) {
+				return
+			}
+		}
+	}
+}
+
+// mapSeq converts the items of seq with f, which must be cheap: items
+// that a page skips are converted too. Errors pass.
+func mapSeq[T, U any](seq iter.Seq2[T, error], f func(T) U) iter.Seq2[U, error] {
+	return func(yield func(U, error) bool) {
+		for it, err := range seq {
+			var u U
+			if err == nil {
+				u = f(it)
+			}
+			if !yield(u, err) {
+				return
+			}
+		}
+	}
 }
 
 func queryInt(r *http.Request, name string, def int) (int, error) {
@@ -71,8 +135,10 @@ const (
 	giteaMaxLimit     = 50
 )
 
-// giteaPaged answers 200 with one Gitea page of items.
-func giteaPaged[T any](r *http.Request, items []T) (int, any, error) {
+// giteaPagedSeq answers 200 with one Gitea page of items. The total count
+// that Gitea sends needs the whole list: it reads every item, but keeps
+// only the page's.
+func giteaPagedSeq[T any](r *http.Request, items iter.Seq2[T, error]) (int, any, error) {
 	pageNo, err := queryInt(r, "page", 1)
 	if err != nil {
 		return 0, nil, err
@@ -82,16 +148,24 @@ func giteaPaged[T any](r *http.Request, items []T) (int, any, error) {
 		return 0, nil, err
 	}
 	pageNo, limit = max(pageNo, 1), min(max(limit, 1), giteaMaxLimit)
-	start := len(items)
-	if pageNo-1 < len(items)/limit+1 { // no overflow for absurd page numbers
-		start = min((pageNo-1)*limit, len(items))
+	start := math.MaxInt // past any list, without overflow for absurd page numbers
+	if pageNo-1 <= math.MaxInt/limit {
+		start = (pageNo - 1) * limit
 	}
-	end := min(start+limit, len(items))
-	out := append([]T{}, items[start:end]...)
+	out, total := []T{}, 0
+	for it, err := range items {
+		if err != nil {
+			return 0, nil, err
+		}
+		if total >= start && len(out) < limit {
+			out = append(out, it)
+		}
+		total++
+	}
 	h := http.Header{}
-	h.Set("X-Total-Count", strconv.Itoa(len(items)))
+	h.Set("X-Total-Count", strconv.Itoa(total))
 	h.Set("Access-Control-Expose-Headers", "X-Total-Count, Link")
-	if link := giteaLinks(r.URL, pageNo, limit, len(items)); link != "" {
+	if link := giteaLinks(r.URL, pageNo, limit, total); link != "" {
 		h.Set("Link", link)
 	}
 	return http.StatusOK, withHeaders{header: h, body: out}, nil

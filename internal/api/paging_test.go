@@ -22,7 +22,7 @@ func TestPaginateCutsByStartAndLimit(t *testing.T) {
 		{"start=9", []int{}, true, 0},
 		{"limit=0", []int{0}, false, 1},
 	} {
-		p, err := paginate(httptest.NewRequest("GET", "/x?"+c.query, nil), items)
+		p, err := paginateSeq(httptest.NewRequest("GET", "/x?"+c.query, nil), seqOf(items))
 		if err != nil {
 			t.Fatalf("%q: %v", c.query, err)
 		}
@@ -33,7 +33,7 @@ func TestPaginateCutsByStartAndLimit(t *testing.T) {
 			t.Errorf("%q: nextPageStart %v, want %d", c.query, p.NextPageStart, c.nextStart)
 		}
 	}
-	if _, err := paginate(httptest.NewRequest("GET", "/x?start=-1", nil), items); err == nil {
+	if _, err := paginateSeq(httptest.NewRequest("GET", "/x?start=-1", nil), seqOf(items)); err == nil {
 		t.Error("a negative start was accepted")
 	}
 }

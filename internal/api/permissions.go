@@ -60,7 +60,9 @@ func (a *API) listPermissions(r *http.Request, c *oauth.Caller) (int, any, error
 // holders lists the users holding a permission on one target, with it,
 // ordered by user name.
 func (a *API) holders(ctx context.Context, kind store.TargetKind, id int64, filter string) ([]permissionJSON, error) {
-	perms, err := a.store.ListTargetPermissions(ctx, kind, id)
+	perms, err := store.All(ctx, func(ctx context.Context, p store.Page) ([]store.Permission, store.Cursor, error) {
+		return a.store.ListTargetPermissions(ctx, kind, id, p)
+	})
 	if err != nil {
 		return nil, err
 	}

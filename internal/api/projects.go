@@ -24,15 +24,7 @@ func (a *API) mountProjects(mux routes.Mux) {
 
 // listProjects lists the projects the caller may see.
 func (a *API) listProjects(r *http.Request, c *oauth.Caller) (int, any, error) {
-	projects, err := a.visibleProjects(r.Context(), c)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]projectJSON, 0, len(projects))
-	for _, p := range projects {
-		out = append(out, a.projectJSON(p))
-	}
-	return paged(r, out)
+	return pagedSeq(r, mapSeq(a.visibleProjects(r.Context(), c), a.projectJSON))
 }
 
 // projectInput is the body of project creation and update; absent fields
@@ -75,7 +67,7 @@ func (a *API) createProject(r *http.Request, c *oauth.Caller) (int, any, error) 
 	if in.Key == nil {
 		return 0, nil, badRequest("A project needs a key.")
 	}
-	p, err := admin.AddProject(r.Context(), a.store, in.apply(store.Project{}))
+	p, err := admin.AddProject(r.Context(), a.store, in.apply(store.Project{}), a.cfg.Provider.Now())
 	if err != nil {
 		return 0, nil, fromAdmin(err)
 	}
@@ -135,7 +127,7 @@ func (a *API) deleteProject(r *http.Request, c *oauth.Caller) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	repos, err := a.store.ListRepos(r.Context(), p.ID)
+	repos, _, err := a.store.ListRepos(r.Context(), p.ID, store.Page{Limit: 1})
 	if err != nil {
 		return 0, nil, err
 	}

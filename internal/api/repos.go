@@ -25,15 +25,9 @@ func (a *API) mountRepos(mux routes.Mux) {
 
 // listAllRepos is GET /repos: every repository the caller may read.
 func (a *API) listAllRepos(r *http.Request, c *oauth.Caller) (int, any, error) {
-	repos, projects, err := a.allVisibleRepos(r.Context(), c)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]repoJSON, 0, len(repos))
-	for _, repo := range repos {
-		out = append(out, a.repoJSON(repo, projects[repo.ProjectID]))
-	}
-	return paged(r, out)
+	return pagedSeq(r, mapSeq(a.readableRepoTree(r.Context(), c), func(x repoIn) repoJSON {
+		return a.repoJSON(x.repo, x.project)
+	}))
 }
 
 // listRepos lists the repositories of one project that the caller may read.
@@ -42,15 +36,9 @@ func (a *API) listRepos(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	repos, err := a.visibleRepos(r.Context(), c, p)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]repoJSON, 0, len(repos))
-	for _, repo := range repos {
-		out = append(out, a.repoJSON(repo, p))
-	}
-	return paged(r, out)
+	return pagedSeq(r, mapSeq(a.readableRepos(r.Context(), c, p), func(repo store.Repo) repoJSON {
+		return a.repoJSON(repo, p)
+	}))
 }
 
 // repoInput is the body of repository creation and update.
@@ -109,7 +97,7 @@ func (a *API) createRepo(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if in.Name != nil {
 		nr.Name = *in.Name
 	}
-	repo, err := admin.CreateRepo(r.Context(), a.store, a.cfg.Repos, nr)
+	repo, err := admin.CreateRepo(r.Context(), a.store, a.cfg.Repos, nr, a.cfg.Provider.Now())
 	if err != nil {
 		return 0, nil, fromAdmin(err)
 	}

@@ -25,17 +25,10 @@ func (a *API) listUsers(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err := access.Global(c, scope.LicensedUser); err != nil {
 		return 0, nil, err
 	}
-	users, err := a.store.ListUsers(r.Context())
-	if err != nil {
-		return 0, nil, err
-	}
-	out := []userJSON{}
-	for _, u := range users {
-		if matches(u, r.URL.Query().Get("filter")) {
-			out = append(out, a.userJSON(u))
-		}
-	}
-	return paged(r, out)
+	users := filterSeq(store.Walk(r.Context(), a.store.ListUsers, firstBatch), func(u store.User) bool {
+		return matches(u, r.URL.Query().Get("filter"))
+	})
+	return pagedSeq(r, mapSeq(users, a.userJSON))
 }
 
 // getUser is GET /users/{slug}.

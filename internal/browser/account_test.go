@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"latchkey/internal/store"
 	"latchkey/internal/testkit"
 )
 
@@ -48,7 +49,7 @@ func TestFailedLoginsAreThrottledWithTheSameAnswerForAnyName(t *testing.T) {
 	if status, msg := attempt("alice", "alice-password"); status != http.StatusTooManyRequests || !strings.HasPrefix(msg, "Too many failed attempts") {
 		t.Errorf("right password while throttled: %d %q, want the throttle message", status, msg)
 	}
-	events, err := env.Store.ListAudit(t.Context(), 100, 0)
+	events, err := store.All(t.Context(), env.Store.ListAudit)
 	if err != nil {
 		t.Fatalf("list audit: %v", err)
 	}

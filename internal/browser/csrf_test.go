@@ -168,7 +168,7 @@ func formsOf(t *testing.T, list []server.Route, known map[string]csrfForm, value
 // newestAudit is the ID of the newest audit event, 0 for none.
 func newestAudit(t *testing.T, env *testkit.Env) int64 {
 	t.Helper()
-	events, err := env.Store.ListAudit(t.Context(), 1, 0)
+	events, _, err := env.Store.ListAudit(t.Context(), store.Page{Limit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func cloneValues(v url.Values) url.Values {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func noClients(ctx context.Context, env *testkit.Env, owner int64, want int) error {
-	cs, err := env.Store.ListClientsByOwner(ctx, owner)
+	cs, err := store.All(ctx, store.Bind(env.Store.ListClientsByOwner, owner))
 	if err != nil {
 		return err
 	}

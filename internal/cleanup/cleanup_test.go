@@ -127,11 +127,11 @@ func TestSweepPrunesAuditEventsOlderThanTheRetention(t *testing.T) {
 		}
 	}
 	cleanup.Sweep(t.Context(), cleanup.Config{Store: st, Batch: 1})
-	if left, _ := st.ListAudit(t.Context(), 10, 0); len(left) != 3 {
+	if left, _ := store.All(t.Context(), st.ListAudit); len(left) != 3 {
 		t.Fatalf("without a retention %d events are left, want all 3", len(left))
 	}
 	cleanup.Sweep(t.Context(), cleanup.Config{Store: st, Batch: 1, AuditRetention: 24 * time.Hour})
-	left, err := st.ListAudit(t.Context(), 10, 0)
+	left, err := store.All(t.Context(), st.ListAudit)
 	if err != nil || len(left) != 1 || time.Since(left[0].At) > 2*time.Hour {
 		t.Fatalf("after a sweep with a day's retention: %+v %v", left, err)
 	}

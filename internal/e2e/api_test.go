@@ -301,7 +301,7 @@ func TestAdminManagesUsers(t *testing.T) {
 	f.call(t, "GET", "/rest/api/latest/users/carol", root, nil).want(t, "get deleted user", 404)
 	f.call(t, "GET", "/rest/api/latest/repos", carol, nil).want(t, "deleted user's token", 401)
 
-	events, err := f.env.Store.ListAudit(t.Context(), 100, 0)
+	events, err := store.All(t.Context(), f.env.Store.ListAudit)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -478,19 +478,19 @@ func TestPreregisteredClientsSurviveRestartsAndSwitchOffCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := []string{"git-credential-oauth", "git-credential-manager", "tea"}
-	if err := admin.SyncWellKnownClients(ctx, env.Store, all); err != nil {
+	if err := admin.SyncWellKnownClients(ctx, env.Store, all, env.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if c, err := env.Store.GetClient(ctx, gcm); err != nil || !c.Suspended {
 		t.Fatalf("a restart undid the administrator's suspension: %+v %v", c, err)
 	}
-	if err := admin.SyncWellKnownClients(ctx, env.Store, []string{"tea"}); err != nil {
+	if err := admin.SyncWellKnownClients(ctx, env.Store, []string{"tea"}, env.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := env.Store.GetClient(ctx, gcm); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a client taken off the list is still registered: %v", err)
 	}
-	if err := admin.SyncWellKnownClients(ctx, env.Store, all); err != nil {
+	if err := admin.SyncWellKnownClients(ctx, env.Store, all, env.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if c, err := env.Store.GetClient(ctx, gcm); err != nil || c.Suspended || !c.Public {

@@ -12,16 +12,18 @@ import (
 // cannot collide with a person's: user names of people have no colon.
 func ServiceUsername(clientID string) string { return "client:" + clientID }
 
-// ServiceUser returns the service identity of a client, creating it on
+// ServiceUser returns the service identity of client c, creating it on
 // first use. It has no password, so nobody can sign in as it; it holds only
-// the permissions explicitly granted to it.
-func ServiceUser(ctx context.Context, st store.Store, clientID string) (store.User, error) {
-	name := ServiceUsername(clientID)
+// the permissions explicitly granted to it. It is dated from the client's
+// registration: it is the client's identity, whenever its row is written.
+func ServiceUser(ctx context.Context, st store.Store, c store.Client) (store.User, error) {
+	name := ServiceUsername(c.ID)
 	u, err := st.GetUserByUsername(ctx, name)
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return u, err
 	}
-	u, err = st.CreateUser(ctx, store.User{Username: name, DisplayName: "Service identity of client " + clientID})
+	u, err = st.CreateUser(ctx, store.User{Username: name, DisplayName: "Service identity of client " + c.ID,
+		CreatedAt: c.CreatedAt})
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return st.GetUserByUsername(ctx, name)
 	}
@@ -41,17 +43,18 @@ func (g clientCredentialsGrant) handle(ctx context.Context, client store.Client,
 	if e != nil {
 		return nil, e
 	}
-	svc, err := ServiceUser(ctx, g.p.store, client.ID)
+	svc, err := ServiceUser(ctx, g.p.store, client)
 	if err != nil {
 		return nil, ServerError(fmt.Errorf("client credentials: service identity: %w", err))
 	}
-	tokens, resp := g.p.newTokens(scopes, false)
+	now := g.p.cfg.Now()
+	draw := drawTokens(false)
 	_, err = g.p.store.CreateFamily(ctx, store.Issue{
-		Family: store.TokenFamily{ClientID: client.ID, UserID: svc.ID, Scopes: scopes, CreatedAt: g.p.cfg.Now()},
-		Tokens: tokens,
-	})
+		Family: store.TokenFamily{ClientID: client.ID, UserID: svc.ID, Scopes: scopes, CreatedAt: now},
+		Tokens: g.p.tokens(draw, scopes, now),
+	}, now)
 	if err != nil {
 		return nil, AsError(fmt.Errorf("client credentials: store: %w", err))
 	}
-	return resp, nil
+	return g.p.response(draw, scopes), nil
 }

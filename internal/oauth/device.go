@@ -201,8 +201,9 @@ func (p *Provider) LookupDevice(ctx context.Context, userCode string) (*DeviceRe
 
 // DecideDevice records the person's answer to a pending device authorization.
 func (p *Provider) DecideDevice(ctx context.Context, req *DeviceRequest, userID int64, authTime time.Time, approve bool) error {
-	_, err := p.store.UpdateDeviceCode(ctx, req.Code.Hash, func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
-		if d.Status != store.DevicePending || !p.cfg.Now().Before(d.ExpiresAt) {
+	now := p.cfg.Now()
+	_, err := p.store.UpdateDeviceCode(ctx, req.Code.Hash, now, func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+		if d.Status != store.DevicePending || !now.Before(d.ExpiresAt) {
 			return d, nil, ErrUnknownUserCode
 		}
 		d.Status, d.UserID, d.AuthTime = store.DeviceDenied, userID, authTime
@@ -222,14 +223,20 @@ func (g deviceGrant) handle(ctx context.Context, client store.Client, params Par
 	if deviceCode == "" {
 		return nil, InvalidRequest("device_code is required")
 	}
-	var resp *TokenResponse
-	var outcome *Error
-	d, err := g.p.store.UpdateDeviceCode(ctx, secret.Hash(deviceCode), func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
-		next, iss, r, e := g.poll(ctx, client, d)
+	hash := secret.Hash(deviceCode)
+	h, err := g.holder(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	now := g.p.cfg.Now()
+	draw := drawTokens(slices.Contains(client.GrantTypes, GrantRefreshToken))
+	var outcome *Error // the answer of the run that committed: each run sets it
+	d, err := g.p.store.UpdateDeviceCode(ctx, hash, now, func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+		next, iss, e := g.poll(client, d, h, draw, now)
+		outcome = e
 		if e != nil && next.LastPolledAt.Equal(d.LastPolledAt) && next.Interval == d.Interval {
 			return d, nil, e // nothing to record
 		}
-		outcome, resp = e, r
 		return next, iss, nil
 	})
 	switch {
@@ -240,44 +247,65 @@ func (g deviceGrant) handle(ctx context.Context, client store.Client, params Par
 	case outcome != nil:
 		return nil, outcome
 	}
+	resp := g.p.response(draw, d.Scopes)
 	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{ClientID: client.ID, UserID: d.UserID, Scopes: d.Scopes, AuthTime: d.AuthTime})
 }
 
+// holder reads the user who answered the device authorization, if anyone
+// has yet, before the poll.
+func (g deviceGrant) holder(ctx context.Context, hash string) (holder, error) {
+	d, err := g.p.store.GetDeviceCode(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.UserID == 0) {
+		return holder{}, nil
+	}
+	if err != nil {
+		return holder{}, AsError(fmt.Errorf("load device code: %w", err))
+	}
+	return g.p.readHolder(ctx, d.UserID)
+}
+
 // poll decides one poll: the next state of the row and either the tokens
-// to issue (with the response carrying them) or the error to answer.
-func (g deviceGrant) poll(ctx context.Context, client store.Client, d store.DeviceCode) (store.DeviceCode, *store.Issue, *TokenResponse, *Error) {
-	now := g.p.cfg.Now()
+// to issue or the error to answer. h is the approver as read before the
+// poll; an approval that landed since then answers authorization_pending
+// without recording the poll, and the next poll gets the tokens.
+func (g deviceGrant) poll(client store.Client, d store.DeviceCode, h holder, draw tokenDraw, now time.Time) (store.DeviceCode, *store.Issue, *Error) {
 	switch {
 	case d.ClientID != client.ID:
-		return d, nil, nil, InvalidGrant("the device code was issued to another client")
+		return d, nil, InvalidGrant("the device code was issued to another client")
 	case d.Status == store.DeviceConsumed:
-		return d, nil, nil, InvalidGrant("the device code was already used")
+		return d, nil, InvalidGrant("the device code was already used")
 	case !now.Before(d.ExpiresAt):
-		return d, nil, nil, &Error{Code: CodeExpiredToken, Status: http.StatusBadRequest, Description: "the device code has expired"}
+		return d, nil, &Error{Code: CodeExpiredToken, Status: http.StatusBadRequest, Description: "the device code has expired"}
 	case d.Status == store.DeviceDenied:
-		return d, nil, nil, &Error{Code: CodeAccessDenied, Status: http.StatusBadRequest, Description: "the user denied the request"}
+		return d, nil, &Error{Code: CodeAccessDenied, Status: http.StatusBadRequest, Description: "the user denied the request"}
 	case d.Status == store.DevicePending:
-		next, e := pending(d, now)
-		return next, nil, nil, e
+		return pending(d, now)
+	case d.UserID != h.userID:
+		return d, nil, notAnsweredYet()
 	}
-	if _, err := g.p.activeUser(ctx, d.UserID); err != nil {
-		return d, nil, nil, AsError(err)
+	if err := h.check(d.UserID); err != nil {
+		return d, nil, AsError(err)
 	}
-	tokens, resp := g.p.newTokens(d.Scopes, slices.Contains(client.GrantTypes, GrantRefreshToken))
 	d.Status = store.DeviceConsumed
-	iss := &store.Issue{Family: store.TokenFamily{Scopes: d.Scopes, AuthTime: d.AuthTime, CreatedAt: now}, Tokens: tokens}
-	return d, iss, resp, nil
+	iss := &store.Issue{Family: store.TokenFamily{Scopes: d.Scopes, AuthTime: d.AuthTime, CreatedAt: now},
+		Tokens: g.p.tokens(draw, d.Scopes, now)}
+	return d, iss, nil
 }
 
 // pending answers a poll before the person decided: slow_down (and a
 // longer interval) when the client polls faster than allowed.
-func pending(d store.DeviceCode, now time.Time) (store.DeviceCode, *Error) {
+func pending(d store.DeviceCode, now time.Time) (store.DeviceCode, *store.Issue, *Error) {
 	tooSoon := !d.LastPolledAt.IsZero() && now.Sub(d.LastPolledAt) < d.Interval
 	d.LastPolledAt = now
 	if tooSoon {
 		d.Interval += slowDownStep
-		return d, &Error{Code: CodeSlowDown, Status: http.StatusBadRequest,
+		return d, nil, &Error{Code: CodeSlowDown, Status: http.StatusBadRequest,
 			Description: fmt.Sprintf("polling too fast: wait %d seconds between requests", int(d.Interval.Seconds()))}
 	}
-	return d, &Error{Code: CodeAuthorizationPending, Status: http.StatusBadRequest, Description: "the user has not answered yet"}
+	return d, nil, notAnsweredYet()
+}
+
+// notAnsweredYet is authorization_pending.
+func notAnsweredYet() *Error {
+	return &Error{Code: CodeAuthorizationPending, Status: http.StatusBadRequest, Description: "the user has not answered yet"}
 }

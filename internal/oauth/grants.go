@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"latchkey/internal/audit"
 	"slices"
+	"time"
 
+	"latchkey/internal/audit"
 	"latchkey/internal/scope"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
@@ -20,21 +21,20 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 	if code == "" {
 		return nil, InvalidRequest("code is required")
 	}
-	var resp *TokenResponse
-	var redeemed store.AuthCode
-	_, err := g.p.store.RedeemAuthCode(ctx, secret.Hash(code), g.p.cfg.Now(), func(ac store.AuthCode) (store.Issue, error) {
-		if err := g.check(ctx, client, params, ac); err != nil {
+	hash := secret.Hash(code)
+	h, err := g.holder(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	now := g.p.cfg.Now()
+	draw := drawTokens(slices.Contains(client.GrantTypes, GrantRefreshToken))
+	iss, err := g.p.store.RedeemAuthCode(ctx, hash, now, func(ac store.AuthCode) (store.Issue, error) {
+		if err := g.check(client, params, ac, h, now); err != nil {
 			return store.Issue{}, err
 		}
-		redeemed = ac
-		var tokens []store.Token
-		tokens, resp = g.p.newTokens(ac.Scopes, slices.Contains(client.GrantTypes, GrantRefreshToken))
 		return store.Issue{
-			Family: store.TokenFamily{
-				ClientID: client.ID, UserID: ac.UserID, Scopes: ac.Scopes,
-				AuthTime: ac.AuthTime, Nonce: ac.Nonce, CreatedAt: g.p.cfg.Now(),
-			},
-			Tokens: tokens,
+			Family: store.TokenFamily{Scopes: ac.Scopes, AuthTime: ac.AuthTime, Nonce: ac.Nonce, CreatedAt: now},
+			Tokens: g.p.tokens(draw, ac.Scopes, now),
 		}, nil
 	})
 	switch {
@@ -48,19 +48,34 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 	case err != nil:
 		return nil, AsError(fmt.Errorf("redeem code: %w", err))
 	}
+	fam := iss.Family
+	resp := g.p.response(draw, fam.Scopes)
 	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{
-		ClientID: client.ID, UserID: redeemed.UserID, Scopes: redeemed.Scopes,
-		AuthTime: redeemed.AuthTime, Nonce: redeemed.Nonce,
+		ClientID: client.ID, UserID: fam.UserID, Scopes: fam.Scopes, AuthTime: fam.AuthTime, Nonce: fam.Nonce,
 	})
 }
 
+// holder reads the user of the code before its redemption. The code's
+// user never changes; an unknown code has no user and is refused by the
+// redemption itself.
+func (g codeGrant) holder(ctx context.Context, hash string) (holder, error) {
+	ac, err := g.p.store.GetAuthCode(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return holder{}, nil
+	}
+	if err != nil {
+		return holder{}, AsError(fmt.Errorf("load code: %w", err))
+	}
+	return g.p.readHolder(ctx, ac.UserID)
+}
+
 // check enforces every binding of the code: client, lifetime, redirect URI,
-// PKCE verifier and a still active user.
-func (g codeGrant) check(ctx context.Context, client store.Client, params Params, ac store.AuthCode) error {
+// PKCE verifier and a still active user (h, read before).
+func (g codeGrant) check(client store.Client, params Params, ac store.AuthCode, h holder, now time.Time) error {
 	if ac.ClientID != client.ID {
 		return InvalidGrant("the authorization code was issued to another client")
 	}
-	if !g.p.cfg.Now().Before(ac.ExpiresAt) {
+	if !now.Before(ac.ExpiresAt) {
 		return InvalidGrant("the authorization code has expired")
 	}
 	redirectURI := params.Get("redirect_uri")
@@ -70,8 +85,7 @@ func (g codeGrant) check(ctx context.Context, client store.Client, params Params
 	if e := verifyPKCE(params.Get("code_verifier"), ac.CodeChallenge, ac.ChallengeMethod); e != nil {
 		return e
 	}
-	_, err := g.p.activeUser(ctx, ac.UserID)
-	return err
+	return h.check(ac.UserID)
 }
 
 // refreshGrant rotates a refresh token (RFC 6749 §6, RFC 9700 §4.14.2).
@@ -86,18 +100,19 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 	if err != nil {
 		return nil, InvalidScope("%v", err)
 	}
-	var resp *TokenResponse
-	var family store.TokenFamily
-	var scopes scope.Set
-	_, err = g.p.store.RotateRefreshToken(ctx, secret.Hash(refresh), g.p.cfg.Now(), func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
-		var err error
-		if scopes, err = g.check(ctx, client, fam, old, requested); err != nil {
+	hash := secret.Hash(refresh)
+	h, err := g.holder(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	now := g.p.cfg.Now()
+	draw := drawTokens(true)
+	iss, err := g.p.store.RotateRefreshToken(ctx, hash, now, func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
+		scopes, err := g.check(client, fam, old, requested, h, now)
+		if err != nil {
 			return store.Issue{}, err
 		}
-		family = fam
-		var tokens []store.Token
-		tokens, resp = g.p.newTokens(scopes, true)
-		return store.Issue{Family: fam, Tokens: tokens}, nil
+		return store.Issue{Family: fam, Tokens: g.p.tokens(draw, scopes, now)}, nil
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
@@ -110,18 +125,34 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 	case err != nil:
 		return nil, AsError(fmt.Errorf("rotate refresh token: %w", err))
 	}
+	scopes := scope.Set(iss.Tokens[0].Scopes)
+	resp := g.p.response(draw, scopes)
 	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{
-		ClientID: client.ID, UserID: family.UserID, Scopes: scopes, AuthTime: family.AuthTime,
+		ClientID: client.ID, UserID: iss.Family.UserID, Scopes: scopes, AuthTime: iss.Family.AuthTime,
 	})
+}
+
+// holder reads the user of the token's family, with the token, before the
+// rotation. A family's user never changes; an unknown token has no user
+// and is refused by the rotation itself.
+func (g refreshGrant) holder(ctx context.Context, hash string) (holder, error) {
+	b, err := g.p.store.GetBearer(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return holder{}, nil
+	}
+	if err != nil {
+		return holder{}, AsError(fmt.Errorf("load refresh token: %w", err))
+	}
+	return holderOf(b.User), nil
 }
 
 // check enforces the refresh token's bindings and returns the scopes of the
 // new tokens: those requested, which may only narrow the current ones.
-func (g refreshGrant) check(ctx context.Context, client store.Client, fam store.TokenFamily, old store.Token, requested scope.Set) (scope.Set, error) {
+func (g refreshGrant) check(client store.Client, fam store.TokenFamily, old store.Token, requested scope.Set, h holder, now time.Time) (scope.Set, error) {
 	if fam.ClientID != client.ID {
 		return nil, InvalidGrant("the refresh token was issued to another client")
 	}
-	if !g.p.cfg.Now().Before(old.ExpiresAt) {
+	if !now.Before(old.ExpiresAt) {
 		return nil, InvalidGrant("the refresh token has expired")
 	}
 	current := scope.Set(old.Scopes)
@@ -131,7 +162,7 @@ func (g refreshGrant) check(ctx context.Context, client store.Client, fam store.
 	if !current.Covers(requested) {
 		return nil, InvalidScope("a refresh may narrow the scope, never widen it")
 	}
-	if _, err := g.p.activeUser(ctx, fam.UserID); err != nil {
+	if err := h.check(fam.UserID); err != nil {
 		return nil, err
 	}
 	return requested, nil

@@ -168,7 +168,7 @@ func (h *harness) disable(u store.User) {
 // lastAudit is the newest event of the audit trail (zero if none).
 func (h *harness) lastAudit() store.AuditEvent {
 	h.t.Helper()
-	events, err := h.st.ListAudit(context.Background(), 1, 0)
+	events, _, err := h.st.ListAudit(context.Background(), store.Page{Limit: 1})
 	if err != nil {
 		h.t.Fatalf("list audit: %v", err)
 	}

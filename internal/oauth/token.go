@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"latchkey/internal/scope"
 	"latchkey/internal/secret"
@@ -159,43 +160,88 @@ func parseBasic(header string) (clientCredentials, error) {
 	return clientCredentials{id: id, secret: sec}, nil
 }
 
-// newTokens builds the access and refresh token of one generation and the
-// response that hands them out.
-func (p *Provider) newTokens(scopes scope.Set, withRefresh bool) ([]store.Token, *TokenResponse) {
-	now := p.cfg.Now()
-	access := secret.New(secret.AccessTokenPrefix)
-	tokens := []store.Token{{
-		Hash: secret.Hash(access), Kind: store.AccessToken, Scopes: scopes,
-		CreatedAt: now, ExpiresAt: now.Add(p.cfg.AccessTokenTTL),
-	}}
-	resp := &TokenResponse{
-		AccessToken: access,
-		TokenType:   "bearer",
-		ExpiresIn:   int64(p.cfg.AccessTokenTTL.Seconds()),
-		Scope:       scopes.String(),
-	}
-	if withRefresh {
-		refresh := secret.New(secret.RefreshTokenPrefix)
-		tokens = append(tokens, store.Token{
-			Hash: secret.Hash(refresh), Kind: store.RefreshToken, Scopes: scopes,
-			CreatedAt: now, ExpiresAt: now.Add(p.cfg.RefreshTokenTTL),
-		})
-		resp.RefreshToken = refresh
-	}
-	return tokens, resp
+// tokenDraw is the plaintext of the tokens of one generation, drawn before
+// the store call that writes them: the store's callback may run more than
+// once, so every run of it hashes the same tokens, and the response hands
+// out the ones that were stored.
+type tokenDraw struct {
+	access  string
+	refresh string // empty: no refresh token
 }
 
-// activeUser loads a token's user and refuses one that is gone or disabled.
-func (p *Provider) activeUser(ctx context.Context, userID int64) (store.User, error) {
+// drawTokens draws a new access token and, when withRefresh, a refresh token.
+func drawTokens(withRefresh bool) tokenDraw {
+	d := tokenDraw{access: secret.New(secret.AccessTokenPrefix)}
+	if withRefresh {
+		d.refresh = secret.New(secret.RefreshTokenPrefix)
+	}
+	return d
+}
+
+// tokens returns the drawn tokens as the store keeps them: hashed, with
+// scopes and lifetimes, issued at now.
+func (p *Provider) tokens(d tokenDraw, scopes scope.Set, now time.Time) []store.Token {
+	tokens := []store.Token{{
+		Hash: secret.Hash(d.access), Kind: store.AccessToken, Scopes: scopes,
+		CreatedAt: now, ExpiresAt: now.Add(p.cfg.AccessTokenTTL),
+	}}
+	if d.refresh != "" {
+		tokens = append(tokens, store.Token{
+			Hash: secret.Hash(d.refresh), Kind: store.RefreshToken, Scopes: scopes,
+			CreatedAt: now, ExpiresAt: now.Add(p.cfg.RefreshTokenTTL),
+		})
+	}
+	return tokens
+}
+
+// response hands the drawn tokens out with their scopes.
+func (p *Provider) response(d tokenDraw, scopes scope.Set) *TokenResponse {
+	return &TokenResponse{
+		AccessToken:  d.access,
+		TokenType:    "bearer",
+		ExpiresIn:    int64(p.cfg.AccessTokenTTL.Seconds()),
+		RefreshToken: d.refresh,
+		Scope:        scopes.String(),
+	}
+}
+
+// holder is the user a grant would issue tokens to, as read before the
+// store call, and the refusal that user earns (nil for an active user).
+// The grant's callback checks it without I/O.
+type holder struct {
+	userID int64
+	refuse error
+}
+
+// readHolder loads the user of a code, token or device authorization. A
+// user who is gone or disabled is refused; a failure to read is the
+// request's failure.
+func (p *Provider) readHolder(ctx context.Context, userID int64) (holder, error) {
 	u, err := p.store.GetUser(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, InvalidGrant("the user of this grant no longer exists")
+		return holder{userID: userID, refuse: InvalidGrant("the user of this grant no longer exists")}, nil
 	}
 	if err != nil {
-		return store.User{}, ServerError(fmt.Errorf("load user: %w", err))
+		return holder{}, ServerError(fmt.Errorf("load user: %w", err))
 	}
+	return holderOf(u), nil
+}
+
+// check refuses to issue tokens to userID unless it is the holder's user
+// and active. (The user of a code or a family never changes, so the first
+// case means that the row the callback got is not the one read before.)
+func (h holder) check(userID int64) error {
+	if userID != h.userID {
+		return InvalidGrant("the grant changed while it was being redeemed")
+	}
+	return h.refuse
+}
+
+// holderOf is the holder for a user already read.
+func holderOf(u store.User) holder {
+	h := holder{userID: u.ID}
 	if u.Disabled {
-		return store.User{}, InvalidGrant("the user of this grant is disabled")
+		h.refuse = InvalidGrant("the user of this grant is disabled")
 	}
-	return u, nil
+	return h
 }

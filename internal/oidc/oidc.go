@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
-	"slices"
 	"strconv"
 	"time"
 
@@ -151,28 +150,25 @@ func (p *Provider) groups(ctx context.Context, userID int64) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oidc: load permissions: %w", err)
 	}
-	projects, err := p.cfg.Store.ListProjects(ctx)
+	projects, err := store.All(ctx, p.cfg.Store.ListProjects)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: load projects: %w", err)
 	}
-	member := map[int64]bool{}
+	member, onRepo := map[int64]bool{}, map[int64]bool{}
 	for _, perm := range perms {
-		if perm.Target == store.TargetProject {
+		switch perm.Target {
+		case store.TargetProject:
 			member[perm.TargetID] = true
+		case store.TargetRepo:
+			onRepo[perm.TargetID] = true
 		}
 	}
-	for _, proj := range projects {
-		if member[proj.ID] {
-			continue
-		}
-		repos, err := p.cfg.Store.ListRepos(ctx, proj.ID)
-		if err != nil {
-			return nil, fmt.Errorf("oidc: load repositories: %w", err)
-		}
-		for _, perm := range perms {
-			if perm.Target == store.TargetRepo && slices.ContainsFunc(repos, func(r store.Repo) bool { return r.ID == perm.TargetID }) {
-				member[proj.ID] = true
+	if len(onRepo) > 0 {
+		for r, err := range store.Walk(ctx, p.cfg.Store.ListAllRepos, store.MaxLimit) {
+			if err != nil {
+				return nil, fmt.Errorf("oidc: load repositories: %w", err)
 			}
+			member[r.ProjectID] = member[r.ProjectID] || onRepo[r.ID]
 		}
 	}
 	groups := []string{}

@@ -66,9 +66,6 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	if err := admin.SyncWellKnownClients(ctx, st, wellKnown); err != nil {
-		return nil, err
-	}
 	idp, keys, err := newOIDC(ctx, cfg, st, log, opts.Now)
 	if err != nil {
 		return nil, err
@@ -77,6 +74,9 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 		Store: st, Issuer: cfg.Issuer(), Logger: log, Now: opts.Now, IDTokens: idp,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, CodeTTL: cfg.CodeTTL,
 	})
+	if err := admin.SyncWellKnownClients(ctx, st, wellKnown, provider.Now()); err != nil {
+		return nil, err
+	}
 	pages, err := web.New(ctx, web.Config{
 		Provider: provider, Store: st, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL, Logger: log,
 		AllowInsecureRedirects: cfg.SkipRedirectURLHTTPS,

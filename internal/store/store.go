@@ -1,11 +1,55 @@
 // Package store defines the storage contract of Latchkey: plain value types,
-// sentinel errors and the Store interface that every backend implements.
+// sentinel errors, the paging shape of every list, and the Store interface
+// that every backend implements. The conformance suite in package storetest
+// states every rule written here as a test and runs it against each backend.
 //
-// Storage knows nothing about OAuth rules. It stores hashes, never the
-// secrets themselves, and offers the few atomic operations that the protocol
-// core needs (redeeming a code exactly once, rotating a refresh token exactly
-// once). The conformance suite in package storetest states every rule below
-// as a test and runs against each backend.
+// Storage keeps rows; the protocol core (package oauth) decides. It stores
+// hashes, never the secrets themselves. One piece of protocol knowledge
+// lives here on purpose: atomic reuse detection. A code must be redeemed at
+// most once, a refresh token rotated at most once, and a used code or a
+// rotated refresh token that comes back must revoke the grant it issued
+// (RFC 9700 §2.1.1, §4.14.2). Those checks are only sound in the same
+// transaction that reads and changes the row, so RedeemAuthCode and
+// RotateRefreshToken own them and report them as ErrCodeReused and
+// ErrTokenReused. Every other rule (expiry, the client a code was issued
+// to, PKCE, scopes, whether the user is active) belongs to the caller, who
+// checks it before the call or in the method's callback.
+//
+// # Callbacks
+//
+// UpdateUser, UpdateProject, UpdateRepo, UpdateClient, RedeemAuthCode,
+// RotateRefreshToken and UpdateDeviceCode call a function of the caller
+// inside their transaction, with the row as the transaction locked it. A
+// backend may run that transaction again when it fails for a reason that
+// another attempt may cure (a serialization failure or deadlock on
+// PostgreSQL, a busy database on SQLite; package sqlstore does, a few
+// times), so the function may be called more than once, and only the call
+// of the attempt that commits counts. It must therefore have no effect but
+// its return value: no I/O of any kind (no store method, no log, no
+// network), nothing appended or counted. Read what it needs before the
+// method and pass the values in; a value it assigns, on every call, to a
+// variable of its caller that the caller reads after the method returned
+// is its return value too.
+//
+// # Time
+//
+// The store never reads a clock. It keeps the times of the values it is
+// given as they are (truncated to the millisecond; a zero time stays zero),
+// and every time it writes of its own accord (a code's redemption, a
+// revocation, a use, the creation of a family and its tokens when the
+// caller left it zero, the bound of an expiry sweep) comes from a now
+// parameter. Every time in the database is thus the caller's clock. A
+// method that marks a row redeemed or revoked refuses a zero now, which
+// the database would read as "not yet".
+//
+// # Paging
+//
+// A list that can grow without bound is read a Page at a time, in the
+// order its method documents. The cursor of a page is the ordering key of
+// its last item, so rows added or deleted between pages do not shift the
+// others: an item that exists, with the same ordering key, throughout a
+// walk over the list is returned exactly once. Walk, All and Cut read a
+// list page by page.
 package store
 
 import (
@@ -42,7 +86,12 @@ var (
 	ErrUnavailable = errors.New("database unavailable")
 )
 
-// User is a person (or, later, a client's service identity) who can log in and own tokens.
+// User is an account that owns tokens: a person, who signs in with a
+// password, or the service identity of a confidential client (user name
+// "client:" and the client ID, no password, created the first time it is
+// needed: the client's first client credentials token, or a permission
+// granted to the client), which holds the tokens of that grant and the
+// permissions granted to the client.
 type User struct {
 	ID           int64
 	Username     string // unique, compared case-insensitively
@@ -275,12 +324,19 @@ type Bearer struct {
 // code or family, so that of N concurrent calls with one code or one refresh
 // token exactly one succeeds. DeleteExpired runs a few statements, each
 // atomic on its own. Every other method is a single atomic statement or
-// transaction.
+// transaction. The callbacks of the methods that take one may run more than
+// once (see the package doc).
+//
+// Lists: the list methods that take a Page return at most p.Size() items
+// in the order they document and the cursor of the next page, which is the
+// zero Cursor after the last page. ListPermissions and ListSigningKeys are
+// not paged: every caller needs the whole set (an access decision, the
+// published key set), and both stay small.
 //
 // Any method may fail with ErrUnavailable (wrapped) when the database cannot
 // be reached.
 type Store interface {
-	// CreateUser inserts u and returns it with ID and CreatedAt set.
+	// CreateUser inserts u and returns it with ID set.
 	// ErrAlreadyExists if the user name is taken (case-insensitively).
 	CreateUser(ctx context.Context, u User) (User, error)
 	GetUser(ctx context.Context, id int64) (User, error)
@@ -289,8 +345,8 @@ type Store interface {
 	CountUsers(ctx context.Context) (int, error)
 	// UpdateUser applies fn to the current row inside a transaction and stores the result.
 	UpdateUser(ctx context.Context, id int64, fn func(User) (User, error)) (User, error)
-	// ListUsers returns every user ordered by lower-cased user name.
-	ListUsers(ctx context.Context) ([]User, error)
+	// ListUsers lists the users ordered by lower-cased user name (byte-wise).
+	ListUsers(ctx context.Context, p Page) ([]User, Cursor, error)
 	// DeleteUser removes the user with everything that is theirs: permissions,
 	// sessions, consents, authorization codes and token families with their
 	// tokens. ErrNotFound if there is no such user.
@@ -300,15 +356,16 @@ type Store interface {
 	CreateProject(ctx context.Context, p Project) (Project, error)
 	// GetProjectByKey looks the key up case-insensitively.
 	GetProjectByKey(ctx context.Context, key string) (Project, error)
-	// ListProjects returns every project ordered by key.
-	ListProjects(ctx context.Context) ([]Project, error)
+	// ListProjects lists the projects ordered by key (byte-wise).
+	ListProjects(ctx context.Context, p Page) ([]Project, Cursor, error)
 	// CreateRepo inserts r. ErrNotFound if the project does not exist,
 	// ErrAlreadyExists if the slug is taken in that project.
 	CreateRepo(ctx context.Context, r Repo) (Repo, error)
 	// GetRepo finds a repository by project key and slug (both case-insensitive).
 	GetRepo(ctx context.Context, projectKey, slug string) (Repo, error)
-	// ListRepos returns the repositories of one project ordered by slug.
-	ListRepos(ctx context.Context, projectID int64) ([]Repo, error)
+	// ListRepos lists the repositories of one project ordered by
+	// lower-cased slug (byte-wise).
+	ListRepos(ctx context.Context, projectID int64, p Page) ([]Repo, Cursor, error)
 	// UpdateProject applies fn to the current row inside a transaction and
 	// stores the result with its Key upper-cased; fn cannot change ID or
 	// CreatedAt. ErrNotFound if there is no such project, ErrAlreadyExists if
@@ -317,8 +374,10 @@ type Store interface {
 	// DeleteProject removes the project, its repositories and every
 	// permission on any of them. ErrNotFound if there is no such project.
 	DeleteProject(ctx context.Context, id int64) error
-	// ListAllRepos returns every repository ordered by project key, then slug.
-	ListAllRepos(ctx context.Context) ([]Repo, error)
+	// ListAllRepos lists every repository ordered by project key, then
+	// lower-cased slug (both byte-wise): the order of ListProjects, each
+	// project's repositories in the order of ListRepos.
+	ListAllRepos(ctx context.Context, p Page) ([]Repo, Cursor, error)
 	// UpdateRepo applies fn to the current row inside a transaction and
 	// stores the result; fn cannot change ID, ProjectID, ProjectKey or
 	// CreatedAt. ErrNotFound if there is no such repository,
@@ -332,36 +391,37 @@ type Store interface {
 	SetPermission(ctx context.Context, p Permission) error
 	// DeletePermission removes the user's permission on the target; ErrNotFound if none.
 	DeletePermission(ctx context.Context, userID int64, target TargetKind, targetID int64) error
-	// ListPermissions returns every permission the user holds.
+	// ListPermissions returns every permission the user holds (unpaged).
 	ListPermissions(ctx context.Context, userID int64) ([]Permission, error)
-	// ListTargetPermissions returns every permission held on one target
-	// (by any user), ordered by user ID.
-	ListTargetPermissions(ctx context.Context, target TargetKind, targetID int64) ([]Permission, error)
+	// ListTargetPermissions lists the permissions held on one target (by
+	// any user) ordered by user ID.
+	ListTargetPermissions(ctx context.Context, target TargetKind, targetID int64, p Page) ([]Permission, Cursor, error)
 
 	// CreateClient inserts c (ID chosen by the caller). ErrAlreadyExists on a taken ID.
 	CreateClient(ctx context.Context, c Client) (Client, error)
 	GetClient(ctx context.Context, id string) (Client, error)
 	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) (Client, error)
-	// ListClients returns every client ordered by creation.
-	ListClients(ctx context.Context) ([]Client, error)
+	// ListClients lists the clients in the order they were created.
+	ListClients(ctx context.Context, p Page) ([]Client, Cursor, error)
 	// DeleteClient removes the client with its codes, consents and token families.
 	DeleteClient(ctx context.Context, id string) error
-	// ListClientsByOwner returns the clients registered by one user,
-	// ordered by creation.
-	ListClientsByOwner(ctx context.Context, ownerUserID int64) ([]Client, error)
+	// ListClientsByOwner lists the clients registered by one user in the
+	// order they were created.
+	ListClientsByOwner(ctx context.Context, ownerUserID int64, p Page) ([]Client, Cursor, error)
 	// RevokeClientFamilies revokes every live token family of the client
-	// (all users) in one statement and returns how many it revoked.
+	// (all users) at now in one statement and returns how many it revoked.
 	RevokeClientFamilies(ctx context.Context, clientID string, now time.Time) (int, error)
 
 	// GetConsent returns the user's consent for the client, or ErrNotFound.
 	GetConsent(ctx context.Context, userID int64, clientID string) (Consent, error)
 	// SaveConsent inserts or replaces the user's consent for the client.
 	SaveConsent(ctx context.Context, c Consent) error
-	// ListConsentsByUser returns every consent the user gave, newest first.
-	ListConsentsByUser(ctx context.Context, userID int64) ([]Consent, error)
+	// ListConsentsByUser lists the consents the user gave, newest first
+	// (by GrantedAt, then by client ID, byte-wise).
+	ListConsentsByUser(ctx context.Context, userID int64, p Page) ([]Consent, Cursor, error)
 	// RevokeUserClient ends the user's authorization of the client in one
-	// transaction: it revokes every live token family of that user and
-	// client and deletes the remembered consent, so that the application
+	// transaction: it revokes (at now) every live token family of that user
+	// and client and deletes the remembered consent, so that the application
 	// must ask again. It returns how many families it revoked; revoking
 	// what is already gone is not an error.
 	RevokeUserClient(ctx context.Context, userID int64, clientID string, now time.Time) (int, error)
@@ -375,38 +435,48 @@ type Store interface {
 	DeleteUserSessions(ctx context.Context, userID int64, exceptID string) (int, error)
 
 	CreateAuthCode(ctx context.Context, c AuthCode) error
-	// RedeemAuthCode marks the code used and, in the same transaction, writes
-	// what issue returns. ErrNotFound for an unknown code. For a code already
-	// used it revokes the family issued from it and returns ErrCodeReused
-	// without calling issue. If issue returns an error the code stays used
-	// (burned), nothing else is written, and that error is returned.
+	// GetAuthCode returns the code with the given hash, used or not. Only
+	// UsedAt and FamilyID of a stored code ever change, so a caller may
+	// read the rest (its user, say) before redeeming it.
+	GetAuthCode(ctx context.Context, hash string) (AuthCode, error)
+	// RedeemAuthCode marks the code used at now and, in the same
+	// transaction, writes what issue returns (a zero CreatedAt of the
+	// family or a token is set to now). ErrNotFound for an unknown code. For
+	// a code already used it revokes the family issued from it and returns
+	// ErrCodeReused without calling issue. If issue returns an error the
+	// code stays used (burned), nothing else is written, and that error is
+	// returned as it is.
 	RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(AuthCode) (Issue, error)) (Issue, error)
 	// RotateRefreshToken finds the refresh token, checks that its family is
 	// live and that it belongs to the current generation, calls issue, then
-	// advances the family's generation and inserts the new tokens; every
-	// token of earlier generations stops being live at once. ErrNotFound for
-	// an unknown token (or an access token), ErrRevoked if the family is
-	// revoked, ErrTokenReused (after revoking the family) if the token was
-	// already rotated. If issue returns an error nothing is written.
+	// advances the family's generation and inserts the new tokens (a zero
+	// CreatedAt is set to now); every token of earlier generations stops
+	// being live at once. ErrNotFound for an unknown token (or an access
+	// token), ErrRevoked if the family is revoked, ErrTokenReused (after
+	// revoking the family at now) if the token was already rotated. If issue
+	// returns an error nothing is written and that error is returned as it is.
 	RotateRefreshToken(ctx context.Context, hash string, now time.Time, issue func(TokenFamily, Token) (Issue, error)) (Issue, error)
 	// CreateFamily writes a new family (generation 1) and its tokens without
 	// an authorization code, for grants that have none (client credentials).
-	CreateFamily(ctx context.Context, iss Issue) (Issue, error)
+	// A zero CreatedAt of the family or a token is set to now.
+	CreateFamily(ctx context.Context, iss Issue, now time.Time) (Issue, error)
 	// GetBearer returns, in one read, an access or refresh token with its
 	// family, the family's user and whether the family's client is
 	// suspended: everything the bearer check needs but the permissions.
 	GetBearer(ctx context.Context, hash string) (Bearer, error)
 	// GetToken returns a token of either kind with its family.
 	GetToken(ctx context.Context, hash string) (Token, TokenFamily, error)
-	// RevokeFamily revokes every token of the family. Revoking twice is not an error.
+	// RevokeFamily revokes every token of the family at now. Revoking
+	// twice is not an error (the first time is kept).
 	RevokeFamily(ctx context.Context, familyID int64, now time.Time) error
 	// TouchFamily records that a token of the family was used at t. It
 	// never moves LastUsedAt backwards. ErrNotFound if there is no such family.
 	TouchFamily(ctx context.Context, familyID int64, t time.Time) error
-	// ListFamiliesByUser returns the user's live token families (not
-	// revoked, with a token that expires after now) with their clients'
-	// names, newest first.
-	ListFamiliesByUser(ctx context.Context, userID int64, now time.Time) ([]UserFamily, error)
+	// ListFamiliesByUser lists the user's live token families (not
+	// revoked, with a token of the current generation that expires after
+	// now) with their clients' names, newest first (by CreatedAt, then by
+	// ID).
+	ListFamiliesByUser(ctx context.Context, userID int64, now time.Time, p Page) ([]UserFamily, Cursor, error)
 
 	// EnsureSecret stores candidate under name unless a value is already
 	// stored, and returns the stored value. Every node thus agrees on one
@@ -416,20 +486,26 @@ type Store interface {
 	// CreateDeviceCode stores a new device authorization. ErrAlreadyExists
 	// when the hash or the user code is taken (the caller draws another).
 	CreateDeviceCode(ctx context.Context, d DeviceCode) error
+	// GetDeviceCode finds a device authorization by the hash of its device
+	// code, whatever its state.
+	GetDeviceCode(ctx context.Context, hash string) (DeviceCode, error)
 	// GetDeviceCodeByUserCode finds a device authorization by its
 	// normalized user code, whatever its state.
 	GetDeviceCodeByUserCode(ctx context.Context, userCode string) (DeviceCode, error)
 	// UpdateDeviceCode locks the device authorization with the given hash,
 	// calls fn, and stores the row fn returns; if fn also returns an Issue,
 	// its family and tokens are written in the same transaction (the family
-	// takes ClientID and UserID from the returned row) and the row's
-	// FamilyID is set. If fn returns an error nothing is written. Concurrent
-	// calls for one hash are serialized, so one approval is consumed once.
-	UpdateDeviceCode(ctx context.Context, hash string, fn func(DeviceCode) (DeviceCode, *Issue, error)) (DeviceCode, error)
+	// takes ClientID and UserID from the returned row, a zero CreatedAt is
+	// set to now) and the row's FamilyID is set. It returns the row as
+	// stored. If fn returns an error nothing is written and that error is
+	// returned as it is. Concurrent calls for one hash are serialized, so
+	// one approval is consumed once.
+	UpdateDeviceCode(ctx context.Context, hash string, now time.Time, fn func(DeviceCode) (DeviceCode, *Issue, error)) (DeviceCode, error)
 
 	// CreateSigningKey stores a new signing key. ErrAlreadyExists on a taken ID.
 	CreateSigningKey(ctx context.Context, k SigningKey) error
-	// ListSigningKeys returns every stored signing key, oldest activation first.
+	// ListSigningKeys returns every stored signing key, oldest activation
+	// first (unpaged: a handful of keys, all of which are published).
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	// RotateSigningKey, in one transaction, schedules every key that has no
 	// retirement time to retire at retireAt and stores next.
@@ -454,14 +530,13 @@ type Store interface {
 	DeleteExpired(ctx context.Context, now time.Time, batch int) (int, error)
 
 	// AppendAudit adds an event to the audit trail and returns it with ID
-	// set (and At, when it was zero, set to now). IDs grow with every append.
+	// set. IDs grow with every append.
 	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
 	// DeleteAuditBefore deletes up to batch of the oldest audit events
 	// recorded before t and returns how many it deleted.
 	DeleteAuditBefore(ctx context.Context, before time.Time, batch int) (int, error)
-	// ListAudit returns up to limit events, newest (highest ID) first,
-	// skipping the offset newest.
-	ListAudit(ctx context.Context, limit, offset int) ([]AuditEvent, error)
+	// ListAudit lists the events newest (highest ID) first.
+	ListAudit(ctx context.Context, p Page) ([]AuditEvent, Cursor, error)
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -144,7 +144,7 @@ func NewWithRoutes(t testing.TB, extra func(pages *web.Router, apis routes.Mux),
 // User creates a user with the given password and global and other permissions.
 func (e *Env) User(username, password string) store.User {
 	e.T.Helper()
-	u, _, err := admin.CreateUser(context.Background(), e.Store, admin.NewUser{Username: username, Email: username + "@example.com", Password: password})
+	u, _, err := admin.CreateUser(context.Background(), e.Store, admin.NewUser{Username: username, Email: username + "@example.com", Password: password}, e.Clock.Now())
 	if err != nil {
 		e.T.Fatalf("testkit: create user: %v", err)
 	}
@@ -181,7 +181,7 @@ func (e *Env) Client(nc admin.NewClient) (string, string) {
 	if nc.Name == "" {
 		nc.Name = "Test App"
 	}
-	c, secret, err := admin.CreateClient(context.Background(), e.Store, nc)
+	c, secret, err := admin.CreateClient(context.Background(), e.Store, nc, e.Clock.Now())
 	if err != nil {
 		e.T.Fatalf("testkit: create client: %v", err)
 	}
@@ -194,7 +194,7 @@ func (e *Env) Repos() *gitserve.Repos { return gitserve.NewRepos(e.Config.ReposD
 // Project creates a project.
 func (e *Env) Project(key string, public bool) store.Project {
 	e.T.Helper()
-	p, err := admin.CreateProject(context.Background(), e.Store, key, key+" project", public)
+	p, err := admin.CreateProject(context.Background(), e.Store, key, key+" project", public, e.Clock.Now())
 	if err != nil {
 		e.T.Fatalf("testkit: create project: %v", err)
 	}
@@ -205,7 +205,7 @@ func (e *Env) Project(key string, public bool) store.Project {
 func (e *Env) Repo(projectKey, slug string, public bool) store.Repo {
 	e.T.Helper()
 	r, err := admin.CreateRepo(context.Background(), e.Store, e.Repos(),
-		admin.NewRepo{ProjectKey: projectKey, Slug: slug, Public: public})
+		admin.NewRepo{ProjectKey: projectKey, Slug: slug, Public: public}, e.Clock.Now())
 	if err != nil {
 		e.T.Fatalf("testkit: create repo: %v", err)
 	}

@@ -69,7 +69,7 @@ func (p *Pages) adminApplications(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	clients, err := p.store.ListClients(r.Context())
+	clients, err := store.All(r.Context(), p.store.ListClients)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (p *Pages) adminApplications(w http.ResponseWriter, r *http.Request) error 
 
 // usernames maps user IDs to user names.
 func (p *Pages) usernames(r *http.Request) (map[int64]string, error) {
-	users, err := p.store.ListUsers(r.Context())
+	users, err := store.All(r.Context(), p.store.ListUsers)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -171,7 +171,7 @@ func (p *Pages) adminUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	users, err := p.store.ListUsers(r.Context())
+	users, err := store.All(r.Context(), p.store.ListUsers)
 	if err != nil {
 		return err
 	}
@@ -262,13 +262,14 @@ func (p *Pages) adminAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || page < 1 || page > 1_000_000 {
 		page = 1
 	}
-	events, err := p.store.ListAudit(r.Context(), perPage+1, (page-1)*perPage)
+	newest := store.Walk(r.Context(), p.store.ListAudit, min(page*perPage+1, store.MaxLimit))
+	events, err := store.Cut(newest, (page-1)*perPage, perPage)
 	if err != nil {
 		return err
 	}
-	d := auditData{Page: page, Events: events}
-	if len(events) > perPage {
-		d.Events, d.Next = events[:perPage], page+1
+	d := auditData{Page: page, Events: events.Items}
+	if events.More {
+		d.Next = page + 1
 	}
 	if page > 1 {
 		d.Prev = page - 1

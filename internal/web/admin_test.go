@@ -202,7 +202,7 @@ func TestAuditTrailRecordsSecurityEvents(t *testing.T) {
 	}
 
 	for i := range 60 {
-		if _, err := f.env.Store.AppendAudit(t.Context(), store.AuditEvent{Event: audit.Event(fmt.Sprintf("test.event%02d", i))}); err != nil {
+		if _, err := f.env.Store.AppendAudit(t.Context(), store.AuditEvent{At: f.env.Clock.Now(), Event: audit.Event(fmt.Sprintf("test.event%02d", i))}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -85,11 +85,11 @@ func (p *Pages) permissionRows(r *http.Request, userID int64) ([]permissionRow, 
 	if err != nil {
 		return nil, fmt.Errorf("list permissions: %w", err)
 	}
-	projects, err := p.store.ListProjects(r.Context())
+	projects, err := store.All(r.Context(), p.store.ListProjects)
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
-	repos, err := p.store.ListAllRepos(r.Context())
+	repos, err := store.All(r.Context(), p.store.ListAllRepos)
 	if err != nil {
 		return nil, fmt.Errorf("list repositories: %w", err)
 	}

@@ -122,7 +122,7 @@ func (p *Pages) applications(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Pages) showApplications(w http.ResponseWriter, r *http.Request, user *store.User, status int, form appForm) error {
-	apps, err := p.store.ListClientsByOwner(r.Context(), user.ID)
+	apps, err := store.All(r.Context(), store.Bind(p.store.ListClientsByOwner, user.ID))
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (p *Pages) registerApplication(w http.ResponseWriter, r *http.Request) erro
 	c, plain, err := admin.CreateClient(r.Context(), p.store, admin.NewClient{
 		Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "), Public: f.Public,
 		PKCERequired: f.PKCE, OwnerUserID: user.ID, AllowInsecureRedirects: p.cfg.AllowInsecureRedirects,
-	})
+	}, p.provider.Now())
 	if msg, ok := refused(err); ok {
 		f.Error = msg
 		return p.showApplications(w, r, user, http.StatusBadRequest, f)

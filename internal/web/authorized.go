@@ -26,11 +26,14 @@ type authorizedApp struct {
 // authorizedApps lists, by application name, what the user authorized:
 // every application with a live token family or a remembered consent.
 func (p *Pages) authorizedApps(ctx context.Context, userID int64) ([]authorizedApp, error) {
-	families, err := p.store.ListFamiliesByUser(ctx, userID, p.provider.Now())
+	now := p.provider.Now()
+	families, err := store.All(ctx, func(ctx context.Context, pg store.Page) ([]store.UserFamily, store.Cursor, error) {
+		return p.store.ListFamiliesByUser(ctx, userID, now, pg)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list authorized applications: %w", err)
 	}
-	consents, err := p.store.ListConsentsByUser(ctx, userID)
+	consents, err := store.All(ctx, store.Bind(p.store.ListConsentsByUser, userID))
 	if err != nil {
 		return nil, fmt.Errorf("list consents: %w", err)
 	}

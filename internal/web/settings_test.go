@@ -97,7 +97,7 @@ func TestRegistrationRefusesBadInputInPlainWords(t *testing.T) {
 		status, _, body := submit(t, b, "/user/settings/applications", register("App", c.changes))
 		wantPage(t, c.name, status, body, http.StatusBadRequest, `role="alert"`, c.want)
 	}
-	cs, err := env.Store.ListClientsByOwner(t.Context(), alice.ID)
+	cs, err := store.All(t.Context(), store.Bind(env.Store.ListClientsByOwner, alice.ID))
 	if err != nil || len(cs) != 0 {
 		t.Fatalf("refused registrations stored %d clients (%v)", len(cs), err)
 	}
@@ -112,7 +112,7 @@ func TestPublicApplicationHasNoSecretAndNeedsPKCE(t *testing.T) {
 	if strings.Contains(body, "lks_") {
 		t.Error("a public application was shown a secret")
 	}
-	cs, _ := env.Store.ListClientsByOwner(t.Context(), alice.ID)
+	cs, _ := store.All(t.Context(), store.Bind(env.Store.ListClientsByOwner, alice.ID))
 	if len(cs) != 1 || !cs[0].Public || !cs[0].PKCERequired || cs[0].SecretHash != "" {
 		t.Fatalf("stored %+v, want one public client with PKCE required and no secret", cs)
 	}
@@ -274,7 +274,7 @@ func callAPI(t *testing.T, env *testkit.Env, access string) int {
 // events returns the names of the audit events, oldest first.
 func events(t *testing.T, st store.Store) []store.AuditEvent {
 	t.Helper()
-	es, err := st.ListAudit(t.Context(), 1000, 0)
+	es, err := store.All(t.Context(), st.ListAudit)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,9 @@ func scanAudit(r rowScanner) (store.AuditEvent, error) {
 	return e, err
 }
 
-// AppendAudit implements store.Store.
+// AppendAudit implements store.Store. At is stored as given.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {
-	e.At = orNow(e.At)
+	e.At = truncate(e.At)
 	id, err := s.insertID(ctx, `INSERT INTO audit_events
 		(at, event, user_id, username, client_id, remote, detail)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
@@ -31,21 +31,18 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 	return e, nil
 }
 
-// ListAudit implements store.Store. A limit below one lists nothing; a
-// negative offset counts as zero.
-func (s *Store) ListAudit(ctx context.Context, limit, offset int) ([]store.AuditEvent, error) {
-	if limit < 1 {
-		return nil, nil
+// ListAudit implements store.Store.
+func (s *Store) ListAudit(ctx context.Context, p store.Page) ([]store.AuditEvent, store.Cursor, error) {
+	before := int64(maxID)
+	if err := readCursor(p.After, &before); err != nil {
+		return nil, "", wrap("list audit events", err)
 	}
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT `+auditColumns+` FROM audit_events
-		ORDER BY id DESC LIMIT $1 OFFSET $2`, limit, max(offset, 0))
-	if err != nil {
-		return nil, wrap("list audit events", err)
-	}
-	es, err := collect(rows, scanAudit)
-	return es, wrap("list audit events", err)
+	return listPage(ctx, s, "list audit events", p, `SELECT `+auditColumns+` FROM audit_events
+		WHERE id < $1 ORDER BY id DESC LIMIT $2`,
+		func(r rowScanner) (keyed[store.AuditEvent], error) {
+			e, err := scanAudit(r)
+			return keyed[store.AuditEvent]{e, cursorOf(e.ID)}, err
+		}, before)
 }
 
 // DeleteAuditBefore implements store.Store. The oldest events go first, by

@@ -70,7 +70,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 	if batch <= 0 {
 		return 0, fmt.Errorf("sqlstore: delete expired: batch %d must be positive", batch)
 	}
-	bound := millis(orNow(now))
+	bound := millis(now)
 	total := 0
 	for _, step := range cleanupSteps {
 		res, err := s.exec(ctx, step.query(s.dialect), bound, batch)

@@ -27,9 +27,9 @@ func scanClient(r rowScanner) (store.Client, error) {
 	return c, nil
 }
 
-// CreateClient implements store.Store. A zero CreatedAt is set to now.
+// CreateClient implements store.Store.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) (store.Client, error) {
-	c.CreatedAt = orNow(c.CreatedAt)
+	c.CreatedAt = truncate(c.CreatedAt)
 	_, err := s.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		c.ID, c.Name, c.SecretHash, flag(c.Public), jsonList(c.RedirectURIs), joinList(c.Scopes),
@@ -79,16 +79,22 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 	return out, nil
 }
 
-// ListClients implements store.Store.
-func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY pk`)
-	if err != nil {
-		return nil, wrap("list clients", err)
+// ListClients implements store.Store. Creation order is the order of the
+// clients' row numbers (pk), which is the key of both client lists.
+func (s *Store) ListClients(ctx context.Context, p store.Page) ([]store.Client, store.Cursor, error) {
+	var after int64
+	if err := readCursor(p.After, &after); err != nil {
+		return nil, "", wrap("list clients", err)
 	}
-	cs, err := collect(rows, scanClient)
-	return cs, wrap("list clients", err)
+	return listPage(ctx, s, "list clients", p, `SELECT `+clientColumns+`, pk FROM clients
+		WHERE pk > $1 ORDER BY pk LIMIT $2`, scanClientKey, after)
+}
+
+// scanClientKey reads clientColumns followed by pk.
+func scanClientKey(r rowScanner) (keyed[store.Client], error) {
+	var pk int64
+	c, err := scanClient(extraScanner{r, []any{&pk}})
+	return keyed[store.Client]{c, cursorOf(pk)}, err
 }
 
 // DeleteClient implements store.Store; the schema's foreign keys cascade to

@@ -32,18 +32,11 @@ func fromMillis(ms int64) time.Time {
 // truncate returns t as it reads back from the database.
 func truncate(t time.Time) time.Time { return fromMillis(millis(t)) }
 
-// orNow returns t truncated, or the current time if t is zero.
-func orNow(t time.Time) time.Time {
+// orTime returns t truncated, or now truncated if t is zero: the time the
+// store writes for a row whose caller left it zero.
+func orTime(t, now time.Time) time.Time {
 	if t.IsZero() {
-		return truncate(time.Now())
-	}
-	return truncate(t)
-}
-
-// orTime returns t truncated, or else fallback, or else the current time.
-func orTime(t, fallback time.Time) time.Time {
-	if t.IsZero() {
-		return orNow(fallback)
+		return truncate(now)
 	}
 	return truncate(t)
 }

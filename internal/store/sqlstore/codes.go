@@ -27,17 +27,28 @@ func scanCode(r rowScanner) (store.AuthCode, error) {
 	return c, nil
 }
 
-// CreateAuthCode implements store.Store. A zero CreatedAt is set to now;
-// UsedAt and FamilyID are ignored (a new code is unused). ErrAlreadyExists
-// on a taken hash, ErrNotFound if the client or the user does not exist.
+// CreateAuthCode implements store.Store. UsedAt and FamilyID are ignored
+// (a new code is unused). ErrAlreadyExists on a taken hash, ErrNotFound if
+// the client or the user does not exist.
 func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 	_, err := s.exec(ctx, `INSERT INTO auth_codes (hash, client_id, user_id, redirect_uri,
 		redirect_uri_sent, scopes, code_challenge, challenge_method, nonce, auth_time, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, flag(c.RedirectURISent), joinList(c.Scopes),
-		c.CodeChallenge, c.ChallengeMethod, c.Nonce, millis(c.AuthTime), millis(orNow(c.CreatedAt)),
+		c.CodeChallenge, c.ChallengeMethod, c.Nonce, millis(c.AuthTime), millis(c.CreatedAt),
 		millis(c.ExpiresAt))
 	return wrap("create auth code", err)
+}
+
+// GetAuthCode implements store.Store.
+func (s *Store) GetAuthCode(ctx context.Context, hash string) (store.AuthCode, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	c, err := scanCode(s.readRow(ctx, `SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`, hash))
+	if err != nil {
+		return store.AuthCode{}, wrap("get auth code", err)
+	}
+	return c, nil
 }
 
 // errRaced reports a broken locking assumption: the code row changed
@@ -48,43 +59,38 @@ var errRaced = errors.New("code redeemed concurrently despite the row lock")
 // on PostgreSQL, the write lock on SQLite) before it is checked, so of
 // concurrent redemptions exactly one finds it unused. issue is called with
 // the code as it was before redemption (UsedAt zero). The new family takes
-// its ClientID and UserID from the code and starts at generation 1; a zero
-// CreatedAt of the family or a token is set to now. The expiry of the code
-// is for issue to check.
+// its ClientID and UserID from the code and starts at generation 1. The
+// expiry of the code is for issue to check.
 func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
 	issue func(store.AuthCode) (store.Issue, error)) (store.Issue, error) {
+	if now.IsZero() {
+		return store.Issue{}, wrap("redeem auth code", errZeroNow)
+	}
 	var out store.Issue
-	var reused bool
-	var issueErr error
 	err := s.Transact(ctx, func(tx *sql.Tx) error {
-		out, reused, issueErr = store.Issue{}, false, nil
 		code, err := scanCode(tx.QueryRowContext(ctx,
 			`SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`+s.dialect.forUpdate(), hash))
 		if err != nil {
 			return err
 		}
 		if !code.UsedAt.IsZero() {
-			reused = true
-			return revokeFamily(ctx, tx, code.FamilyID, now)
+			if err := revokeFamily(ctx, tx, code.FamilyID, now); err != nil {
+				return err
+			}
+			return committed(store.ErrCodeReused)
 		}
 		if err := markUsed(ctx, tx, hash, now); err != nil {
 			return err
 		}
 		iss, err := issue(code)
 		if err != nil {
-			issueErr = err
-			return nil // commit: the code stays burned
+			return committed(&callbackError{err}) // the code stays burned
 		}
 		out, err = issueFromCode(ctx, tx, code, iss, now)
 		return err
 	})
-	switch {
-	case err != nil:
-		return store.Issue{}, wrap("redeem auth code", err)
-	case reused:
-		return store.Issue{}, wrap("redeem auth code", store.ErrCodeReused)
-	case issueErr != nil:
-		return store.Issue{}, issueErr
+	if err != nil {
+		return store.Issue{}, finish("redeem auth code", err)
 	}
 	return out, nil
 }
@@ -93,7 +99,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
 // update must change it; if not, the locking is broken and errRaced says so.
 func markUsed(ctx context.Context, tx *sql.Tx, hash string, now time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2 WHERE hash = $1 AND used_at = 0`,
-		hash, millis(orNow(now)))
+		hash, millis(now))
 	if err = oneRow(res, err); errors.Is(err, sql.ErrNoRows) {
 		return errRaced
 	}

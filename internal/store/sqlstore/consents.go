@@ -22,12 +22,12 @@ func (s *Store) GetConsent(ctx context.Context, userID int64, clientID string) (
 	return c, nil
 }
 
-// SaveConsent implements store.Store. A zero GrantedAt is set to now;
-// ErrNotFound if the user or the client does not exist.
+// SaveConsent implements store.Store. ErrNotFound if the user or the
+// client does not exist.
 func (s *Store) SaveConsent(ctx context.Context, c store.Consent) error {
 	_, err := s.exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at)
 		VALUES ($1, $2, $3, $4)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`,
-		c.UserID, c.ClientID, joinList(c.Scopes), millis(orNow(c.GrantedAt)))
+		c.UserID, c.ClientID, joinList(c.Scopes), millis(c.GrantedAt))
 	return wrap("save consent", err)
 }

@@ -27,8 +27,8 @@ func scanDevice(r rowScanner) (store.DeviceCode, error) {
 	return d, nil
 }
 
-// CreateDeviceCode implements store.Store. A zero CreatedAt is set to now
-// and an empty Status to pending.
+// CreateDeviceCode implements store.Store. An empty Status is stored as
+// pending.
 func (s *Store) CreateDeviceCode(ctx context.Context, d store.DeviceCode) error {
 	if d.Status == "" {
 		d.Status = store.DevicePending
@@ -36,12 +36,25 @@ func (s *Store) CreateDeviceCode(ctx context.Context, d store.DeviceCode) error 
 	_, err := s.exec(ctx, `INSERT INTO device_codes (`+deviceColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		d.Hash, d.UserCode, d.ClientID, joinList(d.Scopes), string(d.Status), d.UserID, millis(d.AuthTime),
-		d.Interval.Milliseconds(), millis(d.LastPolledAt), millis(orNow(d.CreatedAt)), millis(d.ExpiresAt), d.FamilyID)
+		d.Interval.Milliseconds(), millis(d.LastPolledAt), millis(d.CreatedAt), millis(d.ExpiresAt), d.FamilyID)
 	return wrap("create device code", err)
+}
+
+// GetDeviceCode implements store.Store.
+func (s *Store) GetDeviceCode(ctx context.Context, hash string) (store.DeviceCode, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	d, err := scanDevice(s.readRow(ctx, `SELECT `+deviceColumns+` FROM device_codes WHERE hash = $1`, hash))
+	if err != nil {
+		return store.DeviceCode{}, wrap("get device code", err)
+	}
+	return d, nil
 }
 
 // GetDeviceCodeByUserCode implements store.Store.
 func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCode string) (store.DeviceCode, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	d, err := scanDevice(s.readRow(ctx, `SELECT `+deviceColumns+` FROM device_codes WHERE user_code = $1`, userCode))
 	if err != nil {
 		return store.DeviceCode{}, wrap("get device code", err)
@@ -50,12 +63,10 @@ func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCode string) (s
 }
 
 // UpdateDeviceCode implements store.Store.
-func (s *Store) UpdateDeviceCode(ctx context.Context, hash string,
+func (s *Store) UpdateDeviceCode(ctx context.Context, hash string, now time.Time,
 	fn func(store.DeviceCode) (store.DeviceCode, *store.Issue, error)) (store.DeviceCode, error) {
 	var out store.DeviceCode
-	var fnErr error
 	err := s.Transact(ctx, func(tx *sql.Tx) error {
-		fnErr = nil
 		cur, err := scanDevice(tx.QueryRowContext(ctx,
 			`SELECT `+deviceColumns+` FROM device_codes WHERE hash = $1`+s.dialect.forUpdate(), hash))
 		if err != nil {
@@ -63,19 +74,21 @@ func (s *Store) UpdateDeviceCode(ctx context.Context, hash string,
 		}
 		next, iss, err := fn(cur)
 		if err != nil {
-			fnErr = err
-			return err
+			return &callbackError{err}
 		}
 		if iss != nil {
 			fam := iss.Family
 			fam.ClientID, fam.UserID = cur.ClientID, next.UserID
-			written, err := writeIssue(ctx, tx, store.Issue{Family: fam, Tokens: iss.Tokens}, time.Now())
+			written, err := writeIssue(ctx, tx, store.Issue{Family: fam, Tokens: iss.Tokens}, now)
 			if err != nil {
 				return err
 			}
-			*iss = written
 			next.FamilyID = written.Family.ID
 		}
+		next.Hash, next.UserCode, next.ClientID, next.Scopes = cur.Hash, cur.UserCode, cur.ClientID, cur.Scopes
+		next.CreatedAt, next.ExpiresAt = cur.CreatedAt, cur.ExpiresAt
+		next.AuthTime, next.LastPolledAt = truncate(next.AuthTime), truncate(next.LastPolledAt)
+		next.Interval = next.Interval.Truncate(time.Millisecond)
 		out = next
 		_, err = tx.ExecContext(ctx, `UPDATE device_codes SET status = $2, user_id = $3, auth_time = $4,
 			interval_ms = $5, last_polled_at = $6, family_id = $7 WHERE hash = $1`,
@@ -83,21 +96,18 @@ func (s *Store) UpdateDeviceCode(ctx context.Context, hash string,
 			millis(next.LastPolledAt), next.FamilyID)
 		return err
 	})
-	if fnErr != nil {
-		return store.DeviceCode{}, fnErr
-	}
 	if err != nil {
-		return store.DeviceCode{}, wrap("update device code", err)
+		return store.DeviceCode{}, finish("update device code", err)
 	}
 	return out, nil
 }
 
 // CreateFamily implements store.Store.
-func (s *Store) CreateFamily(ctx context.Context, iss store.Issue) (store.Issue, error) {
+func (s *Store) CreateFamily(ctx context.Context, iss store.Issue, now time.Time) (store.Issue, error) {
 	var out store.Issue
 	err := s.Transact(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = writeIssue(ctx, tx, iss, time.Now())
+		out, err = writeIssue(ctx, tx, iss, now)
 		return err
 	})
 	if err != nil {

@@ -179,12 +179,33 @@ func badText(args []any) bool {
 	return false
 }
 
-// callbackError carries an error returned by a caller's callback out of
-// Transact. It has no Unwrap method, so the callback's error is never taken
-// for a retryable or a constraint error on the way.
+// errZeroNow refuses a zero now where the store writes it as a marker
+// whose zero means "not yet" (used_at, revoked_at): a redemption or a
+// revocation written as zero would not take.
+var errZeroNow = errors.New("zero time for a redemption or revocation")
+
+// A transaction function ends in one of three ways: nil commits, an error
+// rolls back, and an error made by committed commits what the function
+// wrote and still returns the error (a reused code revokes its family and
+// fails; a code whose redemption the callback refused stays burned).
+//
+// callbackError is the one way to carry the error of a caller's callback
+// out of a transaction: the transaction function returns it, Transact
+// passes it through untouched, and finish hands the callback's error back
+// to the caller as it is. It has no Unwrap method, so the callback's error
+// is never taken for a retryable, a constraint or an unavailable-database
+// error on the way.
 type callbackError struct{ err error }
 
 func (e *callbackError) Error() string { return e.err.Error() }
+
+// committedError carries an error out of a transaction that commits.
+type committedError struct{ err error }
+
+func (e *committedError) Error() string { return e.err.Error() }
+
+// committed makes err end a transaction function with a commit.
+func committed(err error) error { return &committedError{err} }
 
 // finish is wrap for methods that run a callback: the callback's own error
 // is returned as it is.

@@ -19,8 +19,8 @@ func insertSigningKey(ctx context.Context, tx *sql.Tx, k store.SigningKey) error
 	_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys
 		(id, algorithm, private_key, public_key, created_at, activate_at, retire_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		k.ID, k.Algorithm, k.PrivateKey, string(k.PublicKey), millis(orNow(k.CreatedAt)),
-		millis(orNow(k.ActivateAt)), millis(k.RetireAt))
+		k.ID, k.Algorithm, k.PrivateKey, string(k.PublicKey), millis(k.CreatedAt),
+		millis(k.ActivateAt), millis(k.RetireAt))
 	return err
 }
 

@@ -113,6 +113,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, m Migration) error {
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return err
 	}
+	// applied_at is bookkeeping of the schema for operators, outside the
+	// store contract, so it is the wall clock of the node that migrated.
 	_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
 		m.Version, m.Name, millis(time.Now()))
 	return err

@@ -20,10 +20,10 @@ func scanProject(r rowScanner) (store.Project, error) {
 	return p, nil
 }
 
-// CreateProject implements store.Store. A zero CreatedAt is set to now.
+// CreateProject implements store.Store.
 func (s *Store) CreateProject(ctx context.Context, p store.Project) (store.Project, error) {
 	p.Key = strings.ToUpper(p.Key)
-	p.CreatedAt = orNow(p.CreatedAt)
+	p.CreatedAt = truncate(p.CreatedAt)
 	id, err := s.insertID(ctx, `INSERT INTO projects (key, name, description, public, created_at)
 		VALUES ($1, $2, $3, $4, $5) RETURNING id`,
 		p.Key, p.Name, p.Description, flag(p.Public), millis(p.CreatedAt))
@@ -44,15 +44,17 @@ func (s *Store) GetProjectByKey(ctx context.Context, key string) (store.Project,
 }
 
 // ListProjects implements store.Store.
-func (s *Store) ListProjects(ctx context.Context) ([]store.Project, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY key`)
-	if err != nil {
-		return nil, wrap("list projects", err)
+func (s *Store) ListProjects(ctx context.Context, p store.Page) ([]store.Project, store.Cursor, error) {
+	after := ""
+	if err := readCursor(p.After, &after); err != nil {
+		return nil, "", wrap("list projects", err)
 	}
-	ps, err := collect(rows, scanProject)
-	return ps, wrap("list projects", err)
+	return listPage(ctx, s, "list projects", p, `SELECT `+projectColumns+` FROM projects
+		WHERE key > $1 ORDER BY key LIMIT $2`,
+		func(r rowScanner) (keyed[store.Project], error) {
+			pr, err := scanProject(r)
+			return keyed[store.Project]{pr, cursorOf(pr.Key)}, err
+		}, after)
 }
 
 const repoColumns = `r.id, r.project_id, p.key, r.slug, r.name, r.public, r.created_at`
@@ -67,9 +69,9 @@ func scanRepo(r rowScanner) (store.Repo, error) {
 	return rp, nil
 }
 
-// CreateRepo implements store.Store. A zero CreatedAt is set to now.
+// CreateRepo implements store.Store.
 func (s *Store) CreateRepo(ctx context.Context, r store.Repo) (store.Repo, error) {
-	r.CreatedAt = orNow(r.CreatedAt)
+	r.CreatedAt = truncate(r.CreatedAt)
 	err := s.Transact(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT key FROM projects WHERE id = $1`, r.ProjectID).Scan(&r.ProjectKey); err != nil {
 			return err
@@ -94,17 +96,18 @@ func (s *Store) GetRepo(ctx context.Context, projectKey, slug string) (store.Rep
 	return r, wrap("get repo", err)
 }
 
-// ListRepos implements store.Store. Slugs that differ only in case cannot
-// both exist, so the order is that of the lower-cased slugs.
-func (s *Store) ListRepos(ctx context.Context, projectID int64) ([]store.Repo, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT `+repoColumns+`
-		FROM repos r JOIN projects p ON p.id = r.project_id
-		WHERE r.project_id = $1 ORDER BY r.slug_lower`, projectID)
-	if err != nil {
-		return nil, wrap("list repos", err)
+// ListRepos implements store.Store.
+func (s *Store) ListRepos(ctx context.Context, projectID int64, p store.Page) ([]store.Repo, store.Cursor, error) {
+	after := ""
+	if err := readCursor(p.After, &after); err != nil {
+		return nil, "", wrap("list repos", err)
 	}
-	rs, err := collect(rows, scanRepo)
-	return rs, wrap("list repos", err)
+	return listPage(ctx, s, "list repos", p, `SELECT `+repoColumns+`, r.slug_lower
+		FROM repos r JOIN projects p ON p.id = r.project_id
+		WHERE r.project_id = $1 AND r.slug_lower > $2 ORDER BY r.slug_lower LIMIT $3`,
+		func(r rowScanner) (keyed[store.Repo], error) {
+			var lower string
+			rp, err := scanRepo(extraScanner{r, []any{&lower}})
+			return keyed[store.Repo]{rp, cursorOf(lower)}, err
+		}, projectID, after)
 }

@@ -1,32 +1,26 @@
 package sqlstore
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
-	"slices"
 	"strings"
 
 	"latchkey/internal/store"
 )
 
-// ListUsers implements store.Store. The rows are sorted here, not in SQL,
-// so that both databases agree on the order whatever their collation.
-func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT `+userColumns+` FROM users`)
-	if err != nil {
-		return nil, wrap("list users", err)
+// ListUsers implements store.Store.
+func (s *Store) ListUsers(ctx context.Context, p store.Page) ([]store.User, store.Cursor, error) {
+	after := ""
+	if err := readCursor(p.After, &after); err != nil {
+		return nil, "", wrap("list users", err)
 	}
-	us, err := collect(rows, scanUser)
-	if err != nil {
-		return nil, wrap("list users", err)
-	}
-	slices.SortFunc(us, func(a, b store.User) int {
-		return cmp.Compare(strings.ToLower(a.Username), strings.ToLower(b.Username))
-	})
-	return us, nil
+	return listPage(ctx, s, "list users", p, `SELECT `+userColumns+`, username_lower FROM users
+		WHERE username_lower > $1 ORDER BY username_lower LIMIT $2`,
+		func(r rowScanner) (keyed[store.User], error) {
+			var lower string
+			u, err := scanUser(extraScanner{r, []any{&lower}})
+			return keyed[store.User]{u, cursorOf(lower)}, err
+		}, after)
 }
 
 // DeleteUser implements store.Store. Permissions, sessions, consents and
@@ -87,16 +81,20 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 }
 
 // ListAllRepos implements store.Store.
-func (s *Store) ListAllRepos(ctx context.Context) ([]store.Repo, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT `+repoColumns+`
-		FROM repos r JOIN projects p ON p.id = r.project_id ORDER BY p.key, r.slug_lower`)
-	if err != nil {
-		return nil, wrap("list all repos", err)
+func (s *Store) ListAllRepos(ctx context.Context, p store.Page) ([]store.Repo, store.Cursor, error) {
+	afterKey, afterSlug := "", ""
+	if err := readCursor(p.After, &afterKey, &afterSlug); err != nil {
+		return nil, "", wrap("list all repos", err)
 	}
-	rs, err := collect(rows, scanRepo)
-	return rs, wrap("list all repos", err)
+	return listPage(ctx, s, "list all repos", p, `SELECT `+repoColumns+`, r.slug_lower
+		FROM repos r JOIN projects p ON p.id = r.project_id
+		WHERE p.key > $1 OR (p.key = $1 AND r.slug_lower > $2)
+		ORDER BY p.key, r.slug_lower LIMIT $3`,
+		func(r rowScanner) (keyed[store.Repo], error) {
+			var lower string
+			rp, err := scanRepo(extraScanner{r, []any{&lower}})
+			return keyed[store.Repo]{rp, cursorOf(rp.ProjectKey, lower)}, err
+		}, afterKey, afterSlug)
 }
 
 // UpdateRepo implements store.Store.
@@ -136,16 +134,18 @@ func (s *Store) DeleteRepo(ctx context.Context, id int64) error {
 }
 
 // ListTargetPermissions implements store.Store.
-func (s *Store) ListTargetPermissions(ctx context.Context, target store.TargetKind, targetID int64) ([]store.Permission, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT user_id, target, target_id, name FROM permissions
-		WHERE target = $1 AND target_id = $2 ORDER BY user_id`, string(target), targetID)
-	if err != nil {
-		return nil, wrap("list target permissions", err)
+func (s *Store) ListTargetPermissions(ctx context.Context, target store.TargetKind, targetID int64,
+	p store.Page) ([]store.Permission, store.Cursor, error) {
+	var after int64
+	if err := readCursor(p.After, &after); err != nil {
+		return nil, "", wrap("list target permissions", err)
 	}
-	ps, err := collect(rows, scanPermission)
-	return ps, wrap("list target permissions", err)
+	return listPage(ctx, s, "list target permissions", p, `SELECT user_id, target, target_id, name
+		FROM permissions WHERE target = $1 AND target_id = $2 AND user_id > $3 ORDER BY user_id LIMIT $4`,
+		func(r rowScanner) (keyed[store.Permission], error) {
+			perm, err := scanPermission(r)
+			return keyed[store.Permission]{perm, cursorOf(perm.UserID)}, err
+		}, string(target), targetID, after)
 }
 
 func scanPermission(r rowScanner) (store.Permission, error) {

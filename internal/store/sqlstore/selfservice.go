@@ -9,26 +9,26 @@ import (
 )
 
 // ListClientsByOwner implements store.Store.
-func (s *Store) ListClientsByOwner(ctx context.Context, ownerUserID int64) ([]store.Client, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT `+clientColumns+` FROM clients
-		WHERE owner_user_id = $1 ORDER BY pk`, ownerUserID)
-	if err != nil {
-		return nil, wrap("list clients by owner", err)
+func (s *Store) ListClientsByOwner(ctx context.Context, ownerUserID int64, p store.Page) ([]store.Client, store.Cursor, error) {
+	var after int64
+	if err := readCursor(p.After, &after); err != nil {
+		return nil, "", wrap("list clients by owner", err)
 	}
-	cs, err := collect(rows, scanClient)
-	return cs, wrap("list clients by owner", err)
+	return listPage(ctx, s, "list clients by owner", p, `SELECT `+clientColumns+`, pk FROM clients
+		WHERE owner_user_id = $1 AND pk > $2 ORDER BY pk LIMIT $3`, scanClientKey, ownerUserID, after)
 }
 
 // RevokeClientFamilies implements store.Store. Families already revoked
 // keep their first revocation time.
 func (s *Store) RevokeClientFamilies(ctx context.Context, clientID string, now time.Time) (int, error) {
+	if now.IsZero() {
+		return 0, wrap("revoke client families", errZeroNow)
+	}
 	var n int
 	err := s.Transact(ctx, func(tx *sql.Tx) error {
 		// Codes first, for the same reason as in RevokeUserClient.
 		if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2
-			WHERE client_id = $1 AND used_at = 0`, clientID, millis(orNow(now))); err != nil {
+			WHERE client_id = $1 AND used_at = 0`, clientID, millis(now)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE device_codes SET status = $2
@@ -37,7 +37,7 @@ func (s *Store) RevokeClientFamilies(ctx context.Context, clientID string, now t
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE token_families SET revoked_at = $2
-			WHERE client_id = $1 AND revoked_at = 0`, clientID, millis(orNow(now)))
+			WHERE client_id = $1 AND revoked_at = 0`, clientID, millis(now))
 		n, err = affected(res, err)
 		return err
 	})
@@ -45,36 +45,37 @@ func (s *Store) RevokeClientFamilies(ctx context.Context, clientID string, now t
 }
 
 // ListConsentsByUser implements store.Store.
-func (s *Store) ListConsentsByUser(ctx context.Context, userID int64) ([]store.Consent, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT user_id, client_id, scopes, granted_at FROM consents
-		WHERE user_id = $1 ORDER BY granted_at DESC, client_id`, userID)
-	if err != nil {
-		return nil, wrap("list consents", err)
+func (s *Store) ListConsentsByUser(ctx context.Context, userID int64, p store.Page) ([]store.Consent, store.Cursor, error) {
+	granted, client := int64(maxMillis), ""
+	if err := readCursor(p.After, &granted, &client); err != nil {
+		return nil, "", wrap("list consents", err)
 	}
-	cs, err := collect(rows, func(r rowScanner) (store.Consent, error) {
-		var c store.Consent
-		var scopes string
-		var granted int64
-		if err := r.Scan(&c.UserID, &c.ClientID, &scopes, &granted); err != nil {
-			return store.Consent{}, err
-		}
-		c.Scopes, c.GrantedAt = splitList(scopes), fromMillis(granted)
-		return c, nil
-	})
-	return cs, wrap("list consents", err)
+	b := s.dialect.bytewise()
+	return listPage(ctx, s, "list consents", p, `SELECT user_id, client_id, scopes, granted_at FROM consents
+		WHERE user_id = $1 AND (granted_at < $2 OR (granted_at = $2 AND client_id`+b+` > $3))
+		ORDER BY granted_at DESC, client_id`+b+` LIMIT $4`,
+		func(r rowScanner) (keyed[store.Consent], error) {
+			var c store.Consent
+			var scopes string
+			var at int64
+			err := r.Scan(&c.UserID, &c.ClientID, &scopes, &at)
+			c.Scopes, c.GrantedAt = splitList(scopes), fromMillis(at)
+			return keyed[store.Consent]{c, cursorOf(at, c.ClientID)}, err
+		}, userID, granted, client)
 }
 
 // RevokeUserClient implements store.Store.
 func (s *Store) RevokeUserClient(ctx context.Context, userID int64, clientID string, now time.Time) (int, error) {
+	if now.IsZero() {
+		return 0, wrap("revoke user's client", errZeroNow)
+	}
 	var n int
 	err := s.Transact(ctx, func(tx *sql.Tx) error {
 		// Burn the user's outstanding codes for the client first: on
 		// PostgreSQL this waits for a redemption in flight, so that the
 		// family it creates is seen, and revoked, by the next statement.
 		if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $3
-			WHERE user_id = $1 AND client_id = $2 AND used_at = 0`, userID, clientID, millis(orNow(now))); err != nil {
+			WHERE user_id = $1 AND client_id = $2 AND used_at = 0`, userID, clientID, millis(now)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE device_codes SET status = $3
@@ -83,7 +84,7 @@ func (s *Store) RevokeUserClient(ctx context.Context, userID int64, clientID str
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE token_families SET revoked_at = $3
-			WHERE user_id = $1 AND client_id = $2 AND revoked_at = 0`, userID, clientID, millis(orNow(now)))
+			WHERE user_id = $1 AND client_id = $2 AND revoked_at = 0`, userID, clientID, millis(now))
 		if n, err = affected(res, err); err != nil {
 			return err
 		}
@@ -108,32 +109,31 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID int64, exceptID s
 func (s *Store) TouchFamily(ctx context.Context, familyID int64, t time.Time) error {
 	res, err := s.exec(ctx, `UPDATE token_families
 		SET last_used_at = CASE WHEN last_used_at < $2 THEN $2 ELSE last_used_at END
-		WHERE id = $1`, familyID, millis(orNow(t)))
+		WHERE id = $1`, familyID, millis(t))
 	return wrap("touch family", oneRow(res, err))
 }
 
 // ListFamiliesByUser implements store.Store. A family is live while it is
 // not revoked and a token of its current generation has not expired.
-func (s *Store) ListFamiliesByUser(ctx context.Context, userID int64, now time.Time) ([]store.UserFamily, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT `+familyColumns+`, c.name
+func (s *Store) ListFamiliesByUser(ctx context.Context, userID int64, now time.Time,
+	p store.Page) ([]store.UserFamily, store.Cursor, error) {
+	created, id := int64(maxMillis), int64(maxID)
+	if err := readCursor(p.After, &created, &id); err != nil {
+		return nil, "", wrap("list user's families", err)
+	}
+	return listPage(ctx, s, "list user's families", p, `SELECT `+familyColumns+`, c.name
 		FROM token_families f JOIN clients c ON c.id = f.client_id
 		WHERE f.user_id = $1 AND f.revoked_at = 0 AND EXISTS (SELECT 1 FROM tokens t
 			WHERE t.family_id = f.id AND t.generation = f.generation AND t.expires_at > $2)
-		ORDER BY f.created_at DESC, f.id DESC`, userID, millis(orNow(now)))
-	if err != nil {
-		return nil, wrap("list user's families", err)
-	}
-	fs, err := collect(rows, func(r rowScanner) (store.UserFamily, error) {
-		var fr familyRow
-		var name string
-		if err := r.Scan(append(fr.dest(), &name)...); err != nil {
-			return store.UserFamily{}, err
-		}
-		return store.UserFamily{Family: fr.value(), ClientName: name}, nil
-	})
-	return fs, wrap("list user's families", err)
+			AND (f.created_at < $3 OR (f.created_at = $3 AND f.id < $4))
+		ORDER BY f.created_at DESC, f.id DESC LIMIT $5`,
+		func(r rowScanner) (keyed[store.UserFamily], error) {
+			var fr familyRow
+			var name string
+			err := r.Scan(append(fr.dest(), &name)...)
+			return keyed[store.UserFamily]{store.UserFamily{Family: fr.value(), ClientName: name},
+				cursorOf(fr.createdAt, fr.f.ID)}, err
+		}, userID, millis(now), created, id)
 }
 
 // affected returns how many rows a statement changed.

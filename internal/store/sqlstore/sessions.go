@@ -6,12 +6,11 @@ import (
 	"latchkey/internal/store"
 )
 
-// CreateSession implements store.Store. A zero CreatedAt is set to now.
-// ErrAlreadyExists on a taken ID, ErrNotFound if the user does not exist.
+// CreateSession implements store.Store. ErrAlreadyExists on a taken ID, ErrNotFound if the user does not exist.
 func (s *Store) CreateSession(ctx context.Context, ss store.Session) error {
 	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, auth_time, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5)`,
-		ss.ID, ss.UserID, millis(ss.AuthTime), millis(orNow(ss.CreatedAt)), millis(ss.ExpiresAt))
+		ss.ID, ss.UserID, millis(ss.AuthTime), millis(ss.CreatedAt), millis(ss.ExpiresAt))
 	return wrap("create session", err)
 }
 

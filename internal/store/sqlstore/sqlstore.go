@@ -12,11 +12,12 @@
 // locked with SELECT ... FOR UPDATE.
 //
 // Callbacks (UpdateUser's fn, RedeemAuthCode's issue, ...) run inside the
-// write transaction. They may call the Store's read methods, which use the
-// other pool, but must not call its write methods: on SQLite that would wait
-// for the one write connection the callback is holding. A callback may run
-// more than once when a transaction is retried, so it must not have effects
-// of its own.
+// write transaction, and a transaction that fails for a reason another
+// attempt may cure is retried (Transact), so a callback may run more than
+// once, as the store contract warns. Their errors come out of the
+// transaction in a callbackError (errors.go). A callback must not call the
+// Store: on SQLite a write would wait for the one write connection the
+// callback is holding.
 //
 // A Store may bound every call with a deadline (SetTimeout), so that a
 // database that stops answering makes requests fail fast instead of
@@ -68,6 +69,17 @@ func (d Dialect) forUpdate() string {
 	return ""
 }
 
+// bytewise is appended to a text column compared or ordered by a list
+// that must agree on both backends: PostgreSQL then compares it byte-wise,
+// as SQLite always does. (The key columns of the lists have the "C"
+// collation in the schema already.)
+func (d Dialect) bytewise() string {
+	if d == Postgres {
+		return ` COLLATE "C"`
+	}
+	return ""
+}
+
 // Store implements store.Store. Create it with New.
 type Store struct {
 	dialect Dialect
@@ -75,6 +87,10 @@ type Store struct {
 	read    *sql.DB
 	stmts   stmtCache
 	timeout time.Duration // per call; 0: none
+
+	// beforeCommit, when set (by tests only), runs before every commit;
+	// its error fails the attempt as a commit error would.
+	beforeCommit func() error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -140,7 +156,8 @@ func (s *Store) Close() error {
 const maxAttempts = 5
 
 // Transact runs fn in a transaction on the write pool and commits it if fn
-// returns nil; otherwise it rolls back and returns fn's error. A transaction
+// returns nil; otherwise it rolls back and returns fn's error, except that
+// an error made by committed commits first. A transaction
 // that fails because of a serialization failure or a deadlock (PostgreSQL)
 // or a busy database (SQLite, after its busy timeout) is retried a few
 // times, so fn may run more than once and must not have effects outside tx.
@@ -219,13 +236,22 @@ func (s *Store) transactOnce(ctx context.Context, fn func(*sql.Tx) error) (err e
 			_ = tx.Rollback()
 		}
 	}()
-	if err := fn(tx); err != nil {
-		return err
+	result := fn(tx)
+	var kept *committedError
+	if errors.As(result, &kept) {
+		result = kept.err
+	} else if result != nil {
+		return result
+	}
+	if s.beforeCommit != nil {
+		if err := s.beforeCommit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	return nil
+	return result
 }
 
 // backoff returns a jittered pause before retry number attempt+1.

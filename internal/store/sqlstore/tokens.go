@@ -95,9 +95,12 @@ func (s *Store) GetBearer(ctx context.Context, hash string) (store.Bearer, error
 
 // RevokeFamily implements store.Store. ErrNotFound if the family does not exist.
 func (s *Store) RevokeFamily(ctx context.Context, familyID int64, now time.Time) error {
+	if now.IsZero() {
+		return wrap("revoke family", errZeroNow)
+	}
 	res, err := s.exec(ctx, `UPDATE token_families
 		SET revoked_at = CASE WHEN revoked_at = 0 THEN $2 ELSE revoked_at END
-		WHERE id = $1`, familyID, millis(orNow(now)))
+		WHERE id = $1`, familyID, millis(now))
 	return wrap("revoke family", oneRow(res, err))
 }
 
@@ -105,7 +108,7 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID int64, now time.Time)
 // the first time.
 func revokeFamily(ctx context.Context, tx *sql.Tx, familyID int64, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `UPDATE token_families SET revoked_at = $2
-		WHERE id = $1 AND revoked_at = 0`, familyID, millis(orNow(now)))
+		WHERE id = $1 AND revoked_at = 0`, familyID, millis(now))
 	return err
 }
 
@@ -118,10 +121,11 @@ func revokeFamily(ctx context.Context, tx *sql.Tx, familyID int64, now time.Time
 // deleted; rotated refresh tokens are kept so that their reuse is detected.
 func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Time,
 	issue func(store.TokenFamily, store.Token) (store.Issue, error)) (store.Issue, error) {
+	if now.IsZero() {
+		return store.Issue{}, wrap("rotate refresh token", errZeroNow)
+	}
 	var out store.Issue
-	var reused bool
 	err := s.Transact(ctx, func(tx *sql.Tx) error {
-		out, reused = store.Issue{}, false
 		tok, fam, err := s.lockRefreshToken(ctx, tx, hash)
 		switch {
 		case err != nil:
@@ -129,8 +133,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 		case fam.Revoked():
 			return store.ErrRevoked
 		case tok.Generation != fam.Generation:
-			reused = true
-			return revokeFamily(ctx, tx, fam.ID, now)
+			if err := revokeFamily(ctx, tx, fam.ID, now); err != nil {
+				return err
+			}
+			return committed(store.ErrTokenReused)
 		}
 		iss, err := issue(fam, tok)
 		if err != nil {
@@ -139,9 +145,6 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 		out, err = advance(ctx, tx, fam, iss.Tokens, now)
 		return err
 	})
-	if err == nil && reused {
-		err = store.ErrTokenReused
-	}
 	if err != nil {
 		return store.Issue{}, finish("rotate refresh token", err)
 	}

@@ -20,9 +20,9 @@ func scanUser(r rowScanner) (store.User, error) {
 	return u, nil
 }
 
-// CreateUser implements store.Store. A zero CreatedAt is set to now.
+// CreateUser implements store.Store.
 func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
-	u.CreatedAt = orNow(u.CreatedAt)
+	u.CreatedAt = truncate(u.CreatedAt)
 	id, err := s.insertID(ctx, `INSERT INTO users
 		(username, username_lower, email, display_name, password_hash, disabled, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,

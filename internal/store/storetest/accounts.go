@@ -5,12 +5,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"latchkey/internal/store"
 )
 
 var userTests = []test{
-	{"CreateSetsIDAndCreatedAtAndGetReturnsIt", testCreateUser},
+	{"CreateSetsIDKeepsCreatedAtAndGetReturnsIt", testCreateUser},
 	{"BadTextIsRefusedOnWriteAndNotFoundOnLookup", testBadText},
 	{"UsernameTakenCaseInsensitivelyIsAlreadyExists", testUserTaken},
 	{"GetByUsernameIgnoresCase", testUserByName},
@@ -35,13 +36,13 @@ func mkUser(t *testing.T, s store.Store, name string) store.User {
 
 func testCreateUser(t *testing.T, s store.Store) {
 	in := store.User{Username: "Alice", Email: "alice@example.com", DisplayName: "Alice A.",
-		PasswordHash: "$argon2id$x", Disabled: true}
+		PasswordHash: "$argon2id$x", Disabled: true, CreatedAt: now().Add(-time.Hour)}
 	u, err := s.CreateUser(ctx(t), in)
 	must(t, "create user", err)
-	if u.ID == 0 || u.CreatedAt.IsZero() {
-		t.Fatalf("create user returned ID %d, CreatedAt %v; want both set", u.ID, u.CreatedAt)
+	if u.ID == 0 || !u.CreatedAt.Equal(in.CreatedAt) {
+		t.Fatalf("create user returned ID %d, CreatedAt %v; want an ID and %v", u.ID, u.CreatedAt, in.CreatedAt)
 	}
-	in.ID, in.CreatedAt = u.ID, u.CreatedAt
+	in.ID = u.ID
 	same(t, "created user", u, in)
 	got, err := s.GetUser(ctx(t), u.ID)
 	must(t, "get user", err)
@@ -166,13 +167,13 @@ func mkProject(t *testing.T, s store.Store, key string) store.Project {
 }
 
 func testCreateProject(t *testing.T, s store.Store) {
-	in := store.Project{Key: "proj", Name: "Project", Description: "A project", Public: true}
+	in := store.Project{Key: "proj", Name: "Project", Description: "A project", Public: true, CreatedAt: now()}
 	p, err := s.CreateProject(ctx(t), in)
 	must(t, "create project", err)
-	if p.ID == 0 || p.CreatedAt.IsZero() {
-		t.Fatalf("create project returned ID %d, CreatedAt %v; want both set", p.ID, p.CreatedAt)
+	if p.ID == 0 || !p.CreatedAt.Equal(in.CreatedAt) {
+		t.Fatalf("create project returned ID %d, CreatedAt %v; want an ID and %v", p.ID, p.CreatedAt, in.CreatedAt)
 	}
-	in.ID, in.Key, in.CreatedAt = p.ID, "PROJ", p.CreatedAt
+	in.ID, in.Key = p.ID, "PROJ"
 	same(t, "created project", p, in)
 	got, err := s.GetProjectByKey(ctx(t), "PROJ")
 	must(t, "get project", err)
@@ -197,16 +198,14 @@ func testProjectByKey(t *testing.T, s store.Store) {
 }
 
 func testListProjects(t *testing.T, s store.Store) {
-	ps, err := s.ListProjects(ctx(t))
-	must(t, "list projects", err)
-	if len(ps) != 0 {
+	if ps := listAll(t, "list projects", s.ListProjects); len(ps) != 0 {
 		t.Fatalf("empty store lists %d projects", len(ps))
 	}
 	for _, k := range []string{"zed", "A_B", "AB", "mid", "A1"} {
 		mkProject(t, s, k)
 	}
-	ps, err = s.ListProjects(ctx(t))
-	must(t, "list projects", err)
+	ps := listAll(t, "list projects", s.ListProjects)
+	checkPaging(t, "projects", s.ListProjects, ps)
 	var keys []string
 	for _, p := range ps {
 		keys = append(keys, p.Key)
@@ -234,13 +233,13 @@ func mkRepo(t *testing.T, s store.Store, p store.Project, slug string) store.Rep
 
 func testCreateRepo(t *testing.T, s store.Store) {
 	p := mkProject(t, s, "proj")
-	in := store.Repo{ProjectID: p.ID, Slug: "my-repo", Name: "My repo", Public: true}
+	in := store.Repo{ProjectID: p.ID, Slug: "my-repo", Name: "My repo", Public: true, CreatedAt: now()}
 	r, err := s.CreateRepo(ctx(t), in)
 	must(t, "create repo", err)
-	if r.ID == 0 || r.CreatedAt.IsZero() {
-		t.Fatalf("create repo returned ID %d, CreatedAt %v; want both set", r.ID, r.CreatedAt)
+	if r.ID == 0 || !r.CreatedAt.Equal(in.CreatedAt) {
+		t.Fatalf("create repo returned ID %d, CreatedAt %v; want an ID and %v", r.ID, r.CreatedAt, in.CreatedAt)
 	}
-	in.ID, in.ProjectKey, in.CreatedAt = r.ID, "PROJ", r.CreatedAt
+	in.ID, in.ProjectKey = r.ID, "PROJ"
 	same(t, "created repo", r, in)
 }
 
@@ -274,17 +273,15 @@ func testGetRepo(t *testing.T, s store.Store) {
 func testListRepos(t *testing.T, s store.Store) {
 	p := mkProject(t, s, "PROJ")
 	q := mkProject(t, s, "OTHER")
-	rs, err := s.ListRepos(ctx(t), p.ID)
-	must(t, "list repos", err)
-	if len(rs) != 0 {
+	if rs := listAll(t, "list repos", store.Bind(s.ListRepos, p.ID)); len(rs) != 0 {
 		t.Fatalf("empty project lists %d repos", len(rs))
 	}
 	for _, slug := range []string{"zeta", "alpha", "mid"} {
 		mkRepo(t, s, p, slug)
 	}
 	mkRepo(t, s, q, "beta")
-	rs, err = s.ListRepos(ctx(t), p.ID)
-	must(t, "list repos", err)
+	rs := listAll(t, "list repos", store.Bind(s.ListRepos, p.ID))
+	checkPaging(t, "repos of a project", store.Bind(s.ListRepos, p.ID), rs)
 	var slugs []string
 	for _, r := range rs {
 		slugs = append(slugs, r.Slug)

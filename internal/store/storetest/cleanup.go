@@ -153,7 +153,7 @@ func testCleanupDeadFamily(t *testing.T, s store.Store) {
 func testCleanupAccessOnlyFamily(t *testing.T, s store.Store) {
 	c := mkClient(t, s, "service")
 	access := newTokens([]string{"REPO_READ"})[:1] // an hour
-	iss, err := s.CreateFamily(ctx(t), store.Issue{Family: store.TokenFamily{ClientID: c.ID, Scopes: []string{"REPO_READ"}}, Tokens: access})
+	iss, err := s.CreateFamily(ctx(t), store.Issue{Family: store.TokenFamily{ClientID: c.ID, Scopes: []string{"REPO_READ"}}, Tokens: access}, now())
 	must(t, "create family", err)
 	if n := sweep(t, s, now().Add(30*time.Minute), 100); n != 0 {
 		t.Errorf("deleted %d rows before the access token expired, want 0", n)

@@ -54,7 +54,7 @@ func testCreateClient(t *testing.T, s store.Store) {
 	must(t, "get client", err)
 	same(t, "stored client", got, in)
 
-	bare, err := s.CreateClient(ctx(t), store.Client{ID: "bare"})
+	bare, err := s.CreateClient(ctx(t), store.Client{ID: "bare", CreatedAt: now()})
 	must(t, "create bare client", err)
 	if bare.CreatedAt.IsZero() {
 		t.Error("create client left CreatedAt zero")
@@ -111,9 +111,7 @@ func testUpdateClientFnError(t *testing.T, s store.Store) {
 }
 
 func testListClients(t *testing.T, s store.Store) {
-	cs, err := s.ListClients(ctx(t))
-	must(t, "list clients", err)
-	if len(cs) != 0 {
+	if cs := listAll(t, "list clients", s.ListClients); len(cs) != 0 {
 		t.Fatalf("empty store lists %d clients", len(cs))
 	}
 	at := now()
@@ -123,8 +121,8 @@ func testListClients(t *testing.T, s store.Store) {
 		must(t, "create client "+id, err)
 		want = append(want, id)
 	}
-	cs, err = s.ListClients(ctx(t))
-	must(t, "list clients", err)
+	cs := listAll(t, "list clients", s.ListClients)
+	checkPaging(t, "clients", s.ListClients, cs)
 	var got []string
 	for _, c := range cs {
 		got = append(got, c.ID)

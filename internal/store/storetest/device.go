@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ var deviceTests = []test{
 	{"CreateAndGetByUserCodeRoundTrip", testCreateDeviceCode},
 	{"UserCodeTakenIsAlreadyExists", testDeviceUserCodeTaken},
 	{"UnknownIsNotFound", testDeviceNotFound},
+	{"GetByHashFindsItInAnyState", testGetDeviceCodeByHash},
 	{"UpdateStoresTheReturnedRow", testUpdateDeviceCode},
 	{"UpdateWithIssueWritesFamilyAndLinksIt", testDeviceIssue},
 	{"UpdateFnErrorWritesNothing", testDeviceFnError},
@@ -36,6 +36,9 @@ func testCreateDeviceCode(t *testing.T, s store.Store) {
 	got, err := s.GetDeviceCodeByUserCode(ctx(t), "BCDFGHJK")
 	must(t, "get device code", err)
 	same(t, "stored device code", got, d)
+	got, err = s.GetDeviceCode(ctx(t), d.Hash)
+	must(t, "get device code by hash", err)
+	same(t, "device code by hash", got, d)
 }
 
 func testDeviceUserCodeTaken(t *testing.T, s store.Store) {
@@ -47,7 +50,9 @@ func testDeviceUserCodeTaken(t *testing.T, s store.Store) {
 func testDeviceNotFound(t *testing.T, s store.Store) {
 	_, err := s.GetDeviceCodeByUserCode(ctx(t), "NOPE")
 	wantErr(t, "get unknown", err, store.ErrNotFound)
-	_, err = s.UpdateDeviceCode(ctx(t), newHash(), func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+	_, err = s.GetDeviceCode(ctx(t), newHash())
+	wantErr(t, "get unknown by hash", err, store.ErrNotFound)
+	_, err = s.UpdateDeviceCode(ctx(t), newHash(), now(), func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
 		t.Error("fn called for an unknown device code")
 		return d, nil, nil
 	})
@@ -57,7 +62,7 @@ func testDeviceNotFound(t *testing.T, s store.Store) {
 func testUpdateDeviceCode(t *testing.T, s store.Store) {
 	d := mkDevice(t, s, "BCDFGHJK")
 	u := mkUser(t, s, "approver")
-	got, err := s.UpdateDeviceCode(ctx(t), d.Hash, func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+	got, err := s.UpdateDeviceCode(ctx(t), d.Hash, now(), func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
 		cur.Status, cur.UserID, cur.AuthTime = store.DeviceApproved, u.ID, now()
 		cur.Interval, cur.LastPolledAt = 10*time.Second, now()
 		return cur, nil, nil
@@ -75,7 +80,8 @@ func testDeviceIssue(t *testing.T, s store.Store) {
 	d := mkDevice(t, s, "BCDFGHJK")
 	u := mkUser(t, s, "approver")
 	tok := store.Token{Hash: newHash(), Kind: store.AccessToken, Scopes: []string{"REPO_READ"}, ExpiresAt: now().Add(time.Hour)}
-	got, err := s.UpdateDeviceCode(ctx(t), d.Hash, func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+	at := now().Add(-time.Minute)
+	got, err := s.UpdateDeviceCode(ctx(t), d.Hash, at, func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
 		cur.Status, cur.UserID = store.DeviceConsumed, u.ID
 		return cur, &store.Issue{Family: store.TokenFamily{Scopes: cur.Scopes}, Tokens: []store.Token{tok}}, nil
 	})
@@ -88,12 +94,15 @@ func testDeviceIssue(t *testing.T, s store.Store) {
 	if fam.ID != got.FamilyID || fam.ClientID != d.ClientID || fam.UserID != u.ID || stored.Generation != 1 {
 		t.Fatalf("issued family %+v token %+v", fam, stored)
 	}
+	if !fam.CreatedAt.Equal(at) || !stored.CreatedAt.Equal(at) {
+		t.Errorf("family created at %v, token at %v; want now (%v) for both", fam.CreatedAt, stored.CreatedAt, at)
+	}
 }
 
 func testDeviceFnError(t *testing.T, s store.Store) {
 	d := mkDevice(t, s, "BCDFGHJK")
 	boom := errors.New("boom")
-	_, err := s.UpdateDeviceCode(ctx(t), d.Hash, func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+	_, err := s.UpdateDeviceCode(ctx(t), d.Hash, now(), func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
 		cur.Status = store.DeviceDenied
 		return cur, nil, boom
 	})
@@ -109,23 +118,36 @@ func testDeviceFnError(t *testing.T, s store.Store) {
 func testDeviceConcurrentConsume(t *testing.T, s store.Store) {
 	d := mkDevice(t, s, "BCDFGHJK")
 	u := mkUser(t, s, "approver")
-	var issued atomic.Int32
-	errs := parallel(50, func(i int) error {
-		_, err := s.UpdateDeviceCode(ctx(t), d.Hash, func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+	// Each caller's token is drawn before the call: a callback may run
+	// more than once and may not count anything, so the store is asked
+	// afterwards how many of the tokens it kept.
+	hashes := make([]string, 50)
+	for i := range hashes {
+		hashes[i] = newHash()
+	}
+	errs := parallel(len(hashes), func(i int) error {
+		_, err := s.UpdateDeviceCode(ctx(t), d.Hash, now(), func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
 			if cur.Status == store.DeviceConsumed {
 				return cur, nil, nil
 			}
 			cur.Status, cur.UserID = store.DeviceConsumed, u.ID
-			issued.Add(1)
-			return cur, &store.Issue{Tokens: []store.Token{{Hash: newHash(), Kind: store.AccessToken, ExpiresAt: now().Add(time.Hour)}}}, nil
+			return cur, &store.Issue{Tokens: []store.Token{{Hash: hashes[i], Kind: store.AccessToken, ExpiresAt: now().Add(time.Hour)}}}, nil
 		})
 		return err
 	})
 	for _, err := range errs {
 		must(t, "concurrent update", err)
 	}
-	if issued.Load() != 1 {
-		t.Fatalf("consumed %d times, want once", issued.Load())
+	issued := 0
+	for _, h := range hashes {
+		if _, _, err := s.GetToken(ctx(t), h); err == nil {
+			issued++
+		} else if !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	if issued != 1 {
+		t.Fatalf("consumed %d times, want once", issued)
 	}
 }
 
@@ -133,11 +155,26 @@ func testCreateFamily(t *testing.T, s store.Store) {
 	c := mkClient(t, s, "svc")
 	u := mkUser(t, s, "service")
 	tok := store.Token{Hash: newHash(), Kind: store.AccessToken, Scopes: []string{"REPO_READ"}, ExpiresAt: now().Add(time.Hour)}
-	iss, err := s.CreateFamily(ctx(t), store.Issue{Family: store.TokenFamily{ClientID: c.ID, UserID: u.ID, Scopes: tok.Scopes}, Tokens: []store.Token{tok}})
+	iss, err := s.CreateFamily(ctx(t), store.Issue{Family: store.TokenFamily{ClientID: c.ID, UserID: u.ID, Scopes: tok.Scopes}, Tokens: []store.Token{tok}}, now())
 	must(t, "create family", err)
 	_, fam, err := s.GetToken(ctx(t), tok.Hash)
 	must(t, "get token", err)
 	if fam.ID != iss.Family.ID || fam.Generation != 1 || fam.ClientID != c.ID {
 		t.Fatalf("family %+v", fam)
+	}
+}
+
+func testGetDeviceCodeByHash(t *testing.T, s store.Store) {
+	d := mkDevice(t, s, "BCDFGHJK")
+	u := mkUser(t, s, "approver")
+	for _, status := range []store.DeviceStatus{store.DeviceApproved, store.DeviceConsumed} {
+		want, err := s.UpdateDeviceCode(ctx(t), d.Hash, now(), func(cur store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+			cur.Status, cur.UserID = status, u.ID
+			return cur, nil, nil
+		})
+		must(t, "update", err)
+		got, err := s.GetDeviceCode(ctx(t), d.Hash)
+		must(t, "get by hash", err)
+		same(t, "device code "+string(status), got, want)
 	}
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -28,23 +29,21 @@ var resourceTests = []test{
 }
 
 func testListUsers(t *testing.T, s store.Store) {
-	us, err := s.ListUsers(ctx(t))
-	must(t, "list users", err)
-	if len(us) != 0 {
+	if us := listAll(t, "list users", s.ListUsers); len(us) != 0 {
 		t.Fatalf("empty store lists %d users", len(us))
 	}
 	want := map[string]store.User{}
-	for _, name := range []string{"carol", "Alice", "bob", "dave"} {
+	for _, name := range []string{"carol", "Alice", "bob", "dave", "_x", "Zed", "émile"} {
 		want[name] = mkUser(t, s, name)
 	}
-	us, err = s.ListUsers(ctx(t))
-	must(t, "list users", err)
+	us := listAll(t, "list users", s.ListUsers)
+	checkPaging(t, "users", s.ListUsers, us)
 	var names []string
 	for _, u := range us {
 		names = append(names, u.Username)
 		same(t, "listed user "+u.Username, u, want[u.Username])
 	}
-	if w := []string{"Alice", "bob", "carol", "dave"}; !slices.Equal(names, w) {
+	if w := []string{"_x", "Alice", "bob", "carol", "dave", "Zed", "émile"}; !slices.Equal(names, w) {
 		t.Errorf("user names %q, want %q", names, w)
 	}
 }
@@ -190,9 +189,7 @@ func testDeleteProject(t *testing.T, s store.Store) {
 }
 
 func testListAllRepos(t *testing.T, s store.Store) {
-	rs, err := s.ListAllRepos(ctx(t))
-	must(t, "list all repos", err)
-	if len(rs) != 0 {
+	if rs := listAll(t, "list all repos", s.ListAllRepos); len(rs) != 0 {
 		t.Fatalf("empty store lists %d repos", len(rs))
 	}
 	b := mkProject(t, s, "BBB")
@@ -202,8 +199,8 @@ func testListAllRepos(t *testing.T, s store.Store) {
 	mkRepo(t, s, a, "zed")
 	mkRepo(t, s, b, "Alpha")
 	mkRepo(t, s, a, "mid")
-	rs, err = s.ListAllRepos(ctx(t))
-	must(t, "list all repos", err)
+	rs := listAll(t, "list all repos", s.ListAllRepos)
+	checkPaging(t, "all repos", s.ListAllRepos, rs)
 	var names []string
 	for _, r := range rs {
 		names = append(names, r.ProjectKey+"/"+r.Slug)
@@ -265,9 +262,7 @@ func testDeleteRepo(t *testing.T, s store.Store) {
 	must(t, "delete repo", s.DeleteRepo(ctx(t), r.ID))
 	_, err := s.GetRepo(ctx(t), "PROJ", "gone")
 	wantErr(t, "get deleted repo", err, store.ErrNotFound)
-	rs, err := s.ListRepos(ctx(t), p.ID)
-	must(t, "list repos", err)
-	same(t, "repos left", rs, []store.Repo{kept})
+	same(t, "repos left", listAll(t, "list repos", store.Bind(s.ListRepos, p.ID)), []store.Repo{kept})
 	perms, err := s.ListPermissions(ctx(t), u.ID)
 	must(t, "list permissions", err)
 	var left []string
@@ -295,18 +290,15 @@ func testListTargetPermissions(t *testing.T, s store.Store) {
 	for _, perm := range set {
 		must(t, "set permission", s.SetPermission(ctx(t), perm))
 	}
-	got, err := s.ListTargetPermissions(ctx(t), store.TargetProject, p.ID)
-	must(t, "list project permissions", err)
-	same(t, "project permissions", got, []store.Permission{set[1], set[0]})
-	got, err = s.ListTargetPermissions(ctx(t), store.TargetRepo, r.ID)
-	must(t, "list repo permissions", err)
-	same(t, "repo permissions", got, []store.Permission{set[2]})
-	got, err = s.ListTargetPermissions(ctx(t), store.TargetGlobal, 0)
-	must(t, "list global permissions", err)
-	same(t, "global permissions", got, []store.Permission{set[3]})
-	got, err = s.ListTargetPermissions(ctx(t), store.TargetRepo, r.ID+1000)
-	must(t, "list permissions of an unknown repo", err)
-	if len(got) != 0 {
+	on := func(kind store.TargetKind, id int64) store.List[store.Permission] {
+		return func(c context.Context, pg store.Page) ([]store.Permission, store.Cursor, error) {
+			return s.ListTargetPermissions(c, kind, id, pg)
+		}
+	}
+	checkPaging(t, "project permissions", on(store.TargetProject, p.ID), []store.Permission{set[1], set[0]})
+	checkPaging(t, "repo permissions", on(store.TargetRepo, r.ID), []store.Permission{set[2]})
+	checkPaging(t, "global permissions", on(store.TargetGlobal, 0), []store.Permission{set[3]})
+	if got := listAll(t, "list permissions of an unknown repo", on(store.TargetRepo, r.ID+1000)); len(got) != 0 {
 		t.Errorf("unknown repo has permissions %v", got)
 	}
 }

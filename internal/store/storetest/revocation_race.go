@@ -58,9 +58,7 @@ func raceRevocation(t *testing.T, s store.Store, revoke func(u store.User, c sto
 			t.Fatal(err)
 		}
 	}
-	live, err := s.ListFamiliesByUser(ctx(t), u.ID, now())
-	must(t, "list families", err)
-	for _, f := range live {
+	for _, f := range listAll(t, "list families", families(s, u.ID, now())) {
 		if f.Family.ClientID == c.ID {
 			t.Fatalf("family %d is alive after the revocation", f.Family.ID)
 		}

@@ -1,8 +1,8 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
-	"latchkey/internal/audit"
 	"slices"
 	"testing"
 	"time"
@@ -28,7 +28,7 @@ var selfServiceTests = []test{
 // auditTests cover the audit trail.
 var auditTests = []test{
 	{"AppendSetsIDAndTimeAndListRoundTripsEveryField", testAppendAudit},
-	{"ListIsNewestFirstWithLimitAndOffset", testListAuditPages},
+	{"ListIsNewestFirstInPagesByCursor", testListAuditPages},
 	{"AuditOutlivesTheUserAndClientItNames", testAuditOutlivesUser},
 	{"DeleteBeforeRemovesOnlyOldEventsInBatches", testDeleteAuditBefore},
 }
@@ -49,8 +49,7 @@ func testDeleteAuditBefore(t *testing.T, s store.Store) {
 	if n != 1 {
 		t.Fatalf("second batch deleted %d, want 1", n)
 	}
-	left, err := s.ListAudit(ctx(t), 10, 0)
-	must(t, "list", err)
+	left := listAll(t, "list", s.ListAudit)
 	if len(left) != 2 || left[1].At.Before(t0) {
 		t.Fatalf("left %+v", left)
 	}
@@ -64,9 +63,16 @@ func mkFamily(t *testing.T, s store.Store, c store.Client, u store.User, created
 	iss, err := s.CreateFamily(ctx(t), store.Issue{
 		Family: store.TokenFamily{ClientID: c.ID, UserID: u.ID, Scopes: scopes, CreatedAt: created},
 		Tokens: newTokens(scopes),
-	})
+	}, created)
 	must(t, "create family", err)
 	return iss
+}
+
+// families lists the live families of a user at now.
+func families(s store.Store, userID int64, at time.Time) store.List[store.UserFamily] {
+	return func(c context.Context, p store.Page) ([]store.UserFamily, store.Cursor, error) {
+		return s.ListFamiliesByUser(c, userID, at, p)
+	}
 }
 
 // familyIDs lists the IDs of fs in order.
@@ -90,8 +96,8 @@ func testListClientsByOwner(t *testing.T, s store.Store) {
 		must(t, "create client", err)
 	}
 	mkClient(t, s, "admin-registered")
-	cs, err := s.ListClientsByOwner(ctx(t), alice.ID)
-	must(t, "list alice's clients", err)
+	cs := listAll(t, "list alice's clients", store.Bind(s.ListClientsByOwner, alice.ID))
+	checkPaging(t, "alice's clients", store.Bind(s.ListClientsByOwner, alice.ID), cs)
 	var got []string
 	for _, c := range cs {
 		got = append(got, c.ID)
@@ -99,9 +105,7 @@ func testListClientsByOwner(t *testing.T, s store.Store) {
 	if !slices.Equal(got, want) {
 		t.Errorf("alice's clients = %q, want %q", got, want)
 	}
-	none, err := s.ListClientsByOwner(ctx(t), alice.ID+bob.ID+100)
-	must(t, "list clients of nobody", err)
-	if len(none) != 0 {
+	if none := listAll(t, "list clients of nobody", store.Bind(s.ListClientsByOwner, alice.ID+bob.ID+100)); len(none) != 0 {
 		t.Errorf("a user without clients lists %d", len(none))
 	}
 }
@@ -146,8 +150,8 @@ func testListFamiliesByUser(t *testing.T, s store.Store) {
 	old := mkFamily(t, s, app, alice, at.Add(-2*time.Hour))
 	recent := mkFamily(t, s, other, alice, at.Add(-time.Hour))
 	mkFamily(t, s, app, bob, at)
-	fs, err := s.ListFamiliesByUser(ctx(t), alice.ID, at)
-	must(t, "list alice's families", err)
+	fs := listAll(t, "list alice's families", families(s, alice.ID, at))
+	checkPaging(t, "alice's families", families(s, alice.ID, at), fs)
 	if got, want := familyIDs(fs), []int64{recent.Family.ID, old.Family.ID}; !slices.Equal(got, want) {
 		t.Fatalf("alice's families = %v, want %v (newest first)", got, want)
 	}
@@ -166,7 +170,7 @@ func testListFamiliesSkipsDead(t *testing.T, s store.Store) {
 	expired, err := s.CreateFamily(ctx(t), store.Issue{
 		Family: store.TokenFamily{ClientID: app.ID, UserID: alice.ID, Scopes: []string{"REPO_READ"}},
 		Tokens: []store.Token{{Hash: newHash(), Kind: store.AccessToken, ExpiresAt: at.Add(-time.Minute)}},
-	})
+	}, at)
 	must(t, "create expired family", err)
 	rotated := mkFamily(t, s, app, alice, at)
 	_, err = s.RotateRefreshToken(ctx(t), rotated.Tokens[1].Hash, at, func(store.TokenFamily, store.Token) (store.Issue, error) {
@@ -176,8 +180,7 @@ func testListFamiliesSkipsDead(t *testing.T, s store.Store) {
 	})
 	must(t, "rotate", err)
 	live := mkFamily(t, s, app, alice, at)
-	fs, err := s.ListFamiliesByUser(ctx(t), alice.ID, at)
-	must(t, "list families", err)
+	fs := listAll(t, "list families", families(s, alice.ID, at))
 	if got, want := familyIDs(fs), []int64{live.Family.ID}; !slices.Equal(got, want) {
 		t.Errorf("live families = %v, want %v (revoked %d, expired %d, rotated %d left out)",
 			got, want, revoked.Family.ID, expired.Family.ID, rotated.Family.ID)
@@ -199,8 +202,7 @@ func testTouchFamily(t *testing.T, s store.Store) {
 	if !fam.LastUsedAt.Equal(used) {
 		t.Errorf("last used at %v, want %v", fam.LastUsedAt, used)
 	}
-	fs, err := s.ListFamiliesByUser(ctx(t), fam.UserID, used)
-	must(t, "list families", err)
+	fs := listAll(t, "list families", families(s, fam.UserID, used))
 	if len(fs) != 1 || !fs[0].Family.LastUsedAt.Equal(used) {
 		t.Errorf("listed families %+v, want one last used at %v", fs, used)
 	}
@@ -266,9 +268,7 @@ func testListConsentsByUser(t *testing.T, s store.Store) {
 	for _, c := range []store.Consent{older, newer, {UserID: bob.ID, ClientID: "a", GrantedAt: at}} {
 		must(t, "save consent", s.SaveConsent(ctx(t), c))
 	}
-	cs, err := s.ListConsentsByUser(ctx(t), alice.ID)
-	must(t, "list consents", err)
-	same(t, "alice's consents", cs, []store.Consent{newer, older})
+	checkPaging(t, "alice's consents", store.Bind(s.ListConsentsByUser, alice.ID), []store.Consent{newer, older})
 }
 
 func testDeleteUserSessions(t *testing.T, s store.Store) {
@@ -307,43 +307,30 @@ func testAppendAudit(t *testing.T, s store.Store) {
 	}
 	in.ID = e.ID
 	same(t, "appended event", e, in)
-	bare, err := s.AppendAudit(ctx(t), store.AuditEvent{Event: "login.failed"})
+	bare, err := s.AppendAudit(ctx(t), store.AuditEvent{At: now(), Event: "login.failed"})
 	must(t, "append bare event", err)
 	if bare.At.IsZero() || bare.ID <= e.ID {
 		t.Errorf("bare event has At %v, ID %d (first ID %d); want At set and a larger ID", bare.At, bare.ID, e.ID)
 	}
-	got, err := s.ListAudit(ctx(t), 10, 0)
-	must(t, "list", err)
-	same(t, "listed events", got, []store.AuditEvent{bare, in})
+	checkPaging(t, "listed events", s.ListAudit, []store.AuditEvent{bare, in})
 }
 
 func testListAuditPages(t *testing.T, s store.Store) {
-	var ids []int64
-	for i := range 7 {
-		e, err := s.AppendAudit(ctx(t), store.AuditEvent{Event: audit.Event(fmt.Sprintf("e%d", i))})
-		must(t, "append", err)
-		ids = append(ids, e.ID)
-	}
-	slices.Reverse(ids)
-	page := func(limit, offset int) []int64 {
-		es, err := s.ListAudit(ctx(t), limit, offset)
+	ids := appendEvents(t, s, 7)
+	var pages [][]int64
+	for p := (store.Page{Limit: 3}); ; {
+		es, next, err := s.ListAudit(ctx(t), p)
 		must(t, "list", err)
-		var out []int64
-		for _, e := range es {
-			out = append(out, e.ID)
+		pages = append(pages, eventIDs(es))
+		if next == "" {
+			break
 		}
-		return out
+		p.After = next
 	}
-	for _, c := range []struct {
-		limit, offset int
-		want          []int64
-	}{
-		{3, 0, ids[:3]}, {3, 3, ids[3:6]}, {3, 6, ids[6:]}, {3, 9, nil}, {0, 0, nil}, {100, -1, ids},
-	} {
-		if got := page(c.limit, c.offset); !slices.Equal(got, c.want) {
-			t.Errorf("limit %d offset %d: %v, want %v", c.limit, c.offset, got, c.want)
-		}
+	if want := [][]int64{ids[:3], ids[3:6], ids[6:]}; fmt.Sprint(pages) != fmt.Sprint(want) {
+		t.Errorf("pages of 3: %v, want %v", pages, want)
 	}
+	checkPaging(t, "events", s.ListAudit, listAll(t, "list", s.ListAudit))
 }
 
 func testAuditOutlivesUser(t *testing.T, s store.Store) {
@@ -353,7 +340,5 @@ func testAuditOutlivesUser(t *testing.T, s store.Store) {
 	must(t, "append", err)
 	must(t, "delete client", s.DeleteClient(ctx(t), "app"))
 	must(t, "delete user", s.DeleteUser(ctx(t), alice.ID))
-	got, err := s.ListAudit(ctx(t), 1, 0)
-	must(t, "list", err)
-	same(t, "events after deletions", got, []store.AuditEvent{e})
+	same(t, "events after deletions", listAll(t, "list", s.ListAudit), []store.AuditEvent{e})
 }

@@ -8,7 +8,10 @@
 //
 // The suite includes concurrency tests: one code redeemed by many
 // goroutines at once, one refresh token rotated by many goroutines at once,
-// and many goroutines writing unrelated rows.
+// and many goroutines writing unrelated rows. Every list is read in pages
+// of every size and compared with the whole list. (That a callback may run
+// more than once is a property of a backend's retries: package sqlstore
+// tests it by failing commits.)
 package storetest
 
 import (
@@ -50,6 +53,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Cleanup", cleanupTests},
 		{"SelfService", selfServiceTests},
 		{"Audit", auditTests},
+		{"Paging", pagingTests},
+		{"Time", timeTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

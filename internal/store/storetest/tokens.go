@@ -127,6 +127,7 @@ var authCodeTests = []test{
 	{"CreateTakenHashIsAlreadyExists", testCodeTaken},
 	{"RedeemIssuesFamilyAtGenerationOne", testRedeem},
 	{"RedeemUnknownIsNotFound", testRedeemUnknown},
+	{"GetReturnsTheCodeBeforeAndAfterRedemption", testGetAuthCode},
 	{"SecondRedeemIsCodeReusedAndRevokesFamily", testRedeemTwice},
 	{"IssueErrorBurnsCodeAndWritesNothingElse", testRedeemBurned},
 }
@@ -176,6 +177,27 @@ func testRedeem(t *testing.T, s store.Store) {
 func testRedeemUnknown(t *testing.T, s store.Store) {
 	_, err := s.RedeemAuthCode(ctx(t), newHash(), now(), failIssue(t))
 	wantErr(t, "redeem unknown code", err, store.ErrNotFound)
+}
+
+func testGetAuthCode(t *testing.T, s store.Store) {
+	c, u := mkClient(t, s, "app"), mkUser(t, s, "alice")
+	at := now()
+	code := store.AuthCode{Hash: newHash(), ClientID: c.ID, UserID: u.ID, RedirectURI: "https://app.example.com/cb",
+		Scopes: []string{"REPO_READ"}, Nonce: "n", AuthTime: at.Add(-time.Minute), CreatedAt: at, ExpiresAt: at.Add(time.Minute)}
+	must(t, "create code", s.CreateAuthCode(ctx(t), code))
+	got, err := s.GetAuthCode(ctx(t), code.Hash)
+	must(t, "get code", err)
+	same(t, "stored code", got, code)
+	iss := redeem(t, s, code.Hash)
+	got, err = s.GetAuthCode(ctx(t), code.Hash)
+	must(t, "get redeemed code", err)
+	code.UsedAt, code.FamilyID = got.UsedAt, iss.Family.ID
+	same(t, "redeemed code", got, code)
+	if got.UsedAt.IsZero() {
+		t.Error("a redeemed code has no UsedAt")
+	}
+	_, err = s.GetAuthCode(ctx(t), newHash())
+	wantErr(t, "get unknown code", err, store.ErrNotFound)
 }
 
 func testRedeemTwice(t *testing.T, s store.Store) {
