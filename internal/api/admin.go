@@ -36,7 +36,7 @@ func (a *API) adminListUsers(r *http.Request, c *oauth.Caller) (int, any, error)
 		return 0, nil, err
 	}
 	users := filterSeq(store.Walk(r.Context(), a.store.ListUsers, firstBatch), func(u store.User) bool {
-		return matches(u, r.URL.Query().Get("filter"))
+		return matches(c, u, r.URL.Query().Get("filter"))
 	})
 	p, err := paginateSeq(r, users)
 	if err != nil {
@@ -155,7 +155,7 @@ func (a *API) adminListPermissions(r *http.Request, c *oauth.Caller) (int, any, 
 	if err := access.AdminRead(c); err != nil {
 		return 0, nil, err
 	}
-	out, err := a.holders(r.Context(), store.TargetGlobal, 0, r.URL.Query().Get("filter"))
+	out, err := a.holders(r.Context(), c, store.TargetGlobal, 0, r.URL.Query().Get("filter"))
 	if err != nil {
 		return 0, nil, err
 	}

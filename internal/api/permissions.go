@@ -50,7 +50,7 @@ func (a *API) listPermissions(r *http.Request, c *oauth.Caller) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := a.holders(r.Context(), t.kind, t.id, r.URL.Query().Get("filter"))
+	out, err := a.holders(r.Context(), c, t.kind, t.id, r.URL.Query().Get("filter"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -58,8 +58,8 @@ func (a *API) listPermissions(r *http.Request, c *oauth.Caller) (int, any, error
 }
 
 // holders lists the users holding a permission on one target, with it,
-// ordered by user name.
-func (a *API) holders(ctx context.Context, kind store.TargetKind, id int64, filter string) ([]permissionJSON, error) {
+// ordered by user name, as caller c may see them.
+func (a *API) holders(ctx context.Context, c *oauth.Caller, kind store.TargetKind, id int64, filter string) ([]permissionJSON, error) {
 	perms, err := store.All(ctx, func(ctx context.Context, p store.Page) ([]store.Permission, store.Cursor, error) {
 		return a.store.ListTargetPermissions(ctx, kind, id, p)
 	})
@@ -75,8 +75,8 @@ func (a *API) holders(ctx context.Context, kind store.TargetKind, id int64, filt
 		if err != nil {
 			return nil, err
 		}
-		if matches(u, filter) {
-			out = append(out, permissionJSON{User: a.userJSON(u), Permission: p.Name})
+		if matches(c, u, filter) {
+			out = append(out, permissionJSON{User: a.visibleUserJSON(c, u), Permission: p.Name})
 		}
 	}
 	slices.SortFunc(out, func(x, y permissionJSON) int { return strings.Compare(x.User.Name, y.User.Name) })
@@ -84,11 +84,12 @@ func (a *API) holders(ctx context.Context, kind store.TargetKind, id int64, filt
 }
 
 // matches reports whether filter is empty or part of the user's name,
-// display name or email, ignoring case.
-func matches(u store.User, filter string) bool {
+// display name or, where caller c may see it, email, ignoring case: a
+// filter is no oracle for addresses the caller may not see.
+func matches(c *oauth.Caller, u store.User, filter string) bool {
 	f := strings.ToLower(filter)
-	return strings.Contains(strings.ToLower(u.Username), f) ||
-		strings.Contains(strings.ToLower(u.DisplayName), f) || strings.Contains(strings.ToLower(u.Email), f)
+	byEmail := c.Principal.SeesEmailOf(u.ID) && strings.Contains(strings.ToLower(u.Email), f)
+	return strings.Contains(strings.ToLower(u.Username), f) || strings.Contains(strings.ToLower(u.DisplayName), f) || byEmail
 }
 
 // setPermissions is PUT .../permissions/users?name=U&name=V&permission=P:

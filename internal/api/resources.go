@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"latchkey/internal/gitserve"
+	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
@@ -47,7 +48,7 @@ type repoJSON struct {
 // userJSON is Bitbucket's user.
 type userJSON struct {
 	Name         string `json:"name"`
-	EmailAddress string `json:"emailAddress"`
+	EmailAddress string `json:"emailAddress,omitempty"`
 	Active       bool   `json:"active"`
 	DisplayName  string `json:"displayName"`
 	ID           int64  `json:"id"`
@@ -103,6 +104,16 @@ func (a *API) userJSON(u store.User) userJSON {
 		Name: u.Username, EmailAddress: u.Email, Active: !u.Disabled, DisplayName: u.DisplayName,
 		ID: u.ID, Slug: userSlug(u), Type: "NORMAL", Links: self(a.cfg.BaseURL + "/users/" + userSlug(u)),
 	}
+}
+
+// visibleUserJSON is userJSON as caller c may see it: without the email
+// address unless c is the user or an administrator (SeesEmailOf).
+func (a *API) visibleUserJSON(c *oauth.Caller, u store.User) userJSON {
+	out := a.userJSON(u)
+	if !c.Principal.SeesEmailOf(u.ID) {
+		out.EmailAddress = ""
+	}
+	return out
 }
 
 func (a *API) detailedUserJSON(u store.User, deletable bool) detailedUserJSON {

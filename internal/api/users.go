@@ -20,15 +20,16 @@ func (a *API) mountUsers(mux routes.Mux) {
 }
 
 // listUsers is GET /users?filter=: every user, for any signed-in caller
-// (Bitbucket shows users to every licensed user).
+// (Bitbucket shows users to every licensed user), with email addresses only
+// where the caller may see them (scope.Principal.SeesEmailOf).
 func (a *API) listUsers(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err := access.Global(c, scope.LicensedUser); err != nil {
 		return 0, nil, err
 	}
 	users := filterSeq(store.Walk(r.Context(), a.store.ListUsers, firstBatch), func(u store.User) bool {
-		return matches(u, r.URL.Query().Get("filter"))
+		return matches(c, u, r.URL.Query().Get("filter"))
 	})
-	return pagedSeq(r, mapSeq(users, a.userJSON))
+	return pagedSeq(r, mapSeq(users, func(u store.User) userJSON { return a.visibleUserJSON(c, u) }))
 }
 
 // getUser is GET /users/{slug}.
@@ -40,7 +41,7 @@ func (a *API) getUser(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, a.userJSON(u), nil
+	return http.StatusOK, a.visibleUserJSON(c, u), nil
 }
 
 // userInput is the body of the user updates (Bitbucket's "update the

@@ -188,13 +188,34 @@ func (c *Config) ReposDir() string { return filepath.Join(c.DataDir, "repos") }
 // Issuer is the base URL without a trailing slash.
 func (c *Config) Issuer() string { return strings.TrimRight(c.BaseURL, "/") }
 
-// SecureCookies reports whether the base URL is https.
-func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+// SecureCookies reports whether the base URL is https (in any letter
+// case, so that it agrees with the scheme check of ValidateServe even
+// before NormalizeBaseURL ran).
+func (c *Config) SecureCookies() bool {
+	return len(c.BaseURL) >= len("https://") && strings.EqualFold(c.BaseURL[:len("https://")], "https://")
+}
 
-// ValidateServe checks the serve settings. It returns warnings to print
-// loudly at start-up (development settings in force) or an error.
+// NormalizeBaseURL lower-cases the scheme and host of the base URL (URLs
+// are case-insensitive there, RFC 3986 §6.2.2.1), so that the issuer,
+// Secure cookies and HSTS all see one spelling. The path keeps its case.
+// It is idempotent; ValidateServe and server.New call it at start-up. A
+// base URL that does not parse is left as it is, for ValidateServe to
+// refuse.
+func (c *Config) NormalizeBaseURL() {
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	c.BaseURL = u.String()
+}
+
+// ValidateServe checks the serve settings and normalizes the base URL
+// (NormalizeBaseURL). It returns warnings to print loudly at start-up
+// (development settings in force) or an error.
 func (c *Config) ValidateServe() ([]string, error) {
 	var warnings []string
+	c.NormalizeBaseURL()
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("base URL %q must be an absolute http(s) URL", c.BaseURL)

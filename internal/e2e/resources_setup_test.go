@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,7 +25,9 @@ import (
 
 // rsNode is a node for the tests of the protected resources (REST and
 // git): a confidential client that may ask for every scope of both
-// vocabularies, and helpers to mint tokens, call the API and run git.
+// vocabularies (registered without the restriction public-only, which
+// would restrict every token of the client, and may still ask for it),
+// and helpers to mint tokens, call the API and run git.
 type rsNode struct {
 	env              *testkit.Env
 	clientID, secret string
@@ -34,7 +37,8 @@ func newRSNode(t *testing.T, opts ...testkit.Option) *rsNode {
 	t.Helper()
 	env := testkit.New(t, opts...)
 	id, secret := env.Client(admin.NewClient{
-		Name: "Everything", RedirectURIs: []string{redirectURI}, Scopes: strings.Join(scope.Known(), " "),
+		Name: "Everything", RedirectURIs: []string{redirectURI},
+		Scopes: strings.Join(slices.DeleteFunc(scope.Known(), func(s string) bool { return s == scope.GiteaPublicOnly }), " "),
 	})
 	return &rsNode{env: env, clientID: id, secret: secret}
 }

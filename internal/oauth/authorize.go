@@ -112,7 +112,7 @@ func (p *Provider) ValidateAuthorize(ctx context.Context, params Params) (*AuthR
 		return nil, req.Fail(InvalidRequest("state is longer than %d characters", maxStateLen))
 	}
 	for _, check := range []func(*AuthRequest, Params) *Error{
-		checkResponseType, checkScopes, checkPKCE, checkPrompt, checkNonce, checkMaxAge,
+		checkUnsupported, checkResponseType, checkScopes, checkPKCE, checkPrompt, checkNonce, checkMaxAge,
 	} {
 		if e := check(req, params); e != nil {
 			return nil, req.Fail(e)
@@ -150,6 +150,31 @@ func (p *Provider) trustedRedirect(ctx context.Context, params Params) (store.Cl
 		return store.Client{}, "", pageError("The return address of this request is not registered for the application %q.", client.Name)
 	}
 	return client, matched, nil
+}
+
+// ResponseModeQuery is the one response mode Latchkey answers in (OAuth
+// 2.0 Multiple Response Type Encoding Practices §2.1), the default of
+// response_type=code; discovery lists it as response_modes_supported.
+const ResponseModeQuery = "query"
+
+// checkUnsupported refuses the authorization request features Latchkey
+// does not support instead of ignoring them, so that a client never takes
+// an unsigned, unchecked reading of its request for the request it meant
+// (OpenID Connect Core §3.1.2.6, §6): request objects (request,
+// request_uri), dynamic registration data (registration) and any
+// response_mode other than query.
+func checkUnsupported(_ *AuthRequest, params Params) *Error {
+	switch mode := params.Get("response_mode"); {
+	case params.Has("request"):
+		return newError(CodeRequestNotSupported, http.StatusBadRequest, "request objects (the request parameter) are not supported")
+	case params.Has("request_uri"):
+		return newError(CodeRequestURINotSupported, http.StatusBadRequest, "request objects by reference (request_uri) are not supported")
+	case params.Has("registration"):
+		return newError(CodeRegistrationNotSupported, http.StatusBadRequest, "the registration parameter is not supported")
+	case params.Has("response_mode") && mode != ResponseModeQuery:
+		return InvalidRequest("response_mode %q is not supported; only query is", mode)
+	}
+	return nil
 }
 
 func checkResponseType(req *AuthRequest, params Params) *Error {
@@ -271,11 +296,18 @@ func (p *Provider) NeedsConsent(ctx context.Context, req *AuthRequest, userID in
 }
 
 // RememberConsent records that the user approved the request's scopes,
-// adding them to what they approved before for the client.
+// adding them to what they approved before for the client when the two
+// together still cover this request. They do not when exactly one of them
+// is restricted (public-only): the union would be restricted, or would
+// lift the restriction the user approved, so the latest approval replaces
+// the earlier one and a remembered consent never covers more than the user
+// approved.
 func (p *Provider) RememberConsent(ctx context.Context, req *AuthRequest, userID int64) error {
 	scopes := req.Scopes
 	if c, err := p.store.GetConsent(ctx, userID, req.Client.ID); err == nil {
-		scopes = scope.Set(c.Scopes).Union(scopes)
+		if both := scope.Set(c.Scopes).Union(scopes); both.Covers(scopes) {
+			scopes = both
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("authorize: load consent: %w", err)
 	}

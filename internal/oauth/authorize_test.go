@@ -85,6 +85,19 @@ var authorizeCases = []authorizeCase{
 		code: CodeInvalidRequest, to: appURI, state: "s2"},
 	{name: "state over 2048 characters redirects invalid_request without it", query: "response_type=code&client_id=conf&state=" + strings.Repeat("s", 2049),
 		code: CodeInvalidRequest, to: appURI, state: ""},
+	{name: "a request object redirects request_not_supported", query: "response_type=code&client_id=conf&scope=REPO_READ&request=eyJhbGciOiJub25lIn0.eyJzY29wZSI6IlJFUE9fQURNSU4ifQ.&state=s2",
+		code: CodeRequestNotSupported, to: appURI, state: "s2"},
+	{name: "a request_uri redirects request_uri_not_supported", query: "response_type=code&client_id=conf&request_uri=" + esc("https://app.example.com/req.jwt") + "&state=s2",
+		code: CodeRequestURINotSupported, to: appURI, state: "s2"},
+	{name: "a registration parameter redirects registration_not_supported", query: "response_type=code&client_id=conf&registration=" + esc(`{"logo_uri":"x"}`) + "&state=s2",
+		code: CodeRegistrationNotSupported, to: appURI, state: "s2"},
+	{name: "response_mode=form_post redirects invalid_request", query: "response_type=code&client_id=conf&response_mode=form_post&state=s2",
+		code: CodeInvalidRequest, to: appURI, state: "s2"},
+	{name: "response_mode=fragment redirects invalid_request", query: "response_type=code&client_id=conf&response_mode=fragment&state=s2",
+		code: CodeInvalidRequest, to: appURI, state: "s2"},
+	{name: "an unknown response_mode redirects invalid_request", query: "response_type=code&client_id=conf&response_mode=web_message&state=s2",
+		code: CodeInvalidRequest, to: appURI, state: "s2"},
+	{name: "a request object with an untrusted redirect_uri still shows a page", query: "response_type=code&client_id=conf&request=x.y.&redirect_uri=" + esc("https://evil.example.net/cb"), page: true},
 	{name: "error goes to the one registered redirect_uri when the request omits it", query: "response_type=token&client_id=conf&state=s2",
 		code: CodeUnsupportedResponseType, to: appURI, state: "s2"},
 	{name: "error goes to the registered URI the request named, query included", query: "response_type=token&client_id=multi&redirect_uri=" + esc(tenantURI) + "&state=s2",
@@ -135,6 +148,8 @@ var authorizeCases = []authorizeCase{
 				t.Fatalf("scopes read as %q", req.Scopes)
 			}
 		}},
+	{name: "response_mode=query is accepted", query: "response_type=code&client_id=conf&response_mode=query&state=s3",
+		accept: func(t *testing.T, req *AuthRequest) { wantRedirectURI(t, req, appURI) }},
 	{name: "max_age is read in seconds", query: "response_type=code&client_id=conf&max_age=300",
 		accept: func(t *testing.T, req *AuthRequest) {
 			if req.MaxAge != 5*time.Minute {

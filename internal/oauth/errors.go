@@ -28,6 +28,14 @@ const (
 	CodeInsufficientScope       = "insufficient_scope"
 )
 
+// OpenID Connect Core §3.1.2.6 error codes for authorization request
+// features Latchkey does not support.
+const (
+	CodeRequestNotSupported      = "request_not_supported"
+	CodeRequestURINotSupported   = "request_uri_not_supported"
+	CodeRegistrationNotSupported = "registration_not_supported"
+)
+
 // Error is a protocol error. Code and Description are what the client
 // sees; Err is server-side detail that is logged and never shown.
 type Error struct {

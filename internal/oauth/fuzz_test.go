@@ -265,6 +265,9 @@ func FuzzValidateAuthorize(f *testing.F) {
 		"response_type=code&client_id=fuzz-public&code_challenge=" + challenge + "&code_challenge_method=s256&redirect_uri=http%3A%2F%2F%5B%3A%3A1%5D%3A4242%2Fcb",
 		"response_type=code&client_id=fuzz-public&redirect_uri=http%3A%2F%2F%5B%3A%3A1%5D%2Fcb&max_age=60",
 		"response_type=code&client_id=fuzz-refresh-only",
+		"response_type=code&client_id=fuzz-confidential&scope=REPO_READ&request=e30.e30.&request_uri=https%3A%2F%2Fx%2Fr&state=s",
+		"response_type=code&client_id=fuzz-confidential&scope=REPO_READ&response_mode=form_post",
+		"response_type=code&client_id=fuzz-confidential&scope=REPO_READ&response_mode=query&registration=%7B%7D",
 		"response_type=code&client_id=fuzz-suspended&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb",
 		"response_type=code&client_id=nobody&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb",
 		"response_type=code&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb",
@@ -298,7 +301,8 @@ func FuzzValidateAuthorize(f *testing.F) {
 			}
 			fzWantRegistered(t, client, redirErr.RedirectURI)
 			e := fzWantError(t, redirErr.Err, http.StatusBadRequest,
-				CodeInvalidRequest, CodeUnsupportedResponseType, CodeInvalidScope, CodeUnauthorizedClient)
+				CodeInvalidRequest, CodeUnsupportedResponseType, CodeInvalidScope, CodeUnauthorizedClient,
+				CodeRequestNotSupported, CodeRequestURINotSupported, CodeRegistrationNotSupported)
 			if redirErr.State != "" && redirErr.State != params.Get("state") {
 				t.Fatalf("state %q comes back as %q", params.Get("state"), redirErr.State)
 			}
@@ -325,6 +329,9 @@ func fzCheckValid(t *testing.T, client store.Client, known bool, params Params, 
 		t.Fatalf("accepted for client %q (known %v)", req.Client.ID, known)
 	case params.Get("response_type") != "code" || !slices.Contains(client.GrantTypes, GrantAuthorizationCode):
 		t.Fatalf("accepted response_type %q for grants %v", params.Get("response_type"), client.GrantTypes)
+	case params.Has("request") || params.Has("request_uri") || params.Has("registration") ||
+		(params.Has("response_mode") && params.Get("response_mode") != "query"):
+		t.Fatalf("a request with an unsupported feature was accepted: %v", params)
 	case len(req.Scopes) == 0 || !scope.Set(client.Scopes).Covers(req.Scopes):
 		t.Fatalf("scopes %q granted to a client registered for %q", req.Scopes, client.Scopes)
 	case (client.Public || client.PKCERequired) && req.CodeChallenge == "":

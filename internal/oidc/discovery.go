@@ -3,6 +3,7 @@ package oidc
 import (
 	"net/http"
 
+	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
 )
 
@@ -60,7 +61,7 @@ func (p *Provider) Document() Discovery {
 		JWKS:                              p.cfg.Issuer + JWKSPath,
 		ScopesSupported:                   scope.Known(),
 		ResponseTypes:                     []string{"code"},
-		ResponseModes:                     []string{"query"},
+		ResponseModes:                     []string{oauth.ResponseModeQuery},
 		GrantTypes:                        d.GrantTypes,
 		SubjectTypes:                      []string{"public"},
 		IDTokenAlgs:                       []string{p.cfg.Keys.Algorithm()},

@@ -341,6 +341,14 @@ func (pr Principal) AdminReadAccess() Verdict {
 	return Allow
 }
 
+// SeesEmailOf reports whether the principal may see the email address of
+// the user with id userID: the user themself, or an administrator whose
+// token may read administrative data (AdminReadAccess). Everyone else sees
+// users without their addresses, whatever the token's scopes.
+func (pr Principal) SeesEmailOf(userID int64) bool {
+	return (pr.UserID != 0 && pr.UserID == userID) || pr.AdminReadAccess() == Allow
+}
+
 // AccountAccess says whether the principal may change its user's own
 // account: ACCOUNT_WRITE (or write:user, all), and a user.
 func (pr Principal) AccountAccess() Verdict {

@@ -169,3 +169,30 @@ func TestGrantedIgnoresAdministrationAndPublicity(t *testing.T) {
 		t.Errorf("Granted of an admin on a public repository = %v, want none", got)
 	}
 }
+
+func TestEmailIsSeenOnlyByTheUserAndAdministrators(t *testing.T) {
+	const self, other = 7, 8 // principal's user is 7
+	for _, c := range []struct {
+		name, scopes string
+		perms        []string
+		user         int64
+		want         bool
+	}{
+		{"the user themself with any token", "PUBLIC_REPOS", nil, self, true},
+		{"another user with PUBLIC_REPOS", "PUBLIC_REPOS", nil, other, false},
+		{"another user with every non-admin scope", "REPO_ADMIN PROJECT_ADMIN ACCOUNT_WRITE write:repository read:user", nil, other, false},
+		{"an ADMIN without an admin scope", "PROJECT_ADMIN", []string{"global:ADMIN"}, other, false},
+		{"a plain user with an admin scope", "ADMIN_WRITE", nil, other, false},
+		{"an ADMIN with ADMIN_WRITE", "ADMIN_WRITE", []string{"global:ADMIN"}, other, true},
+		{"a SYS_ADMIN with read:admin", "read:admin", []string{"global:SYS_ADMIN"}, other, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := principal(t, c.scopes, c.perms...).SeesEmailOf(c.user); got != c.want {
+				t.Fatalf("SeesEmailOf = %v, want %v", got, c.want)
+			}
+		})
+	}
+	if scope.Anonymous().SeesEmailOf(0) {
+		t.Fatal("an anonymous caller sees the address of user 0")
+	}
+}

@@ -6,7 +6,9 @@
 // (PUBLIC_REPOS < REPO_READ < REPO_WRITE < REPO_ADMIN < PROJECT_ADMIN <
 // ADMIN_WRITE < SYSTEM_ADMIN), each implying the ones below it;
 // ACCOUNT_WRITE stands apart. OpenID Connect scopes (openid, profile, email,
-// groups) imply only themselves.
+// groups) imply only themselves. Gitea's public-only is a restriction: it
+// narrows the set it is in to public resources, and is never implied away
+// (see Set.Covers).
 package scope
 
 import (
@@ -56,26 +58,41 @@ var ladder = []string{PublicRepos, RepoRead, RepoWrite, RepoAdmin, ProjectAdmin,
 // capability is what one scope lets a token do, in the one internal model
 // both vocabularies map onto. A scope implies another when its capability
 // is at least as large in every part.
+//
+// publicOnly is a restriction, not a permission: Gitea's public-only limits
+// every other capability of the token to public projects and repositories.
+// A restricted capability is therefore narrower than the same capability
+// without the restriction, and it never covers an unrestricted one that
+// grants anything at all.
 type capability struct {
-	repo      Level
-	project   Level
-	global    Global
-	adminRead bool
-	account   bool
+	repo       Level
+	project    Level
+	global     Global
+	adminRead  bool
+	account    bool
+	publicOnly bool
 }
 
 func (c capability) covers(o capability) bool {
 	return c.repo >= o.repo && c.project >= o.project && c.global >= o.global &&
-		(c.adminRead || !o.adminRead) && (c.account || !o.account)
+		(c.adminRead || !o.adminRead) && (c.account || !o.account) &&
+		(!c.publicOnly || o.publicOnly || o.grantsNothing())
+}
+
+// grantsNothing reports whether the capability allows nothing beyond what
+// every token has (reading public resources), so that no restriction can
+// narrow it.
+func (c capability) grantsNothing() bool {
+	return c.repo == NoAccess && c.project == NoAccess && c.global == NoGlobal && !c.adminRead && !c.account
 }
 
 func (c capability) union(o capability) capability {
 	return capability{max(c.repo, o.repo), max(c.project, o.project), max(c.global, o.global),
-		c.adminRead || o.adminRead, c.account || o.account}
+		c.adminRead || o.adminRead, c.account || o.account, c.publicOnly || o.publicOnly}
 }
 
 // capabilities maps every capability scope of both vocabularies onto the
-// internal model. Gitea scopes for features Latchkey does not have (issues,
+// internal model, including the restriction public-only. Gitea scopes for features Latchkey does not have (issues,
 // packages, notifications, ...) are accepted and grant nothing.
 var capabilities = map[string]capability{
 	PublicRepos:  {},
@@ -88,6 +105,7 @@ var capabilities = map[string]capability{
 	AccountWrite: {account: true},
 
 	GiteaAll:               {repo: Admin, project: Admin, global: SysAdmin, adminRead: true, account: true},
+	GiteaPublicOnly:        {publicOnly: true},
 	GiteaReadRepository:    {repo: Read, project: Read},
 	GiteaWriteRepository:   {repo: Write, project: Read},
 	GiteaReadUser:          {},
@@ -103,9 +121,8 @@ var capabilities = map[string]capability{
 	"read:package": {}, "write:package": {},
 }
 
-// literal scopes imply only themselves: OpenID Connect scopes, and Gitea's
-// public-only, which restricts a token to public resources.
-var literal = []string{OpenID, Profile, Email, Groups, GiteaPublicOnly}
+// literal scopes imply only themselves: the OpenID Connect scopes.
+var literal = []string{OpenID, Profile, Email, Groups}
 
 // Known lists every scope of both vocabularies, sorted.
 func Known() []string {
@@ -244,36 +261,33 @@ func (s Set) capability() capability {
 	return c
 }
 
-// Implies reports whether holding s grants scope: literally, or because
-// the set's capability covers the scope's (REPO_WRITE implies REPO_READ and
-// read:repository; all implies every capability scope). Literal scopes
-// (openid, profile, email, groups, public-only) imply only themselves;
-// public-only is implied by any set, since it only takes access away.
-func (s Set) Implies(scope string) bool {
-	if scope == GiteaPublicOnly {
-		return true
-	}
-	c, ok := capabilities[scope]
-	if !ok {
-		return s.Has(scope)
-	}
-	return s.capability().covers(c)
-}
+// Implies reports whether holding s grants everything that holding scope
+// alone would: s.Covers(Set{scope}). REPO_WRITE implies REPO_READ and
+// read:repository; all implies every capability scope; literal scopes
+// (openid, profile, email, groups) imply only themselves. Every set implies
+// public-only, which only takes access away, but a set holding public-only
+// does not imply an unrestricted scope that grants anything:
+// {public-only read:repository} does not imply read:repository.
+func (s Set) Implies(scope string) bool { return s.Covers(Set{scope}) }
 
-// Covers reports whether s implies every scope of other. A client's
-// registered scopes must cover what it asks for; a remembered consent must
-// cover what is asked again; a refreshed token's scopes must be covered by
-// the token it replaces.
+// Covers reports whether holding s grants everything that holding other
+// would: every literal scope of other is in s, and the capability of s as a
+// whole (restrictions included) is at least that of other as a whole. A
+// set restricted by public-only covers no set without it that grants
+// anything. A client's registered scopes must cover what it asks for; a
+// remembered consent must cover what is asked again; a refreshed token's
+// scopes must be covered by the token it replaces.
 func (s Set) Covers(other Set) bool {
 	for _, sc := range other {
-		if !s.Implies(sc) {
+		if _, ok := capabilities[sc]; !ok && !s.Has(sc) {
 			return false
 		}
 	}
-	return true
+	return s.capability().covers(other.capability())
 }
 
-// Union returns the canonical union of two sets.
+// Union returns the canonical union of two sets. A restriction in either
+// restricts the union: it may cover neither set (see Covers).
 func (s Set) Union(other Set) Set {
 	out := slices.Concat(s, other)
 	slices.Sort(out)

@@ -123,6 +123,41 @@ func TestImpliesAndCovers(t *testing.T) {
 	}
 }
 
+func TestARestrictionNarrowsAndIsNeverImpliedAway(t *testing.T) {
+	for _, c := range []struct {
+		name, held, asked string
+		want              bool
+	}{
+		{"the restricted set covers itself", "public-only read:repository", "public-only read:repository", true},
+		{"the unrestricted set covers the restricted one", "read:repository", "public-only read:repository", true},
+		{"the restricted set does not cover the unrestricted one", "public-only read:repository", "read:repository", false},
+		{"a restriction is not dropped across vocabularies", "public-only REPO_WRITE", "REPO_READ", false},
+		{"a restriction does not cover all", "public-only all", "all", false},
+		{"a restriction does not cover an account scope", "public-only write:user", "write:user", false},
+		{"a restriction does not cover an admin scope", "public-only write:admin", "read:admin", false},
+		{"a restriction does not cover an organization scope", "public-only read:organization", "read:organization", false},
+		{"the restricted set covers a narrower restricted set", "public-only write:repository", "public-only read:repository", true},
+		{"the restricted set does not cover a wider restricted set", "public-only read:repository", "public-only write:repository", false},
+		{"a restricted set covers what every token has", "public-only read:repository", "PUBLIC_REPOS", true},
+		{"a restricted set covers identity scopes it holds", "public-only read:repository openid email", "openid email", true},
+		{"a restricted set covers scopes that grant nothing", "public-only read:repository", "read:user read:issue", true},
+		{"any set covers the bare restriction", "read:repository", "public-only", true},
+		{"the bare restriction covers itself", "public-only", "public-only", true},
+		{"the bare restriction covers no capability", "public-only", "read:repository", false},
+		{"adding a restriction to the request narrows it", "SYSTEM_ADMIN", "public-only REPO_ADMIN", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			held, asked := scope.MustParse(c.held), scope.MustParse(c.asked)
+			if got := held.Covers(asked); got != c.want {
+				t.Errorf("{%s}.Covers({%s}) = %v, want %v", c.held, c.asked, got, c.want)
+			}
+			if len(asked) == 1 && held.Implies(asked[0]) != c.want {
+				t.Errorf("{%s}.Implies(%s) = %v, want %v", c.held, asked[0], !c.want, c.want)
+			}
+		})
+	}
+}
+
 // Projects and repositories the access table refers to.
 var (
 	privProject = store.Project{ID: 1, Key: "PRIV"}

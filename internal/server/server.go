@@ -61,7 +61,11 @@ type Route struct {
 }
 
 // New wires a node on top of an open store.
+//
+// The base URL is normalized first (config.NormalizeBaseURL), so that the
+// issuer, Secure cookies and HSTS agree however it was spelled.
 func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, opts Options) (*Server, error) {
+	cfg.NormalizeBaseURL()
 	wellKnown, err := admin.ParsePreregistered(cfg.PreregisteredClients)
 	if err != nil {
 		return nil, err

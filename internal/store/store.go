@@ -241,8 +241,8 @@ type AuditEvent struct {
 	ID       int64
 	At       time.Time
 	Event    audit.Event // dotted name, e.g. "login.failed", "client.suspended"
-	UserID   int64       // who acted; 0 when unknown (a failed login)
-	Username string      // their user name then (for a failed login, the name typed)
+	UserID   int64       // who acted; 0 when unknown (a failed login with a name that is no account)
+	Username string      // their user name then; never text a person typed that names no account
 	ClientID string      // the application concerned, if any
 	Remote   string      // the client address the request came from
 	Detail   string      // what else the event needs to be understood

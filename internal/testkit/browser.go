@@ -34,7 +34,7 @@ func (e *Env) Browser(username, password string) *Browser {
 	base, _ := url.Parse(e.URL)
 	return &Browser{
 		Username: username, Password: password, Decision: "approve", base: base,
-		Client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		Client: &http.Client{Jar: jar, Transport: e.http.Client().Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},
 	}

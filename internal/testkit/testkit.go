@@ -10,6 +10,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -104,6 +105,18 @@ func New(t testing.TB, opts ...Option) *Env {
 // the page router, the rest on the API mux (server.Options.Routes).
 func NewWithRoutes(t testing.TB, extra func(pages *web.Router, apis routes.Mux), opts ...Option) *Env {
 	t.Helper()
+	return start(t, extra, Logger(), opts)
+}
+
+// NewWithLog starts a node like New that writes its log, as JSON lines,
+// to w (a SyncBuffer, say), for tests of what is logged.
+func NewWithLog(t testing.TB, w io.Writer, opts ...Option) *Env {
+	t.Helper()
+	return start(t, nil, slog.New(slog.NewJSONHandler(w, nil)), opts)
+}
+
+func start(t testing.TB, extra func(pages *web.Router, apis routes.Mux), log *slog.Logger, opts []Option) *Env {
+	t.Helper()
 	ctx := context.Background()
 	hs := httptest.NewUnstartedServer(nil)
 	cfg := config.Config{
@@ -128,17 +141,28 @@ func NewWithRoutes(t testing.TB, extra func(pages *web.Router, apis routes.Mux),
 		t.Fatalf("testkit: open store: %v", err)
 	}
 	clock := &Clock{}
-	srv, err := server.New(ctx, cfg, st, Logger(), server.Options{Now: clock.Now, Routes: extra})
+	srv, err := server.New(ctx, cfg, st, log, server.Options{Now: clock.Now, Routes: extra})
 	if err != nil {
 		t.Fatalf("testkit: new server: %v", err)
 	}
 	hs.Config.Handler = srv.Handler()
-	hs.Start()
+	if cfg.SecureCookies() {
+		hs.StartTLS() // an https base URL (an Option set it) is served over TLS
+	} else {
+		hs.Start()
+	}
 	t.Cleanup(func() {
 		hs.Close()
 		st.Close()
 	})
 	return &Env{T: t, URL: hs.URL, Store: st, Server: srv, Clock: clock, Config: cfg, http: hs}
+}
+
+// HTTPClient returns a client that trusts the node's certificate when it
+// serves TLS (an https base URL), and follows no redirects.
+func (e *Env) HTTPClient() *http.Client {
+	return &http.Client{Transport: e.http.Client().Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // User creates a user with the given password and global and other permissions.

@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"latchkey/internal/admin"
 	"latchkey/internal/audit"
@@ -30,9 +29,13 @@ func (p *Pages) account(w http.ResponseWriter, r *http.Request) error {
 
 // changePassword sets a new password after checking the current one, then
 // ends every other session of the user and gives this browser a fresh one.
-// Wrong current passwords count against the account like failed logins.
+// A wrong current password is a guess: it is charged, before the check, to
+// the account seen from this source (the same counter failed sign-ins
+// use) and to this session, and counts towards the account's ceiling
+// without being stopped by it (the form needs a session already), so
+// failures elsewhere never keep a signed-in user from changing it.
 func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
-	user, _, err := p.signedIn(r)
+	user, session, err := p.signedIn(r)
 	if err != nil {
 		return err
 	}
@@ -40,26 +43,30 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
 		p.render(w, r, status, "account", "Account", user, accountData{Error: msg, MinLength: admin.MinPasswordLength})
 		return nil
 	}
-	key := "login:user:" + strings.ToLower(user.Username)
-	if wait := p.throttle.Blocked(key); wait > 0 {
-		return again(http.StatusTooManyRequests, tooManyAttempts(wait))
-	}
 	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
 	if next != r.PostForm.Get("confirm_password") {
 		return again(http.StatusBadRequest, "The two new passwords do not match. Type the same new password twice.")
 	}
+	account := accountName(user.Username)
+	keys := []throttleKey{pairKey(account, r), {name: "session:" + session.ID, kind: perRequester, gate: true},
+		{name: account, kind: perAccount}}
+	if wait := p.throttle.Reserve(keys...); wait > 0 {
+		return again(http.StatusTooManyRequests, tooManyAttempts(wait))
+	}
 	err = admin.ChangePassword(r.Context(), p.store, user.ID, current, next)
-	var refused *admin.PasswordError
-	switch {
-	case errors.Is(err, admin.ErrWrongPassword):
-		p.throttle.Fail(key)
+	if errors.Is(err, admin.ErrWrongPassword) {
 		p.audit(r, event(audit.PasswordChangeFailed, user, "", "wrong current password"))
 		return again(http.StatusBadRequest, "The current password is not correct.")
+	}
+	p.throttle.Release(keys...)
+	var refused *admin.PasswordError
+	switch {
 	case errors.As(err, &refused):
 		return again(http.StatusBadRequest, refused.Message)
 	case err != nil:
 		return err
 	}
+	p.throttle.Reset(keys[0].name)
 	return p.endOtherSessions(w, r, user)
 }
 

@@ -15,7 +15,7 @@ import (
 // lives in the database, so every node accepts every other node's forms.
 // The server also refuses cross-origin form posts outright
 // (http.CrossOriginProtection, in package server).
-const csrfCookie = "latchkey_csrf"
+const csrfCookie = "latchkey_csrf" // named as cookieName says
 
 // csrfField is the name of the hidden form field.
 const csrfField = "csrf_token"
@@ -23,7 +23,7 @@ const csrfField = "csrf_token"
 // csrfToken returns the token for the request's CSRF cookie, setting a new
 // cookie first if the browser has none.
 func (p *Pages) csrfToken(w http.ResponseWriter, r *http.Request) string {
-	c, err := r.Cookie(csrfCookie)
+	c, err := r.Cookie(p.cookieName(csrfCookie))
 	value := ""
 	if err == nil && len(c.Value) >= 20 {
 		value = c.Value
@@ -31,7 +31,7 @@ func (p *Pages) csrfToken(w http.ResponseWriter, r *http.Request) string {
 		value = secret.New("")
 		http.SetCookie(w, p.cookie(csrfCookie, value, 0))
 		// Later reads in this request must see the new value.
-		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: value})
+		r.AddCookie(&http.Cookie{Name: p.cookieName(csrfCookie), Value: value})
 	}
 	return p.sign(value)
 }
@@ -45,7 +45,7 @@ func (p *Pages) sign(value string) string {
 // checkCSRF verifies the form's token against the cookie in constant time.
 // The form must already be parsed.
 func (p *Pages) checkCSRF(r *http.Request) bool {
-	c, err := r.Cookie(csrfCookie)
+	c, err := r.Cookie(p.cookieName(csrfCookie))
 	if err != nil || len(c.Value) < 20 {
 		return false
 	}

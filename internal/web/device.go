@@ -53,18 +53,20 @@ type codeRefused struct{ complaint string }
 func (e *codeRefused) Error() string { return "web: user code refused: " + e.complaint }
 
 // lookupDevice finds a pending device request. A wrong code, or any code
-// while guessing is throttled, is a *codeRefused (and counts as a failure).
+// while guessing is throttled, is a *codeRefused. Every lookup is counted
+// against the requester before it runs (so a burst cannot outrun the
+// throttle); only a wrong code stays counted.
 func (p *Pages) lookupDevice(r *http.Request, code string) (*oauth.DeviceRequest, error) {
-	key := "device:" + clientAddress(r)
-	if wait := p.throttle.Blocked(key); wait > 0 {
+	key := throttleKey{name: "device:" + source(r), kind: perRequester, gate: true}
+	if wait := p.throttle.Reserve(key); wait > 0 {
 		return nil, &codeRefused{tooManyAttempts(wait)}
 	}
 	req, err := p.provider.LookupDevice(r.Context(), code)
 	if errors.Is(err, oauth.ErrUnknownUserCode) {
-		p.throttle.Fail(key)
 		p.audit(r, store.AuditEvent{Event: audit.DeviceCodeRejected, Detail: "a wrong or expired user code was entered"})
 		return nil, &codeRefused{"That code is not valid or has expired. Check the code on your device and try again."}
 	}
+	p.throttle.Release(key) // found, or the lookup failed: not a wrong guess
 	return req, err
 }
 

@@ -40,32 +40,40 @@ func TestPagesSendStrictHeaders(t *testing.T) {
 	}
 }
 
-// TestCookiesAreHttpOnlyLaxAndSecureOnHTTPS signs in by hand on a node
-// whose base URL is https (served over plain HTTP here, so the cookies are
-// sent back by hand) and on a plain-http node.
-func TestCookiesAreHttpOnlyLaxAndSecureOnHTTPS(t *testing.T) {
+// TestCookiesAreHostPrefixedAndSecureOnHTTPS signs in by hand on a node
+// whose base URL is https (served over TLS) and on a plain-http node: on
+// https the session and CSRF cookies are __Host- cookies (Secure, Path=/,
+// no Domain), so a sibling sub-domain cannot plant them; on http they keep
+// their bare names. Both are HttpOnly and SameSite=Lax. (This test used to
+// expect the bare names on https too.)
+func TestCookiesAreHostPrefixedAndSecureOnHTTPS(t *testing.T) {
 	for _, https := range []bool{false, true} {
 		var opts []testkit.Option
+		prefix := ""
 		if https {
 			opts = append(opts, func(c *config.Config) { c.BaseURL = strings.Replace(c.BaseURL, "http://", "https://", 1) })
+			prefix = "__Host-"
 		}
 		env := testkit.New(t, opts...)
 		env.User("alice", "alice-password")
-		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		client := env.HTTPClient()
+		if https != strings.HasPrefix(env.URL, "https://") {
+			t.Fatalf("https=%v: the node serves %s", https, env.URL)
+		}
 
-		resp, err := noRedirect.Get(env.URL + "/login")
+		resp, err := client.Get(env.URL + "/login")
 		if err != nil {
 			t.Fatal(err)
 		}
 		body := readAll(t, resp)
-		csrf := checkCookie(t, resp, "latchkey_csrf", https)
+		csrf := checkCookie(t, resp, prefix+"latchkey_csrf", https)
 		token := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(body)[1]
 
 		form := url.Values{"csrf_token": {token}, "username": {"alice"}, "password": {"alice-password"}, "next": {"/"}}
 		req, _ := http.NewRequest(http.MethodPost, env.URL+"/login", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.AddCookie(csrf)
-		resp, err = noRedirect.Do(req)
+		resp, err = client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +81,35 @@ func TestCookiesAreHttpOnlyLaxAndSecureOnHTTPS(t *testing.T) {
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("https=%v: sign in: %d", https, resp.StatusCode)
 		}
-		checkCookie(t, resp, "latchkey_session", https)
+		checkCookie(t, resp, prefix+"latchkey_session", https)
+		if https {
+			checkNoBareCookies(t, resp)
+		}
+	}
+}
+
+// TestUpperCaseHTTPSBaseURLStillSendsHSTSAndSecureCookies: a base URL
+// spelled HTTPS://… is https: the issuer is spelled in lower case, and a
+// served page carries HSTS and Secure, __Host- cookies.
+func TestUpperCaseHTTPSBaseURLStillSendsHSTSAndSecureCookies(t *testing.T) {
+	env := testkit.New(t, func(c *config.Config) {
+		c.BaseURL = strings.Replace(c.BaseURL, "http://127.0.0.1", "HTTPS://LocalHost", 1)
+	})
+	resp, err := env.HTTPClient().Get(env.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if got := resp.Header.Get("Strict-Transport-Security"); got == "" {
+		t.Error("no Strict-Transport-Security header on an HTTPS:// base URL")
+	}
+	checkCookie(t, resp, "__Host-latchkey_csrf", true)
+	discovery, err := env.HTTPClient().Get(env.URL + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, discovery); !strings.Contains(body, `"issuer":"https://localhost:`) {
+		t.Errorf("discovery does not name the lower-case issuer: %s", body)
 	}
 }
 
@@ -85,13 +121,25 @@ func checkCookie(t *testing.T, resp *http.Response, name string, secure bool) *h
 		if c.Name != name {
 			continue
 		}
-		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != secure || c.Path != "/" {
-			t.Errorf("cookie %s: HttpOnly %v, SameSite %v, Secure %v (want %v), Path %q", name, c.HttpOnly, c.SameSite, c.Secure, secure, c.Path)
+		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != secure || c.Path != "/" || c.Domain != "" {
+			t.Errorf("cookie %s: HttpOnly %v, SameSite %v, Secure %v (want %v), Path %q, Domain %q",
+				name, c.HttpOnly, c.SameSite, c.Secure, secure, c.Path, c.Domain)
 		}
 		return c
 	}
-	t.Fatalf("no %s cookie set", name)
+	t.Fatalf("no %s cookie set (set: %v)", name, resp.Header.Values("Set-Cookie"))
 	return nil
+}
+
+// checkNoBareCookies fails if an https response sets a cookie without the
+// __Host- prefix.
+func checkNoBareCookies(t *testing.T, resp *http.Response) {
+	t.Helper()
+	for _, c := range resp.Cookies() {
+		if !strings.HasPrefix(c.Name, "__Host-") {
+			t.Errorf("cookie %s set on https without the __Host- prefix", c.Name)
+		}
+	}
 }
 
 func readAll(t *testing.T, resp *http.Response) string {

@@ -3,8 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
 	"latchkey/internal/audit"
 	"latchkey/internal/secret"
@@ -25,52 +23,77 @@ func (p *Pages) loginForm(w http.ResponseWriter, r *http.Request) error {
 
 // login checks the password and starts a session. Unknown users and wrong
 // passwords get the same answer after the same work, so the form does not
-// tell which user names exist.
+// tell which user names exist. The attempt is charged to the throttle
+// before the password is checked (loginAttempt says to which keys).
 func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
 	next := safeNext(r.PostForm.Get("next"))
-	accountKey, addressKey := "login:user:"+strings.ToLower(username), "login:addr:"+clientAddress(r)
-	if wait := max(p.throttle.Blocked(accountKey), p.throttle.Blocked(addressKey)); wait > 0 {
+	attempt := p.loginAttempt(r, username)
+	if wait := p.throttle.Reserve(attempt.keys...); wait > 0 {
 		p.render(w, r, http.StatusTooManyRequests, "login", "Sign in", nil,
 			loginData{Next: next, Username: username, Error: tooManyAttempts(wait)})
 		return nil
 	}
 	user, ok, err := p.checkLogin(r, username, password)
 	if err != nil {
+		p.throttle.Release(attempt.keys...)
 		return err
 	}
 	if !ok {
-		p.throttle.Fail(accountKey)
-		p.throttle.Fail(addressKey)
-		p.audit(r, store.AuditEvent{Event: audit.LoginFailed, Username: truncate(username, 64),
-			Detail: "wrong user name or password"})
+		p.audit(r, failedLogin(user))
 		p.render(w, r, http.StatusUnauthorized, "login", "Sign in", nil,
 			loginData{Next: next, Username: username, Error: "The user name or password is not correct."})
 		return nil
 	}
-	p.throttle.Reset(accountKey)
+	p.throttle.Release(attempt.keys...)
+	for _, name := range attempt.clear {
+		p.throttle.Reset(name)
+	}
 	if _, err := p.startSession(w, r, user.ID); err != nil {
 		return err
 	}
-	p.audit(r, event(audit.Login, &user, "", ""))
+	p.rememberBrowser(w, attempt.account, attempt.browser)
+	p.audit(r, event(audit.Login, user, "", ""))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }
 
-func (p *Pages) checkLogin(r *http.Request, username, password string) (store.User, bool, error) {
+// failedLogin is the audit event of a failed sign-in: it names the account
+// when the typed name is one, and never the typed text itself (which is
+// often a password typed into the wrong field).
+func failedLogin(user *store.User) store.AuditEvent {
+	switch {
+	case user == nil:
+		return event(audit.LoginFailed, nil, "", "the user name is no account")
+	case user.Disabled:
+		return event(audit.LoginFailed, user, "", "the account is disabled")
+	case user.PasswordHash == "":
+		return event(audit.LoginFailed, user, "", "the account has no password")
+	}
+	return event(audit.LoginFailed, user, "", "wrong password")
+}
+
+// checkLogin reports whether password signs in as username. It returns the
+// account the name belongs to (nil if none), also when the answer is no.
+// An account that is disabled or has no password never signs in.
+func (p *Pages) checkLogin(r *http.Request, username, password string) (*store.User, bool, error) {
 	user, err := p.store.GetUserByUsername(r.Context(), username)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (user.Disabled || user.PasswordHash == "")) {
+	if errors.Is(err, store.ErrNotFound) {
 		secret.BurnPasswordCheck(password)
-		return store.User{}, false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return store.User{}, false, err
+		return nil, false, err
+	}
+	if user.Disabled || user.PasswordHash == "" {
+		secret.BurnPasswordCheck(password)
+		return &user, false, nil
 	}
 	ok, err := secret.CheckPassword(user.PasswordHash, password)
 	if err != nil {
-		return store.User{}, false, err
+		return nil, false, err
 	}
-	return user, ok, nil
+	return &user, ok, nil
 }
 
 func (p *Pages) logout(w http.ResponseWriter, r *http.Request) error {
@@ -86,15 +109,4 @@ func (p *Pages) logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
-}
-
-// truncate shortens s to at most n bytes, on a character boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -11,7 +11,21 @@ import (
 	"latchkey/internal/store"
 )
 
+// sessionCookie is the session cookie's name (see cookieName).
 const sessionCookie = "latchkey_session"
+
+// cookieName is the name a cookie has on this server: with the __Host-
+// prefix when the base URL is https, so that the browser takes it only
+// from this host, Secure, with Path=/ and no Domain, and a sibling
+// sub-domain cannot plant a session or CSRF cookie; plain http
+// (development) keeps the bare name, which browsers would refuse to
+// store with the prefix.
+func (p *Pages) cookieName(name string) string {
+	if p.cfg.SecureCookies {
+		return "__Host-" + name
+	}
+	return name
+}
 
 func randomKey() []byte {
 	b := make([]byte, 32)
@@ -22,7 +36,7 @@ func randomKey() []byte {
 // currentUser returns the signed-in user and their session, or nil when the
 // request has no live session.
 func (p *Pages) currentUser(r *http.Request) (*store.User, *store.Session, error) {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(p.cookieName(sessionCookie))
 	if err != nil || c.Value == "" {
 		return nil, nil, nil
 	}
@@ -53,7 +67,7 @@ func (p *Pages) currentUser(r *http.Request) (*store.User, *store.Session, error
 // its ID. A fresh cookie value on every login prevents session fixation;
 // the request's old session, if any, is deleted.
 func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, userID int64) (string, error) {
-	if old, err := r.Cookie(sessionCookie); err == nil && old.Value != "" {
+	if old, err := r.Cookie(p.cookieName(sessionCookie)); err == nil && old.Value != "" {
 		_ = p.store.DeleteSession(r.Context(), secret.Hash(old.Value))
 	}
 	value := secret.New(secret.SessionPrefix)
@@ -71,7 +85,7 @@ func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, userID int6
 
 // endSession deletes the session and clears its cookie.
 func (p *Pages) endSession(w http.ResponseWriter, r *http.Request) error {
-	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+	if c, err := r.Cookie(p.cookieName(sessionCookie)); err == nil && c.Value != "" {
 		if err := p.store.DeleteSession(r.Context(), secret.Hash(c.Value)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("delete session: %w", err)
 		}
@@ -80,9 +94,10 @@ func (p *Pages) endSession(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// cookie builds an HttpOnly, SameSite=Lax cookie, Secure on HTTPS.
+// cookie builds an HttpOnly, SameSite=Lax cookie for the whole host (Path=/,
+// no Domain); on HTTPS it is Secure and named with the __Host- prefix.
 func (p *Pages) cookie(name, value string, ttl time.Duration) *http.Cookie {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true,
+	c := &http.Cookie{Name: p.cookieName(name), Value: value, Path: "/", HttpOnly: true,
 		Secure: p.cfg.SecureCookies, SameSite: http.SameSiteLaxMode}
 	if ttl < 0 {
 		c.MaxAge = -1
