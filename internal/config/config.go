@@ -43,7 +43,8 @@ type Config struct {
 }
 
 // Git is how the node bounds git over HTTP. The process bounds are per
-// node: git processes run on the node that took the request.
+// node: git processes run on the node that took the request. A zero
+// duration or process count takes its default.
 type Git struct {
 	IdleTimeout           time.Duration // longest wait for one read of a request or one write of a response
 	MaxDuration           time.Duration // ceiling on one request's transfer, however steadily data flows
@@ -243,12 +244,15 @@ func (c *Config) ValidateServe() ([]string, error) {
 	return warnings, c.Git.validate()
 }
 
+// validate refuses negative git settings. A zero duration or process
+// count takes the default (package gitserve applies it), as in a Config
+// built without flags.
 func (g Git) validate() error {
-	if g.IdleTimeout <= 0 || g.MaxDuration <= 0 {
-		return errors.New("--git-idle-timeout and --git-max-duration must be positive")
+	if g.IdleTimeout < 0 || g.MaxDuration < 0 {
+		return errors.New("--git-idle-timeout and --git-max-duration must not be negative")
 	}
-	if g.MaxProcesses < 1 || g.MaxProcessesPerCaller < 1 {
-		return errors.New("--git-max-processes and --git-max-processes-per-caller must be at least 1")
+	if g.MaxProcesses < 0 || g.MaxProcessesPerCaller < 0 {
+		return errors.New("--git-max-processes and --git-max-processes-per-caller must not be negative")
 	}
 	if g.MaxPushSize < 0 {
 		return errors.New("--git-max-push-size must not be negative")

@@ -41,7 +41,10 @@ func TestGitSettingsTakeFlagsEnvironmentAndDefaults(t *testing.T) {
 	if err := fs.Parse([]string{"--git-max-push-size=lots"}); err == nil {
 		t.Fatal("--git-max-push-size=lots accepted")
 	}
-	if err := (Git{IdleTimeout: time.Second, MaxDuration: time.Hour, MaxProcesses: 1}).validate(); err == nil {
-		t.Fatal("a per-caller bound of 0 validated")
+	if err := (Git{IdleTimeout: time.Second, MaxDuration: time.Hour, MaxProcesses: 1, MaxProcessesPerCaller: -1}).validate(); err == nil {
+		t.Fatal("a negative per-caller bound validated")
+	}
+	if err := (Git{MaxPushSize: -1}).validate(); err == nil {
+		t.Fatal("a negative push size validated")
 	}
 }
