@@ -32,7 +32,8 @@ type NewUser struct {
 	Admin    bool   // grants the global SYS_ADMIN permission
 }
 
-// CreateUser creates a user, created at now. It returns the generated
+// CreateUser creates a user, created at now. An address given here is set
+// by an administrator and so trusted as verified. It returns the generated
 // password when the caller gave none, so it can be shown once.
 func CreateUser(ctx context.Context, st store.Store, nu NewUser, now time.Time) (store.User, string, error) {
 	if err := CheckUsername(nu.Username); err != nil {
@@ -50,9 +51,12 @@ func CreateUser(ctx context.Context, st store.Store, nu NewUser, now time.Time) 
 		return store.User{}, "", invalid("the password must be at least 8 characters")
 	}
 	u, err := st.CreateUser(ctx, store.User{
-		Username: nu.Username, Email: nu.Email, DisplayName: nu.Username,
+		Username: nu.Username, Email: nu.Email, EmailVerified: nu.Email != "", DisplayName: nu.Username,
 		PasswordHash: secret.HashPassword(nu.Password), CreatedAt: now,
 	})
+	if errors.Is(err, store.ErrEmailTaken) {
+		return store.User{}, "", emailTaken(nu.Email)
+	}
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return store.User{}, "", failed(store.ErrAlreadyExists, "user %q already exists", nu.Username)
 	}
@@ -76,15 +80,62 @@ func CheckUsername(name string) error {
 	return nil
 }
 
-// CheckEmail validates an email address; empty is allowed.
+// maxEmailLength is the longest address SMTP can carry (RFC 5321 §4.5.3.1.3).
+const maxEmailLength = 254
+
+// CheckEmail validates an email address; empty is allowed. It must be
+// exactly one addr-spec (RFC 5322 §3.4.1), local-part@domain, as it is
+// written: no display name ("Bob <bob@x>"), no angle brackets, comments,
+// surrounding space, list or group, no quoted local part, no domain
+// literal, no control character. What passes is safe in a mail header.
 func CheckEmail(email string) error {
 	if email == "" {
 		return nil
 	}
-	if _, err := mail.ParseAddress(email); err != nil {
-		return invalid("email %q is not a valid address", email)
+	bad := invalid("email %q is not a valid address: give exactly one address such as name@example.com, without a name or brackets", email)
+	if len(email) > maxEmailLength || strings.ContainsAny(email, "<>()[]\",;: \t\r\n") {
+		return bad
+	}
+	for _, r := range email {
+		if r < 0x20 || r == 0x7f {
+			return bad
+		}
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Name != "" || addr.Address != email {
+		return bad
+	}
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
+		return bad
 	}
 	return nil
+}
+
+// emailTaken is the refusal of an address another user has.
+func emailTaken(email string) error {
+	return failed(store.ErrEmailTaken, "the email address %q is already used by another account", email)
+}
+
+// SetEmail sets a user's address as an administrator does: trusted as
+// verified (empty removes it). A pending self-service change of the user
+// is dropped. ErrInvalid for a malformed address, store.ErrEmailTaken
+// (an *Error, an ErrAlreadyExists) for another user's.
+func SetEmail(ctx context.Context, st store.Store, userID int64, email string) (store.User, error) {
+	if err := CheckEmail(email); err != nil {
+		return store.User{}, err
+	}
+	u, err := st.UpdateUser(ctx, userID, func(u store.User) (store.User, error) {
+		u.Email, u.EmailVerified = email, email != ""
+		return u, nil
+	})
+	if errors.Is(err, store.ErrEmailTaken) {
+		return store.User{}, emailTaken(email)
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("set the address of user %d: %w", userID, err)
+	}
+	return u, nil
 }
 
 // BootstrapAdmin creates the user "admin" with a random password when the

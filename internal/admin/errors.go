@@ -16,12 +16,23 @@ var ErrInvalid = errors.New("invalid input")
 type Error struct {
 	Kind    error
 	Message string
+	cause   error // what failed underneath, for the log; may be nil
 }
 
-func (e *Error) Error() string { return e.Message }
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return e.Message + " (" + e.cause.Error() + ")"
+	}
+	return e.Message
+}
 
-// Unwrap returns the kind.
-func (e *Error) Unwrap() error { return e.Kind }
+// Unwrap returns the kind and the cause.
+func (e *Error) Unwrap() []error {
+	if e.cause != nil {
+		return []error{e.Kind, e.cause}
+	}
+	return []error{e.Kind}
+}
 
 // failed returns an *Error of the given kind.
 func failed(kind error, format string, args ...any) error {

@@ -47,6 +47,8 @@ type Config struct {
 	// MaxTokenLifetime is how long a retired signing key stays published
 	// after a rotation: the longest lifetime of a token it signed.
 	MaxTokenLifetime time.Duration
+	// Emails verifies the addresses users set on their own accounts.
+	Emails *admin.EmailChanges
 }
 
 // KeyRotator rotates the signing keys (oidc.Keys).

@@ -1,9 +1,11 @@
 package api
 
 import (
-	"latchkey/internal/audit"
+	"errors"
 	"net/http"
 	"strings"
+
+	"latchkey/internal/audit"
 
 	"latchkey/internal/access"
 	"latchkey/internal/admin"
@@ -52,26 +54,26 @@ type userInput struct {
 	Email       *string `json:"email"`
 }
 
-// apply validates the input and copies its fields onto u.
-func (in userInput) apply(u store.User) (store.User, error) {
-	if in.Email != nil {
-		if err := admin.CheckEmail(*in.Email); err != nil {
-			return u, fromAdmin(err)
-		}
-		u.Email = *in.Email
+// displayName validates the new display name, if any, and returns the
+// change that sets it.
+func (in userInput) displayName() (func(store.User) store.User, error) {
+	if in.DisplayName == nil {
+		return func(u store.User) store.User { return u }, nil
 	}
-	if in.DisplayName != nil {
-		name := strings.TrimSpace(*in.DisplayName)
-		if name == "" || len(name) > 255 {
-			return u, badRequest("The display name must be 1-255 characters.")
-		}
-		u.DisplayName = name
+	name := strings.TrimSpace(*in.DisplayName)
+	if name == "" || len(name) > 255 {
+		return nil, badRequest("The display name must be 1-255 characters.")
 	}
-	return u, nil
+	return func(u store.User) store.User { u.DisplayName = name; return u }, nil
 }
 
 // updateCurrentUser is PUT /users: the token's user changes their own
-// display name or email. It needs ACCOUNT_WRITE (or write:user).
+// display name or email. It needs ACCOUNT_WRITE (or write:user). A new
+// address is not set here: it is mailed a single-use link, and becomes
+// the user's (verified) address only when they follow it signed in; the
+// answer is then 202 with the user as they are until then. Without a mail
+// server a change of address is refused (403), and an address that is
+// another user's is refused (409); nothing changes on any refusal.
 func (a *API) updateCurrentUser(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err := access.Account(c); err != nil {
 		return 0, nil, err
@@ -83,12 +85,47 @@ func (a *API) updateCurrentUser(r *http.Request, c *oauth.Caller) (int, any, err
 	if in.Name != "" && !strings.EqualFold(in.Name, c.User.Username) {
 		return 0, nil, badRequest("Only the current user can be updated here; user names cannot be changed.")
 	}
-	u, err := a.store.UpdateUser(r.Context(), c.User.ID, in.apply)
+	setName, err := in.displayName()
+	if err != nil {
+		return 0, nil, err
+	}
+	status := http.StatusOK
+	if in.Email != nil {
+		sent, err := a.cfg.Emails.Request(r.Context(), c.User, *in.Email)
+		if err != nil {
+			return 0, nil, a.fromEmailChange(err)
+		}
+		if sent {
+			status = http.StatusAccepted
+			a.audit(r, c, audit.EmailChangeRequested, "user %s", c.User.Username)
+		}
+	}
+	u, err := a.store.UpdateUser(r.Context(), c.User.ID, func(u store.User) (store.User, error) { return setName(u), nil })
 	if err != nil {
 		return 0, nil, err
 	}
 	a.audit(r, c, audit.AccountUpdated, "user %s", u.Username)
-	return http.StatusOK, a.userJSON(u), nil
+	return status, a.userJSON(u), nil
+}
+
+// fromEmailChange turns a refused address change into its answer: 403
+// without a mail server, 429 for a link sent a moment ago, 503 when the
+// mail server failed (logged), else as fromAdmin says.
+func (a *API) fromEmailChange(err error) error {
+	var ae *admin.Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch {
+	case errors.Is(err, admin.ErrNoMail):
+		return forbidden(ae.Message)
+	case errors.Is(err, admin.ErrTooSoon):
+		return &apiError{status: http.StatusTooManyRequests, message: ae.Message}
+	case errors.Is(err, admin.ErrMailFailed):
+		a.log.Error("send email confirmation", "error", err)
+		return &apiError{status: http.StatusServiceUnavailable, message: ae.Message}
+	}
+	return fromAdmin(err)
 }
 
 // applicationProperties is how Bitbucket clients learn who the token's

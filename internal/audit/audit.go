@@ -19,6 +19,8 @@ const (
 	PasswordChanged      Event = "password.changed"
 	PasswordChangeFailed Event = "password.change_failed"
 	AccountUpdated       Event = "account.updated"
+	EmailChangeRequested Event = "email.change_requested"
+	EmailConfirmed       Event = "email.confirmed"
 )
 
 // Authorization events: consent, device approvals, revocation, reuse.
@@ -66,6 +68,7 @@ const (
 func Events() []Event {
 	return []Event{
 		Login, LoginFailed, Logout, PasswordChanged, PasswordChangeFailed, AccountUpdated,
+		EmailChangeRequested, EmailConfirmed,
 		ConsentGranted, ConsentDenied, DeviceApprove, DeviceDeny, DeviceCodeRejected,
 		AuthorizationRevoked, TokenRevoked, CodeReused, RefreshReused,
 		ClientCreated, ClientUpdated, ClientSecretRegenerated, ClientSuspended, ClientReinstated, ClientDeleted,

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"latchkey/internal/mail"
 )
 
 // Config is the whole configuration of a Latchkey process.
@@ -40,6 +42,25 @@ type Config struct {
 	TrustedProxies        string
 	AuditRetention        time.Duration
 	Git                   Git
+	SMTP                  SMTP
+	// EmailVerificationTTL is how long the link that confirms an address works.
+	EmailVerificationTTL time.Duration
+}
+
+// SMTP is the mail server that sends the links confirming email
+// addresses. Without Host, no mail is sent and people cannot change their
+// own address (administrators set addresses). The password is never a
+// flag, whose value would show in the process list: it comes from the
+// environment (LATCHKEY_SMTP_PASSWORD) or from PasswordFile.
+type SMTP struct {
+	Host          string
+	Port          int
+	From          string
+	Username      string
+	PasswordFile  string
+	TLS           string // starttls, tls or none
+	AllowInsecure bool   // allows TLS none to a host that is not loopback
+	Timeout       time.Duration
 }
 
 // Git is how the node bounds git over HTTP. The process bounds are per
@@ -129,6 +150,7 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("TRUSTED_PROXIES", ""),
 		"comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (env LATCHKEY_TRUSTED_PROXIES)")
 	c.registerGitFlags(fs)
+	c.registerSMTPFlags(fs)
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
 }
 
@@ -172,6 +194,70 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q must be a non-negative number of bytes, optionally with k, m or g", s)
 	}
 	return n << shift, nil
+}
+
+// registerSMTPFlags registers the --smtp-* flags and the link lifetime.
+func (c *Config) registerSMTPFlags(fs *flag.FlagSet) {
+	port, _ := strconv.Atoi(env("SMTP_PORT", "587"))
+	fs.StringVar(&c.SMTP.Host, "smtp-host", env("SMTP_HOST", ""),
+		"SMTP server that sends the links confirming email addresses; empty: no mail, and people cannot change their own address (env LATCHKEY_SMTP_HOST)")
+	fs.IntVar(&c.SMTP.Port, "smtp-port", port, "SMTP server port (env LATCHKEY_SMTP_PORT)")
+	fs.StringVar(&c.SMTP.From, "smtp-from", env("SMTP_FROM", ""), "sender address of the mails, e.g. latchkey@example.com (env LATCHKEY_SMTP_FROM)")
+	fs.StringVar(&c.SMTP.Username, "smtp-username", env("SMTP_USERNAME", ""), "SMTP user name; empty: no authentication (env LATCHKEY_SMTP_USERNAME)")
+	fs.StringVar(&c.SMTP.PasswordFile, "smtp-password-file", env("SMTP_PASSWORD_FILE", ""),
+		"file holding the SMTP password (env LATCHKEY_SMTP_PASSWORD_FILE; or the password itself in env LATCHKEY_SMTP_PASSWORD, never a flag)")
+	fs.StringVar(&c.SMTP.TLS, "smtp-tls", env("SMTP_TLS", "starttls"),
+		"starttls (required upgrade), tls (TLS from the start, port 465) or none (loopback only, unless --smtp-allow-insecure) (env LATCHKEY_SMTP_TLS)")
+	fs.BoolVar(&c.SMTP.AllowInsecure, "smtp-allow-insecure", envBool("SMTP_ALLOW_INSECURE"),
+		"allow --smtp-tls none to a host that is not loopback: mails then cross the network in clear (env LATCHKEY_SMTP_ALLOW_INSECURE)")
+	fs.DurationVar(&c.SMTP.Timeout, "smtp-timeout", envDuration("SMTP_TIMEOUT", 10*time.Second),
+		"how long one mail may take (connect, TLS, delivery); the request that sends waits at most this long (env LATCHKEY_SMTP_TIMEOUT)")
+	fs.DurationVar(&c.EmailVerificationTTL, "email-verification-ttl", envDuration("EMAIL_VERIFICATION_TTL", 24*time.Hour),
+		"how long the link that confirms a new email address works (env LATCHKEY_EMAIL_VERIFICATION_TTL)")
+}
+
+// MailConfig returns the settings of the mail sender, with the password
+// read from LATCHKEY_SMTP_PASSWORD or the password file, or nil when no
+// SMTP host is set. It refuses what ValidateSMTP refuses.
+func (c *Config) MailConfig() (*mail.Config, error) {
+	if c.SMTP.Host == "" {
+		return nil, nil
+	}
+	if _, err := c.ValidateSMTP(); err != nil {
+		return nil, err
+	}
+	password := os.Getenv("LATCHKEY_SMTP_PASSWORD")
+	if c.SMTP.PasswordFile != "" {
+		raw, err := os.ReadFile(c.SMTP.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --smtp-password-file: %w", err)
+		}
+		password = strings.TrimRight(string(raw), "\r\n")
+	}
+	return &mail.Config{Host: c.SMTP.Host, Port: c.SMTP.Port, From: c.SMTP.From, Username: c.SMTP.Username,
+		Password: password, TLS: c.SMTP.TLS, Timeout: c.SMTP.Timeout}, nil
+}
+
+// ValidateSMTP checks the SMTP settings (none set is valid: no mail) and
+// returns warnings to print at start-up.
+func (c *Config) ValidateSMTP() ([]string, error) {
+	m := c.SMTP
+	if m.Host == "" {
+		return nil, nil
+	}
+	if _, err := mail.New(mail.Config{Host: m.Host, Port: m.Port, From: m.From, TLS: m.TLS, Timeout: m.Timeout}); err != nil {
+		return nil, fmt.Errorf("SMTP settings: %w (--smtp-host, --smtp-port, --smtp-from, --smtp-tls)", err)
+	}
+	if m.TLS != mail.NoTLS || isLoopback(m.Host) {
+		return nil, nil
+	}
+	if !m.AllowInsecure {
+		return nil, fmt.Errorf("--smtp-tls none sends mail in clear to %s, which is not loopback; use starttls or tls, or set --smtp-allow-insecure", m.Host)
+	}
+	if m.Username != "" {
+		return nil, errors.New("--smtp-username with --smtp-tls none to a host that is not loopback would send the password in clear; use starttls or tls")
+	}
+	return []string{"INSECURE: mail to " + m.Host + " is sent without TLS (--smtp-allow-insecure)"}, nil
 }
 
 // DSN is the database to open: --db, or the SQLite file in the data directory.
@@ -236,12 +322,23 @@ func (c *Config) ValidateServe() ([]string, error) {
 	if c.CodeTTL > 10*time.Minute {
 		return nil, errors.New("code lifetime must be at most 10m")
 	}
+	smtpWarnings, err := c.ValidateSMTP()
+	if err != nil {
+		return nil, err
+	}
+	warnings = append(warnings, smtpWarnings...)
+	if c.EmailVerificationTTL < 0 {
+		return nil, errors.New("email verification lifetime must not be negative")
+	}
 	for name, d := range map[string]time.Duration{"access token": c.AccessTokenTTL, "refresh token": c.RefreshTokenTTL, "code": c.CodeTTL, "session": c.SessionTTL} {
 		if d <= 0 {
 			return nil, fmt.Errorf("%s lifetime must be positive", name)
 		}
 	}
-	return warnings, c.Git.validate()
+	if err := c.Git.validate(); err != nil {
+		return nil, err
+	}
+	return warnings, nil
 }
 
 // validate refuses negative git settings. A zero duration or process

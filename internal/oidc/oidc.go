@@ -132,7 +132,11 @@ func (p *Provider) userClaims(ctx context.Context, userID int64, scopes scope.Se
 		uc.Name, uc.PreferredUsername, uc.Nickname = u.DisplayName, u.Username, u.Username
 	}
 	if scopes.Has(scope.Email) && u.Email != "" {
-		verified := true // addresses are set by administrators, not self-asserted
+		// email_verified is true only for an address the server verified:
+		// set by an administrator or confirmed through the link mailed to
+		// it. An address a user asked for and has not confirmed is not
+		// stored on the user at all, so it never appears here.
+		verified := u.EmailVerified
 		uc.Email, uc.EmailVerified = u.Email, &verified
 	}
 	if scopes.Has(scope.Groups) {

@@ -19,6 +19,7 @@ const (
 	ClientSecretPrefix = "lks_"
 	SessionPrefix      = "lkw_"
 	DeviceCodePrefix   = "lkd_"
+	EmailLinkPrefix    = "lke_"
 )
 
 // New returns prefix followed by 256 random bits in base64url (43 characters).

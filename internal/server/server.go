@@ -24,6 +24,7 @@ import (
 	"latchkey/internal/config"
 	"latchkey/internal/dialect"
 	"latchkey/internal/gitserve"
+	"latchkey/internal/mail"
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
 	"latchkey/internal/routes"
@@ -43,6 +44,7 @@ type Server struct {
 	handler  http.Handler
 	metrics  *metrics
 	routes   []Route
+	emails   *admin.EmailChanges
 }
 
 // Options are test hooks; zero values mean production behaviour.
@@ -81,14 +83,18 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err := admin.SyncWellKnownClients(ctx, st, wellKnown, provider.Now()); err != nil {
 		return nil, err
 	}
+	emails, err := newEmailChanges(cfg, st, provider.Now)
+	if err != nil {
+		return nil, err
+	}
 	pages, err := web.New(ctx, web.Config{
 		Provider: provider, Store: st, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL, Logger: log,
-		AllowInsecureRedirects: cfg.SkipRedirectURLHTTPS,
+		AllowInsecureRedirects: cfg.SkipRedirectURLHTTPS, Emails: emails,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, log: log, Provider: provider, metrics: newMetrics()}
+	s := &Server{cfg: cfg, store: st, log: log, Provider: provider, metrics: newMetrics(), emails: emails}
 	pageRouter := pages.NewRouter()
 	pages.Mount(pageRouter)
 	authorize := pages.Authorize()
@@ -121,7 +127,7 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 	repos := gitserve.NewRepos(s.cfg.ReposDir())
 	api.New(api.Config{
 		Provider: provider, Store: s.store, BaseURL: s.cfg.Issuer(), Version: Version, Logger: s.log,
-		Repos: repos, Keys: keys, MaxTokenLifetime: s.cfg.AccessTokenTTL,
+		Repos: repos, Keys: keys, MaxTokenLifetime: s.cfg.AccessTokenTTL, Emails: s.emails,
 	}).Mount(apis)
 	g := s.cfg.Git
 	gitserve.New(gitserve.Config{Provider: provider, Store: s.store, Repos: repos, Logger: s.log, Limits: gitserve.Limits{
@@ -136,6 +142,20 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 	apis.HandleFunc("GET /healthz", s.healthz)
 	apis.HandleFunc("GET /readyz", s.readyz)
 	apis.Handle("GET /metrics", s.metrics.handler())
+}
+
+// newEmailChanges builds the self-service address changes: with the SMTP
+// settings a mail sender, without them none (changes are then refused).
+func newEmailChanges(cfg config.Config, st store.Store, now func() time.Time) (*admin.EmailChanges, error) {
+	e := &admin.EmailChanges{Store: st, BaseURL: cfg.Issuer(), TTL: cmp.Or(cfg.EmailVerificationTTL, 24*time.Hour), Now: now}
+	mc, err := cfg.MailConfig()
+	if err != nil || mc == nil {
+		return e, err
+	}
+	if e.Mailer, err = mail.New(*mc); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // newOIDC loads the signing keys (creating the first one) and builds the

@@ -55,6 +55,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"latchkey/internal/audit"
@@ -66,6 +67,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrAlreadyExists means a unique key (user name, project key, ...) is taken.
 	ErrAlreadyExists = errors.New("already exists")
+	// ErrEmailTaken means the email address is another user's (compared
+	// case-insensitively). It is an ErrAlreadyExists: errors.Is matches both.
+	ErrEmailTaken = fmt.Errorf("email address %w", ErrAlreadyExists)
 	// ErrCodeReused means an authorization code was presented after it had
 	// already been redeemed. The store has revoked the family it issued.
 	ErrCodeReused = errors.New("authorization code already used")
@@ -92,14 +96,34 @@ var (
 // needed: the client's first client credentials token, or a permission
 // granted to the client), which holds the tokens of that grant and the
 // permissions granted to the client.
+//
+// Email is the user's address as the server trusts it: set by an
+// administrator, or confirmed by its owner through a link sent to it.
+// EmailVerified says which addresses count as verified (an address kept
+// from before verification existed does not). Addresses are unique among
+// users, compared case-insensitively (Unicode lower case); empty means none.
+// An address a user asks for is not here until it is confirmed: it is an
+// EmailVerification until then.
 type User struct {
-	ID           int64
-	Username     string // unique, compared case-insensitively
-	Email        string
-	DisplayName  string
-	PasswordHash string // PHC-formatted argon2id hash; empty means no password login
-	Disabled     bool
-	CreatedAt    time.Time
+	ID            int64
+	Username      string // unique, compared case-insensitively
+	Email         string
+	EmailVerified bool
+	DisplayName   string
+	PasswordHash  string // PHC-formatted argon2id hash; empty means no password login
+	Disabled      bool
+	CreatedAt     time.Time
+}
+
+// EmailVerification is an address a user asked for and has not confirmed
+// yet: the link sent to it carries a secret whose hex SHA-256 is Hash. It
+// is bound to the user and the address; a user has at most one.
+type EmailVerification struct {
+	Hash      string
+	UserID    int64
+	Email     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // Project groups repositories. Key is unique, stored upper-case.
@@ -337,20 +361,47 @@ type Bearer struct {
 // be reached.
 type Store interface {
 	// CreateUser inserts u and returns it with ID set.
-	// ErrAlreadyExists if the user name is taken (case-insensitively).
+	// ErrAlreadyExists if the user name is taken (case-insensitively),
+	// ErrEmailTaken if the address is another user's.
 	CreateUser(ctx context.Context, u User) (User, error)
 	GetUser(ctx context.Context, id int64) (User, error)
 	// GetUserByUsername looks the name up case-insensitively.
 	GetUserByUsername(ctx context.Context, username string) (User, error)
+	// GetUserByEmail looks the address up case-insensitively; ErrNotFound
+	// for "" or an address nobody has.
+	GetUserByEmail(ctx context.Context, email string) (User, error)
 	CountUsers(ctx context.Context) (int, error)
-	// UpdateUser applies fn to the current row inside a transaction and stores the result.
+	// UpdateUser applies fn to the current row inside a transaction and
+	// stores the result. ErrEmailTaken if the new address is another
+	// user's (nothing is written then). When the address changes, the
+	// user's pending EmailVerification is deleted in the same transaction,
+	// so a link sent for an earlier request no longer works.
 	UpdateUser(ctx context.Context, id int64, fn func(User) (User, error)) (User, error)
 	// ListUsers lists the users ordered by lower-cased user name (byte-wise).
 	ListUsers(ctx context.Context, p Page) ([]User, Cursor, error)
 	// DeleteUser removes the user with everything that is theirs: permissions,
-	// sessions, consents, authorization codes and token families with their
-	// tokens. ErrNotFound if there is no such user.
+	// sessions, consents, authorization codes, email verifications and
+	// token families with their tokens. ErrNotFound if there is no such user.
 	DeleteUser(ctx context.Context, id int64) error
+
+	// CreateEmailVerification stores v, the user's one pending address
+	// change: it replaces (deletes) any earlier verification of the same
+	// user in the same transaction. ErrNotFound if the user does not exist.
+	CreateEmailVerification(ctx context.Context, v EmailVerification) error
+	// GetEmailVerification finds a verification by its hash, expired or
+	// not. ErrNotFound if there is none (never sent, used, or replaced).
+	GetEmailVerification(ctx context.Context, hash string) (EmailVerification, error)
+	// PendingEmailVerification returns the user's pending verification,
+	// expired or not; ErrNotFound if there is none.
+	PendingEmailVerification(ctx context.Context, userID int64) (EmailVerification, error)
+	// ConfirmEmail redeems a verification in one transaction: it locks the
+	// row, calls check with it (the caller decides expiry and whose link it
+	// is; an error of check is returned as it is and nothing changes), then
+	// sets the user's Email to the verification's address with
+	// EmailVerified true and deletes the verification, so it works once.
+	// ErrNotFound for an unknown hash, ErrEmailTaken (nothing written, the
+	// verification kept) if another user has the address by now.
+	ConfirmEmail(ctx context.Context, hash string, check func(EmailVerification) error) (User, error)
 
 	// CreateProject inserts p (Key upper-cased). ErrAlreadyExists on a taken key.
 	CreateProject(ctx context.Context, p Project) (Project, error)
@@ -515,7 +566,8 @@ type Store interface {
 
 	// DeleteExpired removes, in one bounded pass, rows that can no longer be
 	// used: authorization codes, device codes, sessions and tokens that
-	// expired before now, access tokens of past generations, and token
+	// expired before now, email verifications that expired before now,
+	// access tokens of past generations, and token
 	// families with nothing live (revoked, or without a token that expires
 	// at or after now), together with their tokens. Refresh
 	// tokens of past generations are kept until they expire, so that their

@@ -9,21 +9,26 @@ import (
 	"latchkey/internal/store"
 )
 
-// accountData is the account page with the password form.
+// accountData is the account page with the address and password forms.
 type accountData struct {
 	Notice    string
 	Error     string
 	MinLength int
+	Email     emailForm
 }
 
-// account shows the password change form.
+// account shows the address and password change forms.
 func (p *Pages) account(w http.ResponseWriter, r *http.Request) error {
 	user, _, err := p.signedIn(r)
 	if err != nil {
 		return err
 	}
+	form, err := p.emailFormFor(r, user)
+	if err != nil {
+		return err
+	}
 	p.render(w, r, http.StatusOK, "account", "Account", user,
-		accountData{Notice: notice(r), MinLength: admin.MinPasswordLength})
+		accountData{Notice: notice(r), MinLength: admin.MinPasswordLength, Email: form})
 	return nil
 }
 
@@ -40,7 +45,11 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	again := func(status int, msg string) error {
-		p.render(w, r, status, "account", "Account", user, accountData{Error: msg, MinLength: admin.MinPasswordLength})
+		form, err := p.emailFormFor(r, user)
+		if err != nil {
+			return err
+		}
+		p.render(w, r, status, "account", "Account", user, accountData{Error: msg, MinLength: admin.MinPasswordLength, Email: form})
 		return nil
 	}
 	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")

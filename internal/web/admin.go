@@ -30,6 +30,7 @@ func (p *Pages) mountAdmin(rt *Router) {
 	rt.HandleFunc("GET "+adminPath+"/users/{user}", p.adminUser)
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/disable", p.adminDisable(true))
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/enable", p.adminDisable(false))
+	rt.HandleFunc("POST "+adminPath+"/users/{user}/email", p.adminSetEmail)
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions", p.adminPermission(true))
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions/revoke", p.adminPermission(false))
 	rt.HandleFunc("GET "+adminPath+"/audit", p.adminAudit)

@@ -38,6 +38,8 @@ type grantForm struct {
 
 type adminUserData struct {
 	Notice, Error string
+	EmailError    string // a refused address, on the address form
+	EmailValue    string // the address as typed, after a refusal
 	Target        store.User
 	Self          bool
 	Permissions   []permissionRow
@@ -68,14 +70,49 @@ func (p *Pages) adminUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (p *Pages) showAdminUser(w http.ResponseWriter, r *http.Request, user *store.User, target store.User, status int, f grantForm, msg string) error {
-	rows, err := p.permissionRows(r, target.ID)
+	return p.renderAdminUser(w, r, user, status, adminUserData{Error: msg, Target: target, Form: f,
+		EmailValue: target.Email})
+}
+
+// renderAdminUser shows the user page with d, completing what every
+// rendering needs.
+func (p *Pages) renderAdminUser(w http.ResponseWriter, r *http.Request, user *store.User, status int, d adminUserData) error {
+	rows, err := p.permissionRows(r, d.Target.ID)
 	if err != nil {
 		return err
 	}
-	p.render(w, r, status, "admin_user", "User "+target.Username, user, adminUserData{
-		Notice: notice(r), Error: msg, Target: target, Self: target.ID == user.ID,
-		Permissions: rows, Form: f, Names: permissionNames(),
-	})
+	d.Notice, d.Self, d.Permissions, d.Names = notice(r), d.Target.ID == user.ID, rows, permissionNames()
+	if d.Form.Kind == "" {
+		d.Form.Kind = string(store.TargetProject)
+	}
+	p.render(w, r, status, "admin_user", "User "+d.Target.Username, user, d)
+	return nil
+}
+
+// adminSetEmail sets a user's address as an administrator: at once, and
+// trusted as verified. A malformed address (400) or another user's (409)
+// is refused on the page.
+func (p *Pages) adminSetEmail(w http.ResponseWriter, r *http.Request) error {
+	user, _, target, err := p.managedUser(r)
+	if err != nil {
+		return err
+	}
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	_, err = admin.SetEmail(r.Context(), p.store, target.ID, email)
+	var ae *admin.Error
+	if errors.As(err, &ae) {
+		status := http.StatusBadRequest
+		if errors.Is(err, store.ErrAlreadyExists) {
+			status = http.StatusConflict
+		}
+		return p.renderAdminUser(w, r, user, status, adminUserData{Target: target, EmailValue: email,
+			EmailError: sentence(ae.Message)})
+	}
+	if err != nil {
+		return err
+	}
+	p.audit(r, event(audit.UserUpdated, user, "", "email of user: "+target.Username))
+	redirectDone(w, r, fmt.Sprintf("%s/users/%d", adminPath, target.ID), "email_set")
 	return nil
 }
 

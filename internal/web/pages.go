@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"latchkey/internal/admin"
 	"latchkey/internal/audit"
 	"latchkey/internal/oauth"
 	"latchkey/internal/store"
@@ -58,6 +59,8 @@ type Config struct {
 	AllowInsecureRedirects bool
 	SessionTTL             time.Duration
 	Logger                 *slog.Logger
+	// Emails verifies the addresses people set on their own accounts.
+	Emails *admin.EmailChanges
 }
 
 // Pages serves the HTML pages.
@@ -98,7 +101,7 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 
 // pageNames are the templates in templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "consent", "error", "home", "device", "device_done", "confirm",
-	"applications", "application", "secret", "account", "admin_apps", "admin_users", "admin_user", "admin_audit"}
+	"applications", "application", "secret", "account", "verify_email", "admin_apps", "admin_users", "admin_user", "admin_audit"}
 
 // widePages hold tables and use the wider layout.
 var widePages = map[string]bool{"applications": true, "application": true, "admin_apps": true,

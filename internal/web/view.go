@@ -57,6 +57,12 @@ var notices = map[string]string{
 	"enabled":    "The account was enabled.",
 	"granted":    "The permission was granted.",
 	"taken":      "The permission was removed.",
+	"email_sent": "A confirmation link was sent to the new address. Your address changes when you open it " +
+		"while signed in as yourself; until then applications see your current address.",
+	"email_unchanged": "That is your address already; nothing changed.",
+	"email_removed":   "Your email address was removed.",
+	"email_confirmed": "Your email address was confirmed. Applications now see it as verified.",
+	"email_set":       "The email address was set. It counts as verified.",
 }
 
 // notice returns the confirmation the request asks to show, or "".

@@ -45,6 +45,10 @@ var cleanupSteps = []cleanupStep{
 		return `DELETE FROM sessions WHERE id IN (
 			SELECT id FROM sessions WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
 	}},
+	{"email verifications", func(d Dialect) string {
+		return `DELETE FROM email_verifications WHERE hash IN (
+			SELECT hash FROM email_verifications WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
+	}},
 	{"token families", func(d Dialect) string {
 		return `DELETE FROM token_families WHERE id IN (
 			SELECT f.id FROM token_families f

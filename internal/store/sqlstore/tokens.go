@@ -79,10 +79,10 @@ func (s *Store) GetBearer(ctx context.Context, hash string) (store.Bearer, error
 	var b store.Bearer
 	var userCreated int64
 	dest := append(tr.dest(), fr.dest()...)
-	dest = append(dest, &b.ClientSuspended, &b.User.ID, &b.User.Username, &b.User.Email, &b.User.DisplayName,
+	dest = append(dest, &b.ClientSuspended, &b.User.ID, &b.User.Username, &b.User.Email, &b.User.EmailVerified, &b.User.DisplayName,
 		&b.User.PasswordHash, &b.User.Disabled, &userCreated)
 	err := s.readRow(ctx, `SELECT `+tokenColumns+`, `+familyColumns+`, c.suspended,
-		u.id, u.username, u.email, u.display_name, u.password_hash, u.disabled, u.created_at
+		u.id, u.username, u.email, u.email_verified, u.display_name, u.password_hash, u.disabled, u.created_at
 		FROM tokens t JOIN token_families f ON f.id = t.family_id
 		JOIN clients c ON c.id = f.client_id JOIN users u ON u.id = f.user_id
 		WHERE t.hash = $1`, hash).Scan(dest...)

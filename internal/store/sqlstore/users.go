@@ -3,33 +3,49 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"strings"
 
 	"latchkey/internal/store"
 )
 
-const userColumns = `id, username, email, display_name, password_hash, disabled, created_at`
+const userColumns = `id, username, email, email_verified, display_name, password_hash, disabled, created_at`
 
 func scanUser(r rowScanner) (store.User, error) {
 	var u store.User
 	var created int64
-	if err := r.Scan(&u.ID, &u.Username, &u.Email, &u.DisplayName, &u.PasswordHash, &u.Disabled, &created); err != nil {
+	if err := r.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.DisplayName, &u.PasswordHash,
+		&u.Disabled, &created); err != nil {
 		return store.User{}, err
 	}
 	u.CreatedAt = fromMillis(created)
 	return u, nil
 }
 
+// emailKey is the key of an address's uniqueness: its Unicode lower case.
+func emailKey(email string) string { return strings.ToLower(email) }
+
+// userError is wrap for the writes of a user row, which tells a taken
+// address (the unique index users_email_lower, named in the message of
+// both backends) from a taken user name.
+func userError(op string, err error) error {
+	if err != nil && isUniqueViolation(err) && strings.Contains(err.Error(), "email_lower") {
+		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrEmailTaken)
+	}
+	return wrap(op, err)
+}
+
 // CreateUser implements store.Store.
 func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	u.CreatedAt = truncate(u.CreatedAt)
 	id, err := s.insertID(ctx, `INSERT INTO users
-		(username, username_lower, email, display_name, password_hash, disabled, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		u.Username, strings.ToLower(u.Username), u.Email, u.DisplayName, u.PasswordHash,
-		flag(u.Disabled), millis(u.CreatedAt))
+		(username, username_lower, email, email_lower, email_verified, display_name, password_hash, disabled, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		u.Username, strings.ToLower(u.Username), u.Email, emailKey(u.Email), flag(u.EmailVerified),
+		u.DisplayName, u.PasswordHash, flag(u.Disabled), millis(u.CreatedAt))
 	if err != nil {
-		return store.User{}, wrap("create user", err)
+		return store.User{}, userError("create user", err)
 	}
 	u.ID = id
 	return u, nil
@@ -51,6 +67,18 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (store.U
 	u, err := scanUser(s.readRow(ctx,
 		`SELECT `+userColumns+` FROM users WHERE username_lower = $1`, strings.ToLower(username)))
 	return u, wrap("get user by name", err)
+}
+
+// GetUserByEmail implements store.Store.
+func (s *Store) GetUserByEmail(ctx context.Context, email string) (store.User, error) {
+	if email == "" {
+		return store.User{}, wrap("get user by email", sql.ErrNoRows)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	u, err := scanUser(s.readRow(ctx,
+		`SELECT `+userColumns+` FROM users WHERE email_lower = $1`, emailKey(email)))
+	return u, wrap("get user by email", err)
 }
 
 // CountUsers implements store.Store.
@@ -76,14 +104,24 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, fn func(store.User) (s
 			return &callbackError{err}
 		}
 		u.ID, u.CreatedAt = old.ID, old.CreatedAt
+		if u.Email != old.Email {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM email_verifications WHERE user_id = $1`, u.ID); err != nil {
+				return err
+			}
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE users SET username = $2, username_lower = $3, email = $4,
-			display_name = $5, password_hash = $6, disabled = $7 WHERE id = $1`,
-			u.ID, u.Username, strings.ToLower(u.Username), u.Email, u.DisplayName, u.PasswordHash, flag(u.Disabled))
+			email_lower = $5, email_verified = $6, display_name = $7, password_hash = $8, disabled = $9 WHERE id = $1`,
+			u.ID, u.Username, strings.ToLower(u.Username), u.Email, emailKey(u.Email), flag(u.EmailVerified),
+			u.DisplayName, u.PasswordHash, flag(u.Disabled))
 		out = u
 		return err
 	})
 	if err != nil {
-		return store.User{}, finish("update user", err)
+		var cb *callbackError
+		if errors.As(err, &cb) {
+			return store.User{}, cb.err
+		}
+		return store.User{}, userError("update user", err)
 	}
 	return out, nil
 }

@@ -35,6 +35,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		tests []test
 	}{
 		{"User", userTests},
+		{"Email", emailTests},
 		{"Project", projectTests},
 		{"Repo", repoTests},
 		{"Permission", permissionTests},
