@@ -32,6 +32,7 @@ Usage:
   latchkey permission grant|revoke --user U (--global | --project K | --repo K/S) --permission P
   latchkey user list | user disable --username U | user enable --username U
   latchkey client list | client suspend|reinstate|delete --client-id ID
+  latchkey client device-grant --client-id ID --on|--off   allow or refuse the device grant (RFC 8628)
   latchkey tokens list --user U | tokens revoke --user U [--client-id ID]
   latchkey keys list                          list the ID-token signing keys
   latchkey keys rotate [--publish-ahead 10m]  publish a new signing key, retire the old one safely
@@ -64,25 +65,26 @@ type cmdEnv struct {
 
 func commands() map[string]*command {
 	return map[string]*command{
-		"serve":             serveCommand(),
-		"migrate":           {run: func(context.Context, *cmdEnv) error { return nil }},
-		"user create":       userCreateCommand(),
-		"client create":     clientCreateCommand(),
-		"project create":    projectCreateCommand(),
-		"repo create":       repoCreateCommand(),
-		"permission grant":  permissionCommand(true),
-		"permission revoke": permissionCommand(false),
-		"keys rotate":       keysRotateCommand(),
-		"user list":         userListCommand(),
-		"user disable":      userDisableCommand(true),
-		"user enable":       userDisableCommand(false),
-		"client list":       clientListCommand(),
-		"client suspend":    clientSuspendCommand(true),
-		"client reinstate":  clientSuspendCommand(false),
-		"client delete":     clientDeleteCommand(),
-		"tokens list":       tokensListCommand(),
-		"tokens revoke":     tokensRevokeCommand(),
-		"keys list":         keysListCommand(),
+		"serve":               serveCommand(),
+		"migrate":             {run: func(context.Context, *cmdEnv) error { return nil }},
+		"user create":         userCreateCommand(),
+		"client create":       clientCreateCommand(),
+		"project create":      projectCreateCommand(),
+		"repo create":         repoCreateCommand(),
+		"permission grant":    permissionCommand(true),
+		"permission revoke":   permissionCommand(false),
+		"keys rotate":         keysRotateCommand(),
+		"user list":           userListCommand(),
+		"user disable":        userDisableCommand(true),
+		"user enable":         userDisableCommand(false),
+		"client list":         clientListCommand(),
+		"client suspend":      clientSuspendCommand(true),
+		"client reinstate":    clientSuspendCommand(false),
+		"client delete":       clientDeleteCommand(),
+		"client device-grant": clientDeviceGrantCommand(),
+		"tokens list":         tokensListCommand(),
+		"tokens revoke":       tokensRevokeCommand(),
+		"keys list":           keysListCommand(),
 	}
 }
 

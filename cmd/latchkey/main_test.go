@@ -358,3 +358,24 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		t.Fatal("the request log lines are missing, so the check above proves nothing")
 	}
 }
+
+func TestClientDeviceGrantSwitchesTheDeviceGrantOffAndOn(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "lk.db")
+	code, out, stderr := cli(t, "", "client", "create", "--db", db, "--name", "Tool", "--redirect-uri", "http://127.0.0.1/cb",
+		"--public", "--grant-types", "authorization_code urn:ietf:params:oauth:grant-type:device_code", "--json")
+	if code != 0 {
+		t.Fatalf("client create: %d %s", code, stderr)
+	}
+	id := fmt.Sprint(decode(t, out)["client_id"])
+	code, out, stderr = cli(t, "", "client", "device-grant", "--db", db, "--client-id", id, "--off", "--json")
+	if m := decode(t, out); code != 0 || m["device_grant"] != false || fmt.Sprint(m["grant_types"]) != "[authorization_code]" {
+		t.Fatalf("device-grant --off: %d %v %s", code, m, stderr)
+	}
+	code, out, _ = cli(t, "", "client", "device-grant", "--db", db, "--client-id", id, "--on", "--json")
+	if m := decode(t, out); code != 0 || m["device_grant"] != true || fmt.Sprint(m["grant_types"]) != "[authorization_code urn:ietf:params:oauth:grant-type:device_code]" {
+		t.Fatalf("device-grant --on: %d %v", code, m)
+	}
+	if code, _, _ := cli(t, "", "client", "device-grant", "--db", db, "--client-id", id); code == 0 {
+		t.Fatalf("device-grant without --on or --off succeeded")
+	}
+}

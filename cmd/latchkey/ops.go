@@ -117,6 +117,33 @@ func clientDeleteCommand() *command {
 	}
 }
 
+// clientDeviceGrantCommand switches a client's device authorization grant
+// on or off (admin.SetDeviceGrant): off, nobody can start a device flow in
+// its name (RFC 8628 §5.4).
+func clientDeviceGrantCommand() *command {
+	var id string
+	var on, off bool
+	return &command{
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&id, "client-id", "", "client ID (required)")
+			fs.BoolVar(&on, "on", false, "allow the device grant")
+			fs.BoolVar(&off, "off", false, "refuse the device grant")
+		},
+		run: func(ctx context.Context, e *cmdEnv) error {
+			if on == off {
+				return errors.New("give exactly one of --on and --off")
+			}
+			c, err := admin.SetDeviceGrant(ctx, e.store, id, on)
+			if err != nil {
+				return err
+			}
+			state := map[bool]string{true: "on", false: "off"}[on]
+			return e.emit(map[string]any{"client_id": c.ID, "device_grant": on, "grant_types": c.GrantTypes},
+				"client "+c.ID+": device grant "+state)
+		},
+	}
+}
+
 // tokensListCommand lists a user's live grants (token families).
 func tokensListCommand() *command {
 	var username string

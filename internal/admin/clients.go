@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
@@ -115,3 +117,29 @@ func clientError(op, id string, err error) error {
 	}
 	return fmt.Errorf("%s client %s: %w", op, id, err)
 }
+
+// SetDeviceGrant switches the device authorization grant (RFC 8628) of a
+// client on or off. Off, the device authorization endpoint answers
+// unauthorized_client and the client's pending device codes can no longer
+// be redeemed; its other grants and its tokens stay. An administrator
+// switches it off for a pre-registered public client that their people do
+// not use on devices, so that nobody can start a device flow in its
+// trusted name to phish a code (RFC 8628 §5.4). SyncWellKnownClients
+// leaves the choice as it is across restarts.
+func SetDeviceGrant(ctx context.Context, st store.Store, id string, on bool) (store.Client, error) {
+	c, err := st.UpdateClient(ctx, id, func(c store.Client) (store.Client, error) {
+		kept := slices.DeleteFunc(slices.Clone(c.GrantTypes), func(g string) bool { return g == oauth.GrantDeviceCode })
+		if on {
+			kept = append(kept, oauth.GrantDeviceCode)
+		}
+		c.GrantTypes = kept
+		return c, nil
+	})
+	if err != nil {
+		return store.Client{}, clientError("change", id, err)
+	}
+	return c, nil
+}
+
+// HasDeviceGrant reports whether c may use the device authorization grant.
+func HasDeviceGrant(c store.Client) bool { return slices.Contains(c.GrantTypes, oauth.GrantDeviceCode) }

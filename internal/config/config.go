@@ -42,7 +42,15 @@ type Config struct {
 	TrustedProxies        string
 	AuditRetention        time.Duration
 	Git                   Git
-	SMTP                  SMTP
+	// Rate limits of the token, device authorization, revocation,
+	// introspection and authorization endpoints: RateLimitPerClient
+	// requests per client and RateLimitPerAddress per source address, each
+	// per endpoint and per RateLimitWindow (that many at once at most). 0
+	// disables one; the zero Config limits nothing, the flags' defaults do.
+	RateLimitWindow     time.Duration
+	RateLimitPerClient  int
+	RateLimitPerAddress int
+	SMTP                SMTP
 	// EmailVerificationTTL is how long the link that confirms an address works.
 	EmailVerificationTTL time.Duration
 }
@@ -85,6 +93,14 @@ const (
 
 // Defaults.
 const (
+	// The rate limits' defaults (see README.md): a burst of 1200 requests
+	// from one client and 600 from one address per endpoint, then 20 and
+	// 10 a second, far above what a person or an application needs and
+	// far below what fills the database.
+	DefaultRateLimitWindow     = time.Minute
+	DefaultRateLimitPerClient  = 1200
+	DefaultRateLimitPerAddress = 600
+
 	DefaultListen  = "127.0.0.1:8080"
 	DefaultBaseURL = "http://localhost:8080"
 	DefaultDataDir = "data"
@@ -151,6 +167,7 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 		"comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (env LATCHKEY_TRUSTED_PROXIES)")
 	c.registerGitFlags(fs)
 	c.registerSMTPFlags(fs)
+	c.registerRateLimitFlags(fs)
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
 }
 
@@ -258,6 +275,17 @@ func (c *Config) ValidateSMTP() ([]string, error) {
 		return nil, errors.New("--smtp-username with --smtp-tls none to a host that is not loopback would send the password in clear; use starttls or tls")
 	}
 	return []string{"INSECURE: mail to " + m.Host + " is sent without TLS (--smtp-allow-insecure)"}, nil
+
+}
+
+// registerRateLimitFlags registers the rate limits' flags.
+func (c *Config) registerRateLimitFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.RateLimitWindow, "rate-limit-window", envDuration("RATE_LIMIT_WINDOW", DefaultRateLimitWindow),
+		"the window of the rate limits of the token, device, revocation, introspection and authorization endpoints (env LATCHKEY_RATE_LIMIT_WINDOW)")
+	fs.IntVar(&c.RateLimitPerClient, "rate-limit-per-client", envInt("RATE_LIMIT_PER_CLIENT", DefaultRateLimitPerClient),
+		"requests one client may make to each of those endpoints per window; 0 disables (env LATCHKEY_RATE_LIMIT_PER_CLIENT)")
+	fs.IntVar(&c.RateLimitPerAddress, "rate-limit-per-address", envInt("RATE_LIMIT_PER_ADDRESS", DefaultRateLimitPerAddress),
+		"requests one source address (an IPv6 /64) may make to each of those endpoints per window; 0 disables (env LATCHKEY_RATE_LIMIT_PER_ADDRESS)")
 }
 
 // DSN is the database to open: --db, or the SQLite file in the data directory.
@@ -329,6 +357,9 @@ func (c *Config) ValidateServe() ([]string, error) {
 	warnings = append(warnings, smtpWarnings...)
 	if c.EmailVerificationTTL < 0 {
 		return nil, errors.New("email verification lifetime must not be negative")
+	}
+	if c.RateLimitPerClient < 0 || c.RateLimitPerAddress < 0 || c.RateLimitWindow < 0 {
+		return nil, errors.New("rate limits and their window must not be negative (0 disables a limit)")
 	}
 	for name, d := range map[string]time.Duration{"access token": c.AccessTokenTTL, "refresh token": c.RefreshTokenTTL, "code": c.CodeTTL, "session": c.SessionTTL} {
 		if d <= 0 {

@@ -14,9 +14,11 @@ package dialect
 
 import (
 	"net/http"
+	"time"
 
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
+	"latchkey/internal/ratelimit"
 )
 
 // Layout is one dialect.
@@ -64,14 +66,32 @@ type Handler interface {
 	Handle(pattern string, h http.Handler)
 }
 
-// Mount registers the layout's endpoints: authorization (the page flow
-// from package web, which also serves the consent page) on the page
-// router, token, revocation and introspection on the API mux.
-func (l Layout) Mount(pages, apis Handler, core *oauth.Provider, authorize http.Handler) {
-	pages.Handle("GET "+l.AuthorizePath, authorize)
-	apis.Handle(l.TokenPath, core.TokenHandler(oauth.TokenOptions{IncludeCreatedAt: l.TokenCreatedAt}))
-	apis.Handle(l.RevokePath, core.RevokeHandler())
-	apis.Handle(l.IntrospectPath, core.IntrospectHandler())
+// Authorize is the authorization endpoint as package web serves it: the
+// page flow, and the page that says a rate limit refused a request.
+type Authorize struct {
+	Handler http.Handler
+	Refuse  func(w http.ResponseWriter, r *http.Request, retryAfter time.Duration)
+}
+
+// Mount registers the layout's endpoints, each behind the rate limits of
+// limits: authorization (the page flow from package web, which also
+// serves the consent page) on the page router, token, revocation and
+// introspection on the API mux. Both layouts name each endpoint alike, so
+// their paths share its buckets. Endpoints that are not a layout's (the
+// device authorization endpoint) go through Limit too.
+func (l Layout) Mount(pages, apis Handler, core *oauth.Provider, authorize Authorize, limits *ratelimit.Guard) {
+	pages.Handle("GET "+l.AuthorizePath, limits.Wrap(ratelimit.Endpoint{
+		Name: "authorize", Client: oauth.QueryClientID, Refuse: authorize.Refuse}, authorize.Handler))
+	apis.Handle(l.TokenPath, Limit(limits, "token", core.TokenHandler(oauth.TokenOptions{IncludeCreatedAt: l.TokenCreatedAt})))
+	apis.Handle(l.RevokePath, Limit(limits, "revoke", core.RevokeHandler()))
+	apis.Handle(l.IntrospectPath, Limit(limits, "introspect", core.IntrospectHandler()))
+}
+
+// Limit puts a JSON protocol endpoint of the core (one that answers RFC
+// 6749 error JSON and authenticates clients as the token endpoint does)
+// behind the rate limits, under the bucket family name.
+func Limit(limits *ratelimit.Guard, name string, h http.Handler) http.Handler {
+	return limits.Wrap(ratelimit.Endpoint{Name: name, Client: oauth.ClaimedClientID, Refuse: oauth.WriteRateLimited}, h)
 }
 
 // Endpoints returns the absolute URLs of the layout's endpoints under

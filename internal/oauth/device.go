@@ -75,6 +75,7 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) (
 	userCode, err := p.storeDeviceCode(r.Context(), store.DeviceCode{
 		Hash: secret.Hash(deviceCode), ClientID: client.ID, Scopes: scopes, Status: store.DevicePending,
 		Interval: devicePollInterval, CreatedAt: now, ExpiresAt: now.Add(deviceCodeTTL),
+		SourceAddress: RemoteAddress(r),
 	})
 	if err != nil {
 		return nil, ServerError(err)

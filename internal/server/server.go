@@ -27,6 +27,7 @@ import (
 	"latchkey/internal/mail"
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
+	"latchkey/internal/ratelimit"
 	"latchkey/internal/routes"
 	"latchkey/internal/store"
 	"latchkey/internal/web"
@@ -97,12 +98,13 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	s := &Server{cfg: cfg, store: st, log: log, Provider: provider, metrics: newMetrics(), emails: emails}
 	pageRouter := pages.NewRouter()
 	pages.Mount(pageRouter)
-	authorize := pages.Authorize()
+	authorize := dialect.Authorize{Handler: pages.Authorize(), Refuse: pages.RateLimited}
+	limits := newLimits(cfg, st, log, opts.Now)
 	apiMux := routes.NewTable()
 	for _, layout := range dialect.All() {
-		layout.Mount(pageRouter, apiMux, provider, authorize)
+		layout.Mount(pageRouter, apiMux, provider, authorize, limits)
 	}
-	s.mountAPI(apiMux, provider, idp, keys)
+	s.mountAPI(apiMux, provider, idp, keys, limits)
 	if opts.Routes != nil {
 		opts.Routes(pageRouter, apiMux)
 	}
@@ -123,7 +125,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 // mountAPI registers on the API mux what is not a page and not a
 // dialect's: the REST API, git over HTTP, the OpenID Connect endpoints,
 // the device authorization endpoint, health and metrics.
-func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oidc.Provider, keys *oidc.Keys) {
+func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oidc.Provider, keys *oidc.Keys, limits *ratelimit.Guard) {
 	repos := gitserve.NewRepos(s.cfg.ReposDir())
 	api.New(api.Config{
 		Provider: provider, Store: s.store, BaseURL: s.cfg.Issuer(), Version: Version, Logger: s.log,
@@ -138,7 +140,7 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 		s.log.Warn("git over HTTP will fail until git is installed", "error", err)
 	}
 	idp.Mount(apis, provider)
-	apis.Handle(oauth.DeviceCodePath, provider.DeviceAuthorizationHandler())
+	apis.Handle(oauth.DeviceCodePath, dialect.Limit(limits, "device", provider.DeviceAuthorizationHandler()))
 	apis.HandleFunc("GET /healthz", s.healthz)
 	apis.HandleFunc("GET /readyz", s.readyz)
 	apis.Handle("GET /metrics", s.metrics.handler())
@@ -156,6 +158,22 @@ func newEmailChanges(cfg config.Config, st store.Store, now func() time.Time) (*
 		return nil, err
 	}
 	return e, nil
+}
+
+// newLimits builds the rate limits of the protocol endpoints: shared by
+// every node through the database on PostgreSQL, in this process on
+// SQLite (one process owns the file).
+func newLimits(cfg config.Config, st store.Store, log *slog.Logger, now func() time.Time) *ratelimit.Guard {
+	var limiter ratelimit.Limiter = ratelimit.NewMemory()
+	if cfg.IsPostgres() {
+		limiter = ratelimit.Shared{Store: st}
+	}
+	return ratelimit.New(ratelimit.Config{
+		Limiter:    limiter,
+		PerClient:  ratelimit.Rule{Limit: cfg.RateLimitPerClient, Window: cfg.RateLimitWindow},
+		PerAddress: ratelimit.Rule{Limit: cfg.RateLimitPerAddress, Window: cfg.RateLimitWindow},
+		Now:        now, Logger: log,
+	})
 }
 
 // newOIDC loads the signing keys (creating the first one) and builds the

@@ -330,6 +330,10 @@ type DeviceCode struct {
 	CreatedAt    time.Time
 	ExpiresAt    time.Time
 	FamilyID     int64 // family issued when consumed
+	// SourceAddress is the client address the device authorization
+	// request came from (RFC 8628 §5.4: shown to the person who confirms
+	// it); "" when unknown. It never changes after creation.
+	SourceAddress string
 }
 
 // Bearer is what the bearer check reads about a presented token.
@@ -567,7 +571,8 @@ type Store interface {
 	// DeleteExpired removes, in one bounded pass, rows that can no longer be
 	// used: authorization codes, device codes, sessions and tokens that
 	// expired before now, email verifications that expired before now,
-	// access tokens of past generations, and token
+	// rate-limit buckets whose TAT is before now, access tokens of past
+	// generations, and token
 	// families with nothing live (revoked, or without a token that expires
 	// at or after now), together with their tokens. Refresh
 	// tokens of past generations are kept until they expire, so that their
@@ -580,6 +585,18 @@ type Store interface {
 	// when several processes call it at once: rows another caller is
 	// deleting, or a transaction is changing, are skipped, not waited for.
 	DeleteExpired(ctx context.Context, now time.Time, batch int) (int, error)
+
+	// TakeRate spends one request of a rate-limit bucket by the generic
+	// cell rate algorithm (GCRA): the bucket's theoretical arrival time
+	// (TAT), taken as now when it lies in the past, moves interval later;
+	// the request is allowed when the moved TAT is at most burst after
+	// now, and only then stored, so a refused request changes nothing. It
+	// returns whether the request was allowed and the bucket's TAT after
+	// the call. One row per bucket, changed by one atomic statement, so
+	// every process sharing the database counts in the same bucket.
+	// DeleteExpired removes buckets whose TAT has passed (an absent
+	// bucket is a full one). interval must be positive and at most burst.
+	TakeRate(ctx context.Context, bucket string, now time.Time, interval, burst time.Duration) (allowed bool, tat time.Time, err error)
 
 	// AppendAudit adds an event to the audit trail and returns it with ID
 	// set. IDs grow with every append.

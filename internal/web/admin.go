@@ -26,6 +26,8 @@ func (p *Pages) mountAdmin(rt *Router) {
 	rt.HandleFunc("POST "+adminPath+"/applications/{client}/suspend", p.adminSuspend(true))
 	rt.HandleFunc("POST "+adminPath+"/applications/{client}/reinstate", p.adminSuspend(false))
 	rt.HandleFunc("POST "+adminPath+"/applications/{client}/delete", p.adminDeleteApplication)
+	rt.HandleFunc("POST "+adminPath+"/applications/{client}/device-grant/on", p.adminDeviceGrant(true))
+	rt.HandleFunc("POST "+adminPath+"/applications/{client}/device-grant/off", p.adminDeviceGrant(false))
 	rt.HandleFunc("GET "+adminPath+"/users", p.adminUsers)
 	rt.HandleFunc("GET "+adminPath+"/users/{user}", p.adminUser)
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/disable", p.adminDisable(true))
@@ -56,7 +58,8 @@ func (p *Pages) signedInAdmin(r *http.Request) (*store.User, scope.Global, error
 // adminApp is one row of the applications table.
 type adminApp struct {
 	store.Client
-	Owner string
+	Owner       string
+	DeviceGrant bool // the client may use the device authorization grant
 }
 
 type adminAppsData struct {
@@ -84,7 +87,7 @@ func (p *Pages) adminApplications(w http.ResponseWriter, r *http.Request) error 
 		if c.OwnerUserID != 0 {
 			owner = cmp.Or(names[c.OwnerUserID], fmt.Sprintf("deleted user #%d", c.OwnerUserID))
 		}
-		d.Apps = append(d.Apps, adminApp{Client: c, Owner: owner})
+		d.Apps = append(d.Apps, adminApp{Client: c, Owner: owner, DeviceGrant: admin.HasDeviceGrant(c)})
 	}
 	p.render(w, r, http.StatusOK, "admin_apps", "All applications", user, d)
 	return nil
@@ -138,6 +141,24 @@ func (p *Pages) adminSuspend(suspend bool) HandlerFunc {
 		}
 		p.audit(r, event(name, user, c.ID, detail))
 		redirectDone(w, r, adminPath+"/applications", done)
+		return nil
+	}
+}
+
+// adminDeviceGrant switches an application's device authorization grant
+// on or off (see admin.SetDeviceGrant).
+func (p *Pages) adminDeviceGrant(on bool) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		user, c, err := p.adminClient(r)
+		if err != nil {
+			return err
+		}
+		if _, err := admin.SetDeviceGrant(r.Context(), p.store, c.ID, on); err != nil {
+			return err
+		}
+		state := map[bool]string{true: "on", false: "off"}[on]
+		p.audit(r, event(audit.ClientUpdated, user, c.ID, "name: "+c.Name+"; device grant switched "+state))
+		redirectDone(w, r, adminPath+"/applications", "device-"+state)
 		return nil
 	}
 }

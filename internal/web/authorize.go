@@ -90,9 +90,11 @@ type hiddenField struct{ Name, Value string }
 type consentData struct {
 	ClientName   string
 	RedirectHost string
-	Scopes       []consentScope
-	Hidden       []hiddenField
-	Action       string
+	// Device is set on the device confirmation page (RFC 8628 §5.4).
+	Device *deviceOrigin
+	Scopes []consentScope
+	Hidden []hiddenField
+	Action string
 }
 
 // consentForm shows what the application asks for, with Approve and Deny.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
@@ -14,6 +15,19 @@ import (
 // devicePaths: the form where the person types the user code, and the
 // confirmation (consent) step.
 const deviceConfirmPath = oauth.DevicePath + "/confirm"
+
+// deviceOrigin is what the device confirmation page says about where a
+// request comes from, against device-code phishing (RFC 8628 §5.4): an
+// attacker starts the flow with a trusted-looking application and sends
+// the code to the victim, so the page names the application by name and
+// client ID, and the address that asked for the code next to the
+// person's own.
+type deviceOrigin struct {
+	ClientID  string
+	Source    string // address of the device authorization request
+	Browser   string // address of the person's browser
+	Requested string // time of the request, UTC
+}
 
 type deviceData struct {
 	UserCode string
@@ -96,7 +110,9 @@ func (p *Pages) deviceConfirm(w http.ResponseWriter, r *http.Request) error {
 		return p.deviceFormAgain(w, r, user, code, err)
 	}
 	d := consentData{ClientName: req.Client.Name, Action: deviceConfirmPath, Scopes: describedScopes(req.Code.Scopes),
-		Hidden: []hiddenField{{Name: "user_code", Value: code}}}
+		Hidden: []hiddenField{{Name: "user_code", Value: code}},
+		Device: &deviceOrigin{ClientID: req.Client.ID, Source: cmp.Or(req.Code.SourceAddress, "an unknown address"),
+			Browser: clientAddress(r), Requested: req.Code.CreatedAt.UTC().Format("15:04 MST")}}
 	p.render(w, r, http.StatusOK, "consent", "Authorize "+req.Client.Name, user, d)
 	return nil
 }

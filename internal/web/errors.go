@@ -2,8 +2,11 @@ package web
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"time"
 
 	"latchkey/internal/fault"
 	"latchkey/internal/oauth"
@@ -109,4 +112,13 @@ func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request, status int, me
 		title = "This request cannot be completed"
 	}
 	p.render(w, r, status, "error", title, nil, struct{ Message string }{message})
+}
+
+// RateLimited answers, with a page for the person, a request to the
+// authorization endpoint that a rate limit refused: 429 Too Many Requests
+// (the caller has set Retry-After).
+func (p *Pages) RateLimited(w http.ResponseWriter, r *http.Request, retryAfter time.Duration) {
+	wait := int64(math.Ceil(max(retryAfter.Seconds(), 1)))
+	p.errorPage(w, r, http.StatusTooManyRequests, fmt.Sprintf(
+		"Too many sign-in requests came from your network or for this application. Wait %d seconds, then try again.", wait))
 }

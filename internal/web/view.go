@@ -55,6 +55,8 @@ var notices = map[string]string{
 	"reinstated": "The application was reinstated. It must ask its users again for tokens.",
 	"disabled":   "The account was disabled and signed out everywhere. Its tokens no longer work.",
 	"enabled":    "The account was enabled.",
+	"device-on":  "The device grant of the application was switched on.",
+	"device-off": "The device grant of the application was switched off. It can no longer start or finish device sign-ins.",
 	"granted":    "The permission was granted.",
 	"taken":      "The permission was removed.",
 	"email_sent": "A confirmation link was sent to the new address. Your address changes when you open it " +

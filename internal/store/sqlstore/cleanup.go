@@ -41,6 +41,10 @@ var cleanupSteps = []cleanupStep{
 		return `DELETE FROM device_codes WHERE hash IN (
 			SELECT hash FROM device_codes WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
 	}},
+	{"rate limits", func(d Dialect) string {
+		return `DELETE FROM rate_limits WHERE bucket IN (
+			SELECT bucket FROM rate_limits WHERE tat_us < CAST($1 AS BIGINT) * 1000 LIMIT $2` + d.skipLocked() + `)`
+	}},
 	{"sessions", func(d Dialect) string {
 		return `DELETE FROM sessions WHERE id IN (
 			SELECT id FROM sessions WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`

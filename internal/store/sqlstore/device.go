@@ -9,14 +9,14 @@ import (
 )
 
 const deviceColumns = `hash, user_code, client_id, scopes, status, user_id, auth_time, interval_ms,
-	last_polled_at, created_at, expires_at, family_id`
+	last_polled_at, created_at, expires_at, family_id, source_address`
 
 func scanDevice(r rowScanner) (store.DeviceCode, error) {
 	var d store.DeviceCode
 	var scopes, status string
 	var auth, interval, polled, created, expires int64
 	err := r.Scan(&d.Hash, &d.UserCode, &d.ClientID, &scopes, &status, &d.UserID, &auth, &interval,
-		&polled, &created, &expires, &d.FamilyID)
+		&polled, &created, &expires, &d.FamilyID, &d.SourceAddress)
 	if err != nil {
 		return store.DeviceCode{}, err
 	}
@@ -34,9 +34,10 @@ func (s *Store) CreateDeviceCode(ctx context.Context, d store.DeviceCode) error 
 		d.Status = store.DevicePending
 	}
 	_, err := s.exec(ctx, `INSERT INTO device_codes (`+deviceColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		d.Hash, d.UserCode, d.ClientID, joinList(d.Scopes), string(d.Status), d.UserID, millis(d.AuthTime),
-		d.Interval.Milliseconds(), millis(d.LastPolledAt), millis(d.CreatedAt), millis(d.ExpiresAt), d.FamilyID)
+		d.Interval.Milliseconds(), millis(d.LastPolledAt), millis(d.CreatedAt), millis(d.ExpiresAt), d.FamilyID,
+		d.SourceAddress)
 	return wrap("create device code", err)
 }
 
@@ -86,6 +87,7 @@ func (s *Store) UpdateDeviceCode(ctx context.Context, hash string, now time.Time
 			next.FamilyID = written.Family.ID
 		}
 		next.Hash, next.UserCode, next.ClientID, next.Scopes = cur.Hash, cur.UserCode, cur.ClientID, cur.Scopes
+		next.SourceAddress = cur.SourceAddress
 		next.CreatedAt, next.ExpiresAt = cur.CreatedAt, cur.ExpiresAt
 		next.AuthTime, next.LastPolledAt = truncate(next.AuthTime), truncate(next.LastPolledAt)
 		next.Interval = next.Interval.Truncate(time.Millisecond)
