@@ -135,7 +135,8 @@ func envDuration(name string, def time.Duration) time.Duration {
 
 // RegisterStorageFlags registers the flags every subcommand takes.
 func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.DB, "db", env("DB", ""), "database: a SQLite file path or a postgres:// DSN (env LATCHKEY_DB; default DATA_DIR/latchkey.db)")
+	c.DB = env("DB", "")
+	fs.Var((*dsnValue)(&c.DB), "db", "database: a SQLite file path or a postgres:// `DSN`, shown with its credentials redacted (env LATCHKEY_DB; default DATA_DIR/latchkey.db)")
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", DefaultDataDir), "directory for the SQLite database and other data (env LATCHKEY_DATA_DIR)")
 	fs.BoolVar(&c.SkipRedirectURLHTTPS, "skip-redirect-url-https-requirement", envBool("SKIP_REDIRECT_URL_HTTPS_REQUIREMENT"),
 		"allow plain-http redirect URIs to any host: for development only (env LATCHKEY_SKIP_REDIRECT_URL_HTTPS_REQUIREMENT)")
@@ -143,6 +144,17 @@ func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
 		"base64 of 32 random bytes that encrypt the signing keys at rest; required with PostgreSQL, the same on every node (env LATCHKEY_KEY_ENCRYPTION_KEY; default with SQLite: a key file beside the database)")
 	fs.StringVar(&c.IDTokenAlgorithm, "id-token-alg", env("ID_TOKEN_ALG", "RS256"), "ID token signing algorithm: RS256, ES256 or EdDSA (env LATCHKEY_ID_TOKEN_ALG)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LATCHKEY_LOG_LEVEL)")
+}
+
+// dsnValue is the --db flag. Its String, which the flag package prints as
+// the default in usage and error messages, is the DSN redacted.
+type dsnValue string
+
+func (v *dsnValue) String() string { return RedactDSN(string(*v)) }
+
+func (v *dsnValue) Set(s string) error {
+	*v = dsnValue(s)
+	return nil
 }
 
 // RegisterServeFlags registers the flags of `latchkey serve`.

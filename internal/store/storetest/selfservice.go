@@ -173,7 +173,7 @@ func testListFamiliesSkipsDead(t *testing.T, s store.Store) {
 	}, at)
 	must(t, "create expired family", err)
 	rotated := mkFamily(t, s, app, alice, at)
-	_, err = s.RotateRefreshToken(ctx(t), rotated.Tokens[1].Hash, at, func(store.TokenFamily, store.Token) (store.Issue, error) {
+	_, err = s.RotateRefreshToken(ctx(t), refreshBy(t, s, rotated.Tokens[1].Hash), at, func(store.TokenFamily, store.Token) (store.Issue, error) {
 		// The new generation's only token has already expired; the old
 		// refresh token is kept (for reuse detection) and must not count.
 		return store.Issue{Tokens: []store.Token{{Hash: newHash(), Kind: store.AccessToken, ExpiresAt: at.Add(-time.Second)}}}, nil
