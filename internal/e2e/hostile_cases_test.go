@@ -469,9 +469,6 @@ func hGiteaCases() []hCase {
 	return out
 }
 
-// hFinding6 is why the repeated-service cases wait: they assert the fix.
-const hFinding6 = "finding 6: a repeated service parameter is authorized as the first and runs the second; it must be refused"
-
 // hGitCases attack git's smart HTTP: services, methods, paths and
 // credentials. Refusals are plain text.
 func hGitCases() []hCase {
@@ -494,9 +491,9 @@ func hGitCases() []hCase {
 		git("unknown service", http.MethodGet, refs+"git-shell", http.StatusNotFound, "smart HTTP").hdr(alice),
 		git("no service (dumb protocol)", http.MethodGet, "/prj/code.git/info/refs", http.StatusNotFound, "smart HTTP").hdr(alice),
 		git("empty service", http.MethodGet, refs, http.StatusNotFound, "smart HTTP").hdr(alice),
-		git("service twice, upload then receive", http.MethodGet, refs+"git-upload-pack&service=git-receive-pack", http.StatusBadRequest, "service").hdr(alice).skipped(hFinding6),
-		git("service twice anonymously on a public repository", http.MethodGet, "/open/docs.git/info/refs?service=git-upload-pack&service=git-receive-pack", http.StatusBadRequest, "service").skipped(hFinding6),
-		git("service twice percent-encoded", http.MethodGet, refs+"git-upload-pack&%73ervice=git-receive-pack", http.StatusBadRequest, "service").hdr(alice).skipped(hFinding6),
+		git("service twice, upload then receive", http.MethodGet, refs+"git-upload-pack&service=git-receive-pack", http.StatusBadRequest, "service").hdr(alice),
+		git("service twice anonymously on a public repository", http.MethodGet, "/open/docs.git/info/refs?service=git-upload-pack&service=git-receive-pack", http.StatusBadRequest, "service"),
+		git("service twice percent-encoded", http.MethodGet, refs+"git-upload-pack&%73ervice=git-receive-pack", http.StatusBadRequest, "service").hdr(alice),
 		git("receive-pack POST with a read token", http.MethodPost, "/prj/code.git/git-receive-pack", http.StatusForbidden, "").hdr(alice, "Content-Type: application/x-git-receive-pack-request").with("0000"),
 		git("receive-pack POST anonymously on a public repository", http.MethodPost, "/open/docs.git/git-receive-pack", http.StatusUnauthorized, "").hdr("Content-Type: application/x-git-receive-pack-request").with("0000"),
 		git("POST of an unknown service", http.MethodPost, "/prj/code.git/git-shell", http.StatusNotFound, "smart HTTP").hdr(alice).with("0000"),
