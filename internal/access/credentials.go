@@ -58,8 +58,14 @@ func Anonymous() *oauth.Caller { return &oauth.Caller{Principal: scope.Anonymous
 // Authenticate returns the caller whose access token r carries, as the
 // protocol core sees the token now. Errors: ErrNoCredentials when r
 // carries none; invalid_request when the Authorization header is in no
-// accepted scheme or malformed; the core's invalid_token or server_error.
+// accepted scheme or malformed, or when r carries more than one; the
+// core's invalid_token or server_error.
 func (g *Guard) Authenticate(r *http.Request) (*oauth.Caller, error) {
+	if n := len(r.Header.Values("Authorization")); n > 1 {
+		// One credential per request (RFC 9110 §11.6.2): with two, a proxy
+		// in front might have judged the request by the other one.
+		return nil, oauth.InvalidRequest("send one Authorization header, not %d", n)
+	}
 	token, err := g.token(r.Header.Get("Authorization"))
 	if err != nil {
 		return nil, err

@@ -184,12 +184,20 @@ func (a *API) adminListPermissions(r *http.Request, c *oauth.Caller) (int, any, 
 // adminSetPermission is PUT /admin/permissions/users?name=&permission=: an
 // administrator grants a global permission no higher than their own.
 func (a *API) adminSetPermission(r *http.Request, c *oauth.Caller) (int, any, error) {
-	name := strings.ToUpper(r.URL.Query().Get("permission"))
+	name, err := single(r, "permission")
+	if err != nil {
+		return 0, nil, err
+	}
+	name = strings.ToUpper(name)
 	level, err := scope.GlobalPermission(name)
 	if err != nil {
 		return 0, nil, badRequest("Invalid permission: " + err.Error() + ".")
 	}
-	u, err := a.managedUser(r, c, r.URL.Query().Get("name"))
+	username, err := single(r, "name")
+	if err != nil {
+		return 0, nil, err
+	}
+	u, err := a.managedUser(r, c, username)
 	if err != nil {
 		return 0, nil, err
 	}

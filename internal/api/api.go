@@ -20,9 +20,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"latchkey/internal/access"
@@ -212,6 +214,17 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// single returns the one value of query parameter key ("" when absent),
+// and refuses it given more than once: a request that changes access must
+// not mean one thing to us and another to a proxy that read the other
+// value.
+func single(r *http.Request, key string) (string, error) {
+	if vs := r.URL.Query()[key]; len(vs) > 1 {
+		return "", badRequest("Give " + key + " once, not " + strconv.Itoa(len(vs)) + " times.")
+	}
+	return r.URL.Query().Get(key), nil
+}
+
 // maxBody bounds request bodies.
 const maxBody = 1 << 20
 
@@ -225,6 +238,9 @@ func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err := dec.Decode(v); err != nil {
 		return badRequest(jsonProblem(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badRequest("The request body holds more than one JSON value.")
 	}
 	return nil
 }

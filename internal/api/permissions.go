@@ -99,7 +99,11 @@ func (a *API) setPermissions(r *http.Request, c *oauth.Caller) (int, any, error)
 	if err != nil {
 		return 0, nil, err
 	}
-	name := strings.ToUpper(r.URL.Query().Get("permission"))
+	name, err := single(r, "permission")
+	if err != nil {
+		return 0, nil, err
+	}
+	name = strings.ToUpper(name)
 	if err := scope.CheckPermission(t.kind, name); err != nil {
 		return 0, nil, badRequest("Invalid permission: " + err.Error() + ".")
 	}
