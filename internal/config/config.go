@@ -40,10 +40,10 @@ type Config struct {
 	// KeyEncryptionKeyFile names a file holding the key-encryption key
 	// (its base64), kept anywhere: the form to prefer over a flag value.
 	KeyEncryptionKeyFile string
-	IDTokenAlgorithm      string
-	PreregisteredClients  string
-	TrustedProxies        string
-	AuditRetention        time.Duration
+	IDTokenAlgorithm     string
+	PreregisteredClients string
+	TrustedProxies       string
+	AuditRetention       time.Duration
 	// Rate limits of the token, device authorization, revocation,
 	// introspection and authorization endpoints: RateLimitPerClient
 	// requests per client and RateLimitPerAddress per source address, each
