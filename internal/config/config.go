@@ -37,13 +37,10 @@ type Config struct {
 	LogLevel              string
 	DisableAdminBootstrap bool
 	KeyEncryptionKey      string
-	// KeyEncryptionKeyFile names a file holding the key-encryption key
-	// (its base64), kept anywhere: the form to prefer over a flag value.
-	KeyEncryptionKeyFile string
-	IDTokenAlgorithm     string
-	PreregisteredClients string
-	TrustedProxies       string
-	AuditRetention       time.Duration
+	IDTokenAlgorithm      string
+	PreregisteredClients  string
+	TrustedProxies        string
+	AuditRetention        time.Duration
 	// Rate limits of the token, device authorization, revocation,
 	// introspection and authorization endpoints: RateLimitPerClient
 	// requests per client and RateLimitPerAddress per source address, each
@@ -55,6 +52,9 @@ type Config struct {
 	SMTP                SMTP
 	// EmailVerificationTTL is how long the link that confirms an address works.
 	EmailVerificationTTL time.Duration
+	// KeyEncryptionKeyFile names a file holding the key-encryption key
+	// (its base64), kept anywhere: the form to prefer over a flag value.
+	KeyEncryptionKeyFile string
 }
 
 // SMTP is the mail server that sends the links confirming email
