@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/url"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"latchkey/internal/admin"
 	"latchkey/internal/cleanup"
+	"latchkey/internal/config"
 	"latchkey/internal/server"
 )
 
@@ -56,17 +56,6 @@ func serve(ctx context.Context, e *cmdEnv) error {
 	stopCleanup := cleanup.Start(ctx, cleanup.Config{Store: e.store, Interval: e.cfg.CleanupInterval,
 		AuditRetention: e.cfg.AuditRetention, Logger: e.log})
 	defer stopCleanup() // before the store closes
-	e.log.Info("latchkey listening", "addr", ln.Addr().String(), "base_url", e.cfg.Issuer(), "db", redactDSN(e.cfg.DSN()))
+	e.log.Info("latchkey listening", "addr", ln.Addr().String(), "base_url", e.cfg.Issuer(), "db", config.RedactDSN(e.cfg.DSN()))
 	return srv.Serve(ctx, ln)
-}
-
-// redactDSN hides a password in a database DSN before it is logged.
-func redactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return u.String()
-		}
-	}
-	return dsn
 }

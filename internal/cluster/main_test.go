@@ -40,6 +40,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"golang.org/x/oauth2"
 
+	"latchkey/internal/secret"
 	"latchkey/internal/testkit"
 )
 
@@ -491,6 +492,9 @@ type tokenState struct {
 	found                 bool
 	generation, familyGen int64
 	revoked               bool
+	// rotated: the token's row is gone, but the family its handle names
+	// exists (a refresh token rotated away; then generation is 0).
+	rotated bool
 }
 
 func lookupToken(t *testing.T, db *sql.DB, token string) tokenState {
@@ -501,12 +505,21 @@ func lookupToken(t *testing.T, db *sql.DB, token string) tokenState {
 		FROM tokens t JOIN token_families f ON f.id = t.family_id WHERE t.hash = $1`, tokenHash(token)).
 		Scan(&s.generation, &s.familyGen, &revokedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return s
+		handle, ok := secret.RefreshHandle(token)
+		if !ok {
+			return s
+		}
+		err = db.QueryRowContext(context.Background(), `SELECT generation, revoked_at FROM token_families
+			WHERE lineage = $1`, secret.Lineage(handle)).Scan(&s.familyGen, &revokedAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return s
+		}
+		s.rotated = err == nil
 	}
 	if err != nil {
 		t.Fatalf("look token up: %v", err)
 	}
-	s.found, s.revoked = true, revokedAt != 0
+	s.found, s.revoked = !s.rotated, revokedAt != 0
 	return s
 }
 
@@ -539,6 +552,9 @@ func checkConsistency(t *testing.T, db *sql.DB, allow ...tolerance) {
 			WHERE t.kind = 'access' AND t.generation < f.generation`, nil},
 		{"tokens of a generation beyond their family's", `SELECT count(*) FROM tokens t JOIN token_families f ON f.id = t.family_id
 			WHERE t.generation > f.generation`, nil},
+		{"refresh tokens of a past generation kept by a family with a lineage", `SELECT count(*) FROM tokens t
+			JOIN token_families f ON f.id = t.family_id
+			WHERE t.kind = 'refresh' AND t.generation < f.generation AND f.lineage <> ''`, nil},
 		{codesOfCleanedFamilies, `SELECT count(*) FROM auth_codes
 			WHERE used_at <> 0 AND family_id IS NULL`, nil},
 	}

@@ -41,6 +41,7 @@ type Config struct {
 	PreregisteredClients  string
 	TrustedProxies        string
 	AuditRetention        time.Duration
+	Git                   Git
 	// Rate limits of the token, device authorization, revocation,
 	// introspection and authorization endpoints: RateLimitPerClient
 	// requests per client and RateLimitPerAddress per source address, each
@@ -72,6 +73,26 @@ type SMTP struct {
 	AllowInsecure bool   // allows TLS none to a host that is not loopback
 	Timeout       time.Duration
 }
+
+// Git is how the node bounds git over HTTP. The process bounds are per
+// node: git processes run on the node that took the request. A zero
+// duration or process count takes its default.
+type Git struct {
+	IdleTimeout           time.Duration // longest wait for one read of a request or one write of a response
+	MaxDuration           time.Duration // ceiling on one request's transfer, however steadily data flows
+	MaxProcesses          int           // git requests running at once on this node
+	MaxProcessesPerCaller int           // of those, per user (anonymous callers: per client address)
+	MaxPushSize           int64         // bytes of pack one push may send (git's receive.maxInputSize); 0: no limit
+}
+
+// Defaults of the git settings.
+const (
+	DefaultGitIdleTimeout           = time.Minute
+	DefaultGitMaxDuration           = time.Hour
+	DefaultGitMaxProcesses          = 64
+	DefaultGitMaxProcessesPerCaller = 8
+	DefaultGitMaxPushSize           = 2 << 30
+)
 
 // Defaults.
 const (
@@ -117,7 +138,8 @@ func envDuration(name string, def time.Duration) time.Duration {
 
 // RegisterStorageFlags registers the flags every subcommand takes.
 func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.DB, "db", env("DB", ""), "database: a SQLite file path or a postgres:// DSN (env LATCHKEY_DB; default DATA_DIR/latchkey.db)")
+	c.DB = env("DB", "")
+	fs.Var((*dsnValue)(&c.DB), "db", "database: a SQLite file path or a postgres:// `DSN`, shown with its credentials redacted (env LATCHKEY_DB; default DATA_DIR/latchkey.db)")
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", DefaultDataDir), "directory for the SQLite database and other data (env LATCHKEY_DATA_DIR)")
 	fs.BoolVar(&c.SkipRedirectURLHTTPS, "skip-redirect-url-https-requirement", envBool("SKIP_REDIRECT_URL_HTTPS_REQUIREMENT"),
 		"allow plain-http redirect URIs to any host: for development only (env LATCHKEY_SKIP_REDIRECT_URL_HTTPS_REQUIREMENT)")
@@ -129,6 +151,17 @@ func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
 		"file holding the key-encryption key (its base64), e.g. outside the data directory; mode 0600 (env LATCHKEY_KEY_ENCRYPTION_KEY_FILE)")
 	fs.StringVar(&c.IDTokenAlgorithm, "id-token-alg", env("ID_TOKEN_ALG", "RS256"), "ID token signing algorithm: RS256, ES256 or EdDSA (env LATCHKEY_ID_TOKEN_ALG)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LATCHKEY_LOG_LEVEL)")
+}
+
+// dsnValue is the --db flag. Its String, which the flag package prints as
+// the default in usage and error messages, is the DSN redacted.
+type dsnValue string
+
+func (v *dsnValue) String() string { return RedactDSN(string(*v)) }
+
+func (v *dsnValue) Set(s string) error {
+	*v = dsnValue(s)
+	return nil
 }
 
 // RegisterServeFlags registers the flags of `latchkey serve`.
@@ -151,9 +184,52 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 		"how long audit events are kept; 0 keeps them for ever (env LATCHKEY_AUDIT_RETENTION)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("TRUSTED_PROXIES", ""),
 		"comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (env LATCHKEY_TRUSTED_PROXIES)")
+	c.registerGitFlags(fs)
 	c.registerSMTPFlags(fs)
 	c.registerRateLimitFlags(fs)
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
+}
+
+// registerGitFlags registers the bounds of git over HTTP.
+func (c *Config) registerGitFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.Git.IdleTimeout, "git-idle-timeout", envDuration("GIT_IDLE_TIMEOUT", DefaultGitIdleTimeout),
+		"a git request whose client sends or takes no data for this long is closed (env LATCHKEY_GIT_IDLE_TIMEOUT)")
+	fs.DurationVar(&c.Git.MaxDuration, "git-max-duration", envDuration("GIT_MAX_DURATION", DefaultGitMaxDuration),
+		"longest transfer of one clone, fetch or push (env LATCHKEY_GIT_MAX_DURATION)")
+	fs.IntVar(&c.Git.MaxProcesses, "git-max-processes", envInt("GIT_MAX_PROCESSES", DefaultGitMaxProcesses),
+		"git requests running at once on this node; more answer 503 (env LATCHKEY_GIT_MAX_PROCESSES)")
+	fs.IntVar(&c.Git.MaxProcessesPerCaller, "git-max-processes-per-caller", envInt("GIT_MAX_PROCESSES_PER_CALLER", DefaultGitMaxProcessesPerCaller),
+		"git requests running at once on this node for one user, or one client address without credentials (env LATCHKEY_GIT_MAX_PROCESSES_PER_CALLER)")
+	c.Git.MaxPushSize = DefaultGitMaxPushSize
+	if n, err := ParseSize(env("GIT_MAX_PUSH_SIZE", "")); err == nil {
+		c.Git.MaxPushSize = n
+	}
+	fs.Func("git-max-push-size", "largest pack one push may send, in bytes with an optional k, m or g suffix; 0: no limit (env LATCHKEY_GIT_MAX_PUSH_SIZE; default 2g)",
+		func(v string) (err error) { c.Git.MaxPushSize, err = ParseSize(v); return err })
+}
+
+// ParseSize reads a byte count as git does: a decimal number with an
+// optional k, m or g suffix (powers of 1024, either case).
+func ParseSize(s string) (int64, error) {
+	shift := 0
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'k', 'K':
+			shift = 10
+		case 'm', 'M':
+			shift = 20
+		case 'g', 'G':
+			shift = 30
+		}
+		if shift > 0 {
+			s = s[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)>>shift {
+		return 0, fmt.Errorf("size %q must be a non-negative number of bytes, optionally with k, m or g", s)
+	}
+	return n << shift, nil
 }
 
 // registerSMTPFlags registers the --smtp-* flags and the link lifetime.
@@ -310,7 +386,26 @@ func (c *Config) ValidateServe() ([]string, error) {
 			return nil, fmt.Errorf("%s lifetime must be positive", name)
 		}
 	}
+	if err := c.Git.validate(); err != nil {
+		return nil, err
+	}
 	return warnings, nil
+}
+
+// validate refuses negative git settings. A zero duration or process
+// count takes the default (package gitserve applies it), as in a Config
+// built without flags.
+func (g Git) validate() error {
+	if g.IdleTimeout < 0 || g.MaxDuration < 0 {
+		return errors.New("--git-idle-timeout and --git-max-duration must not be negative")
+	}
+	if g.MaxProcesses < 0 || g.MaxProcessesPerCaller < 0 {
+		return errors.New("--git-max-processes and --git-max-processes-per-caller must not be negative")
+	}
+	if g.MaxPushSize < 0 {
+		return errors.New("--git-max-push-size must not be negative")
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {

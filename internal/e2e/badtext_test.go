@@ -110,3 +110,18 @@ func f2Token(t *testing.T, env *testkit.Env, b *testkit.Browser, id, secret stri
 	}
 	return body["access_token"].(string)
 }
+
+// TestDisplayNameWithANULByteIsRefusedOnSQLite: the account update runs
+// in a transaction, whose statements pass the same text guard as every
+// other write, so SQLite refuses a NUL byte as PostgreSQL does (400 in the
+// dialect's error body) and the stored name does not change.
+func TestDisplayNameWithANULByteIsRefusedOnSQLite(t *testing.T) {
+	f := newAPIFixture(t)
+	before := f.user(t, "alice").DisplayName
+	f.call(t, "PUT", "/rest/api/latest/users", f.as(t, "alice", "ACCOUNT_WRITE"),
+		map[string]any{"displayName": "admin\x00 (bob)"}).want(t, "display name with a NUL byte", 400).bitbucketError(t)
+	got := f.call(t, "GET", "/rest/api/latest/users/alice", f.as(t, "bob", "PUBLIC_REPOS"), nil).want(t, "get user", 200).json(t)
+	if got["displayName"] != before || f.user(t, "alice").DisplayName != before {
+		t.Fatalf("display name after the refused update: %q", got["displayName"])
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/store"
+	"latchkey/internal/testkit"
 )
 
 // gitFixture is a node with a private repository PRJ/code holding one
@@ -24,8 +25,8 @@ type gitFixture struct {
 	repo store.Repo
 }
 
-func newGitFixture(t *testing.T) *gitFixture {
-	f := &gitFixture{rsNode: newRSNode(t), git: newGit(t)}
+func newGitFixture(t *testing.T, opts ...testkit.Option) *gitFixture {
+	f := &gitFixture{rsNode: newRSNode(t, opts...), git: newGit(t)}
 	f.env.User("alice", "alice-password")
 	f.env.Project("PRJ", false)
 	f.repo = f.env.Repo("PRJ", "code", false)

@@ -33,9 +33,9 @@ type rsNode struct {
 	clientID, secret string
 }
 
-func newRSNode(t *testing.T) *rsNode {
+func newRSNode(t *testing.T, opts ...testkit.Option) *rsNode {
 	t.Helper()
-	env := testkit.New(t)
+	env := testkit.New(t, opts...)
 	id, secret := env.Client(admin.NewClient{
 		Name: "Everything", RedirectURIs: []string{redirectURI},
 		Scopes: strings.Join(slices.DeleteFunc(scope.Known(), func(s string) bool { return s == scope.GiteaPublicOnly }), " "),

@@ -10,6 +10,7 @@ package fault
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"latchkey/internal/store"
 )
@@ -33,3 +34,19 @@ func Status(err error) int {
 // ServerSide reports whether err is the server's fault (a 5xx), which is
 // logged as an error; a client's fault is not.
 func ServerSide(err error) bool { return Status(err) >= 500 }
+
+// RetryAfterSeconds is how long a client should wait before it tries
+// again after a 503: about the time a database restart or a failover
+// takes.
+const RetryAfterSeconds = 5
+
+// MarkRetry sets the Retry-After header (RFC 9110 §10.2.3) of a 503
+// answer about to be written, unless the handler set one itself. The
+// server calls it for every response it writes with 503, so every such
+// answer (token endpoint, API, pages, git, health) tells clients and
+// load balancers when to try again.
+func MarkRetry(status int, h http.Header) {
+	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	}
+}

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cgi"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,13 +34,52 @@ type Config struct {
 	// Git is the git binary; empty: "git" found in PATH.
 	Git    string
 	Logger *slog.Logger
+	Limits Limits
+}
+
+// Limits bound what git requests may hold on this node. A zero field takes
+// the default of package config (the same values), except MaxPushSize,
+// where zero means no limit as in git.
+type Limits struct {
+	// IdleTimeout is the longest one read of the request body or one write
+	// of the response may wait for the client.
+	IdleTimeout time.Duration
+	// MaxDuration is the ceiling on a whole request, however steadily data
+	// flows.
+	MaxDuration time.Duration
+	// MaxProcesses bounds the git requests running at once (each one git
+	// http-backend and the upload-pack or receive-pack it starts);
+	// MaxProcessesPerCaller bounds those of one user, or of one client
+	// address for callers without credentials.
+	MaxProcesses, MaxProcessesPerCaller int
+	// MaxPushSize is git's receive.maxInputSize: the largest pack a push
+	// may send, in bytes.
+	MaxPushSize int64
+}
+
+// The defaults of Limits, the same as package config's.
+const (
+	defaultIdleTimeout           = time.Minute
+	defaultMaxDuration           = time.Hour
+	defaultMaxProcesses          = 64
+	defaultMaxProcessesPerCaller = 8
+)
+
+func (l Limits) withDefaults() Limits {
+	l.IdleTimeout = cmp.Or(l.IdleTimeout, defaultIdleTimeout)
+	l.MaxDuration = cmp.Or(l.MaxDuration, defaultMaxDuration)
+	l.MaxProcesses = cmp.Or(l.MaxProcesses, defaultMaxProcesses)
+	l.MaxProcessesPerCaller = cmp.Or(l.MaxProcessesPerCaller, defaultMaxProcessesPerCaller)
+	return l
 }
 
 // Server serves git's smart HTTP protocol.
 type Server struct {
-	cfg   Config
-	guard *access.Guard
-	log   *slog.Logger
+	cfg     Config
+	guard   *access.Guard
+	log     *slog.Logger
+	procs   *processes
+	backend []string // the command that runs git http-backend
 }
 
 // New builds a git server. The git binary is looked up now; net/http/cgi
@@ -50,11 +92,28 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	// git sends an access token as Bearer or in HTTP Basic, and only
 	// after a 401 asks for it.
 	guard := access.New(access.Config{Tokens: cfg.Provider, Store: cfg.Store,
 		Schemes: []access.Scheme{access.Basic(), access.Bearer()}, Prompt: true})
-	return &Server{cfg: cfg, guard: guard, log: cfg.Logger}
+	return &Server{cfg: cfg, guard: guard, log: cfg.Logger, backend: httpBackend(cfg.Git),
+		procs: newProcesses(cfg.Limits.MaxProcesses, cfg.Limits.MaxProcessesPerCaller)}
+}
+
+// httpBackend is the command that runs git http-backend: the program in
+// git's exec path itself where it can be found, so that the process the
+// CGI handler starts, waits for and kills is http-backend and not a git
+// wrapper around it; else "git http-backend".
+func httpBackend(git string) []string {
+	out, err := exec.Command(git, "--exec-path").Output()
+	if err == nil {
+		path := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
+		if _, err := os.Stat(path); err == nil {
+			return []string{path}
+		}
+	}
+	return []string{git, "http-backend"}
 }
 
 // Mount registers the git routes. The project key may be given in any
@@ -65,38 +124,16 @@ func (s *Server) Mount(mux routes.Mux) {
 	mux.HandleFunc("POST /scm/{project}/{repo}/{service}", s.serve)
 }
 
-// gitRequest is a parsed git request: the repository, the service and the
-// level it needs.
-type gitRequest struct {
-	project, slug string
-	service       string
-	need          scope.Level
-}
-
-// parse reads the repository and service of a request, or returns ok false
-// for requests this server does not answer (the dumb protocol, unknown
-// services).
-func parse(r *http.Request) (gitRequest, bool) {
-	g := gitRequest{project: r.PathValue("project"), slug: strings.TrimSuffix(r.PathValue("repo"), ".git")}
-	g.service = r.PathValue("service")
-	if r.Method == http.MethodGet {
-		g.service = r.URL.Query().Get("service")
-	}
-	switch g.service {
-	case uploadPack:
-		g.need = scope.Read
-	case receivePack:
-		g.need = scope.Write
-	default:
-		return g, false
-	}
-	return g, g.slug != ""
-}
-
+// serve answers one git request in a fixed order: parse it (refusing what
+// git would read differently), authorize the caller for exactly the
+// service git will run, take a place among the running git processes,
+// and only then run git http-backend on a request rebuilt from what was
+// authorized, with the connection bounded by idle timeouts while it runs.
+// The place is given back once git has ended.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	g, ok := parse(r)
-	if !ok {
-		http.Error(w, "Only git's smart HTTP protocol (git-upload-pack, git-receive-pack) is served here.", http.StatusNotFound)
+	g, bad := parse(r)
+	if bad != nil {
+		http.Error(w, bad.text, bad.status)
 		return
 	}
 	caller, repo, err := s.authorize(r, g)
@@ -104,21 +141,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, err, g)
 		return
 	}
-	liftDeadlines(w)
-	s.backend(caller, repo).ServeHTTP(w, s.backendRequest(r, repo))
-}
-
-// gitTransferTimeout bounds one authorized clone, fetch or push. The
-// server's read and write timeouts suit API calls, not pack transfers of
-// large repositories, so an authorized git request gets this much instead.
-const gitTransferTimeout = time.Hour
-
-// liftDeadlines extends the connection's deadlines for a pack transfer.
-func liftDeadlines(w http.ResponseWriter) {
-	rc := http.NewResponseController(w)
-	deadline := time.Now().Add(gitTransferTimeout)
-	_ = rc.SetReadDeadline(deadline) // not every ResponseWriter supports deadlines (tests)
-	_ = rc.SetWriteDeadline(deadline)
+	release, ok := s.procs.acquire(callerKey(caller, r))
+	if !ok {
+		s.log.Info("git request refused: too many running", "path", r.URL.Path, "caller", callerKey(caller, r))
+		busy(w)
+		return
+	}
+	defer release()
+	t := newTransfer(w, r, s.cfg.Limits)
+	defer t.finish()
+	in := backendRequest(r, repo, g)
+	in.Body = t.body(r.Body)
+	s.cgi(caller, repo).ServeHTTP(t.writer(w), in)
 }
 
 // authorize authenticates the request (anonymous without credentials)
@@ -170,38 +204,33 @@ func verb(need scope.Level) string {
 	return "clone"
 }
 
-// backend is `git http-backend` run as a CGI program over the repositories
+// cgi is `git http-backend` run as a CGI program over the repositories
 // directory, with the caller's user name as REMOTE_USER. The git
-// configuration of the machine and of the server's user is ignored.
-func (s *Server) backend(c *oauth.Caller, repo store.Repo) *cgi.Handler {
+// configuration of the machine and of the server's user is ignored; the
+// one setting git takes from here is receive.maxInputSize, given through
+// the environment (GIT_CONFIG_COUNT), which bounds the pack a push sends:
+// beyond it receive-pack stops reading and the push fails.
+func (s *Server) cgi(c *oauth.Caller, repo store.Repo) *cgi.Handler {
+	env := []string{
+		"GIT_PROJECT_ROOT=" + s.cfg.Repos.Dir(),
+		"GIT_HTTP_EXPORT_ALL=1",
+		"REMOTE_USER=" + c.User.Username,
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL=/dev/null",
+		"HOME=" + s.cfg.Repos.Dir(),
+	}
+	if n := s.cfg.Limits.MaxPushSize; n > 0 {
+		env = append(env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=receive.maxInputSize",
+			"GIT_CONFIG_VALUE_0="+strconv.FormatInt(n, 10))
+	}
 	return &cgi.Handler{
-		Path: s.cfg.Git,
-		Args: []string{"http-backend"},
-		Dir:  s.cfg.Repos.Dir(),
-		Env: []string{
-			"GIT_PROJECT_ROOT=" + s.cfg.Repos.Dir(),
-			"GIT_HTTP_EXPORT_ALL=1",
-			"REMOTE_USER=" + c.User.Username,
-			"GIT_CONFIG_NOSYSTEM=1",
-			"GIT_CONFIG_GLOBAL=/dev/null",
-			"HOME=" + s.cfg.Repos.Dir(),
-		},
+		Path:   s.backend[0],
+		Args:   s.backend[1:],
+		Dir:    s.cfg.Repos.Dir(),
+		Env:    env,
 		Logger: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		Stderr: &logWriter{log: s.log, repo: repo.ID},
 	}
-}
-
-// backendRequest is the request as git http-backend sees it: the path
-// inside the repositories directory, and no credentials.
-func (s *Server) backendRequest(r *http.Request, repo store.Repo) *http.Request {
-	rest := "info/refs"
-	if r.Method == http.MethodPost {
-		rest = r.PathValue("service")
-	}
-	out := r.Clone(r.Context())
-	out.URL.Path, out.URL.RawPath = "/"+Name(repo)+"/"+rest, ""
-	out.Header.Del("Authorization")
-	return out
 }
 
 // logWriter logs what git writes on its standard error.

@@ -288,7 +288,7 @@ func (g deviceGrant) poll(client store.Client, d store.DeviceCode, h holder, dra
 		return d, nil, AsError(err)
 	}
 	d.Status = store.DeviceConsumed
-	iss := &store.Issue{Family: store.TokenFamily{Scopes: d.Scopes, AuthTime: d.AuthTime, CreatedAt: now},
+	iss := &store.Issue{Family: store.TokenFamily{Scopes: d.Scopes, AuthTime: d.AuthTime, CreatedAt: now, Lineage: draw.lineage},
 		Tokens: g.p.tokens(draw, d.Scopes, now)}
 	return d, iss, nil
 }

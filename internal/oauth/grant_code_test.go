@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"testing"
@@ -262,4 +263,38 @@ func TestCodeGrantIDToken(t *testing.T) {
 func equalIDTokenRequests(a, b IDTokenRequest) bool {
 	return a.ClientID == b.ClientID && a.UserID == b.UserID && a.Scopes.String() == b.Scopes.String() &&
 		a.AuthTime.Equal(b.AuthTime) && a.Nonce == b.Nonce && a.AccessToken == b.AccessToken
+}
+
+// TestAnotherClientsReplayLeavesTheGrantAlone states the client binding
+// of codes and refresh tokens, checked before reuse detection: another
+// client that presents the victim's code or refresh token, unused, used or
+// rotated, gets invalid_grant and changes nothing: the code is not burned,
+// the victim's tokens keep working, and no reuse is recorded.
+func TestAnotherClientsReplayLeavesTheGrantAlone(t *testing.T) {
+	h := newHarness(t)
+	code := h.code(h.alice, confAuthorize)
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appURI}}
+	wantError(t, h.token(form, basicOf("other")), http.StatusBadRequest, CodeInvalidGrant)
+	victim := wantTokens(t, h.token(form, basicOf("conf"))) // the code was not burned
+	stillWorks := func(what string, g TokenResponse) {
+		t.Helper()
+		if !h.accessLive(g.AccessToken) || !h.active(g.RefreshToken) {
+			t.Fatalf("after %s, the victim's tokens no longer work", what)
+		}
+		if e := h.lastAudit(); e.Event == audit.CodeReused || e.Event == audit.RefreshReused {
+			t.Fatalf("after %s, the audit trail records %q", what, e.Event)
+		}
+	}
+	wantError(t, h.token(form, basicOf("other")), http.StatusBadRequest, CodeInvalidGrant)
+	stillWorks("another client replayed the used code", victim)
+
+	refreshBy := func(id, refresh string) *httptest.ResponseRecorder {
+		return h.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, basicOf(id))
+	}
+	wantError(t, refreshBy("other", victim.RefreshToken), http.StatusBadRequest, CodeInvalidGrant)
+	stillWorks("another client presented the current refresh token", victim)
+	next := wantTokens(t, refreshBy("conf", victim.RefreshToken))
+	wantError(t, refreshBy("other", victim.RefreshToken), http.StatusBadRequest, CodeInvalidGrant)
+	stillWorks("another client replayed the rotated refresh token", next)
+	wantTokens(t, refreshBy("conf", next.RefreshToken))
 }

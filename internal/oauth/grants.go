@@ -28,18 +28,20 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 	}
 	now := g.p.cfg.Now()
 	draw := drawTokens(slices.Contains(client.GrantTypes, GrantRefreshToken))
-	iss, err := g.p.store.RedeemAuthCode(ctx, hash, now, func(ac store.AuthCode) (store.Issue, error) {
-		if err := g.check(client, params, ac, h, now); err != nil {
+	iss, err := g.p.store.RedeemAuthCode(ctx, store.Presented{Hash: hash, ClientID: client.ID}, now, func(ac store.AuthCode) (store.Issue, error) {
+		if err := g.check(params, ac, h, now); err != nil {
 			return store.Issue{}, err
 		}
 		return store.Issue{
-			Family: store.TokenFamily{Scopes: ac.Scopes, AuthTime: ac.AuthTime, Nonce: ac.Nonce, CreatedAt: now},
+			Family: store.TokenFamily{Scopes: ac.Scopes, AuthTime: ac.AuthTime, Nonce: ac.Nonce, CreatedAt: now, Lineage: draw.lineage},
 			Tokens: g.p.tokens(draw, ac.Scopes, now),
 		}, nil
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, InvalidGrant("the authorization code is invalid")
+	case errors.Is(err, store.ErrWrongClient):
+		return nil, InvalidGrant("the authorization code was issued to another client")
 	case errors.Is(err, store.ErrCodeReused):
 		g.p.log.Warn("authorization code reused; its tokens are revoked", "client_id", client.ID)
 		g.p.Audit(ctx, store.AuditEvent{Event: audit.CodeReused, ClientID: client.ID,
@@ -69,12 +71,10 @@ func (g codeGrant) holder(ctx context.Context, hash string) (holder, error) {
 	return g.p.readHolder(ctx, ac.UserID)
 }
 
-// check enforces every binding of the code: client, lifetime, redirect URI,
-// PKCE verifier and a still active user (h, read before).
-func (g codeGrant) check(client store.Client, params Params, ac store.AuthCode, h holder, now time.Time) error {
-	if ac.ClientID != client.ID {
-		return InvalidGrant("the authorization code was issued to another client")
-	}
+// check enforces the bindings of the code the store leaves to the caller
+// (the store checks the client, before anything else): lifetime, redirect
+// URI, PKCE verifier and a still active user (h, read before).
+func (g codeGrant) check(params Params, ac store.AuthCode, h holder, now time.Time) error {
 	if !now.Before(ac.ExpiresAt) {
 		return InvalidGrant("the authorization code has expired")
 	}
@@ -106,17 +106,20 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 		return nil, err
 	}
 	now := g.p.cfg.Now()
-	draw := drawTokens(true)
-	iss, err := g.p.store.RotateRefreshToken(ctx, hash, now, func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
-		scopes, err := g.check(client, fam, old, requested, h, now)
+	draw := drawRotation(refresh)
+	iss, err := g.p.store.RotateRefreshToken(ctx, presentedRefresh(refresh, client.ID), now, func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
+		scopes, err := g.check(fam, old, requested, h, now)
 		if err != nil {
 			return store.Issue{}, err
 		}
+		fam.Lineage = draw.lineage // taken only by a family without one, which is then the draw's
 		return store.Issue{Family: fam, Tokens: g.p.tokens(draw, scopes, now)}, nil
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
 		return nil, InvalidGrant("the refresh token is invalid or revoked")
+	case errors.Is(err, store.ErrWrongClient):
+		return nil, InvalidGrant("the refresh token was issued to another client")
 	case errors.Is(err, store.ErrTokenReused):
 		g.p.log.Warn("rotated refresh token reused; its family is revoked", "client_id", client.ID)
 		g.p.Audit(ctx, store.AuditEvent{Event: audit.RefreshReused, ClientID: client.ID,
@@ -146,12 +149,10 @@ func (g refreshGrant) holder(ctx context.Context, hash string) (holder, error) {
 	return holderOf(b.User), nil
 }
 
-// check enforces the refresh token's bindings and returns the scopes of the
+// check enforces the refresh token's bindings the store leaves to the
+// caller (the store checks the client, first) and returns the scopes of the
 // new tokens: those requested, which may only narrow the current ones.
-func (g refreshGrant) check(client store.Client, fam store.TokenFamily, old store.Token, requested scope.Set, h holder, now time.Time) (scope.Set, error) {
-	if fam.ClientID != client.ID {
-		return nil, InvalidGrant("the refresh token was issued to another client")
-	}
+func (g refreshGrant) check(fam store.TokenFamily, old store.Token, requested scope.Set, h holder, now time.Time) (scope.Set, error) {
 	if !now.Before(old.ExpiresAt) {
 		return nil, InvalidGrant("the refresh token has expired")
 	}

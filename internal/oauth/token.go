@@ -167,15 +167,42 @@ func parseBasic(header string) (clientCredentials, error) {
 type tokenDraw struct {
 	access  string
 	refresh string // empty: no refresh token
+	lineage string // of the handle the refresh token carries; empty without one
 }
 
-// drawTokens draws a new access token and, when withRefresh, a refresh token.
+// drawTokens draws a new access token and, when withRefresh, a refresh
+// token carrying a new family handle (a new grant).
 func drawTokens(withRefresh bool) tokenDraw {
-	d := tokenDraw{access: secret.New(secret.AccessTokenPrefix)}
-	if withRefresh {
-		d.refresh = secret.New(secret.RefreshTokenPrefix)
+	if !withRefresh {
+		return tokenDraw{access: secret.New(secret.AccessTokenPrefix)}
 	}
-	return d
+	return drawWithHandle(secret.NewHandle())
+}
+
+// drawRotation draws the tokens that replace the refresh token presented:
+// the new refresh token carries the same family handle, or a new one if
+// the presented token carries none (issued before handles existed).
+func drawRotation(presented string) tokenDraw {
+	handle, ok := secret.RefreshHandle(presented)
+	if !ok {
+		handle = secret.NewHandle()
+	}
+	return drawWithHandle(handle)
+}
+
+func drawWithHandle(handle string) tokenDraw {
+	return tokenDraw{access: secret.New(secret.AccessTokenPrefix),
+		refresh: secret.NewRefreshToken(handle), lineage: secret.Lineage(handle)}
+}
+
+// presentedRefresh is a refresh token as the store sees it: its hash, the
+// lineage of the handle it carries (if any), and the client presenting it.
+func presentedRefresh(token, clientID string) store.Presented {
+	p := store.Presented{Hash: secret.Hash(token), ClientID: clientID}
+	if handle, ok := secret.RefreshHandle(token); ok {
+		p.Lineage = secret.Lineage(handle)
+	}
+	return p
 }
 
 // tokens returns the drawn tokens as the store keeps them: hashed, with

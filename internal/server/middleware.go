@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"latchkey/internal/fault"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -44,9 +45,12 @@ type statusRecorder struct {
 	status int
 }
 
+// WriteHeader records the status and gives every 503 its Retry-After
+// (fault.MarkRetry).
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
+		fault.MarkRetry(code, s.Header())
 	}
 	s.ResponseWriter.WriteHeader(code)
 }

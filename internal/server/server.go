@@ -131,7 +131,11 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 		Provider: provider, Store: s.store, BaseURL: s.cfg.Issuer(), Version: Version, Logger: s.log,
 		Repos: repos, Keys: keys, MaxTokenLifetime: s.cfg.AccessTokenTTL, Emails: s.emails,
 	}).Mount(apis)
-	gitserve.New(gitserve.Config{Provider: provider, Store: s.store, Repos: repos, Logger: s.log}).Mount(apis)
+	g := s.cfg.Git
+	gitserve.New(gitserve.Config{Provider: provider, Store: s.store, Repos: repos, Logger: s.log, Limits: gitserve.Limits{
+		IdleTimeout: g.IdleTimeout, MaxDuration: g.MaxDuration, MaxProcesses: g.MaxProcesses,
+		MaxProcessesPerCaller: g.MaxProcessesPerCaller, MaxPushSize: g.MaxPushSize,
+	}}).Mount(apis)
 	if err := gitserve.Available(""); err != nil {
 		s.log.Warn("git over HTTP will fail until git is installed", "error", err)
 	}
@@ -241,7 +245,8 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// readyz says whether this node can serve: its database answers.
+// readyz says whether this node can serve: its database answers and
+// holds the schema this build expects (store.Store.Ping).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()

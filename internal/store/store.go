@@ -11,9 +11,14 @@
 // (RFC 9700 §2.1.1, §4.14.2). Those checks are only sound in the same
 // transaction that reads and changes the row, so RedeemAuthCode and
 // RotateRefreshToken own them and report them as ErrCodeReused and
-// ErrTokenReused. Every other rule (expiry, the client a code was issued
-// to, PKCE, scopes, whether the user is active) belongs to the caller, who
-// checks it before the call or in the method's callback.
+// ErrTokenReused. They own the client binding too, and check it first:
+// only the client a code or refresh token was issued to can redeem it,
+// burn it or set off reuse detection; any other client that presents it
+// gets ErrWrongClient and changes nothing, so that whoever learns a used
+// code or a rotated refresh token cannot revoke another client's grant
+// with it. Every other rule (expiry, PKCE, scopes, whether the user is
+// active) belongs to the caller, who checks it before the call or in the
+// method's callback.
 //
 // # Callbacks
 //
@@ -81,10 +86,16 @@ var (
 	// that is wrong, not the server. (Lookups by such a value are simply
 	// ErrNotFound: nothing stored can match it.)
 	ErrInvalidText = errors.New("text with a NUL byte or invalid UTF-8")
+	// ErrWrongClient means an authorization code or refresh token was
+	// presented by a client other than the one it was issued to. Nothing
+	// was written: an unused code stays usable, a used code or a rotated
+	// refresh token revokes nothing.
+	ErrWrongClient = errors.New("issued to another client")
 	// ErrRevoked means the token family was revoked.
 	ErrRevoked = errors.New("token family revoked")
 	// ErrUnavailable means the database could not be reached or did not
-	// answer in time (connection refused or lost, timeout). Nothing was
+	// answer in time (connection refused or lost, timeout), or that the
+	// database, its schema or its tables are gone. Nothing was
 	// changed that the caller could observe as half-written: a failed
 	// transaction rolls back. Callers answer 503 and may retry later.
 	ErrUnavailable = errors.New("database unavailable")
@@ -242,6 +253,12 @@ type TokenFamily struct {
 	Nonce      string
 	CreatedAt  time.Time
 	RevokedAt  time.Time // zero while live
+	// Lineage is the hex SHA-256 of the handle every refresh token of the
+	// family carries (package secret), set by the caller when the family is
+	// created; empty for a family whose tokens carry none. It is unique. By
+	// it the store recognizes a refresh token of the family that has been
+	// rotated away, so it keeps no row per past refresh token.
+	Lineage string
 	// LastUsedAt is when a token of the family last passed the bearer
 	// check, as TouchFamily recorded it; zero if never. The bearer check
 	// records it at most about once a minute, so it may lag by that much.
@@ -281,6 +298,17 @@ type Token struct {
 	Scopes     []string
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
+}
+
+// Presented is a code or refresh token as a client presented it to the
+// token endpoint: the hash of the secret and the client, as authenticated,
+// that presents it.
+type Presented struct {
+	Hash     string // hex SHA-256 of the code or token
+	ClientID string // the presenting client
+	// Lineage is, for a refresh token that carries a family handle, the
+	// hex SHA-256 of that handle (TokenFamily.Lineage); empty otherwise.
+	Lineage string
 }
 
 // Issue is what a grant asks the store to write: a family (new, or the one
@@ -503,23 +531,34 @@ type Store interface {
 	// UsedAt and FamilyID of a stored code ever change, so a caller may
 	// read the rest (its user, say) before redeeming it.
 	GetAuthCode(ctx context.Context, hash string) (AuthCode, error)
-	// RedeemAuthCode marks the code used at now and, in the same
+	// RedeemAuthCode marks the code p.Hash used at now and, in the same
 	// transaction, writes what issue returns (a zero CreatedAt of the
-	// family or a token is set to now). ErrNotFound for an unknown code. For
-	// a code already used it revokes the family issued from it and returns
-	// ErrCodeReused without calling issue. If issue returns an error the
-	// code stays used (burned), nothing else is written, and that error is
-	// returned as it is.
-	RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(AuthCode) (Issue, error)) (Issue, error)
-	// RotateRefreshToken finds the refresh token, checks that its family is
-	// live and that it belongs to the current generation, calls issue, then
-	// advances the family's generation and inserts the new tokens (a zero
-	// CreatedAt is set to now); every token of earlier generations stops
-	// being live at once. ErrNotFound for an unknown token (or an access
-	// token), ErrRevoked if the family is revoked, ErrTokenReused (after
-	// revoking the family at now) if the token was already rotated. If issue
-	// returns an error nothing is written and that error is returned as it is.
-	RotateRefreshToken(ctx context.Context, hash string, now time.Time, issue func(TokenFamily, Token) (Issue, error)) (Issue, error)
+	// family or a token is set to now). ErrNotFound for an unknown code.
+	// ErrWrongClient, before anything else and without writing, if the code
+	// was issued to another client than p.ClientID. For a code already used
+	// it revokes the family issued from it and returns ErrCodeReused
+	// without calling issue. If issue returns an error the code stays used
+	// (burned), nothing else is written, and that error is returned as it
+	// is.
+	RedeemAuthCode(ctx context.Context, p Presented, now time.Time, issue func(AuthCode) (Issue, error)) (Issue, error)
+	// RotateRefreshToken finds the refresh token p.Hash, checks that its
+	// family belongs to p.ClientID, that it is live and that the token
+	// belongs to the current generation, calls issue, then advances the
+	// family's generation and inserts the new tokens (a zero CreatedAt is
+	// set to now); every token of earlier generations stops being live at
+	// once. A family with a lineage keeps only its current generation's
+	// tokens: the superseded ones are deleted in the same transaction, so
+	// its rows stay bounded however often it rotates. A refresh token that
+	// is not stored but whose p.Lineage is a family's is one of that
+	// family's rotated tokens. A family without a lineage takes the one
+	// issue returns (Issue.Family.Lineage) at this rotation and keeps its
+	// earlier refresh tokens until they expire. ErrNotFound for an unknown
+	// token (or an access token), ErrWrongClient (checked first, nothing
+	// written) if the family belongs to another client, ErrRevoked if the
+	// family is revoked, ErrTokenReused (after revoking the family at now)
+	// if the token was already rotated, however long ago. If issue returns
+	// an error nothing is written and that error is returned as it is.
+	RotateRefreshToken(ctx context.Context, p Presented, now time.Time, issue func(TokenFamily, Token) (Issue, error)) (Issue, error)
 	// CreateFamily writes a new family (generation 1) and its tokens without
 	// an authorization code, for grants that have none (client credentials).
 	// A zero CreatedAt of the family or a token is set to now.
@@ -584,8 +623,9 @@ type Store interface {
 	// generations, and token
 	// families with nothing live (revoked, or without a token that expires
 	// at or after now), together with their tokens. Refresh
-	// tokens of past generations are kept until they expire, so that their
-	// reuse is still detected (and revokes the family) until then. A
+	// tokens of past generations (only families without a lineage keep
+	// any) are kept until they expire, so that their reuse is still
+	// detected (and revokes the family) until then. A
 	// family is never left without tokens while it is kept.
 	//
 	// At most batch rows of each kind are deleted per call; it returns how
@@ -616,7 +656,8 @@ type Store interface {
 	// ListAudit lists the events newest (highest ID) first.
 	ListAudit(ctx context.Context, p Page) ([]AuditEvent, Cursor, error)
 
-	// Ping checks that the database answers.
+	// Ping checks that the database answers and holds the schema this
+	// build expects (its newest migration applied); ErrUnavailable if not.
 	Ping(ctx context.Context) error
 	Close() error
 }

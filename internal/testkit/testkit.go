@@ -128,6 +128,9 @@ func start(t testing.TB, extra func(pages *web.Router, apis routes.Mux), log *sl
 		SessionTTL:           time.Hour,
 		ShutdownTimeout:      time.Second,
 		PreregisteredClients: "git-credential-oauth,git-credential-manager,tea",
+		Git: config.Git{IdleTimeout: config.DefaultGitIdleTimeout, MaxDuration: config.DefaultGitMaxDuration,
+			MaxProcesses: config.DefaultGitMaxProcesses, MaxProcessesPerCaller: config.DefaultGitMaxProcessesPerCaller,
+			MaxPushSize: config.DefaultGitMaxPushSize},
 	}
 	cfg.DB = filepath.Join(cfg.DataDir, "latchkey.db")
 	for _, o := range opts {

@@ -73,11 +73,11 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	write := openPool(cfg, nWrite)
 	read := openPool(cfg, nRead)
 	s := sqlstore.New(sqlstore.Postgres, write, read)
-	if err := s.Ping(ctx); err != nil {
+	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}

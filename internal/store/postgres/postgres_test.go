@@ -137,7 +137,7 @@ func TestConcurrentOpen(t *testing.T) {
 	defer s.Close()
 	var applied int
 	q := "SELECT count(*) FROM schema_migrations"
-	if err := s.Transact(t.Context(), func(tx *sql.Tx) error { return tx.QueryRow(q).Scan(&applied) }); err != nil {
+	if err := s.Transact(t.Context(), func(tx sqlstore.Tx) error { return tx.QueryRowContext(t.Context(), q).Scan(&applied) }); err != nil {
 		t.Fatal(err)
 	}
 	if want := migrationCount(t); applied != want {

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 
 	"latchkey/internal/store"
 )
@@ -53,7 +52,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) 
 // UpdateClient implements store.Store. fn cannot change ID or CreatedAt.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Client) (store.Client, error)) (store.Client, error) {
 	var out store.Client
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		old, err := scanClient(tx.QueryRowContext(ctx,
 			`SELECT `+clientColumns+` FROM clients WHERE id = $1`+s.dialect.forUpdate(), id))
 		if err != nil {

@@ -61,8 +61,26 @@ func splitList(s string) []string {
 	return l
 }
 
-// jsonList encodes a list whose items may hold any character (redirect URIs).
+// upperKey upper-cases a key as it is stored. Text the guard must refuse
+// is returned as it is: strings.ToUpper would turn invalid UTF-8 into
+// U+FFFD and so hide it from checkText.
+func upperKey(s string) string {
+	if isBadText(s) {
+		return s
+	}
+	return strings.ToUpper(s)
+}
+
+// jsonList encodes a list whose items may hold any character (redirect
+// URIs). An item the text guard must refuse is returned instead of the
+// list: JSON would escape a NUL byte and replace invalid UTF-8, hiding
+// them from checkText.
 func jsonList(l []string) string {
+	for _, item := range l {
+		if isBadText(item) {
+			return item
+		}
+	}
 	if l == nil {
 		l = []string{}
 	}

@@ -57,21 +57,25 @@ var errRaced = errors.New("code redeemed concurrently despite the row lock")
 
 // RedeemAuthCode implements store.Store. The code row is locked (FOR UPDATE
 // on PostgreSQL, the write lock on SQLite) before it is checked, so of
-// concurrent redemptions exactly one finds it unused. issue is called with
+// concurrent redemptions exactly one finds it unused. The client binding
+// is checked before anything is written. issue is called with
 // the code as it was before redemption (UsedAt zero). The new family takes
 // its ClientID and UserID from the code and starts at generation 1. The
 // expiry of the code is for issue to check.
-func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
+func (s *Store) RedeemAuthCode(ctx context.Context, p store.Presented, now time.Time,
 	issue func(store.AuthCode) (store.Issue, error)) (store.Issue, error) {
 	if now.IsZero() {
 		return store.Issue{}, wrap("redeem auth code", errZeroNow)
 	}
 	var out store.Issue
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		code, err := scanCode(tx.QueryRowContext(ctx,
-			`SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`+s.dialect.forUpdate(), hash))
+			`SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`+s.dialect.forUpdate(), p.Hash))
 		if err != nil {
 			return err
+		}
+		if code.ClientID != p.ClientID {
+			return store.ErrWrongClient // before any write: neither burned nor reuse
 		}
 		if !code.UsedAt.IsZero() {
 			if err := revokeFamily(ctx, tx, code.FamilyID, now); err != nil {
@@ -79,7 +83,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
 			}
 			return committed(store.ErrCodeReused)
 		}
-		if err := markUsed(ctx, tx, hash, now); err != nil {
+		if err := markUsed(ctx, tx, p.Hash, now); err != nil {
 			return err
 		}
 		iss, err := issue(code)
@@ -97,7 +101,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time,
 
 // markUsed burns the code. The row is locked and was seen unused, so the
 // update must change it; if not, the locking is broken and errRaced says so.
-func markUsed(ctx context.Context, tx *sql.Tx, hash string, now time.Time) error {
+func markUsed(ctx context.Context, tx Tx, hash string, now time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2 WHERE hash = $1 AND used_at = 0`,
 		hash, millis(now))
 	if err = oneRow(res, err); errors.Is(err, sql.ErrNoRows) {
@@ -107,7 +111,7 @@ func markUsed(ctx context.Context, tx *sql.Tx, hash string, now time.Time) error
 }
 
 // issueFromCode writes the family and tokens of iss and links the code to the family.
-func issueFromCode(ctx context.Context, tx *sql.Tx, code store.AuthCode, iss store.Issue, now time.Time) (store.Issue, error) {
+func issueFromCode(ctx context.Context, tx Tx, code store.AuthCode, iss store.Issue, now time.Time) (store.Issue, error) {
 	f := iss.Family
 	f.ClientID, f.UserID = code.ClientID, code.UserID
 	f, err := insertFamily(ctx, tx, f, now)

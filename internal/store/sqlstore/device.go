@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"latchkey/internal/store"
@@ -67,7 +66,7 @@ func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCode string) (s
 func (s *Store) UpdateDeviceCode(ctx context.Context, hash string, now time.Time,
 	fn func(store.DeviceCode) (store.DeviceCode, *store.Issue, error)) (store.DeviceCode, error) {
 	var out store.DeviceCode
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		cur, err := scanDevice(tx.QueryRowContext(ctx,
 			`SELECT `+deviceColumns+` FROM device_codes WHERE hash = $1`+s.dialect.forUpdate(), hash))
 		if err != nil {
@@ -107,7 +106,7 @@ func (s *Store) UpdateDeviceCode(ctx context.Context, hash string, now time.Time
 // CreateFamily implements store.Store.
 func (s *Store) CreateFamily(ctx context.Context, iss store.Issue, now time.Time) (store.Issue, error) {
 	var out store.Issue
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		var err error
 		out, err = writeIssue(ctx, tx, iss, now)
 		return err
@@ -119,7 +118,7 @@ func (s *Store) CreateFamily(ctx context.Context, iss store.Issue, now time.Time
 }
 
 // writeIssue inserts a new family and its tokens.
-func writeIssue(ctx context.Context, tx *sql.Tx, iss store.Issue, now time.Time) (store.Issue, error) {
+func writeIssue(ctx context.Context, tx Tx, iss store.Issue, now time.Time) (store.Issue, error) {
 	f, err := insertFamily(ctx, tx, iss.Family, now)
 	if err != nil {
 		return store.Issue{}, err

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 
 	"latchkey/internal/store"
@@ -26,7 +25,7 @@ func (s *Store) CreateEmailVerification(ctx context.Context, v store.EmailVerifi
 	if badText(args) {
 		return wrap("create email verification", errBadText)
 	}
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM email_verifications WHERE user_id = $1`, v.UserID); err != nil {
 			return err
 		}
@@ -60,7 +59,7 @@ func (s *Store) PendingEmailVerification(ctx context.Context, userID int64) (sto
 // deadlock.
 func (s *Store) ConfirmEmail(ctx context.Context, hash string, check func(store.EmailVerification) error) (store.User, error) {
 	var out store.User
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		var userID int64
 		if err := tx.QueryRowContext(ctx, `SELECT user_id FROM email_verifications WHERE hash = $1`,
 			hash).Scan(&userID); err != nil {

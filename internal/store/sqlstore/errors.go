@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -43,10 +44,17 @@ const (
 	pgAdminShutdown       = "57P01"
 	pgCrashShutdown       = "57P02"
 	pgCannotConnectNow    = "57P03"
+	// The database, its schema or a table is gone (dropped or renamed
+	// under a running node): nothing this node can do until an operator
+	// restores it, so it is unavailable rather than a bug.
+	pgInvalidCatalogName = "3D000"
+	pgInvalidSchemaName  = "3F000"
+	pgUndefinedTable     = "42P01"
 )
 
 // SQLite result codes (extended ones where the primary code is ambiguous).
 const (
+	sqliteError                = 1
 	sqliteBusy                 = 5
 	sqliteLocked               = 6
 	sqliteConstraintPrimaryKey = 1555
@@ -101,8 +109,9 @@ func isRetryable(err error) bool {
 // isUnavailable reports whether err means that the database could not be
 // reached or did not answer in time, rather than that it refused the
 // statement: a refused, reset or closed connection, a connection that
-// database/sql already found bad, a timeout, or a server that is shutting
-// down, starting up or out of connections. A cancelled context (the client
+// database/sql already found bad, a timeout, a server that is shutting
+// down, starting up or out of connections, or a database, schema or table
+// that does not exist (dropped or renamed under the running node). A cancelled context (the client
 // went away) is not unavailability.
 func isUnavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
@@ -123,12 +132,16 @@ func isUnavailable(err error) bool {
 	switch state := pgState(err); {
 	case strings.HasPrefix(state, pgConnectionException),
 		state == pgTooManyConnections, state == pgAdminShutdown,
-		state == pgCrashShutdown, state == pgCannotConnectNow:
+		state == pgCrashShutdown, state == pgCannotConnectNow,
+		state == pgInvalidCatalogName, state == pgInvalidSchemaName, state == pgUndefinedTable:
 		return true
 	}
 	switch sqliteCode(err) & 0xff {
 	case sqliteIOErr, sqliteCantOpen:
 		return true
+	case sqliteError:
+		// SQLite has no code of its own for a missing table.
+		return strings.Contains(err.Error(), "no such table")
 	}
 	return false
 }
@@ -164,20 +177,37 @@ func isBadTextState(err error) bool {
 	return state == "22021" || state == "22P05"
 }
 
-// errBadText is what the statement guards return for such text.
+// errBadText is what the text guard returns for such text.
 var errBadText = errors.New("text with a NUL byte or invalid UTF-8")
 
-// badText reports whether any string argument holds a NUL byte or invalid
-// UTF-8. Both backends then answer alike: SQLite would store such text,
-// PostgreSQL would fail the statement.
+// checkText is the one text guard of every statement that writes (exec,
+// insertID, and each statement of a Tx): errBadText if any string argument
+// holds a NUL byte or invalid UTF-8. Both backends then answer alike:
+// SQLite would store such text, PostgreSQL would fail the statement.
+func checkText(args []any) error {
+	if badText(args) {
+		return errBadText
+	}
+	return nil
+}
+
+// badText reports whether any argument of a string kind (string or a
+// named string type) holds a NUL byte or invalid UTF-8.
 func badText(args []any) bool {
 	for _, a := range args {
-		if s, ok := a.(string); ok && (strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)) {
+		v := reflect.ValueOf(a)
+		if v.Kind() != reflect.String {
+			continue
+		}
+		if isBadText(v.String()) {
 			return true
 		}
 	}
 	return false
 }
+
+// isBadText reports whether s holds a NUL byte or invalid UTF-8.
+func isBadText(s string) bool { return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) }
 
 // errZeroNow refuses a zero now where the store writes it as a marker
 // whose zero means "not yet" (used_at, revoked_at): a redemption or a

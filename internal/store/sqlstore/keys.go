@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"latchkey/internal/store"
@@ -10,12 +9,12 @@ import (
 
 // CreateSigningKey implements store.Store. ErrAlreadyExists on a taken ID.
 func (s *Store) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
-	return wrap("create signing key", s.Transact(ctx, func(tx *sql.Tx) error {
+	return wrap("create signing key", s.Transact(ctx, func(tx Tx) error {
 		return insertSigningKey(ctx, tx, k)
 	}))
 }
 
-func insertSigningKey(ctx context.Context, tx *sql.Tx, k store.SigningKey) error {
+func insertSigningKey(ctx context.Context, tx Tx, k store.SigningKey) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys
 		(id, algorithm, private_key, public_key, created_at, activate_at, retire_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -52,7 +51,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
 // RotateSigningKey implements store.Store: in one transaction every key
 // without a retirement time gets retireAt, and next is inserted.
 func (s *Store) RotateSigningKey(ctx context.Context, next store.SigningKey, retireAt time.Time) error {
-	return wrap("rotate signing key", s.Transact(ctx, func(tx *sql.Tx) error {
+	return wrap("rotate signing key", s.Transact(ctx, func(tx Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retire_at = $1 WHERE retire_at = 0`, millis(retireAt)); err != nil {
 			return err
 		}

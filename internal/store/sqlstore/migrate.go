@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -78,8 +77,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range ms {
-		if err := s.transact(ctx, func(tx *sql.Tx) error { return s.apply(ctx, tx, m) }); err != nil {
-			return fmt.Errorf("sqlstore: migrate %s: %w", m.Name, err)
+		if err := s.transact(ctx, func(tx Tx) error { return s.apply(ctx, tx, m) }); err != nil {
+			return wrap("migrate "+m.Name, err) // an unreachable database is ErrUnavailable
 		}
 	}
 	return nil
@@ -89,7 +88,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 // serializes migrations; the second is a hash of the current schema.
 const migrationLock = 0x4c4b4d47 // "LKMG"
 
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, m Migration) error {
+func (s *Store) apply(ctx context.Context, tx Tx, m Migration) error {
 	if s.dialect == Postgres {
 		q := fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext(coalesce(current_schema(), '')))", migrationLock)
 		if _, err := tx.ExecContext(ctx, q); err != nil {

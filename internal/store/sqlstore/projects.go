@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 
 	"latchkey/internal/store"
@@ -22,7 +21,7 @@ func scanProject(r rowScanner) (store.Project, error) {
 
 // CreateProject implements store.Store.
 func (s *Store) CreateProject(ctx context.Context, p store.Project) (store.Project, error) {
-	p.Key = strings.ToUpper(p.Key)
+	p.Key = upperKey(p.Key)
 	p.CreatedAt = truncate(p.CreatedAt)
 	id, err := s.insertID(ctx, `INSERT INTO projects (key, name, description, public, created_at)
 		VALUES ($1, $2, $3, $4, $5) RETURNING id`,
@@ -72,7 +71,7 @@ func scanRepo(r rowScanner) (store.Repo, error) {
 // CreateRepo implements store.Store.
 func (s *Store) CreateRepo(ctx context.Context, r store.Repo) (store.Repo, error) {
 	r.CreatedAt = truncate(r.CreatedAt)
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT key FROM projects WHERE id = $1`, r.ProjectID).Scan(&r.ProjectKey); err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 
 	"latchkey/internal/store"
@@ -28,7 +27,7 @@ func (s *Store) ListUsers(ctx context.Context, p store.Page) ([]store.User, stor
 // family may belong to no user), so they are deleted here, and their tokens
 // with them.
 func (s *Store) DeleteUser(ctx context.Context, id int64) error {
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM token_families WHERE user_id = $1`, id); err != nil {
 			return err
 		}
@@ -40,7 +39,7 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 // UpdateProject implements store.Store.
 func (s *Store) UpdateProject(ctx context.Context, id int64, fn func(store.Project) (store.Project, error)) (store.Project, error) {
 	var out store.Project
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		old, err := scanProject(tx.QueryRowContext(ctx,
 			`SELECT `+projectColumns+` FROM projects WHERE id = $1`+s.dialect.forUpdate(), id))
 		if err != nil {
@@ -50,7 +49,7 @@ func (s *Store) UpdateProject(ctx context.Context, id int64, fn func(store.Proje
 		if err != nil {
 			return &callbackError{err}
 		}
-		p.ID, p.CreatedAt, p.Key = old.ID, old.CreatedAt, strings.ToUpper(p.Key)
+		p.ID, p.CreatedAt, p.Key = old.ID, old.CreatedAt, upperKey(p.Key)
 		_, err = tx.ExecContext(ctx, `UPDATE projects SET key = $2, name = $3, description = $4, public = $5
 			WHERE id = $1`, p.ID, p.Key, p.Name, p.Description, flag(p.Public))
 		out = p
@@ -64,7 +63,7 @@ func (s *Store) UpdateProject(ctx context.Context, id int64, fn func(store.Proje
 
 // DeleteProject implements store.Store.
 func (s *Store) DeleteProject(ctx context.Context, id int64) error {
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		for _, q := range []string{
 			`DELETE FROM permissions WHERE target = 'repo'
 				AND target_id IN (SELECT id FROM repos WHERE project_id = $1)`,
@@ -100,7 +99,7 @@ func (s *Store) ListAllRepos(ctx context.Context, p store.Page) ([]store.Repo, s
 // UpdateRepo implements store.Store.
 func (s *Store) UpdateRepo(ctx context.Context, id int64, fn func(store.Repo) (store.Repo, error)) (store.Repo, error) {
 	var out store.Repo
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		old, err := scanRepo(tx.QueryRowContext(ctx, `SELECT `+repoColumns+`
 			FROM repos r JOIN projects p ON p.id = r.project_id WHERE r.id = $1`+s.dialect.forUpdate(), id))
 		if err != nil {
@@ -124,7 +123,7 @@ func (s *Store) UpdateRepo(ctx context.Context, id int64, fn func(store.Repo) (s
 
 // DeleteRepo implements store.Store.
 func (s *Store) DeleteRepo(ctx context.Context, id int64) error {
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM permissions WHERE target = 'repo' AND target_id = $1`, id); err != nil {
 			return err
 		}

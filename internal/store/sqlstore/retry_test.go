@@ -94,7 +94,7 @@ var retryCases = []retryCase{
 		}
 		failOnce()
 		runs := 0
-		iss := must(s.RedeemAuthCode(ctx, hash, now, func(store.AuthCode) (store.Issue, error) {
+		iss := must(s.RedeemAuthCode(ctx, store.Presented{Hash: hash, ClientID: c.ID}, now, func(store.AuthCode) (store.Issue, error) {
 			runs++
 			return store.Issue{Tokens: []store.Token{token(store.RefreshToken, runs, now)}}, nil
 		}))(t)
@@ -107,7 +107,7 @@ var retryCases = []retryCase{
 			Tokens: []store.Token{token(store.RefreshToken, 0, now)}}, now))(t)
 		failOnce()
 		runs := 0
-		iss := must(s.RotateRefreshToken(ctx, first.Tokens[0].Hash, now, func(store.TokenFamily, store.Token) (store.Issue, error) {
+		iss := must(s.RotateRefreshToken(ctx, store.Presented{Hash: first.Tokens[0].Hash, ClientID: c.ID}, now, func(store.TokenFamily, store.Token) (store.Issue, error) {
 			runs++
 			return store.Issue{Tokens: []store.Token{token(store.RefreshToken, runs, now)}}, nil
 		}))(t)

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 )
 
 // EnsureSecret implements store.Store: the first candidate stored under
@@ -12,7 +11,7 @@ func (s *Store) EnsureSecret(ctx context.Context, name string, candidate []byte)
 		candidate = []byte{}
 	}
 	var value []byte
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, value) VALUES ($1, $2)
 			ON CONFLICT (name) DO NOTHING`, name, candidate); err != nil {
 			return err

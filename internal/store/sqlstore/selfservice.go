@@ -25,7 +25,7 @@ func (s *Store) RevokeClientFamilies(ctx context.Context, clientID string, now t
 		return 0, wrap("revoke client families", errZeroNow)
 	}
 	var n int
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		// Codes first, for the same reason as in RevokeUserClient.
 		if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2
 			WHERE client_id = $1 AND used_at = 0`, clientID, millis(now)); err != nil {
@@ -70,7 +70,7 @@ func (s *Store) RevokeUserClient(ctx context.Context, userID int64, clientID str
 		return 0, wrap("revoke user's client", errZeroNow)
 	}
 	var n int
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		// Burn the user's outstanding codes for the client first: on
 		// PostgreSQL this waits for a redemption in flight, so that the
 		// family it creates is seen, and revoked, by the next statement.
@@ -104,7 +104,7 @@ func (s *Store) RevokeUserFamilies(ctx context.Context, userID int64, now time.T
 		return 0, wrap("revoke user's families", errZeroNow)
 	}
 	var n int
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		// Codes first, for the same reason as in RevokeUserClient.
 		if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2
 			WHERE user_id = $1 AND used_at = 0`, userID, millis(now)); err != nil {

@@ -125,7 +125,10 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 // Dialect reports the store's SQL dialect.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
-// Ping checks that both pools reach the database.
+// Ping checks that both pools reach the database and that it holds the
+// schema this build expects: the newest migration of the dialect is
+// recorded in schema_migrations. A database that is gone, whose tables are
+// gone, or whose schema is older is store.ErrUnavailable.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -135,7 +138,28 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.read.PingContext(ctx); err != nil {
 		return wrap("ping", err)
 	}
+	want, err := latestVersion(s.dialect)
+	if err != nil {
+		return err
+	}
+	var n int
+	err = s.read.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, want).Scan(&n)
+	if err != nil {
+		return wrap("ping: schema version", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: ping: %w: schema version %d is not applied", store.ErrUnavailable, want)
+	}
 	return nil
+}
+
+// latestVersion is the version of the dialect's newest migration.
+func latestVersion(d Dialect) (int, error) {
+	ms, err := Migrations(d)
+	if err != nil || len(ms) == 0 {
+		return 0, fmt.Errorf("sqlstore: no migrations: %w", err)
+	}
+	return ms[len(ms)-1].Version, nil
 }
 
 // Close closes both pools.
@@ -155,7 +179,8 @@ func (s *Store) Close() error {
 // a retryable error.
 const maxAttempts = 5
 
-// Transact runs fn in a transaction on the write pool and commits it if fn
+// Transact runs fn in a transaction on the write pool (a Tx, whose
+// statements pass the same text guard as every other write) and commits it if fn
 // returns nil; otherwise it rolls back and returns fn's error, except that
 // an error made by committed commits first. A transaction
 // that fails because of a serialization failure or a deadlock (PostgreSQL)
@@ -165,22 +190,22 @@ const maxAttempts = 5
 // on PostgreSQL it runs at the server's default isolation (normally READ
 // COMMITTED), so lock the rows you read-modify-write with FOR UPDATE.
 // The store's per-call timeout (SetTimeout) bounds all attempts together.
-func (s *Store) Transact(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) Transact(ctx context.Context, fn func(Tx) error) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	return s.transact(ctx, fn)
 }
 
 // transact is Transact without the per-call timeout.
-func (s *Store) transact(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) transact(ctx context.Context, fn func(Tx) error) error {
 	return retry(ctx, func() error { return s.transactOnce(ctx, fn) })
 }
 
 // exec runs one writing statement on its own (a statement is atomic) and
 // retries it like a transaction.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if badText(args) {
-		return nil, errBadText
+	if err := checkText(args); err != nil {
+		return nil, err
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -196,8 +221,8 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 // insertID runs one INSERT ... RETURNING id on its own and retries it like
 // a transaction.
 func (s *Store) insertID(ctx context.Context, query string, args ...any) (int64, error) {
-	if badText(args) {
-		return 0, errBadText
+	if err := checkText(args); err != nil {
+		return 0, err
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -222,7 +247,7 @@ func retry(ctx context.Context, fn func() error) error {
 	}
 }
 
-func (s *Store) transactOnce(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+func (s *Store) transactOnce(ctx context.Context, fn func(Tx) error) (err error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -236,7 +261,7 @@ func (s *Store) transactOnce(ctx context.Context, fn func(*sql.Tx) error) (err e
 			_ = tx.Rollback()
 		}
 	}()
-	result := fn(tx)
+	result := fn(Tx{tx})
 	var kept *committedError
 	if errors.As(result, &kept) {
 		result = kept.err

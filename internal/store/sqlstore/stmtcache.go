@@ -66,8 +66,8 @@ func (s *Store) readRow(ctx context.Context, query string, args ...any) rowScann
 
 // readRows runs a query on the read pool with a cached statement.
 func (s *Store) readRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if badText(args) {
-		return nil, errBadText
+	if err := checkText(args); err != nil {
+		return nil, err
 	}
 	if s.dialect != SQLite {
 		return s.read.QueryContext(ctx, query, args...)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 )
 
 const familyColumns = `f.id, f.client_id, f.user_id, f.scopes, f.generation, f.auth_time, f.nonce,
-	f.created_at, f.revoked_at, f.last_used_at`
+	f.created_at, f.revoked_at, f.last_used_at, f.lineage`
 
 // familyRow receives a token_families row.
 type familyRow struct {
@@ -21,7 +22,7 @@ type familyRow struct {
 
 func (r *familyRow) dest() []any {
 	return []any{&r.f.ID, &r.f.ClientID, &r.f.UserID, &r.scopes, &r.f.Generation, &r.authTime,
-		&r.f.Nonce, &r.createdAt, &r.revokedAt, &r.lastUsed}
+		&r.f.Nonce, &r.createdAt, &r.revokedAt, &r.lastUsed, &r.f.Lineage}
 }
 
 func (r *familyRow) value() store.TokenFamily {
@@ -52,9 +53,10 @@ func (r *tokenRow) value() store.Token {
 	return t
 }
 
-// GetToken implements store.Store. It returns rotated refresh tokens too
-// (their Generation is below the family's); access tokens of earlier
-// generations are deleted on rotation and are ErrNotFound.
+// GetToken implements store.Store. It returns the rotated refresh tokens
+// a family without a lineage keeps (their Generation is below the
+// family's); other tokens of earlier generations are deleted on rotation
+// and are ErrNotFound.
 func (s *Store) GetToken(ctx context.Context, hash string) (store.Token, store.TokenFamily, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -106,7 +108,7 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID int64, now time.Time)
 
 // revokeFamily revokes a family inside a transaction; revoking twice keeps
 // the first time.
-func revokeFamily(ctx context.Context, tx *sql.Tx, familyID int64, now time.Time) error {
+func revokeFamily(ctx context.Context, tx Tx, familyID int64, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `UPDATE token_families SET revoked_at = $2
 		WHERE id = $1 AND revoked_at = 0`, familyID, millis(now))
 	return err
@@ -115,24 +117,26 @@ func revokeFamily(ctx context.Context, tx *sql.Tx, familyID int64, now time.Time
 // RotateRefreshToken implements store.Store. The family row is locked (FOR
 // UPDATE on PostgreSQL, the write lock on SQLite) before its generation is
 // compared, so that of concurrent rotations with one token exactly one
-// passes; the others find the generation advanced and revoke the family.
-// Only the new tokens of iss are written: the family's stored fields other
-// than Generation do not change. Access tokens of earlier generations are
-// deleted; rotated refresh tokens are kept so that their reuse is detected.
-func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Time,
+// passes; the others find the generation advanced (or their token gone,
+// and its lineage the family's) and revoke the family. Only the new tokens
+// of iss are written: the family's stored fields other than Generation
+// (and Lineage, when it had none) do not change.
+func (s *Store) RotateRefreshToken(ctx context.Context, p store.Presented, now time.Time,
 	issue func(store.TokenFamily, store.Token) (store.Issue, error)) (store.Issue, error) {
 	if now.IsZero() {
 		return store.Issue{}, wrap("rotate refresh token", errZeroNow)
 	}
 	var out store.Issue
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
-		tok, fam, err := s.lockRefreshToken(ctx, tx, hash)
+	err := s.Transact(ctx, func(tx Tx) error {
+		tok, fam, err := s.lockRefreshToken(ctx, tx, p)
 		switch {
 		case err != nil:
 			return err
+		case fam.ClientID != p.ClientID:
+			return store.ErrWrongClient // before any write: no reuse revocation
 		case fam.Revoked():
 			return store.ErrRevoked
-		case tok.Generation != fam.Generation:
+		case tok.Hash == "" || tok.Generation != fam.Generation:
 			if err := revokeFamily(ctx, tx, fam.ID, now); err != nil {
 				return err
 			}
@@ -142,7 +146,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 		if err != nil {
 			return &callbackError{err}
 		}
-		out, err = advance(ctx, tx, fam, iss.Tokens, now)
+		out, err = advance(ctx, tx, fam, iss, now)
 		return err
 	})
 	if err != nil {
@@ -151,40 +155,59 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, now time.Ti
 	return out, nil
 }
 
-// lockRefreshToken reads a refresh token and locks its family row.
-func (s *Store) lockRefreshToken(ctx context.Context, tx *sql.Tx, hash string) (store.Token, store.TokenFamily, error) {
+// lockRefreshToken reads a refresh token and locks its family row. A token
+// that is not stored but carries the lineage of a family is returned as
+// the zero Token with that family: one of its rotated refresh tokens.
+func (s *Store) lockRefreshToken(ctx context.Context, tx Tx, p store.Presented) (store.Token, store.TokenFamily, error) {
 	var tr tokenRow
 	err := tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens t
-		WHERE t.hash = $1 AND t.kind = $2`, hash, string(store.RefreshToken)).Scan(tr.dest()...)
-	if err != nil {
+		WHERE t.hash = $1 AND t.kind = $2`, p.Hash, string(store.RefreshToken)).Scan(tr.dest()...)
+	where, key := `f.id = $1`, any(tr.t.FamilyID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && p.Lineage != "":
+		where, key = `f.lineage = $1`, p.Lineage
+	case err != nil:
 		return store.Token{}, store.TokenFamily{}, err
 	}
 	var fr familyRow
 	err = tx.QueryRowContext(ctx, `SELECT `+familyColumns+` FROM token_families f
-		WHERE f.id = $1`+s.dialect.forUpdate(), tr.t.FamilyID).Scan(fr.dest()...)
+		WHERE `+where+s.dialect.forUpdate(), key).Scan(fr.dest()...)
 	if err != nil {
 		return store.Token{}, store.TokenFamily{}, err
+	}
+	if tr.t.Hash == "" {
+		return store.Token{}, fr.value(), nil
 	}
 	return tr.value(), fr.value(), nil
 }
 
-// advance moves fam to its next generation with toks as its live tokens.
-func advance(ctx context.Context, tx *sql.Tx, fam store.TokenFamily, toks []store.Token, now time.Time) (store.Issue, error) {
+// advance moves fam to its next generation with the tokens of iss as its
+// live tokens. The superseded generation's access tokens are deleted, and
+// so are its refresh tokens when the family had a lineage already (their
+// reuse is recognized by it); a family without one takes iss's.
+func advance(ctx context.Context, tx Tx, fam store.TokenFamily, iss store.Issue, now time.Time) (store.Issue, error) {
 	fam.Generation++
-	if _, err := tx.ExecContext(ctx, `UPDATE token_families SET generation = $2 WHERE id = $1`,
-		fam.ID, fam.Generation); err != nil {
+	superseded := []any{fam.ID, fam.Generation - 1, string(store.AccessToken)}
+	kinds := `kind = $3`
+	if fam.Lineage != "" {
+		kinds = `kind IN ($3, $4)`
+		superseded = append(superseded, string(store.RefreshToken))
+	} else {
+		fam.Lineage = iss.Family.Lineage
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE token_families SET generation = $2, lineage = $3 WHERE id = $1`,
+		fam.ID, fam.Generation, fam.Lineage); err != nil {
 		return store.Issue{}, err
 	}
-	// Only the generation just superseded can still hold access tokens: each
-	// earlier rotation deleted those before it (and the cleaner deletes any
-	// stragglers). Naming that one generation keeps this an index lookup;
-	// "generation < current" scanned every rotated refresh token the family
-	// keeps, which made each rotation slower than the last.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE family_id = $1 AND kind = $2 AND generation = $3`,
-		fam.ID, string(store.AccessToken), fam.Generation-1); err != nil {
+	// Only the generation just superseded can still hold access tokens (or,
+	// with a lineage, refresh tokens): each earlier rotation deleted those
+	// before it (and the cleaner deletes any stragglers). Naming that one
+	// generation keeps this an index lookup.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE family_id = $1 AND generation = $2 AND `+kinds,
+		superseded...); err != nil {
 		return store.Issue{}, err
 	}
-	toks, err := insertTokens(ctx, tx, fam, toks, now)
+	toks, err := insertTokens(ctx, tx, fam, iss.Tokens, now)
 	if err != nil {
 		return store.Issue{}, err
 	}
@@ -192,19 +215,19 @@ func advance(ctx context.Context, tx *sql.Tx, fam store.TokenFamily, toks []stor
 }
 
 // insertFamily inserts a new family at generation 1 and returns it as stored.
-func insertFamily(ctx context.Context, tx *sql.Tx, f store.TokenFamily, now time.Time) (store.TokenFamily, error) {
+func insertFamily(ctx context.Context, tx Tx, f store.TokenFamily, now time.Time) (store.TokenFamily, error) {
 	f.Generation = 1
 	f.AuthTime, f.CreatedAt, f.RevokedAt, f.LastUsedAt = truncate(f.AuthTime), orTime(f.CreatedAt, now), time.Time{}, time.Time{}
 	err := tx.QueryRowContext(ctx, `INSERT INTO token_families
-		(client_id, user_id, scopes, generation, auth_time, nonce, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		(client_id, user_id, scopes, generation, auth_time, nonce, created_at, lineage)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 		f.ClientID, f.UserID, joinList(f.Scopes), f.Generation, millis(f.AuthTime), f.Nonce,
-		millis(f.CreatedAt)).Scan(&f.ID)
+		millis(f.CreatedAt), f.Lineage).Scan(&f.ID)
 	return f, err
 }
 
 // insertTokens inserts toks as fam's current generation and returns them as stored.
-func insertTokens(ctx context.Context, tx *sql.Tx, fam store.TokenFamily, toks []store.Token, now time.Time) ([]store.Token, error) {
+func insertTokens(ctx context.Context, tx Tx, fam store.TokenFamily, toks []store.Token, now time.Time) ([]store.Token, error) {
 	out := make([]store.Token, 0, len(toks))
 	for _, t := range toks {
 		if t.Kind != store.AccessToken && t.Kind != store.RefreshToken {

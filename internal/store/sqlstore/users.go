@@ -93,7 +93,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 // UpdateUser implements store.Store. fn cannot change ID or CreatedAt.
 func (s *Store) UpdateUser(ctx context.Context, id int64, fn func(store.User) (store.User, error)) (store.User, error) {
 	var out store.User
-	err := s.Transact(ctx, func(tx *sql.Tx) error {
+	err := s.Transact(ctx, func(tx Tx) error {
 		old, err := scanUser(tx.QueryRowContext(ctx,
 			`SELECT `+userColumns+` FROM users WHERE id = $1`+s.dialect.forUpdate(), id))
 		if err != nil {

@@ -17,6 +17,7 @@ var cleanupTests = []test{
 	{"ExpiredCodesAndSessionsGoLiveOnesStay", testCleanupCodesSessions},
 	{"ExpiredAccessTokenGoesFamilyWithLiveRefreshTokenStays", testCleanupAccessToken},
 	{"RotatedRefreshTokenStaysUntilExpiryAndReuseIsStillDetected", testCleanupKeepsRotated},
+	{"RotatedRefreshTokenOfALineageIsGoneAndReuseIsStillDetected", testCleanupLineage},
 	{"FamilyWithNothingLiveGoesWithItsTokens", testCleanupDeadFamily},
 	{"FamilyWithoutCodeOrRefreshTokenGoesWhenItsAccessTokenExpires", testCleanupAccessOnlyFamily},
 	{"RevokedFamilyGoesWithItsTokens", testCleanupRevokedFamily},
@@ -104,7 +105,7 @@ func testCleanupCodesSessions(t *testing.T, s store.Store) {
 	wantErr(t, "get deleted device code", err, store.ErrNotFound)
 	_, err = s.GetDeviceCodeByUserCode(ctx(t), liveDevice.UserCode)
 	must(t, "get live device code", err)
-	_, err = s.RedeemAuthCode(ctx(t), expiredCode, now(), failIssue(t))
+	_, err = s.RedeemAuthCode(ctx(t), codeBy(t, s, expiredCode), now(), failIssue(t))
 	wantErr(t, "redeem deleted code", err, store.ErrNotFound)
 	_, err = s.GetSession(ctx(t), expiredSession)
 	wantErr(t, "get deleted session", err, store.ErrNotFound)
@@ -122,12 +123,34 @@ func testCleanupAccessToken(t *testing.T, s store.Store) {
 	wantLive(t, s, true, second.Tokens...)
 }
 
+// testCleanupKeepsRotated: a family without a lineage (issued before
+// lineages) keeps its rotated refresh tokens until they expire, so that
+// their reuse is detected by their rows.
 func testCleanupKeepsRotated(t *testing.T, s store.Store) {
-	first := grant(t, s)
+	c, u := mkClient(t, s, "app"), mkUser(t, s, "alice")
+	first, err := s.RedeemAuthCode(ctx(t), codeBy(t, s, mkCode(t, s, c, u)), now(), func(code store.AuthCode) (store.Issue, error) {
+		iss, err := issueFromCode(code)
+		iss.Family.Lineage = ""
+		return iss, err
+	})
+	must(t, "redeem code", err)
 	second := rotate(t, s, tokenOf(t, first, store.RefreshToken).Hash)
 	sweep(t, s, now().Add(2*time.Hour), 100)
 	present(t, s, tokenOf(t, first, store.RefreshToken), tokenOf(t, second, store.RefreshToken))
-	_, err := s.RotateRefreshToken(ctx(t), tokenOf(t, first, store.RefreshToken).Hash, now(), failRotation(t))
+	_, err = s.RotateRefreshToken(ctx(t), refreshOf(t, first), now(), failRotation(t))
+	wantErr(t, "rotate a rotated token after cleanup", err, store.ErrTokenReused)
+	wantLive(t, s, false, tokenOf(t, second, store.RefreshToken))
+}
+
+// testCleanupLineage: a family with a lineage keeps no rotated refresh
+// token, and its reuse is still detected after a sweep.
+func testCleanupLineage(t *testing.T, s store.Store) {
+	first := grant(t, s)
+	second := rotate(t, s, tokenOf(t, first, store.RefreshToken).Hash)
+	gone(t, s, first.Tokens...)
+	sweep(t, s, now().Add(2*time.Hour), 100)
+	present(t, s, tokenOf(t, second, store.RefreshToken))
+	_, err := s.RotateRefreshToken(ctx(t), refreshOf(t, first), now(), failRotation(t))
 	wantErr(t, "rotate a rotated token after cleanup", err, store.ErrTokenReused)
 	wantLive(t, s, false, tokenOf(t, second, store.RefreshToken))
 }
@@ -202,7 +225,7 @@ func testCleanupBadBatch(t *testing.T, s store.Store) {
 // grantUntil redeems a fresh code of c and u whose refresh token expires at exp.
 func grantUntil(t *testing.T, s store.Store, c store.Client, u store.User, exp time.Time) store.Issue {
 	t.Helper()
-	iss, err := s.RedeemAuthCode(ctx(t), mkCode(t, s, c, u), now(), func(code store.AuthCode) (store.Issue, error) {
+	iss, err := s.RedeemAuthCode(ctx(t), codeBy(t, s, mkCode(t, s, c, u)), now(), func(code store.AuthCode) (store.Issue, error) {
 		iss, err := issueFromCode(code)
 		for i := range iss.Tokens {
 			if iss.Tokens[i].Kind == store.RefreshToken {

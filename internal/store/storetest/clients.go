@@ -150,7 +150,7 @@ func testDeleteClient(t *testing.T, s store.Store) {
 		_, _, err = s.GetToken(ctx(t), tok.Hash)
 		wantErr(t, "get token of deleted client", err, store.ErrNotFound)
 	}
-	_, err = s.RedeemAuthCode(ctx(t), pending, now(), failIssue(t))
+	_, err = s.RedeemAuthCode(ctx(t), codeBy(t, s, pending), now(), failIssue(t))
 	wantErr(t, "redeem code of deleted client", err, store.ErrNotFound)
 
 	_, err = s.GetConsent(ctx(t), u.ID, "kept")

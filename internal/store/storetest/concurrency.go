@@ -66,11 +66,12 @@ const racers = 50
 
 func testConcurrentRedeem(t *testing.T, s store.Store) {
 	hash := mkCode(t, s, mkClient(t, s, "app"), mkUser(t, s, "alice"))
+	code := store.Presented{Hash: hash, ClientID: "app"}
 	var issued atomic.Int64
 	issues := make([]store.Issue, racers)
 	errs := parallel(racers, func(i int) error {
 		var err error
-		issues[i], err = s.RedeemAuthCode(ctx(t), hash, now(), func(c store.AuthCode) (store.Issue, error) {
+		issues[i], err = s.RedeemAuthCode(ctx(t), code, now(), func(c store.AuthCode) (store.Issue, error) {
 			issued.Add(1)
 			return issueFromCode(c)
 		})
@@ -100,11 +101,11 @@ func testConcurrentRedeem(t *testing.T, s store.Store) {
 
 func testConcurrentRotate(t *testing.T, s store.Store) {
 	first := grant(t, s)
-	rt := tokenOf(t, first, store.RefreshToken)
+	rt := refreshOf(t, first)
 	issues := make([]store.Issue, racers)
 	errs := parallel(racers, func(i int) error {
 		var err error
-		issues[i], err = s.RotateRefreshToken(ctx(t), rt.Hash, now(), issueRotation)
+		issues[i], err = s.RotateRefreshToken(ctx(t), rt, now(), issueRotation)
 		return err
 	})
 	winner := -1
@@ -124,7 +125,7 @@ func testConcurrentRotate(t *testing.T, s store.Store) {
 	if issues[winner].Family.Generation != 2 {
 		t.Errorf("winner's generation = %d, want 2", issues[winner].Family.Generation)
 	}
-	if fam := family(t, s, rt.Hash); !fam.Revoked() {
+	if fam := family(t, s, issues[winner].Tokens[0].Hash); !fam.Revoked() {
 		t.Error("family not revoked although the token was presented again")
 	}
 	wantLive(t, s, false, issues[winner].Tokens...)
@@ -166,13 +167,13 @@ func flow(t *testing.T, s store.Store, c store.Client, i int) error {
 	if err := s.CreateAuthCode(ctx(t), code); err != nil {
 		return err
 	}
-	iss, err := s.RedeemAuthCode(ctx(t), code.Hash, at, issueFromCode)
+	iss, err := s.RedeemAuthCode(ctx(t), store.Presented{Hash: code.Hash, ClientID: c.ID}, at, issueFromCode)
 	if err != nil {
 		return err
 	}
 	for _, tok := range iss.Tokens {
 		if tok.Kind == store.RefreshToken {
-			_, err = s.RotateRefreshToken(ctx(t), tok.Hash, at, issueRotation)
+			_, err = s.RotateRefreshToken(ctx(t), store.Presented{Hash: tok.Hash, ClientID: c.ID}, at, issueRotation)
 		}
 	}
 	if err != nil {

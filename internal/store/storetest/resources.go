@@ -79,7 +79,7 @@ func testDeleteUser(t *testing.T, s store.Store) {
 	wantErr(t, "get deleted user's session", err, store.ErrNotFound)
 	_, _, err = s.GetToken(ctx(t), access.Hash)
 	wantErr(t, "get deleted user's token", err, store.ErrNotFound)
-	_, err = s.RedeemAuthCode(ctx(t), pending, now(), failIssue(t))
+	_, err = s.RedeemAuthCode(ctx(t), codeBy(t, s, pending), now(), failIssue(t))
 	wantErr(t, "redeem deleted user's code", err, store.ErrNotFound)
 
 	_, _, err = s.GetToken(ctx(t), bobAccess.Hash)

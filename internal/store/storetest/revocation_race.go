@@ -49,7 +49,7 @@ func raceRevocation(t *testing.T, s store.Store, revoke func(u store.User, c sto
 		go func() {
 			defer wg.Done()
 			<-start
-			errs[i] = redeemAndRotate(t, s, codes[i].Hash, at)
+			errs[i] = redeemAndRotate(t, s, store.Presented{Hash: codes[i].Hash, ClientID: c.ID}, at)
 		}()
 	}
 	close(start)
@@ -68,8 +68,8 @@ func raceRevocation(t *testing.T, s store.Store, revoke func(u store.User, c sto
 
 // redeemAndRotate redeems a code and rotates its refresh token; refusals
 // caused by the revocation are expected, other errors are not.
-func redeemAndRotate(t *testing.T, s store.Store, hash string, at time.Time) error {
-	iss, err := s.RedeemAuthCode(ctx(t), hash, at, issueFromCode)
+func redeemAndRotate(t *testing.T, s store.Store, code store.Presented, at time.Time) error {
+	iss, err := s.RedeemAuthCode(ctx(t), code, at, issueFromCode)
 	if isRefusal(err) {
 		return nil
 	}
@@ -80,7 +80,7 @@ func redeemAndRotate(t *testing.T, s store.Store, hash string, at time.Time) err
 		if tok.Kind != store.RefreshToken {
 			continue
 		}
-		if _, err := s.RotateRefreshToken(ctx(t), tok.Hash, at, issueRotation); err != nil && !isRefusal(err) {
+		if _, err := s.RotateRefreshToken(ctx(t), store.Presented{Hash: tok.Hash, ClientID: code.ClientID}, at, issueRotation); err != nil && !isRefusal(err) {
 			return fmt.Errorf("rotate: %w", err)
 		}
 	}

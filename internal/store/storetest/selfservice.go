@@ -175,7 +175,7 @@ func testListFamiliesSkipsDead(t *testing.T, s store.Store) {
 	}, at)
 	must(t, "create expired family", err)
 	rotated := mkFamily(t, s, app, alice, at)
-	_, err = s.RotateRefreshToken(ctx(t), rotated.Tokens[1].Hash, at, func(store.TokenFamily, store.Token) (store.Issue, error) {
+	_, err = s.RotateRefreshToken(ctx(t), refreshBy(t, s, rotated.Tokens[1].Hash), at, func(store.TokenFamily, store.Token) (store.Issue, error) {
 		// The new generation's only token has already expired; the old
 		// refresh token is kept (for reuse detection) and must not count.
 		return store.Issue{Tokens: []store.Token{{Hash: newHash(), Kind: store.AccessToken, ExpiresAt: at.Add(-time.Second)}}}, nil
@@ -290,9 +290,9 @@ func testRevokeUserFamilies(t *testing.T, s store.Store) {
 	if fs := listAll(t, "alice's families", families(s, alice.ID, at)); len(fs) != 0 {
 		t.Errorf("alice still has %d live families", len(fs))
 	}
-	_, err = s.RedeemAuthCode(ctx(t), aliceCode, at, issueFromCode)
+	_, err = s.RedeemAuthCode(ctx(t), codeBy(t, s, aliceCode), at, issueFromCode)
 	wantErr(t, "redeem alice's outstanding code", err, store.ErrCodeReused)
-	_, err = s.RedeemAuthCode(ctx(t), bobCode, at, issueFromCode)
+	_, err = s.RedeemAuthCode(ctx(t), codeBy(t, s, bobCode), at, issueFromCode)
 	must(t, "redeem bob's code", err)
 	d, err := s.GetDeviceCode(ctx(t), device.Hash)
 	must(t, "get device code", err)

@@ -56,6 +56,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Audit", auditTests},
 		{"Paging", pagingTests},
 		{"Time", timeTests},
+		{"BadText", badTextTests},
+		{"Lineage", lineageTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

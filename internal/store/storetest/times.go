@@ -45,7 +45,7 @@ func testStampsAreNow(t *testing.T, s store.Store) {
 	c, u := mkClient(t, s, "app"), mkUser(t, s, "alice")
 	hash := mkCode(t, s, c, u)
 	redeemed := now().Add(-time.Hour) // another clock than the wall's
-	iss, err := s.RedeemAuthCode(ctx(t), hash, redeemed, func(ac store.AuthCode) (store.Issue, error) {
+	iss, err := s.RedeemAuthCode(ctx(t), codeBy(t, s, hash), redeemed, func(ac store.AuthCode) (store.Issue, error) {
 		return store.Issue{Family: store.TokenFamily{Scopes: ac.Scopes},
 			Tokens: []store.Token{{Hash: newHash(), Kind: store.RefreshToken, ExpiresAt: redeemed.Add(time.Hour)}}}, nil
 	})
@@ -59,7 +59,7 @@ func testStampsAreNow(t *testing.T, s store.Store) {
 		t.Errorf("family created at %v, token at %v; want %v", iss.Family.CreatedAt, iss.Tokens[0].CreatedAt, redeemed)
 	}
 	rotated := redeemed.Add(time.Minute)
-	next, err := s.RotateRefreshToken(ctx(t), iss.Tokens[0].Hash, rotated, func(store.TokenFamily, store.Token) (store.Issue, error) {
+	next, err := s.RotateRefreshToken(ctx(t), refreshBy(t, s, iss.Tokens[0].Hash), rotated, func(store.TokenFamily, store.Token) (store.Issue, error) {
 		return store.Issue{Tokens: []store.Token{{Hash: newHash(), Kind: store.AccessToken, ExpiresAt: rotated.Add(time.Hour)}}}, nil
 	})
 	must(t, "rotate", err)
@@ -67,7 +67,7 @@ func testStampsAreNow(t *testing.T, s store.Store) {
 		t.Errorf("rotated token created at %v, want %v", next.Tokens[0].CreatedAt, rotated)
 	}
 	reused := rotated.Add(time.Minute)
-	_, err = s.RotateRefreshToken(ctx(t), iss.Tokens[0].Hash, reused, failRotation(t))
+	_, err = s.RotateRefreshToken(ctx(t), refreshBy(t, s, iss.Tokens[0].Hash), reused, failRotation(t))
 	wantErr(t, "reuse", err, store.ErrTokenReused)
 	_, fam, err := s.GetToken(ctx(t), next.Tokens[0].Hash)
 	must(t, "get token", err)
@@ -79,12 +79,12 @@ func testStampsAreNow(t *testing.T, s store.Store) {
 func testZeroNowRefused(t *testing.T, s store.Store) {
 	c, u := mkClient(t, s, "app"), mkUser(t, s, "alice")
 	hash := mkCode(t, s, c, u)
-	if _, err := s.RedeemAuthCode(ctx(t), hash, time.Time{}, failIssue(t)); err == nil {
+	if _, err := s.RedeemAuthCode(ctx(t), codeBy(t, s, hash), time.Time{}, failIssue(t)); err == nil {
 		t.Error("a redemption at the zero time was accepted")
 	}
-	iss, err := s.RedeemAuthCode(ctx(t), hash, now(), issueFromCode)
+	iss, err := s.RedeemAuthCode(ctx(t), codeBy(t, s, hash), now(), issueFromCode)
 	must(t, "redeem after the refused attempt", err)
-	if _, err := s.RotateRefreshToken(ctx(t), tokenOf(t, iss, store.RefreshToken).Hash, time.Time{}, failRotation(t)); err == nil {
+	if _, err := s.RotateRefreshToken(ctx(t), refreshOf(t, iss), time.Time{}, failRotation(t)); err == nil {
 		t.Error("a rotation at the zero time was accepted")
 	}
 	if err := s.RevokeFamily(ctx(t), iss.Family.ID, time.Time{}); err == nil {

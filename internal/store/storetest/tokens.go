@@ -33,7 +33,7 @@ func newTokens(scopes []string) []store.Token {
 // issueFromCode is a RedeemAuthCode callback that grants the code's scopes.
 func issueFromCode(c store.AuthCode) (store.Issue, error) {
 	return store.Issue{
-		Family: store.TokenFamily{Scopes: c.Scopes, AuthTime: c.AuthTime, Nonce: c.Nonce},
+		Family: store.TokenFamily{Scopes: c.Scopes, AuthTime: c.AuthTime, Nonce: c.Nonce, Lineage: newHash()},
 		Tokens: newTokens(c.Scopes),
 	}, nil
 }
@@ -41,6 +41,40 @@ func issueFromCode(c store.AuthCode) (store.Issue, error) {
 // issueRotation is a RotateRefreshToken callback that keeps the token's scopes.
 func issueRotation(_ store.TokenFamily, tok store.Token) (store.Issue, error) {
 	return store.Issue{Tokens: newTokens(tok.Scopes)}, nil
+}
+
+// codeBy presents the code as the client it was issued to does (an
+// unknown code as client "app").
+func codeBy(t *testing.T, s store.Store, hash string) store.Presented {
+	t.Helper()
+	c, err := s.GetAuthCode(ctx(t), hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Presented{Hash: hash, ClientID: "app"}
+	}
+	must(t, "get auth code", err)
+	return store.Presented{Hash: hash, ClientID: c.ClientID}
+}
+
+// refreshBy presents the token as the client of its family does (an
+// unknown token as client "app").
+func refreshBy(t *testing.T, s store.Store, hash string) store.Presented {
+	t.Helper()
+	tok, fam, err := s.GetToken(ctx(t), hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Presented{Hash: hash, ClientID: "app"}
+	}
+	must(t, "get token", err)
+	if tok.Kind != store.RefreshToken {
+		return store.Presented{Hash: hash, ClientID: fam.ClientID} // carries no handle
+	}
+	return store.Presented{Hash: hash, ClientID: fam.ClientID, Lineage: fam.Lineage}
+}
+
+// refreshOf presents the refresh token of iss as its client does, with
+// the lineage its handle would give.
+func refreshOf(t *testing.T, iss store.Issue) store.Presented {
+	t.Helper()
+	return store.Presented{Hash: tokenOf(t, iss, store.RefreshToken).Hash, ClientID: iss.Family.ClientID, Lineage: iss.Family.Lineage}
 }
 
 // failIssue is a callback for calls that must not reach it.
@@ -62,7 +96,7 @@ func failRotation(t *testing.T) func(store.TokenFamily, store.Token) (store.Issu
 // redeem redeems the code and returns what was issued.
 func redeem(t *testing.T, s store.Store, hash string) store.Issue {
 	t.Helper()
-	iss, err := s.RedeemAuthCode(ctx(t), hash, now(), issueFromCode)
+	iss, err := s.RedeemAuthCode(ctx(t), codeBy(t, s, hash), now(), issueFromCode)
 	must(t, "redeem code", err)
 	return iss
 }
@@ -70,7 +104,7 @@ func redeem(t *testing.T, s store.Store, hash string) store.Issue {
 // rotate rotates the refresh token and returns what was issued.
 func rotate(t *testing.T, s store.Store, hash string) store.Issue {
 	t.Helper()
-	iss, err := s.RotateRefreshToken(ctx(t), hash, now(), issueRotation)
+	iss, err := s.RotateRefreshToken(ctx(t), refreshBy(t, s, hash), now(), issueRotation)
 	must(t, "rotate refresh token", err)
 	return iss
 }
@@ -130,6 +164,33 @@ var authCodeTests = []test{
 	{"GetReturnsTheCodeBeforeAndAfterRedemption", testGetAuthCode},
 	{"SecondRedeemIsCodeReusedAndRevokesFamily", testRedeemTwice},
 	{"IssueErrorBurnsCodeAndWritesNothingElse", testRedeemBurned},
+	{"AnotherClientIsWrongClientBeforeReuseAndWritesNothing", testRedeemWrongClient},
+}
+
+// testRedeemWrongClient: only the client a code was issued to can redeem
+// it, burn it or set off its reuse detection. Another client presenting
+// it, unused or used, gets ErrWrongClient and nothing changes.
+func testRedeemWrongClient(t *testing.T, s store.Store) {
+	c, u := mkClient(t, s, "app"), mkUser(t, s, "alice")
+	mkClient(t, s, "attacker")
+	hash := mkCode(t, s, c, u)
+	before, err := s.GetAuthCode(ctx(t), hash)
+	must(t, "get code", err)
+	byAttacker := store.Presented{Hash: hash, ClientID: "attacker"}
+	_, err = s.RedeemAuthCode(ctx(t), byAttacker, now(), failIssue(t))
+	wantErr(t, "another client redeems an unused code", err, store.ErrWrongClient)
+	after, err := s.GetAuthCode(ctx(t), hash)
+	must(t, "get code", err)
+	same(t, "code after another client presented it", after, before)
+	iss := redeem(t, s, hash)
+	_, err = s.RedeemAuthCode(ctx(t), byAttacker, now(), failIssue(t))
+	wantErr(t, "another client replays the used code", err, store.ErrWrongClient)
+	wantLive(t, s, true, iss.Tokens...)
+	same(t, "family after another client replayed its code", family(t, s, iss.Tokens[0].Hash), iss.Family)
+	_, err = s.RedeemAuthCode(ctx(t), store.Presented{Hash: newHash(), ClientID: "attacker"}, now(), failIssue(t))
+	wantErr(t, "another client presents an unknown code", err, store.ErrNotFound)
+	_, err = s.RedeemAuthCode(ctx(t), codeBy(t, s, hash), now(), failIssue(t))
+	wantErr(t, "the code's own client replays it", err, store.ErrCodeReused)
 }
 
 func testCodeTaken(t *testing.T, s store.Store) {
@@ -151,7 +212,7 @@ func testRedeem(t *testing.T, s store.Store) {
 	}
 	must(t, "create code", s.CreateAuthCode(ctx(t), code))
 	var want store.Issue
-	iss, err := s.RedeemAuthCode(ctx(t), code.Hash, at, func(got store.AuthCode) (store.Issue, error) {
+	iss, err := s.RedeemAuthCode(ctx(t), codeBy(t, s, code.Hash), at, func(got store.AuthCode) (store.Issue, error) {
 		same(t, "code given to issue", got, code)
 		want, _ = issueFromCode(got)
 		return want, nil
@@ -175,7 +236,7 @@ func testRedeem(t *testing.T, s store.Store) {
 }
 
 func testRedeemUnknown(t *testing.T, s store.Store) {
-	_, err := s.RedeemAuthCode(ctx(t), newHash(), now(), failIssue(t))
+	_, err := s.RedeemAuthCode(ctx(t), codeBy(t, s, newHash()), now(), failIssue(t))
 	wantErr(t, "redeem unknown code", err, store.ErrNotFound)
 }
 
@@ -205,13 +266,13 @@ func testRedeemTwice(t *testing.T, s store.Store) {
 	hash := mkCode(t, s, c, u)
 	iss := redeem(t, s, hash)
 	wantLive(t, s, true, iss.Tokens...)
-	_, err := s.RedeemAuthCode(ctx(t), hash, now(), failIssue(t))
+	_, err := s.RedeemAuthCode(ctx(t), codeBy(t, s, hash), now(), failIssue(t))
 	wantErr(t, "redeem code again", err, store.ErrCodeReused)
 	wantLive(t, s, false, iss.Tokens...)
 	if fam := family(t, s, iss.Tokens[0].Hash); !fam.Revoked() {
 		t.Error("family of a reused code is not revoked")
 	}
-	_, err = s.RedeemAuthCode(ctx(t), hash, now(), failIssue(t))
+	_, err = s.RedeemAuthCode(ctx(t), codeBy(t, s, hash), now(), failIssue(t))
 	wantErr(t, "redeem code a third time", err, store.ErrCodeReused)
 }
 
@@ -220,7 +281,7 @@ func testRedeemBurned(t *testing.T, s store.Store) {
 	hash := mkCode(t, s, c, u)
 	boom := errors.New("code expired")
 	var unwritten store.Issue
-	_, err := s.RedeemAuthCode(ctx(t), hash, now(), func(code store.AuthCode) (store.Issue, error) {
+	_, err := s.RedeemAuthCode(ctx(t), codeBy(t, s, hash), now(), func(code store.AuthCode) (store.Issue, error) {
 		unwritten, _ = issueFromCode(code)
 		return unwritten, boom
 	})
@@ -229,7 +290,7 @@ func testRedeemBurned(t *testing.T, s store.Store) {
 		_, _, err := s.GetToken(ctx(t), tok.Hash)
 		wantErr(t, "get token issue returned with its error", err, store.ErrNotFound)
 	}
-	_, err = s.RedeemAuthCode(ctx(t), hash, now(), failIssue(t))
+	_, err = s.RedeemAuthCode(ctx(t), codeBy(t, s, hash), now(), failIssue(t))
 	wantErr(t, "redeem burned code", err, store.ErrCodeReused)
 }
 
@@ -240,13 +301,35 @@ var refreshTests = []test{
 	{"RevokedFamilyIsRevoked", testRotateRevoked},
 	{"UnknownOrAccessTokenIsNotFound", testRotateNotFound},
 	{"IssueErrorWritesNothing", testRotateIssueError},
+	{"AnotherClientIsWrongClientBeforeReuseAndWritesNothing", testRotateWrongClient},
+}
+
+// testRotateWrongClient: only the client of a family can rotate its
+// refresh token or set off its reuse detection. Another client presenting
+// the current or a rotated refresh token gets ErrWrongClient and nothing
+// changes.
+func testRotateWrongClient(t *testing.T, s store.Store) {
+	first := grant(t, s)
+	mkClient(t, s, "attacker")
+	rt := tokenOf(t, first, store.RefreshToken)
+	byAttacker := store.Presented{Hash: rt.Hash, ClientID: "attacker", Lineage: first.Family.Lineage}
+	_, err := s.RotateRefreshToken(ctx(t), byAttacker, now(), failRotation(t))
+	wantErr(t, "another client rotates the current token", err, store.ErrWrongClient)
+	same(t, "family after another client presented its token", family(t, s, rt.Hash), first.Family)
+	second := rotate(t, s, rt.Hash)
+	_, err = s.RotateRefreshToken(ctx(t), byAttacker, now(), failRotation(t))
+	wantErr(t, "another client replays the rotated token", err, store.ErrWrongClient)
+	wantLive(t, s, true, second.Tokens...)
+	same(t, "family after another client replayed a rotated token", family(t, s, second.Tokens[0].Hash), second.Family)
+	_, err = s.RotateRefreshToken(ctx(t), refreshOf(t, first), now(), failRotation(t))
+	wantErr(t, "the family's own client replays the rotated token", err, store.ErrTokenReused)
 }
 
 func testRotate(t *testing.T, s store.Store) {
 	first := grant(t, s)
 	old := tokenOf(t, first, store.RefreshToken)
 	var want store.Issue
-	iss, err := s.RotateRefreshToken(ctx(t), old.Hash, now(), func(fam store.TokenFamily, tok store.Token) (store.Issue, error) {
+	iss, err := s.RotateRefreshToken(ctx(t), refreshBy(t, s, old.Hash), now(), func(fam store.TokenFamily, tok store.Token) (store.Issue, error) {
 		same(t, "family given to issue", fam, first.Family)
 		same(t, "token given to issue", tok, old)
 		want = store.Issue{Tokens: newTokens([]string{"REPO_READ"})}
@@ -287,28 +370,28 @@ func testRotateReuse(t *testing.T, s store.Store) {
 	first := grant(t, s)
 	second := rotate(t, s, tokenOf(t, first, store.RefreshToken).Hash)
 	third := rotate(t, s, tokenOf(t, second, store.RefreshToken).Hash)
-	_, err := s.RotateRefreshToken(ctx(t), tokenOf(t, first, store.RefreshToken).Hash, now(), failRotation(t))
+	_, err := s.RotateRefreshToken(ctx(t), refreshOf(t, first), now(), failRotation(t))
 	wantErr(t, "rotate a rotated token", err, store.ErrTokenReused)
 	wantLive(t, s, false, third.Tokens...)
 	if fam := family(t, s, third.Tokens[0].Hash); !fam.Revoked() {
 		t.Error("family not revoked after reuse")
 	}
-	_, err = s.RotateRefreshToken(ctx(t), tokenOf(t, third, store.RefreshToken).Hash, now(), failRotation(t))
+	_, err = s.RotateRefreshToken(ctx(t), refreshOf(t, third), now(), failRotation(t))
 	wantErr(t, "rotate newest token of revoked family", err, store.ErrRevoked)
 }
 
 func testRotateRevoked(t *testing.T, s store.Store) {
 	first := grant(t, s)
 	must(t, "revoke family", s.RevokeFamily(ctx(t), first.Family.ID, now()))
-	_, err := s.RotateRefreshToken(ctx(t), tokenOf(t, first, store.RefreshToken).Hash, now(), failRotation(t))
+	_, err := s.RotateRefreshToken(ctx(t), refreshOf(t, first), now(), failRotation(t))
 	wantErr(t, "rotate in revoked family", err, store.ErrRevoked)
 }
 
 func testRotateNotFound(t *testing.T, s store.Store) {
 	first := grant(t, s)
-	_, err := s.RotateRefreshToken(ctx(t), newHash(), now(), failRotation(t))
+	_, err := s.RotateRefreshToken(ctx(t), refreshBy(t, s, newHash()), now(), failRotation(t))
 	wantErr(t, "rotate unknown token", err, store.ErrNotFound)
-	_, err = s.RotateRefreshToken(ctx(t), tokenOf(t, first, store.AccessToken).Hash, now(), failRotation(t))
+	_, err = s.RotateRefreshToken(ctx(t), refreshBy(t, s, tokenOf(t, first, store.AccessToken).Hash), now(), failRotation(t))
 	wantErr(t, "rotate access token", err, store.ErrNotFound)
 	wantLive(t, s, true, first.Tokens...)
 }
@@ -318,7 +401,7 @@ func testRotateIssueError(t *testing.T, s store.Store) {
 	rt := tokenOf(t, first, store.RefreshToken)
 	boom := errors.New("scope widened")
 	var unwritten store.Issue
-	_, err := s.RotateRefreshToken(ctx(t), rt.Hash, now(), func(fam store.TokenFamily, tok store.Token) (store.Issue, error) {
+	_, err := s.RotateRefreshToken(ctx(t), refreshBy(t, s, rt.Hash), now(), func(fam store.TokenFamily, tok store.Token) (store.Issue, error) {
 		unwritten, _ = issueRotation(fam, tok)
 		return unwritten, boom
 	})

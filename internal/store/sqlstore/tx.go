@@ -1,0 +1,30 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Tx is a write transaction of Transact. Its statements pass the same text
+// guard as every other write of the store (checkText), so that a value the
+// database cannot keep is refused alike on both backends whether it is
+// written on its own or inside a transaction: SQLite would store a NUL
+// byte or invalid UTF-8, PostgreSQL refuses them.
+type Tx struct{ tx *sql.Tx }
+
+// ExecContext runs a statement in the transaction.
+func (t Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := checkText(args); err != nil {
+		return nil, err
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a query (a SELECT or an INSERT ... RETURNING) that
+// returns at most one row in the transaction.
+func (t Tx) QueryRowContext(ctx context.Context, query string, args ...any) rowScanner {
+	if err := checkText(args); err != nil {
+		return errRow{err}
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
+}
