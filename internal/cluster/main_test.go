@@ -529,9 +529,8 @@ func lookupToken(t *testing.T, db *sql.DB, token string) tokenState {
 // refresh token (the tests use only grants that issue one) and no access
 // token of an earlier generation; no family has two live refresh tokens; a
 // code that was redeemed names the family it issued; no token is of a
-// generation its family has not reached. allow tolerates up to n
-// violations of the named check where a test can account for them.
-func checkConsistency(t *testing.T, db *sql.DB, allow ...tolerance) {
+// generation its family has not reached.
+func checkConsistency(t *testing.T, db *sql.DB) {
 	t.Helper()
 	nowMillis := time.Now().UnixMilli()
 	checks := []struct {
@@ -555,7 +554,7 @@ func checkConsistency(t *testing.T, db *sql.DB, allow ...tolerance) {
 		{"refresh tokens of a past generation kept by a family with a lineage", `SELECT count(*) FROM tokens t
 			JOIN token_families f ON f.id = t.family_id
 			WHERE t.kind = 'refresh' AND t.generation < f.generation AND f.lineage <> ''`, nil},
-		{codesOfCleanedFamilies, `SELECT count(*) FROM auth_codes
+		{"redeemed codes without their family", `SELECT count(*) FROM auth_codes
 			WHERE used_at <> 0 AND family_id IS NULL`, nil},
 	}
 	for _, c := range checks {
@@ -563,31 +562,14 @@ func checkConsistency(t *testing.T, db *sql.DB, allow ...tolerance) {
 		if err := db.QueryRowContext(context.Background(), c.query, c.args...).Scan(&n); err != nil {
 			t.Fatalf("consistency check %q: %v", c.what, err)
 		}
-		tolerated := 0
-		for _, a := range allow {
-			if a.what == c.what {
-				tolerated = a.n
-			}
-		}
-		if n > tolerated {
-			t.Errorf("consistency: %d %s (%d accounted for)", n, c.what, tolerated)
+		if n != 0 {
+			t.Errorf("consistency: %d %s", n, c.what)
 		}
 	}
 	var families, tokens int
 	_ = db.QueryRow(`SELECT (SELECT count(*) FROM token_families), (SELECT count(*) FROM tokens)`).Scan(&families, &tokens)
 	t.Logf("consistency checked over %d families and %d tokens", families, tokens)
 }
-
-// tolerance accounts for n violations of one consistency check that a
-// test can explain.
-type tolerance struct {
-	what string
-	n    int
-}
-
-// codesOfCleanedFamilies is the check that a revoked family deleted by the
-// background cleaner violates: its code stays (until it expires) without it.
-const codesOfCleanedFamilies = "redeemed codes without their family"
 
 // balancer is a round-robin reverse proxy in front of the nodes: the
 // public address whose URL every node has as its base URL, as a load

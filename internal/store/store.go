@@ -622,7 +622,9 @@ type Store interface {
 	// rate-limit buckets whose TAT is before now, access tokens of past
 	// generations, and token
 	// families with nothing live (revoked, or without a token that expires
-	// at or after now), together with their tokens. Refresh
+	// at or after now), together with their tokens, once the code that
+	// issued them (if any) is gone, so that a redeemed code always names
+	// its family. Refresh
 	// tokens of past generations (only families without a lineage keep
 	// any) are kept until they expire, so that their reuse is still
 	// detected (and revokes the family) until then. A

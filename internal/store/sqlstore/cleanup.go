@@ -27,7 +27,10 @@ type cleanupStep struct {
 	query func(d Dialect) string
 }
 
-// cleanupSteps run in this order. Families go first: a family with nothing
+// cleanupSteps run in this order. A family is kept while the code that
+// issued it is stored (at most the code lifetime, ten minutes), so that a
+// redeemed code always names its family; the codes step, which runs first,
+// removes the code once it expired. Families go before tokens: a family with nothing
 // live takes its tokens along (ON DELETE CASCADE). The token step then
 // removes only tokens whose family keeps another live token, so that it
 // never leaves a family empty: a family is either deleted whole or keeps
@@ -56,8 +59,9 @@ var cleanupSteps = []cleanupStep{
 	{"token families", func(d Dialect) string {
 		return `DELETE FROM token_families WHERE id IN (
 			SELECT f.id FROM token_families f
-			WHERE f.revoked_at <> 0 OR NOT EXISTS (
-				SELECT 1 FROM tokens t WHERE t.family_id = f.id AND t.expires_at >= $1)
+			WHERE (f.revoked_at <> 0 OR NOT EXISTS (
+				SELECT 1 FROM tokens t WHERE t.family_id = f.id AND t.expires_at >= $1))
+				AND NOT EXISTS (SELECT 1 FROM auth_codes c WHERE c.family_id = f.id)
 			LIMIT $2` + d.skipLocked() + `)`
 	}},
 	{"tokens", func(d Dialect) string {
