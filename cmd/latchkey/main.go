@@ -31,6 +31,7 @@ Usage:
   latchkey repo create --project K --slug S [--public]
   latchkey permission grant|revoke --user U (--global | --project K | --repo K/S) --permission P
   latchkey user list | user disable --username U | user enable --username U
+  latchkey user sign-out --username U         end every session, revoke every application's tokens
   latchkey client list | client suspend|reinstate|delete --client-id ID
   latchkey client device-grant --client-id ID --on|--off   allow or refuse the device grant (RFC 8628)
   latchkey tokens list --user U | tokens revoke --user U [--client-id ID]
@@ -77,6 +78,7 @@ func commands() map[string]*command {
 		"user list":           userListCommand(),
 		"user disable":        userDisableCommand(true),
 		"user enable":         userDisableCommand(false),
+		"user sign-out":       userSignOutCommand(),
 		"client list":         clientListCommand(),
 		"client suspend":      clientSuspendCommand(true),
 		"client reinstate":    clientSuspendCommand(false),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/audit"
 	"latchkey/internal/store"
 )
 
@@ -57,6 +58,34 @@ func userDisableCommand(disable bool) *command {
 			}
 			verb := map[bool]string{true: "disabled", false: "enabled"}[disable]
 			return e.emit(map[string]any{"username": u.Username, "disabled": disable}, verb+" user "+u.Username)
+		},
+	}
+}
+
+// userSignOutCommand ends every session of a user and revokes every
+// application's tokens of theirs (admin.SignOutEverywhere), and records it
+// in the audit trail. The account stays enabled.
+func userSignOutCommand() *command {
+	var username string
+	return &command{
+		flags: func(fs *flag.FlagSet) { fs.StringVar(&username, "username", "", "user name (required)") },
+		run: func(ctx context.Context, e *cmdEnv) error {
+			u, err := lookupUsername(ctx, e, username)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			out, err := admin.SignOutEverywhere(ctx, e.store, u.ID, "", now)
+			if err != nil {
+				return err
+			}
+			detail := fmt.Sprintf("user: %s; %d sessions ended, %d token grants revoked; from the command line",
+				u.Username, out.Sessions, out.Families)
+			if _, err := e.store.AppendAudit(ctx, store.AuditEvent{At: now, Event: audit.UserSignedOut, Detail: detail}); err != nil {
+				return fmt.Errorf("record the audit event: %w", err)
+			}
+			return e.emit(map[string]any{"username": u.Username, "sessions_ended": out.Sessions, "revoked": out.Families},
+				fmt.Sprintf("signed %s out everywhere: %d sessions ended, %d grants revoked", u.Username, out.Sessions, out.Families))
 		},
 	}
 }

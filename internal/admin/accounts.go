@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
@@ -83,4 +84,31 @@ func SetUserDisabled(ctx context.Context, st store.Store, userID int64, disabled
 		}
 	}
 	return u, nil
+}
+
+// SignedOut is what SignOutEverywhere ended.
+type SignedOut struct {
+	Sessions int // browser sessions deleted
+	Families int // token families (grants to applications) revoked
+}
+
+// SignOutEverywhere ends every browser session of the user but the one
+// whose ID is keepSession (none when empty) and then, in one transaction,
+// every authorization the user gave (store.RevokeUserFamilies): every
+// access and refresh token of the user stops working at now, outstanding
+// codes are burned and every application must ask for consent again.
+// Sessions go first, so no session of the user's survives to approve a
+// new code after the codes are burned. The user's password and account
+// state do not change; the tokens of a client's service identity (another
+// user) are not touched.
+func SignOutEverywhere(ctx context.Context, st store.Store, userID int64, keepSession string, now time.Time) (SignedOut, error) {
+	var out SignedOut
+	var err error
+	if out.Sessions, err = st.DeleteUserSessions(ctx, userID, keepSession); err != nil {
+		return out, fmt.Errorf("end the sessions of user %d: %w", userID, err)
+	}
+	if out.Families, err = st.RevokeUserFamilies(ctx, userID, now); err != nil {
+		return out, fmt.Errorf("revoke the grants of user %d: %w", userID, err)
+	}
+	return out, nil
 }

@@ -21,6 +21,10 @@ const (
 	AccountUpdated       Event = "account.updated"
 	EmailChangeRequested Event = "email.change_requested"
 	EmailConfirmed       Event = "email.confirmed"
+	// SignedOutEverywhere: the user ended every session of theirs and
+	// revoked every application's tokens (the account page's button, or
+	// the box on the password form).
+	SignedOutEverywhere Event = "account.signed_out_everywhere"
 )
 
 // Authorization events: consent, device approvals, revocation, reuse.
@@ -48,11 +52,14 @@ const (
 
 // Administration events: users, permissions, projects, repositories, keys.
 const (
-	UserCreated       Event = "user.created"
-	UserUpdated       Event = "user.updated"
-	UserDeleted       Event = "user.deleted"
-	UserEnabled       Event = "user.enabled"
-	UserDisabled      Event = "user.disabled"
+	UserCreated  Event = "user.created"
+	UserUpdated  Event = "user.updated"
+	UserDeleted  Event = "user.deleted"
+	UserEnabled  Event = "user.enabled"
+	UserDisabled Event = "user.disabled"
+	// UserSignedOut: an administrator (page or CLI) ended every session
+	// of a user and revoked every application's tokens of theirs.
+	UserSignedOut     Event = "user.signed_out"
 	PermissionGranted Event = "permission.granted"
 	PermissionRevoked Event = "permission.revoked"
 	ProjectCreated    Event = "project.created"
@@ -68,11 +75,11 @@ const (
 func Events() []Event {
 	return []Event{
 		Login, LoginFailed, Logout, PasswordChanged, PasswordChangeFailed, AccountUpdated,
-		EmailChangeRequested, EmailConfirmed,
+		EmailChangeRequested, EmailConfirmed, SignedOutEverywhere,
 		ConsentGranted, ConsentDenied, DeviceApprove, DeviceDeny, DeviceCodeRejected,
 		AuthorizationRevoked, TokenRevoked, CodeReused, RefreshReused,
 		ClientCreated, ClientUpdated, ClientSecretRegenerated, ClientSuspended, ClientReinstated, ClientDeleted,
-		UserCreated, UserUpdated, UserDeleted, UserEnabled, UserDisabled, PermissionGranted, PermissionRevoked,
+		UserCreated, UserUpdated, UserDeleted, UserEnabled, UserDisabled, UserSignedOut, PermissionGranted, PermissionRevoked,
 		ProjectCreated, ProjectUpdated, ProjectDeleted, RepoCreated, RepoUpdated, RepoDeleted, SigningKeyRotated,
 	}
 }

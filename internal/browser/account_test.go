@@ -90,7 +90,9 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	b.fill("#confirm_password", "a-new-password")
 	b.click(`form[action="/user/settings/account"] button[type="submit"]`)
 	b.wantText("after the change", "Your password was changed")
-	if !strings.HasSuffix(b.location(), "/user/settings/account?done=password") {
+	// The box "also sign out everywhere and revoke every application" is
+	// ticked by default, so the default submission revokes grants too.
+	if !strings.HasSuffix(b.location(), "/user/settings/account?done=password_revoked") {
 		t.Errorf("after the change the tab is at %s", b.location())
 	}
 
@@ -108,4 +110,33 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 		t.Errorf("sign in with the old password: %v %v, want 401", err, resp.Status)
 	}
 	httpSignIn(t, fresh, "alice", "a-new-password")
+}
+
+// TestSignOutEverywhereAsksThenLandsOnTheLoginPage clicks "Sign out
+// everywhere" in a real browser: a confirmation page first, then every
+// session ends, this one too, and the login page says so.
+func TestSignOutEverywhereAsksThenLandsOnTheLoginPage(t *testing.T) {
+	env := testkit.New(t)
+	env.User("alice", "alice-password")
+	other := env.Browser("alice", "alice-password")
+	httpSignIn(t, other, "alice", "alice-password")
+
+	b := newTab(t, env)
+	b.open("/user/settings/account")
+	b.signIn("alice", "alice-password")
+	b.click(`form[action="/user/settings/account/sign-out-everywhere"] button[type="submit"]`)
+	b.wantText("the confirmation page", "Sign out everywhere?", "this one included")
+	if status, _, _ := other.Get("/user/settings/account"); status != http.StatusOK {
+		t.Errorf("other browser before confirming: %d, want 200", status)
+	}
+	b.click(`button.danger[type="submit"]`)
+	b.wantText("after confirming", "You were signed out everywhere")
+	if !strings.HasSuffix(b.location(), "/login?done=signed_out") {
+		t.Errorf("after confirming the tab is at %s, want the login page", b.location())
+	}
+	if status, _, _ := other.Get("/user/settings/account"); status != http.StatusFound {
+		t.Errorf("other browser after the sign-out: %d, want 302 to the login page", status)
+	}
+	b.open("/user/settings/account")
+	b.wantText("this browser after the sign-out", "Sign in")
 }

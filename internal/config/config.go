@@ -53,6 +53,9 @@ type Config struct {
 	SMTP                SMTP
 	// EmailVerificationTTL is how long the link that confirms an address works.
 	EmailVerificationTTL time.Duration
+	// KeyEncryptionKeyFile names a file holding the key-encryption key
+	// (its base64), kept anywhere: the form to prefer over a flag value.
+	KeyEncryptionKeyFile string
 }
 
 // SMTP is the mail server that sends the links confirming email
@@ -141,7 +144,11 @@ func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.SkipRedirectURLHTTPS, "skip-redirect-url-https-requirement", envBool("SKIP_REDIRECT_URL_HTTPS_REQUIREMENT"),
 		"allow plain-http redirect URIs to any host: for development only (env LATCHKEY_SKIP_REDIRECT_URL_HTTPS_REQUIREMENT)")
 	fs.StringVar(&c.KeyEncryptionKey, "key-encryption-key", env("KEY_ENCRYPTION_KEY", ""),
-		"base64 of 32 random bytes that encrypt the signing keys at rest; required with PostgreSQL, the same on every node (env LATCHKEY_KEY_ENCRYPTION_KEY; default with SQLite: a key file beside the database)")
+		"base64 of 32 random bytes that encrypt the signing keys at rest; required with PostgreSQL (this or the file), the same on every node; "+
+			"prefer the env LATCHKEY_KEY_ENCRYPTION_KEY or --key-encryption-key-file, a flag value shows in the process list "+
+			"(default with SQLite: the file key-encryption.key beside the database)")
+	fs.StringVar(&c.KeyEncryptionKeyFile, "key-encryption-key-file", env("KEY_ENCRYPTION_KEY_FILE", ""),
+		"file holding the key-encryption key (its base64), e.g. outside the data directory; mode 0600 (env LATCHKEY_KEY_ENCRYPTION_KEY_FILE)")
 	fs.StringVar(&c.IDTokenAlgorithm, "id-token-alg", env("ID_TOKEN_ALG", "RS256"), "ID token signing algorithm: RS256, ES256 or EdDSA (env LATCHKEY_ID_TOKEN_ALG)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LATCHKEY_LOG_LEVEL)")
 }
@@ -367,6 +374,7 @@ func (c *Config) ValidateServe() ([]string, error) {
 		return nil, err
 	}
 	warnings = append(warnings, smtpWarnings...)
+	warnings = append(warnings, c.KeyFileWarnings()...)
 	if c.EmailVerificationTTL < 0 {
 		return nil, errors.New("email verification lifetime must not be negative")
 	}
@@ -418,15 +426,28 @@ func (c *Config) IsPostgres() bool {
 const kekFileName = "key-encryption.key"
 
 // LoadKeyEncryptionKey returns the 32-byte key that encrypts signing keys at
-// rest: --key-encryption-key if set; with SQLite and no setting, a key file
-// beside the database, created on first use; with PostgreSQL the setting is
-// required, because every node must use the same key.
+// rest: --key-encryption-key if set, or the content of
+// --key-encryption-key-file (which must exist; setting both is an error);
+// with SQLite and neither, the key file key-encryption.key beside the
+// database, created on first use (so a copy of the data directory holds
+// both); with PostgreSQL a setting is required, because every node must
+// use the same key. A malformed key is an error naming where it came from.
 func (c *Config) LoadKeyEncryptionKey() ([]byte, error) {
-	if c.KeyEncryptionKey != "" {
+	switch {
+	case c.KeyEncryptionKey != "" && c.KeyEncryptionKeyFile != "":
+		return nil, errors.New("give the key-encryption key once: --key-encryption-key (LATCHKEY_KEY_ENCRYPTION_KEY) " +
+			"or --key-encryption-key-file (LATCHKEY_KEY_ENCRYPTION_KEY_FILE), not both")
+	case c.KeyEncryptionKey != "":
 		return decodeKEK(c.KeyEncryptionKey, "--key-encryption-key")
-	}
-	if c.IsPostgres() {
-		return nil, errors.New("--key-encryption-key (LATCHKEY_KEY_ENCRYPTION_KEY) is required with PostgreSQL: generate one with `head -c 32 /dev/urandom | base64` and give every node the same value")
+	case c.KeyEncryptionKeyFile != "":
+		raw, err := os.ReadFile(c.KeyEncryptionKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --key-encryption-key-file: %w", err)
+		}
+		return decodeKEK(strings.TrimSpace(string(raw)), "the key-encryption key file "+c.KeyEncryptionKeyFile)
+	case c.IsPostgres():
+		return nil, errors.New("a key-encryption key is required with PostgreSQL: generate one with `head -c 32 /dev/urandom | base64`, " +
+			"give every node the same value in LATCHKEY_KEY_ENCRYPTION_KEY or in a file named by --key-encryption-key-file")
 	}
 	path := filepath.Join(filepath.Dir(c.DSN()), kekFileName)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -448,6 +469,23 @@ func (c *Config) LoadKeyEncryptionKey() ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return decodeKEK(strings.TrimSpace(string(raw)), path)
+}
+
+// KeyFileWarnings returns a warning when the key-encryption key file given
+// by --key-encryption-key-file may be read by group or others: the key
+// opens every signing key. It is not refused, because secret mounts
+// (Kubernetes, Docker) are often mode 0644 or 0444 inside a private
+// container.
+func (c *Config) KeyFileWarnings() []string {
+	if c.KeyEncryptionKeyFile == "" {
+		return nil
+	}
+	info, err := os.Stat(c.KeyEncryptionKeyFile)
+	if err != nil || info.Mode().Perm()&0o077 == 0 {
+		return nil // an unreadable file is LoadKeyEncryptionKey's error
+	}
+	return []string{fmt.Sprintf("the key-encryption key file %s may be read by group or others (mode %04o): "+
+		"it opens every signing key; make it readable by this user only (chmod 600)", c.KeyEncryptionKeyFile, info.Mode().Perm())}
 }
 
 func decodeKEK(s, source string) ([]byte, error) {

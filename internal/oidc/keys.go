@@ -81,14 +81,19 @@ func NewKeys(ks KeyStore, kek []byte, alg string, now func() time.Time) (*Keys, 
 func (k *Keys) Algorithm() string { return k.alg }
 
 // EnsureKey creates an active signing key when none is usable (first start,
-// or the algorithm was changed in configuration).
+// or the algorithm was changed in configuration). When one is, it opens it:
+// a key-encryption key other than the one that sealed it is an error
+// ("wrong key-encryption key?").
 func (k *Keys) EnsureKey(ctx context.Context) error {
 	keys, err := k.store.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("oidc: list signing keys: %w", err)
 	}
-	if _, ok := k.current(keys); ok {
-		return nil
+	if cur, ok := k.current(keys); ok {
+		// Open it now, so that a wrong key-encryption key stops the start
+		// rather than the first ID token.
+		_, err := k.decrypt(cur)
+		return err
 	}
 	next, err := k.generate(k.now())
 	if err != nil {

@@ -508,6 +508,15 @@ type Store interface {
 	// must ask again. It returns how many families it revoked; revoking
 	// what is already gone is not an error.
 	RevokeUserClient(ctx context.Context, userID int64, clientID string, now time.Time) (int, error)
+	// RevokeUserFamilies ends every authorization the user gave, for every
+	// client, in one transaction: it burns the user's outstanding
+	// authorization codes and approved device codes, revokes (at now) every
+	// live token family of the user and deletes the user's consents, so
+	// that every application must ask again. It returns how many families
+	// it revoked; what is already gone is not an error. It does not touch
+	// sessions (DeleteUserSessions) nor the tokens of a client's service
+	// identity, which is another user.
+	RevokeUserFamilies(ctx context.Context, userID int64, now time.Time) (int, error)
 
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns the session with the given ID hash, expired or not.

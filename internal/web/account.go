@@ -9,12 +9,18 @@ import (
 	"latchkey/internal/store"
 )
 
+// signOutEverywherePath is the account page's "sign out everywhere" form.
+const signOutEverywherePath = accountPath + "/sign-out-everywhere"
+
 // accountData is the account page with the address and password forms.
 type accountData struct {
 	Notice    string
 	Error     string
 	MinLength int
 	Email     emailForm
+	// RevokeAll is the password form's box "also sign out everywhere and
+	// revoke every application": ticked when the page is first shown.
+	RevokeAll bool
 }
 
 // account shows the address and password change forms.
@@ -28,12 +34,14 @@ func (p *Pages) account(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.render(w, r, http.StatusOK, "account", "Account", user,
-		accountData{Notice: notice(r), MinLength: admin.MinPasswordLength, Email: form})
+		accountData{Notice: notice(r), MinLength: admin.MinPasswordLength, Email: form, RevokeAll: true})
 	return nil
 }
 
 // changePassword sets a new password after checking the current one, then
 // ends every other session of the user and gives this browser a fresh one.
+// With the box revoke_all ticked it also revokes every application's
+// tokens of the user (admin.SignOutEverywhere).
 // A wrong current password is a guess: it is charged, before the check, to
 // the account seen from this source (the same counter failed sign-ins
 // use) and to this session, and counts towards the account's ceiling
@@ -44,12 +52,14 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	revokeAll := r.PostForm.Get("revoke_all") == "on"
 	again := func(status int, msg string) error {
 		form, err := p.emailFormFor(r, user)
 		if err != nil {
 			return err
 		}
-		p.render(w, r, status, "account", "Account", user, accountData{Error: msg, MinLength: admin.MinPasswordLength, Email: form})
+		p.render(w, r, status, "account", "Account", user,
+			accountData{Error: msg, MinLength: admin.MinPasswordLength, Email: form, RevokeAll: revokeAll})
 		return nil
 	}
 	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
@@ -76,21 +86,63 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.throttle.Reset(keys[0].name)
-	return p.endOtherSessions(w, r, user)
+	return p.endOtherSessions(w, r, user, revokeAll)
 }
 
 // endOtherSessions gives this browser a new session and deletes every
-// other session of the user, then confirms the change.
-func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, user *store.User) error {
+// other session of the user, with revokeAll every grant of theirs too,
+// then confirms the change.
+func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, user *store.User, revokeAll bool) error {
 	id, err := p.startSession(w, r, user.ID)
 	if err != nil {
 		return err
 	}
-	n, err := p.store.DeleteUserSessions(r.Context(), user.ID, id)
+	if !revokeAll {
+		n, err := p.store.DeleteUserSessions(r.Context(), user.ID, id)
+		if err != nil {
+			return err
+		}
+		p.audit(r, event(audit.PasswordChanged, user, "", pluralize(n, "other session")+" ended"))
+		redirectDone(w, r, accountPath, "password")
+		return nil
+	}
+	out, err := admin.SignOutEverywhere(r.Context(), p.store, user.ID, id, p.provider.Now())
 	if err != nil {
 		return err
 	}
-	p.audit(r, event(audit.PasswordChanged, user, "", pluralize(n, "other session")+" ended"))
-	redirectDone(w, r, accountPath, "password")
+	p.audit(r, event(audit.PasswordChanged, user, "", pluralize(out.Sessions, "other session")+" ended"))
+	p.audit(r, event(audit.SignedOutEverywhere, user, "", signedOutDetail(out)+"; with the password change"))
+	redirectDone(w, r, accountPath, "password_revoked")
 	return nil
+}
+
+// signOutEverywhere ends every session of the user, this one included,
+// and revokes every application's tokens of theirs, after asking; then
+// it sends the browser to the login page.
+func (p *Pages) signOutEverywhere(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.signedIn(r)
+	if err != nil {
+		return err
+	}
+	if !confirmed(r) {
+		return p.askConfirmation(w, r, user, "Sign out everywhere?", confirmData{
+			Message: "This signs you out on every browser and device, this one included, and revokes the access " +
+				"of every application you authorized: their tokens stop working at once and each must ask you again. " +
+				"If you think someone else knows your password, change it as well.",
+			Button: "Sign out everywhere", Cancel: accountPath,
+		})
+	}
+	out, err := admin.SignOutEverywhere(r.Context(), p.store, user.ID, "", p.provider.Now())
+	if err != nil {
+		return err
+	}
+	p.audit(r, event(audit.SignedOutEverywhere, user, "", signedOutDetail(out)))
+	http.SetCookie(w, p.cookie(sessionCookie, "", -1))
+	redirectDone(w, r, "/login", "signed_out")
+	return nil
+}
+
+// signedOutDetail is the audit detail of a sign-out everywhere.
+func signedOutDetail(out admin.SignedOut) string {
+	return pluralize(out.Sessions, "session") + " ended, " + pluralize(out.Families, "token grant") + " revoked"
 }

@@ -33,6 +33,7 @@ func (p *Pages) mountAdmin(rt *Router) {
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/disable", p.adminDisable(true))
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/enable", p.adminDisable(false))
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/email", p.adminSetEmail)
+	rt.HandleFunc("POST "+adminPath+"/users/{user}/sign-out", p.adminSignOut)
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions", p.adminPermission(true))
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions/revoke", p.adminPermission(false))
 	rt.HandleFunc("GET "+adminPath+"/audit", p.adminAudit)
@@ -271,6 +272,36 @@ func (p *Pages) adminDisable(disable bool) HandlerFunc {
 		redirectDone(w, r, adminPath+"/users", done)
 		return nil
 	}
+}
+
+// adminSignOut ends every session of a user and revokes every
+// application's tokens of theirs (admin.SignOutEverywhere), after asking.
+// The account stays enabled and keeps its password. Administrators sign
+// themselves out from their account page.
+func (p *Pages) adminSignOut(w http.ResponseWriter, r *http.Request) error {
+	user, _, target, err := p.managedUser(r)
+	if err != nil {
+		return err
+	}
+	if target.ID == user.ID {
+		return refuse(http.StatusBadRequest, "To sign yourself out everywhere, use your account page.")
+	}
+	back := fmt.Sprintf("%s/users/%d", adminPath, target.ID)
+	if !confirmed(r) {
+		return p.askConfirmation(w, r, user, "Sign out "+target.Username+" everywhere?", confirmData{
+			Message: "This ends every session of " + target.Username + " on every browser and device and revokes " +
+				"every application they authorized: their tokens stop working at once. The account stays enabled " +
+				"and keeps its password; to keep them out, disable it instead.",
+			Button: "Sign out everywhere", Cancel: back,
+		})
+	}
+	out, err := admin.SignOutEverywhere(r.Context(), p.store, target.ID, "", p.provider.Now())
+	if err != nil {
+		return err
+	}
+	p.audit(r, event(audit.UserSignedOut, user, "", "user: "+target.Username+"; "+signedOutDetail(out)))
+	redirectDone(w, r, back, "user_signed_out")
+	return nil
 }
 
 // adminAudit shows the audit trail, newest first, a page at a time.

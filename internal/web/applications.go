@@ -29,6 +29,7 @@ func (p *Pages) mountSettings(rt *Router) {
 	rt.HandleFunc("POST "+authorizationsPath+"/{client}/revoke", p.revokeAuthorization)
 	rt.HandleFunc("GET "+accountPath, p.account)
 	rt.HandleFunc("POST "+accountPath, p.changePassword)
+	rt.HandleFunc("POST "+signOutEverywherePath, p.signOutEverywhere)
 	p.mountEmail(rt)
 }
 

@@ -13,11 +13,12 @@ type loginData struct {
 	Next     string
 	Username string
 	Error    string
+	Notice   string
 }
 
 func (p *Pages) loginForm(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.URL.Query().Get("next"))
-	p.render(w, r, http.StatusOK, "login", "Sign in", nil, loginData{Next: next})
+	p.render(w, r, http.StatusOK, "login", "Sign in", nil, loginData{Next: next, Notice: notice(r)})
 	return nil
 }
 

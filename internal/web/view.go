@@ -47,18 +47,23 @@ func section(path string) string {
 // "done" query parameter of the redirect that follows a form. Only these
 // fixed texts can appear, so the parameter cannot inject anything.
 var notices = map[string]string{
-	"updated":    "The application was saved.",
-	"deleted":    "The application was deleted. Its tokens no longer work.",
-	"revoked":    "Access was revoked. Every token of that application for your account stopped working.",
-	"password":   "Your password was changed. You were signed out everywhere else.",
-	"suspended":  "The application was suspended. Its tokens no longer work.",
-	"reinstated": "The application was reinstated. It must ask its users again for tokens.",
-	"disabled":   "The account was disabled and signed out everywhere. Its tokens no longer work.",
-	"enabled":    "The account was enabled.",
-	"device-on":  "The device grant of the application was switched on.",
-	"device-off": "The device grant of the application was switched off. It can no longer start or finish device sign-ins.",
-	"granted":    "The permission was granted.",
-	"taken":      "The permission was removed.",
+	"updated":  "The application was saved.",
+	"deleted":  "The application was deleted. Its tokens no longer work.",
+	"revoked":  "Access was revoked. Every token of that application for your account stopped working.",
+	"password": "Your password was changed. You were signed out everywhere else.",
+	"password_revoked": "Your password was changed. You were signed out everywhere else, and every application " +
+		"you authorized lost its access: each must ask you again.",
+	"signed_out": "You were signed out everywhere, and every application you authorized lost its access. " +
+		"Sign in again to continue.",
+	"user_signed_out": "The user was signed out everywhere. Every token of theirs stopped working.",
+	"suspended":       "The application was suspended. Its tokens no longer work.",
+	"reinstated":      "The application was reinstated. It must ask its users again for tokens.",
+	"disabled":        "The account was disabled and signed out everywhere. Its tokens no longer work.",
+	"enabled":         "The account was enabled.",
+	"device-on":       "The device grant of the application was switched on.",
+	"device-off":      "The device grant of the application was switched off. It can no longer start or finish device sign-ins.",
+	"granted":         "The permission was granted.",
+	"taken":           "The permission was removed.",
 	"email_sent": "A confirmation link was sent to the new address. Your address changes when you open it " +
 		"while signed in as yourself; until then applications see your current address.",
 	"email_unchanged": "That is your address already; nothing changed.",

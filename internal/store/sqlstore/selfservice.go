@@ -97,6 +97,38 @@ func (s *Store) RevokeUserClient(ctx context.Context, userID int64, clientID str
 	return n, nil
 }
 
+// RevokeUserFamilies implements store.Store. Families already revoked
+// keep their first revocation time.
+func (s *Store) RevokeUserFamilies(ctx context.Context, userID int64, now time.Time) (int, error) {
+	if now.IsZero() {
+		return 0, wrap("revoke user's families", errZeroNow)
+	}
+	var n int
+	err := s.Transact(ctx, func(tx Tx) error {
+		// Codes first, for the same reason as in RevokeUserClient.
+		if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2
+			WHERE user_id = $1 AND used_at = 0`, userID, millis(now)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE device_codes SET status = $2
+			WHERE user_id = $1 AND status = $3`, userID,
+			string(store.DeviceDenied), string(store.DeviceApproved)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE token_families SET revoked_at = $2
+			WHERE user_id = $1 AND revoked_at = 0`, userID, millis(now))
+		if n, err = affected(res, err); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM consents WHERE user_id = $1`, userID)
+		return err
+	})
+	if err != nil {
+		return 0, wrap("revoke user's families", err)
+	}
+	return n, nil
+}
+
 // DeleteUserSessions implements store.Store.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID int64, exceptID string) (int, error) {
 	res, err := s.exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, exceptID)

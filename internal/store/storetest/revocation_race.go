@@ -13,6 +13,7 @@ import (
 var revocationRaceTests = []test{
 	{"RevokingAnAuthorizationDuringRedemptionsLeavesNothingAlive", testRevokeUserClientRace},
 	{"SuspendingAClientDuringRedemptionsLeavesNothingAlive", testRevokeClientFamiliesRace},
+	{"SigningOutEverywhereDuringRedemptionsLeavesNothingAlive", testRevokeUserFamiliesRace},
 }
 
 // raceRevocation redeems codes and rotates refresh tokens of one user and
@@ -100,6 +101,13 @@ func testRevokeUserClientRace(t *testing.T, s store.Store) {
 func testRevokeClientFamiliesRace(t *testing.T, s store.Store) {
 	raceRevocation(t, s, func(_ store.User, c store.Client) error {
 		_, err := s.RevokeClientFamilies(ctx(t), c.ID, now())
+		return err
+	})
+}
+
+func testRevokeUserFamiliesRace(t *testing.T, s store.Store) {
+	raceRevocation(t, s, func(u store.User, _ store.Client) error {
+		_, err := s.RevokeUserFamilies(ctx(t), u.ID, now())
 		return err
 	})
 }

@@ -21,6 +21,8 @@ var selfServiceTests = []test{
 	{"TouchUnknownFamilyIsNotFound", testTouchFamilyNotFound},
 	{"RevokeUserClientRevokesFamiliesAndForgetsConsent", testRevokeUserClient},
 	{"RevokeUserClientTwiceIsNoError", testRevokeUserClientTwice},
+	{"RevokeUserFamiliesEndsEveryAuthorizationOfThatUserOnly", testRevokeUserFamilies},
+	{"RevokeUserFamiliesTwiceIsNoErrorAndKeepsTheFirstTime", testRevokeUserFamiliesTwice},
 	{"ListConsentsByUserNewestFirst", testListConsentsByUser},
 	{"DeleteUserSessionsKeepsTheExceptedOneAndOtherUsers", testDeleteUserSessions},
 }
@@ -255,6 +257,81 @@ func testRevokeUserClientTwice(t *testing.T, s store.Store) {
 	must(t, "revoke again", err)
 	if n != 0 {
 		t.Errorf("second revocation revoked %d families, want 0", n)
+	}
+}
+
+// testRevokeUserFamilies checks "sign out everywhere": every family,
+// outstanding code, approved device code and consent of alice goes, for
+// every client; bob's stay.
+func testRevokeUserFamilies(t *testing.T, s store.Store) {
+	app, other := mkClient(t, s, "app"), mkClient(t, s, "other")
+	alice, bob := mkUser(t, s, "alice"), mkUser(t, s, "bob")
+	at := now()
+	gone := []store.Issue{mkFamily(t, s, app, alice, at), mkFamily(t, s, other, alice, at)}
+	kept := mkFamily(t, s, app, bob, at)
+	aliceCode, bobCode := mkCode(t, s, app, alice), mkCode(t, s, app, bob)
+	device := approvedDevice(t, s, alice)
+	for _, c := range []struct {
+		user   store.User
+		client string
+	}{{alice, "app"}, {alice, "other"}, {bob, "app"}} {
+		must(t, "save consent", s.SaveConsent(ctx(t), store.Consent{
+			UserID: c.user.ID, ClientID: c.client, Scopes: []string{"REPO_READ"}, GrantedAt: at}))
+	}
+	n, err := s.RevokeUserFamilies(ctx(t), alice.ID, at)
+	must(t, "revoke alice's families", err)
+	if n != len(gone) {
+		t.Errorf("revoked %d families, want %d", n, len(gone))
+	}
+	for _, iss := range gone {
+		wantLive(t, s, false, iss.Tokens...)
+	}
+	wantLive(t, s, true, kept.Tokens...)
+	if fs := listAll(t, "alice's families", families(s, alice.ID, at)); len(fs) != 0 {
+		t.Errorf("alice still has %d live families", len(fs))
+	}
+	_, err = s.RedeemAuthCode(ctx(t), codeBy(t, s, aliceCode), at, issueFromCode)
+	wantErr(t, "redeem alice's outstanding code", err, store.ErrCodeReused)
+	_, err = s.RedeemAuthCode(ctx(t), codeBy(t, s, bobCode), at, issueFromCode)
+	must(t, "redeem bob's code", err)
+	d, err := s.GetDeviceCode(ctx(t), device.Hash)
+	must(t, "get device code", err)
+	if d.Status != store.DeviceDenied {
+		t.Errorf("alice's approved device code is %s, want %s", d.Status, store.DeviceDenied)
+	}
+	for _, client := range []string{"app", "other"} {
+		_, err = s.GetConsent(ctx(t), alice.ID, client)
+		wantErr(t, "alice's forgotten consent for "+client, err, store.ErrNotFound)
+	}
+	_, err = s.GetConsent(ctx(t), bob.ID, "app")
+	must(t, "bob's consent", err)
+}
+
+// approvedDevice writes a device authorization that u approved.
+func approvedDevice(t *testing.T, s store.Store, u store.User) store.DeviceCode {
+	t.Helper()
+	d := mkDevice(t, s, "WXYZBCDF")
+	d, err := s.UpdateDeviceCode(ctx(t), d.Hash, now(), func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
+		d.Status, d.UserID, d.AuthTime = store.DeviceApproved, u.ID, now()
+		return d, nil, nil
+	})
+	must(t, "approve device code", err)
+	return d
+}
+
+func testRevokeUserFamiliesTwice(t *testing.T, s store.Store) {
+	app, alice := mkClient(t, s, "app"), mkUser(t, s, "alice")
+	iss := mkFamily(t, s, app, alice, now())
+	first := now()
+	_, err := s.RevokeUserFamilies(ctx(t), alice.ID, first)
+	must(t, "revoke", err)
+	n, err := s.RevokeUserFamilies(ctx(t), alice.ID, first.Add(time.Hour))
+	must(t, "revoke again", err)
+	if n != 0 {
+		t.Errorf("second revocation revoked %d families, want 0", n)
+	}
+	if fam := family(t, s, iss.Tokens[0].Hash); !fam.RevokedAt.Equal(first) {
+		t.Errorf("revoked at %v, want the first time %v", fam.RevokedAt, first)
 	}
 }
 

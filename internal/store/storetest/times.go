@@ -96,5 +96,8 @@ func testZeroNowRefused(t *testing.T, s store.Store) {
 	if _, err := s.RevokeClientFamilies(ctx(t), c.ID, time.Time{}); err == nil {
 		t.Error("revoking a client's families at the zero time was accepted")
 	}
+	if _, err := s.RevokeUserFamilies(ctx(t), u.ID, time.Time{}); err == nil {
+		t.Error("revoking a user's families at the zero time was accepted")
+	}
 	wantLive(t, s, true, iss.Tokens...)
 }
