@@ -75,3 +75,16 @@ func TestDSNPasswordsReachNoLogOrError(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyEncryptionKeyFromTheEnvironmentIsNotShownInUsage: usage and flag
+// errors say that the key is set, never what it is.
+func TestKeyEncryptionKeyFromTheEnvironmentIsNotShownInUsage(t *testing.T) {
+	const marker = "S2V5LW1hcmtlci1ub3QtdG8tYmUtc2hvd24tYW55d2hlcmU="
+	t.Setenv("LATCHKEY_KEY_ENCRYPTION_KEY", marker)
+	for _, args := range [][]string{{"serve", "-h"}, {"serve", "--no-such-flag"}, {"migrate", "-h"}} {
+		_, stdout, stderr := cli(t, "", args...)
+		if strings.Contains(stdout+stderr, marker) || !strings.Contains(stdout+stderr, "-key-encryption-key") {
+			t.Errorf("%v shows the key-encryption key of LATCHKEY_KEY_ENCRYPTION_KEY, or no usage: %q", args, stdout+stderr)
+		}
+	}
+}

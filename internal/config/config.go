@@ -143,7 +143,8 @@ func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", DefaultDataDir), "directory for the SQLite database and other data (env LATCHKEY_DATA_DIR)")
 	fs.BoolVar(&c.SkipRedirectURLHTTPS, "skip-redirect-url-https-requirement", envBool("SKIP_REDIRECT_URL_HTTPS_REQUIREMENT"),
 		"allow plain-http redirect URIs to any host: for development only (env LATCHKEY_SKIP_REDIRECT_URL_HTTPS_REQUIREMENT)")
-	fs.StringVar(&c.KeyEncryptionKey, "key-encryption-key", env("KEY_ENCRYPTION_KEY", ""),
+	c.KeyEncryptionKey = env("KEY_ENCRYPTION_KEY", "")
+	fs.Var((*secretValue)(&c.KeyEncryptionKey), "key-encryption-key",
 		"base64 of 32 random bytes that encrypt the signing keys at rest; required with PostgreSQL (this or the file), the same on every node; "+
 			"prefer the env LATCHKEY_KEY_ENCRYPTION_KEY or --key-encryption-key-file, a flag value shows in the process list "+
 			"(default with SQLite: the file key-encryption.key beside the database)")
@@ -161,6 +162,22 @@ func (v *dsnValue) String() string { return RedactDSN(string(*v)) }
 
 func (v *dsnValue) Set(s string) error {
 	*v = dsnValue(s)
+	return nil
+}
+
+// secretValue is a flag whose value is a secret: usage and flag errors
+// show that it is set, never the value.
+type secretValue string
+
+func (v *secretValue) String() string {
+	if v == nil || *v == "" {
+		return ""
+	}
+	return "(set)"
+}
+
+func (v *secretValue) Set(s string) error {
+	*v = secretValue(s)
 	return nil
 }
 
