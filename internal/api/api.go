@@ -16,6 +16,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -141,6 +142,7 @@ func (a *API) caller(r *http.Request, rt route) (*oauth.Caller, error) {
 type apiError struct {
 	status  int
 	message string
+	cause   error // what failed underneath, logged when status is 5xx; may be nil
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -151,21 +153,15 @@ func conflict(msg string) error   { return &apiError{status: http.StatusConflict
 func forbidden(msg string) error  { return &apiError{status: http.StatusForbidden, message: msg} }
 
 // fromAdmin turns an error of package admin into a resource error: its
-// message is fit to show, its kind picks the status.
+// message is fit to show, admin.Status picks the status. Other errors pass
+// through to the central renderer.
 func fromAdmin(err error) error {
 	var ae *admin.Error
-	if !errors.As(err, &ae) {
+	status := admin.Status(err)
+	if status == 0 || !errors.As(err, &ae) {
 		return err
 	}
-	switch {
-	case errors.Is(err, admin.ErrInvalid):
-		return badRequest(ae.Message)
-	case errors.Is(err, store.ErrAlreadyExists):
-		return conflict(ae.Message)
-	case errors.Is(err, store.ErrNotFound):
-		return notFound(ae.Message)
-	}
-	return err
+	return &apiError{status: status, message: ae.Message, cause: err}
 }
 
 // writeError answers err: a resource error with its status, anything else
@@ -174,6 +170,9 @@ func fromAdmin(err error) error {
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, rt route, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
+		if ae.status >= 500 {
+			a.log.Error("api request failed", "path", r.URL.Path, "error", cmp.Or(ae.cause, err))
+		}
 		writeJSON(w, ae.status, a.errorBody(rt, ae.message))
 		return
 	}

@@ -1,14 +1,12 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
 	"latchkey/internal/audit"
 
 	"latchkey/internal/access"
-	"latchkey/internal/admin"
 	"latchkey/internal/oauth"
 	"latchkey/internal/routes"
 	"latchkey/internal/scope"
@@ -93,7 +91,7 @@ func (a *API) updateCurrentUser(r *http.Request, c *oauth.Caller) (int, any, err
 	if in.Email != nil {
 		sent, err := a.cfg.Emails.Request(r.Context(), c.User, *in.Email)
 		if err != nil {
-			return 0, nil, a.fromEmailChange(err)
+			return 0, nil, fromAdmin(err)
 		}
 		if sent {
 			status = http.StatusAccepted
@@ -106,26 +104,6 @@ func (a *API) updateCurrentUser(r *http.Request, c *oauth.Caller) (int, any, err
 	}
 	a.audit(r, c, audit.AccountUpdated, "user %s", u.Username)
 	return status, a.userJSON(u), nil
-}
-
-// fromEmailChange turns a refused address change into its answer: 403
-// without a mail server, 429 for a link sent a moment ago, 503 when the
-// mail server failed (logged), else as fromAdmin says.
-func (a *API) fromEmailChange(err error) error {
-	var ae *admin.Error
-	if !errors.As(err, &ae) {
-		return err
-	}
-	switch {
-	case errors.Is(err, admin.ErrNoMail):
-		return forbidden(ae.Message)
-	case errors.Is(err, admin.ErrTooSoon):
-		return &apiError{status: http.StatusTooManyRequests, message: ae.Message}
-	case errors.Is(err, admin.ErrMailFailed):
-		a.log.Error("send email confirmation", "error", err)
-		return &apiError{status: http.StatusServiceUnavailable, message: ae.Message}
-	}
-	return fromAdmin(err)
 }
 
 // applicationProperties is how Bitbucket clients learn who the token's

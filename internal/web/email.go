@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 
@@ -90,20 +91,9 @@ func (p *Pages) changeEmail(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// emailRefusalStatus is the status of a page that refuses an address change.
-func emailRefusalStatus(err error) int {
-	switch {
-	case errors.Is(err, admin.ErrNoMail):
-		return http.StatusForbidden
-	case errors.Is(err, store.ErrAlreadyExists):
-		return http.StatusConflict
-	case errors.Is(err, admin.ErrTooSoon):
-		return http.StatusTooManyRequests
-	case errors.Is(err, admin.ErrMailFailed):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusBadRequest
-}
+// emailRefusalStatus is the status of a page that refuses an address
+// change: admin.Status's, 400 for any other refusal.
+func emailRefusalStatus(err error) int { return cmp.Or(admin.Status(err), http.StatusBadRequest) }
 
 // verifyData is the page a confirmation link leads to.
 type verifyData struct {
