@@ -23,8 +23,9 @@
 // # Callbacks
 //
 // UpdateUser, UpdateProject, UpdateRepo, UpdateClient, RedeemAuthCode,
-// RotateRefreshToken and UpdateDeviceCode call a function of the caller
-// inside their transaction, with the row as the transaction locked it. A
+// RotateRefreshToken, UpdateDeviceCode and UpdateThrottle call a function
+// of the caller inside their transaction, with the rows as the transaction
+// locked them. A
 // backend may run that transaction again when it fails for a reason that
 // another attempt may cure (a serialization failure or deadlock on
 // PostgreSQL, a busy database on SQLite; package sqlstore does, a few
@@ -364,6 +365,16 @@ type DeviceCode struct {
 	SourceAddress string
 }
 
+// ThrottleCounter is the state of one sign-in throttle key (package web
+// owns the rules): the failures counted, the time until which the key
+// refuses attempts, and the time of its last failure. The zero counter is
+// an absent one.
+type ThrottleCounter struct {
+	Failures int
+	Until    time.Time
+	Last     time.Time
+}
+
 // Bearer is what the bearer check reads about a presented token.
 type Bearer struct {
 	Token           Token
@@ -619,7 +630,9 @@ type Store interface {
 	// DeleteExpired removes, in one bounded pass, rows that can no longer be
 	// used: authorization codes, device codes, sessions and tokens that
 	// expired before now, email verifications that expired before now,
-	// rate-limit buckets whose TAT is before now, access tokens of past
+	// rate-limit buckets whose TAT is before now, throttle counters
+	// without a failure in the 15 minutes before now whose Until is before
+	// now, access tokens of past
 	// generations, and token
 	// families with nothing live (revoked, or without a token that expires
 	// at or after now), together with their tokens, once the code that
@@ -648,6 +661,18 @@ type Store interface {
 	// DeleteExpired removes buckets whose TAT has passed (an absent
 	// bucket is a full one). interval must be positive and at most burst.
 	TakeRate(ctx context.Context, bucket string, now time.Time, interval, burst time.Duration) (allowed bool, tat time.Time, err error)
+
+	// UpdateThrottle, in one transaction, locks the throttle counters with
+	// the given names (an absent one reads as the zero counter), calls fn
+	// with them, and stores the counters fn returns: a name fn leaves out
+	// keeps its counter, a zero counter deletes it. A name fn returns that
+	// was not asked for is an error and nothing is written. If fn returns
+	// an error nothing is written and that error is returned as it is.
+	// Concurrent calls naming a same counter are serialized, on every
+	// process sharing the database, so no update is lost. DeleteExpired
+	// removes counters idle (no failure) for more than 15 minutes whose
+	// Until has passed.
+	UpdateThrottle(ctx context.Context, names []string, fn func(map[string]ThrottleCounter) (map[string]ThrottleCounter, error)) error
 
 	// AppendAudit adds an event to the audit trail and returns it with ID
 	// set. IDs grow with every append.

@@ -48,6 +48,11 @@ var cleanupSteps = []cleanupStep{
 		return `DELETE FROM rate_limits WHERE bucket IN (
 			SELECT bucket FROM rate_limits WHERE tat_us < CAST($1 AS BIGINT) * 1000 LIMIT $2` + d.skipLocked() + `)`
 	}},
+	{"throttle counters", func(d Dialect) string {
+		return `DELETE FROM throttle_counters WHERE name IN (
+			SELECT name FROM throttle_counters
+			WHERE last_failed_at < CAST($1 AS BIGINT) - 900000 AND blocked_until < $1 LIMIT $2` + d.skipLocked() + `)`
+	}},
 	{"sessions", func(d Dialect) string {
 		return `DELETE FROM sessions WHERE id IN (
 			SELECT id FROM sessions WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`

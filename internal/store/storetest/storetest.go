@@ -58,6 +58,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Time", timeTests},
 		{"BadText", badTextTests},
 		{"Lineage", lineageTests},
+		{"Throttle", throttleTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
