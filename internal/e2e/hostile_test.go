@@ -10,10 +10,12 @@ package e2e
 // git). Around every case the suite reads the state of every table and
 // fails when the case changed any of it.
 //
-// Two tables are left out of the comparison on purpose: audit_events,
+// Three tables are left out of the comparison on purpose: audit_events,
 // because some refusals are audited by design (a failed client
-// authentication, a reused code or refresh token), and rate_limits, the
-// limiter's own bookkeeping (rate limits are off in these nodes anyway).
+// authentication, a reused code or refresh token), rate_limits, the
+// limiter's own bookkeeping (rate limits are off in these nodes anyway),
+// and throttle_counters, the sign-in throttle's (a wrong password or user
+// code is counted by design).
 // Columns that record use rather than state are left out too:
 // token_families.last_used_at and device_codes.last_polled_at (polling a
 // pending device code records the poll, RFC 8628 §3.5 slow_down).

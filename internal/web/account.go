@@ -69,7 +69,11 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
 	account := accountName(user.Username)
 	keys := []throttleKey{pairKey(account, r), {name: "session:" + session.ID, kind: perRequester, gate: true},
 		{name: account, kind: perAccount}}
-	if wait := p.throttle.Reserve(keys...); wait > 0 {
+	wait, err := p.throttle.Reserve(r.Context(), keys...)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
 		return again(http.StatusTooManyRequests, tooManyAttempts(wait))
 	}
 	err = admin.ChangePassword(r.Context(), p.store, user.ID, current, next)
@@ -77,7 +81,12 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
 		p.audit(r, event(audit.PasswordChangeFailed, user, "", "wrong current password"))
 		return again(http.StatusBadRequest, "The current password is not correct.")
 	}
-	p.throttle.Release(keys...)
+	// Not a wrong guess. The password may have changed already, so a store
+	// error giving the reservation back is logged and the change goes on:
+	// it leaves the counters higher than they should be, never lower.
+	if err := p.throttle.Release(r.Context(), keys...); err != nil {
+		p.log.Warn("release throttle", "error", err)
+	}
 	var refused *admin.PasswordError
 	switch {
 	case errors.As(err, &refused):
@@ -85,7 +94,9 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	p.throttle.Reset(keys[0].name)
+	if err := p.throttle.Reset(r.Context(), keys[0].name); err != nil {
+		p.log.Warn("reset throttle", "error", err)
+	}
 	return p.endOtherSessions(w, r, user, revokeAll)
 }
 

@@ -72,7 +72,11 @@ func (e *codeRefused) Error() string { return "web: user code refused: " + e.com
 // throttle); only a wrong code stays counted.
 func (p *Pages) lookupDevice(r *http.Request, code string) (*oauth.DeviceRequest, error) {
 	key := throttleKey{name: "device:" + source(r), kind: perRequester, gate: true}
-	if wait := p.throttle.Reserve(key); wait > 0 {
+	wait, err := p.throttle.Reserve(r.Context(), key)
+	if err != nil {
+		return nil, err
+	}
+	if wait > 0 {
 		return nil, &codeRefused{tooManyAttempts(wait)}
 	}
 	req, err := p.provider.LookupDevice(r.Context(), code)
@@ -80,8 +84,8 @@ func (p *Pages) lookupDevice(r *http.Request, code string) (*oauth.DeviceRequest
 		p.audit(r, store.AuditEvent{Event: audit.DeviceCodeRejected, Detail: "a wrong or expired user code was entered"})
 		return nil, &codeRefused{"That code is not valid or has expired. Check the code on your device and try again."}
 	}
-	p.throttle.Release(key) // found, or the lookup failed: not a wrong guess
-	return req, err
+	// Found, or the lookup failed: not a wrong guess.
+	return req, errors.Join(err, p.throttle.Release(r.Context(), key))
 }
 
 // deviceFormAgain answers a failed lookupDevice: a refused code with the

@@ -49,8 +49,8 @@ type loginAttempt struct {
 }
 
 // accountName is the throttle's name of the account a user name stands
-// for (whether or not it exists), hashed so that memory does not grow with
-// what is typed.
+// for (whether or not it exists), hashed so that the database does not
+// keep what is typed.
 func accountName(username string) string {
 	return "account:" + secret.Hash(strings.ToLower(username))
 }

@@ -30,15 +30,18 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
 	next := safeNext(r.PostForm.Get("next"))
 	attempt := p.loginAttempt(r, username)
-	if wait := p.throttle.Reserve(attempt.keys...); wait > 0 {
+	wait, err := p.throttle.Reserve(r.Context(), attempt.keys...)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
 		p.render(w, r, http.StatusTooManyRequests, "login", "Sign in", nil,
 			loginData{Next: next, Username: username, Error: tooManyAttempts(wait)})
 		return nil
 	}
 	user, ok, err := p.checkLogin(r, username, password)
 	if err != nil {
-		p.throttle.Release(attempt.keys...)
-		return err
+		return errors.Join(err, p.throttle.Release(r.Context(), attempt.keys...))
 	}
 	if !ok {
 		p.audit(r, failedLogin(user))
@@ -46,9 +49,11 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 			loginData{Next: next, Username: username, Error: "The user name or password is not correct."})
 		return nil
 	}
-	p.throttle.Release(attempt.keys...)
-	for _, name := range attempt.clear {
-		p.throttle.Reset(name)
+	if err := p.throttle.Release(r.Context(), attempt.keys...); err != nil {
+		return err
+	}
+	if err := p.throttle.Reset(r.Context(), attempt.clear...); err != nil {
+		return err
 	}
 	if _, err := p.startSession(w, r, user.ID); err != nil {
 		return err

@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 		return nil, fmt.Errorf("web: load CSRF key: %w", err)
 	}
 	p := &Pages{cfg: cfg, provider: cfg.Provider, store: cfg.Store, log: cfg.Logger,
-		pages: map[string]*template.Template{}, csrfKey: key, throttle: newThrottle(cfg.Provider.Now)}
+		pages: map[string]*template.Template{}, csrfKey: key, throttle: newThrottle(cfg.Store, cfg.Provider.Now)}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFS,
 			"templates/layout.html", "templates/parts.html", "templates/"+name+".html")

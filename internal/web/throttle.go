@@ -1,13 +1,14 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
 	"latchkey/internal/oauth"
+	"latchkey/internal/store"
 )
 
 // throttle slows down guessing. Each key (an account, a client address, an
@@ -17,17 +18,27 @@ import (
 //
 // An attempt is counted before the expensive check, not after it:
 // Reserve checks the keys and counts the attempt as a failure in one step
-// under the lock, so a burst of simultaneous attempts cannot all pass the
-// check before the first failure is recorded. An attempt that succeeds
-// gives its reservation back (Release) or clears the key (Reset).
+// (one store transaction that locks the keys' counters), so a burst of
+// simultaneous attempts cannot all pass the check before the first
+// failure is recorded. An attempt that succeeds gives its reservation back
+// (Release) or clears the key (Reset).
 //
-// The state is per node and in memory: with n nodes behind a load
-// balancer a guesser gets at most n times each budget. No state is shared
-// between nodes.
+// The counters live in the database (store.Store.UpdateThrottle), so every
+// node behind a load balancer counts in the same ones: a guesser gets each
+// budget once, however many nodes it spreads its attempts over. The rules
+// are here; the store only keeps the counters, and its cleaner removes
+// counters idle for 15 minutes whose delay ran out. A store error refuses
+// the attempt (the caller answers it as a server error): while the
+// database cannot be reached nobody signs in anyway.
 type throttle struct {
-	mu      sync.Mutex
-	now     func() time.Time
-	entries map[string]*throttleEntry
+	store throttleStore
+	now   func() time.Time
+}
+
+// throttleStore is the part of store.Store the throttle uses.
+type throttleStore interface {
+	UpdateThrottle(ctx context.Context, names []string,
+		fn func(map[string]store.ThrottleCounter) (map[string]store.ThrottleCounter, error)) error
 }
 
 // throttleKind says how fast a key's delay grows.
@@ -61,92 +72,110 @@ type throttleKey struct {
 	gate bool
 }
 
-type throttleEntry struct {
-	failures int
-	until    time.Time
-	last     time.Time
+func newThrottle(s throttleStore, now func() time.Time) *throttle {
+	return &throttle{store: s, now: now}
 }
 
-func newThrottle(now func() time.Time) *throttle {
-	return &throttle{now: now, entries: map[string]*throttleEntry{}}
+// keyNames returns the names of keys.
+func keyNames(keys []throttleKey) []string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.name
+	}
+	return names
 }
 
 // Reserve admits an attempt or refuses it. While any gate key carries a
 // delay it returns the longest wait and counts nothing. Otherwise it
 // counts the attempt as a failure on every key, at once, and returns 0:
 // the caller then runs its check and, if the check succeeds, calls Release
-// (or Reset) with the same keys.
-func (t *throttle) Reserve(keys ...throttleKey) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// (or Reset) with the same keys. A store error refuses the attempt.
+func (t *throttle) Reserve(ctx context.Context, keys ...throttleKey) (time.Duration, error) {
 	now := t.now()
-	t.prune(now)
 	var wait time.Duration
-	for _, k := range keys {
-		if e, ok := t.entries[k.name]; ok && k.gate {
-			wait = max(wait, e.until.Sub(now))
-		}
+	err := t.store.UpdateThrottle(ctx, keyNames(keys),
+		func(cur map[string]store.ThrottleCounter) (map[string]store.ThrottleCounter, error) {
+			wait = 0
+			for _, k := range keys {
+				if k.gate {
+					wait = max(wait, cur[k.name].Until.Sub(now))
+				}
+			}
+			if wait > 0 {
+				return nil, nil
+			}
+			next := make(map[string]store.ThrottleCounter, len(keys))
+			for _, k := range keys {
+				next[k.name] = fail(k, next, cur, now)
+			}
+			return next, nil
+		})
+	if err != nil {
+		return 0, fmt.Errorf("web: throttle: %w", err)
 	}
-	if wait > 0 {
-		return wait
-	}
-	for _, k := range keys {
-		t.fail(k, now)
-	}
-	return 0
+	return wait, nil
 }
 
-// fail counts one failure for k. The caller holds the lock.
-func (t *throttle) fail(k throttleKey, now time.Time) {
-	e, ok := t.entries[k.name]
+// fail returns k's counter (as already changed in next, or as read in
+// cur) with one more failure at now.
+func fail(k throttleKey, next, cur map[string]store.ThrottleCounter, now time.Time) store.ThrottleCounter {
+	c, ok := next[k.name]
 	if !ok {
-		e = &throttleEntry{}
-		t.entries[k.name] = e
+		c = cur[k.name]
 	}
-	e.failures++
-	e.last = now
+	c.Failures++
+	c.Last = now
 	free, base, ceiling := k.kind.rule()
-	if e.failures <= free {
-		return
+	if c.Failures <= free {
+		return c
 	}
 	delay := ceiling
-	if shift := e.failures - free - 1; shift < 20 {
+	if shift := c.Failures - free - 1; shift < 20 {
 		delay = min(base<<shift, ceiling)
 	}
-	e.until = now.Add(delay)
+	c.Until = now.Add(delay)
+	return c
 }
 
 // Release gives back the failure that Reserve counted on each key, for an
 // attempt that turned out not to be a failed guess. A delay already set
 // stays until it runs out.
-func (t *throttle) Release(keys ...throttleKey) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		if e, ok := t.entries[k.name]; ok && e.failures > 0 {
-			e.failures--
-		}
+func (t *throttle) Release(ctx context.Context, keys ...throttleKey) error {
+	err := t.store.UpdateThrottle(ctx, keyNames(keys),
+		func(cur map[string]store.ThrottleCounter) (map[string]store.ThrottleCounter, error) {
+			next := make(map[string]store.ThrottleCounter, len(keys))
+			for _, k := range keys {
+				c, ok := next[k.name]
+				if !ok {
+					c = cur[k.name]
+				}
+				if c.Failures > 0 {
+					c.Failures--
+					next[k.name] = c
+				}
+			}
+			return next, nil
+		})
+	if err != nil {
+		return fmt.Errorf("web: throttle: %w", err)
 	}
+	return nil
 }
 
-// Reset forgets a key's failures and delay (after a success).
-func (t *throttle) Reset(name string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.entries, name)
-}
-
-// prune drops entries idle for longer than the cap, so memory stays bounded
-// by recent activity.
-func (t *throttle) prune(now time.Time) {
-	if len(t.entries) < 10000 {
-		return
+// Reset forgets the keys' failures and delays (after a success).
+func (t *throttle) Reset(ctx context.Context, names ...string) error {
+	err := t.store.UpdateThrottle(ctx, names,
+		func(map[string]store.ThrottleCounter) (map[string]store.ThrottleCounter, error) {
+			gone := make(map[string]store.ThrottleCounter, len(names))
+			for _, name := range names {
+				gone[name] = store.ThrottleCounter{}
+			}
+			return gone, nil
+		})
+	if err != nil {
+		return fmt.Errorf("web: throttle: %w", err)
 	}
-	for k, e := range t.entries {
-		if now.Sub(e.last) > 15*time.Minute && now.After(e.until) {
-			delete(t.entries, k)
-		}
-	}
+	return nil
 }
 
 // clientAddress is the address a request came from (without port).

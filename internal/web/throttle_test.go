@@ -296,3 +296,29 @@ func TestAFailedLoginLeavesNoTraceOfTheTypedName(t *testing.T) {
 		t.Errorf("the log has no failed login:\n%s", log.String())
 	}
 }
+
+// TestFailuresAtOneNodeBlockTheSameAccountAndSourceAtAnother: two nodes
+// share one PostgreSQL database, and so the throttle's counters: after
+// the five free failures and one more at node A from one address, node B
+// refuses that address at that account too, even with the right password,
+// and does not run the password check; another address still signs in at
+// node B.
+func TestFailuresAtOneNodeBlockTheSameAccountAndSourceAtAnother(t *testing.T) {
+	dsn := testkit.FreshPostgres(t)
+	onShared := func(c *config.Config) { c.DB, c.KeyEncryptionKey = dsn, testkit.TestKeyEncryptionKey }
+	a := testkit.New(t, onShared, behindProxy)
+	b := testkit.New(t, onShared, behindProxy)
+	a.User("alice", "alice-password")
+	for i := range 6 {
+		if status := signIn(t, from(a, "203.0.113.9"), "alice", "wrong-password"); status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d at node A: %d, want 401", i+1, status)
+		}
+	}
+	b.Clock.Advance(-time.Minute) // the delay (a second) cannot run out now
+	if status := signIn(t, from(b, "203.0.113.9"), "alice", "alice-password"); status != http.StatusTooManyRequests {
+		t.Errorf("the right password at node B from the address that failed at node A: %d, want 429", status)
+	}
+	if status := signIn(t, from(b, "198.51.100.7"), "alice", "alice-password"); status != http.StatusSeeOther {
+		t.Errorf("the right password at node B from another address: %d, want 303", status)
+	}
+}
