@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" driver, to rename a table
 
 	"latchkey/internal/config"
 	"latchkey/internal/testkit"
@@ -320,5 +323,32 @@ func TestFailuresAtOneNodeBlockTheSameAccountAndSourceAtAnother(t *testing.T) {
 	}
 	if status := signIn(t, from(b, "198.51.100.7"), "alice", "alice-password"); status != http.StatusSeeOther {
 		t.Errorf("the right password at node B from another address: %d, want 303", status)
+	}
+}
+
+// TestSignInFailsClosedWhileTheThrottleCannotCount: with the throttle's
+// table gone from under the node, a sign-in with the right password is
+// refused with the unavailable page (503), not let through unthrottled;
+// once the table is back, the same sign-in succeeds.
+func TestSignInFailsClosedWhileTheThrottleCannotCount(t *testing.T) {
+	env := testkit.New(t)
+	env.User("alice", "alice-password")
+	db, err := sql.Open("sqlite", env.Config.DSN()+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rename := func(from, to string) {
+		if _, err := db.Exec("ALTER TABLE " + from + " RENAME TO " + to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := env.Browser("", "")
+	rename("throttle_counters", "throttle_counters_gone")
+	status, _, body := submit(t, b, "/login", url.Values{"username": {"alice"}, "password": {"alice-password"}, "next": {"/"}})
+	wantPage(t, "sign-in while the throttle cannot count", status, body, http.StatusServiceUnavailable, "temporarily unavailable")
+	rename("throttle_counters_gone", "throttle_counters")
+	if status := signIn(t, b, "alice", "alice-password"); status != http.StatusSeeOther {
+		t.Errorf("sign-in once the throttle's table is back: %d, want 303", status)
 	}
 }
