@@ -242,18 +242,21 @@ func TestQuickStartWithRelativeDataDir(t *testing.T) {
 	}
 }
 
+// runJSON runs a command against database db with --json, fails the test
+// unless it exits 0, and returns its decoded output.
+func runJSON(t *testing.T, db string, args ...string) map[string]any {
+	t.Helper()
+	code, out, stderr := cli(t, "", append(args, "--db", db, "--json")...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, stderr)
+	}
+	return decode(t, out)
+}
+
 func TestOperatorCommandsForUsersClientsAndTokens(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "lk.db")
-	mustRun := func(args ...string) map[string]any {
-		t.Helper()
-		code, out, stderr := cli(t, "", append(args, "--db", db, "--json")...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, stderr)
-		}
-		return decode(t, out)
-	}
-	mustRun("user", "create", "--username", "carol")
-	id := mustRun("client", "create", "--name", "CI", "--redirect-uri", "https://ci.example.com/cb")["client_id"].(string)
+	runJSON(t, db, "user", "create", "--username", "carol")
+	id := runJSON(t, db, "client", "create", "--name", "CI", "--redirect-uri", "https://ci.example.com/cb")["client_id"].(string)
 
 	// A grant of carol's, written as the token endpoint would.
 	st, err := backend.Open(t.Context(), db)
@@ -270,30 +273,30 @@ func TestOperatorCommandsForUsersClientsAndTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if users := mustRun("user", "list")["users"].([]any); len(users) != 1 {
+	if users := runJSON(t, db, "user", "list")["users"].([]any); len(users) != 1 {
 		t.Fatalf("user list: %v", users)
 	}
-	if clients := mustRun("client", "list")["clients"].([]any); len(clients) != 1 || strings.Contains(fmt.Sprint(clients), "lks_") {
+	if clients := runJSON(t, db, "client", "list")["clients"].([]any); len(clients) != 1 || strings.Contains(fmt.Sprint(clients), "lks_") {
 		t.Fatalf("client list: %v", clients)
 	}
-	if grants := mustRun("tokens", "list", "--user", "carol")["grants"].([]any); len(grants) != 1 {
+	if grants := runJSON(t, db, "tokens", "list", "--user", "carol")["grants"].([]any); len(grants) != 1 {
 		t.Fatalf("tokens list: %v", grants)
 	}
-	if out := mustRun("tokens", "revoke", "--user", "carol"); out["revoked"] != float64(1) {
+	if out := runJSON(t, db, "tokens", "revoke", "--user", "carol"); out["revoked"] != float64(1) {
 		t.Fatalf("tokens revoke: %v", out)
 	}
-	if grants := mustRun("tokens", "list", "--user", "carol")["grants"].([]any); len(grants) != 0 {
+	if grants := runJSON(t, db, "tokens", "list", "--user", "carol")["grants"].([]any); len(grants) != 0 {
 		t.Fatalf("grants after revoke: %v", grants)
 	}
-	if out := mustRun("user", "disable", "--username", "carol"); out["disabled"] != true {
+	if out := runJSON(t, db, "user", "disable", "--username", "carol"); out["disabled"] != true {
 		t.Fatalf("user disable: %v", out)
 	}
-	mustRun("user", "enable", "--username", "carol")
-	if out := mustRun("client", "suspend", "--client-id", id); out["suspended"] != true {
+	runJSON(t, db, "user", "enable", "--username", "carol")
+	if out := runJSON(t, db, "client", "suspend", "--client-id", id); out["suspended"] != true {
 		t.Fatalf("client suspend: %v", out)
 	}
-	mustRun("client", "reinstate", "--client-id", id)
-	mustRun("client", "delete", "--client-id", id)
+	runJSON(t, db, "client", "reinstate", "--client-id", id)
+	runJSON(t, db, "client", "delete", "--client-id", id)
 	if code, _, _ := cli(t, "", "client", "delete", "--client-id", id, "--db", db); code == 0 {
 		t.Fatal("deleting a deleted client succeeded")
 	}

@@ -67,19 +67,11 @@ func TestUserSignOutCommandRevokesEveryGrantAndSessionOfThatUserOnly(t *testing.
 }
 
 func userSignOutOn(t *testing.T, db string) {
-	mustRun := func(args ...string) map[string]any {
-		t.Helper()
-		code, out, stderr := cli(t, "", append(args, "--db", db, "--json")...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, stderr)
-		}
-		return decode(t, out)
-	}
-	mustRun("user", "create", "--username", "carol")
-	mustRun("user", "create", "--username", "dave")
+	runJSON(t, db, "user", "create", "--username", "carol")
+	runJSON(t, db, "user", "create", "--username", "dave")
 	ids := []string{
-		mustRun("client", "create", "--name", "CI", "--redirect-uri", "https://ci.example.com/cb")["client_id"].(string),
-		mustRun("client", "create", "--name", "Editor", "--redirect-uri", "https://ed.example.com/cb")["client_id"].(string),
+		runJSON(t, db, "client", "create", "--name", "CI", "--redirect-uri", "https://ci.example.com/cb")["client_id"].(string),
+		runJSON(t, db, "client", "create", "--name", "Editor", "--redirect-uri", "https://ed.example.com/cb")["client_id"].(string),
 	}
 	st, err := backend.Open(t.Context(), db)
 	if err != nil {
@@ -90,7 +82,7 @@ func userSignOutOn(t *testing.T, db string) {
 	carolEditor, _ := seedGrantAndSession(t, st, "carol", ids[1])
 	dave, daveSession := seedGrantAndSession(t, st, "dave", ids[0])
 
-	out := mustRun("user", "sign-out", "--username", "carol")
+	out := runJSON(t, db, "user", "sign-out", "--username", "carol")
 	if out["username"] != "carol" || out["revoked"] != float64(2) || out["sessions_ended"] != float64(2) {
 		t.Errorf("user sign-out: %v, want 2 grants revoked and 2 sessions ended", out)
 	}
