@@ -375,6 +375,116 @@ type ThrottleCounter struct {
 	Last     time.Time
 }
 
+// HookKind says which product's webhooks a hook is: the payloads, headers
+// and signature it receives follow the dialect it was created through.
+type HookKind string
+
+// Webhook kinds.
+const (
+	HookGitea     HookKind = "gitea"
+	HookBitbucket HookKind = "bitbucket"
+)
+
+// Webhook is a repository's subscription to its events. Secret is kept as
+// the caller gives it (package webhook seals it before it is stored); the
+// store does not interpret Events (the dialect's event names, such as
+// "push" or "repo:refs_changed") or Config (the dialect's other settings,
+// as JSON).
+type Webhook struct {
+	ID        int64
+	RepoID    int64
+	Kind      HookKind
+	Name      string
+	URL       string
+	Secret    []byte
+	Events    []string
+	Config    string
+	Active    bool
+	CreatorID int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// DeliveryState is where a webhook delivery stands.
+type DeliveryState string
+
+// Delivery states. A pending delivery waits for its next attempt; a
+// delivered one was answered 2xx; a failed one ran out of attempts.
+const (
+	DeliveryPending   DeliveryState = "pending"
+	DeliveryDelivered DeliveryState = "delivered"
+	DeliveryFailed    DeliveryState = "failed"
+)
+
+// Delivery is one event to send to one webhook: stored before the event's
+// request answers, then sent (and retried) by a worker. Payload is the body
+// exactly as it is sent; Headers are the dialect's event headers (the
+// signature is computed at send time). The result fields describe the
+// latest attempt.
+type Delivery struct {
+	ID            int64
+	HookID        int64
+	RepoID        int64
+	Event         string
+	GUID          string
+	Payload       []byte
+	Headers       map[string]string
+	State         DeliveryState
+	Attempts      int
+	NextAttemptAt time.Time
+	LeaseUntil    time.Time
+	// Latest attempt: the HTTP status (0 when none came back), the start
+	// of the answer's body, the error (empty when an answer came), when it
+	// ended and how long it took.
+	ResponseStatus int
+	ResponseBody   string
+	Error          string
+	AttemptedAt    time.Time
+	Duration       time.Duration
+	CreatedAt      time.Time
+}
+
+// DeliveryResult is what one attempt at a delivery came to.
+type DeliveryResult struct {
+	State          DeliveryState // delivered, failed, or pending for another attempt
+	NextAttemptAt  time.Time     // when State is pending
+	ResponseStatus int
+	ResponseBody   string
+	Error          string
+	AttemptedAt    time.Time
+	Duration       time.Duration
+}
+
+// StatusState is a commit status's state, in Gitea's words (package api
+// maps Bitbucket's build states onto them).
+type StatusState string
+
+// Commit status states.
+const (
+	StatusPending StatusState = "pending"
+	StatusSuccess StatusState = "success"
+	StatusError   StatusState = "error"
+	StatusFailure StatusState = "failure"
+	StatusWarning StatusState = "warning"
+)
+
+// CommitStatus is what a CI system reported about one commit of a
+// repository. Context is Gitea's context and Bitbucket's key; Name is
+// Bitbucket's display name. Every report is kept: the newest per context
+// is the commit's current status for that context.
+type CommitStatus struct {
+	ID          int64
+	RepoID      int64
+	SHA         string
+	Context     string
+	State       StatusState
+	Name        string
+	TargetURL   string
+	Description string
+	CreatorID   int64
+	CreatedAt   time.Time
+}
+
 // Bearer is what the bearer check reads about a presented token.
 type Bearer struct {
 	Token           Token
@@ -673,6 +783,49 @@ type Store interface {
 	// removes counters idle (no failure) for more than 15 minutes whose
 	// Until has passed.
 	UpdateThrottle(ctx context.Context, names []string, fn func(map[string]ThrottleCounter) (map[string]ThrottleCounter, error)) error
+
+	// CreateWebhook stores a new webhook of its repository and returns it
+	// with ID set; CreatedAt and UpdatedAt are kept as given.
+	CreateWebhook(ctx context.Context, h Webhook) (Webhook, error)
+	// GetWebhook reads webhook id of repository repoID (ErrNotFound when
+	// it belongs to another repository).
+	GetWebhook(ctx context.Context, repoID, id int64) (Webhook, error)
+	// ListWebhooks lists a repository's webhooks by ID, oldest first.
+	ListWebhooks(ctx context.Context, repoID int64, p Page) ([]Webhook, Cursor, error)
+	// ActiveWebhooks lists every active webhook of a repository, in ID
+	// order: the hooks an event fires. A repository keeps few.
+	ActiveWebhooks(ctx context.Context, repoID int64) ([]Webhook, error)
+	// UpdateWebhook changes webhook id of repository repoID through fn (ID,
+	// RepoID, Kind, CreatorID and CreatedAt stay as they were).
+	UpdateWebhook(ctx context.Context, repoID, id int64, fn func(Webhook) (Webhook, error)) (Webhook, error)
+	// DeleteWebhook deletes a webhook with its deliveries.
+	DeleteWebhook(ctx context.Context, repoID, id int64) error
+
+	// EnqueueDeliveries stores deliveries in one transaction, pending with
+	// their NextAttemptAt, and returns them with IDs set. Either all are
+	// stored or none.
+	EnqueueDeliveries(ctx context.Context, ds []Delivery) ([]Delivery, error)
+	// ClaimDeliveries takes up to limit pending deliveries whose
+	// NextAttemptAt is at most now and whose lease has passed, oldest
+	// first, and leases them until now+lease, counting the attempt. A
+	// delivery is leased to one caller at a time across every process
+	// sharing the database (rows another caller is claiming are skipped,
+	// not waited for), so while its lease lasts no one else sends it.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// FinishDelivery records the result of an attempt at delivery id and
+	// ends its lease. It is ErrNotFound when the delivery (or its webhook)
+	// was deleted meanwhile.
+	FinishDelivery(ctx context.Context, id int64, r DeliveryResult) error
+	// ListDeliveries lists a webhook's deliveries newest (highest ID)
+	// first.
+	ListDeliveries(ctx context.Context, hookID int64, p Page) ([]Delivery, Cursor, error)
+
+	// AddCommitStatus stores a report about a commit and returns it with
+	// ID set.
+	AddCommitStatus(ctx context.Context, s CommitStatus) (CommitStatus, error)
+	// ListCommitStatuses lists the reports about commit sha of a
+	// repository newest (highest ID) first.
+	ListCommitStatuses(ctx context.Context, repoID int64, sha string, p Page) ([]CommitStatus, Cursor, error)
 
 	// AppendAudit adds an event to the audit trail and returns it with ID
 	// set. IDs grow with every append.
