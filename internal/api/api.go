@@ -34,6 +34,7 @@ import (
 	"latchkey/internal/oauth"
 	"latchkey/internal/routes"
 	"latchkey/internal/store"
+	"latchkey/internal/webhook"
 )
 
 // Config is what the API needs.
@@ -52,6 +53,9 @@ type Config struct {
 	MaxTokenLifetime time.Duration
 	// Emails verifies the addresses users set on their own accounts.
 	Emails *admin.EmailChanges
+	// HookSecrets seals the secrets of the webhooks created through the
+	// API.
+	HookSecrets *webhook.Secrets
 }
 
 // KeyRotator rotates the signing keys (oidc.Keys).

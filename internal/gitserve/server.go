@@ -2,6 +2,7 @@ package gitserve
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"latchkey/internal/access"
+	"latchkey/internal/gitrepo"
 	"latchkey/internal/oauth"
 	"latchkey/internal/routes"
 	"latchkey/internal/scope"
@@ -35,6 +37,10 @@ type Config struct {
 	Git    string
 	Logger *slog.Logger
 	Limits Limits
+	// OnPush is told the refs a push changed, after git updated them and
+	// before the push's response ends; nil: nobody is told. An error is
+	// logged (the refs are updated whatever it says).
+	OnPush func(ctx context.Context, pusher *oauth.Caller, repo store.Repo, changes []gitrepo.Change) error
 }
 
 // Limits bound what git requests may hold on this node. A zero field takes

@@ -31,6 +31,7 @@ import (
 	"latchkey/internal/routes"
 	"latchkey/internal/store"
 	"latchkey/internal/web"
+	"latchkey/internal/webhook"
 )
 
 // Version is reported by the API.
@@ -46,6 +47,8 @@ type Server struct {
 	metrics  *metrics
 	routes   []Route
 	emails   *admin.EmailChanges
+	// hookSecrets seals and opens webhook secrets.
+	hookSecrets *webhook.Secrets
 }
 
 // Options are test hooks; zero values mean production behaviour.
@@ -95,7 +98,12 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: st, log: log, Provider: provider, metrics: newMetrics(), emails: emails}
+	hookSecrets, err := newHookSecrets(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: st, log: log, Provider: provider, metrics: newMetrics(), emails: emails,
+		hookSecrets: hookSecrets}
 	pageRouter := pages.NewRouter()
 	pages.Mount(pageRouter)
 	authorize := dialect.Authorize{Handler: pages.Authorize(), Refuse: pages.RateLimited}
@@ -130,6 +138,7 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 	api.New(api.Config{
 		Provider: provider, Store: s.store, BaseURL: s.cfg.Issuer(), Version: Version, Logger: s.log,
 		Repos: repos, Keys: keys, MaxTokenLifetime: s.cfg.AccessTokenTTL, Emails: s.emails,
+		HookSecrets: s.hookSecrets,
 	}).Mount(apis)
 	g := s.cfg.Git
 	gitserve.New(gitserve.Config{Provider: provider, Store: s.store, Repos: repos, Logger: s.log, Limits: gitserve.Limits{
@@ -144,6 +153,15 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 	apis.HandleFunc("GET /healthz", s.healthz)
 	apis.HandleFunc("GET /readyz", s.readyz)
 	apis.Handle("GET /metrics", s.metrics.handler())
+}
+
+// newHookSecrets seals webhook secrets under the key-encryption key.
+func newHookSecrets(cfg config.Config) (*webhook.Secrets, error) {
+	kek, err := cfg.LoadKeyEncryptionKey()
+	if err != nil {
+		return nil, err
+	}
+	return webhook.NewSecrets(kek)
 }
 
 // newEmailChanges builds the self-service address changes: with the SMTP
