@@ -533,3 +533,33 @@ func isHex(s string) bool {
 
 // zero reports whether sha names no commit ("" or all zeros).
 func zero(sha string) bool { return strings.Trim(sha, "0") == "" }
+
+// Refs reads the objects the given full ref names point at, unpeeled (an
+// annotated tag's tag object), "" for a ref that does not exist, in one
+// git process.
+func (r *Repo) Refs(ctx context.Context, names ...string) ([]string, error) {
+	var in bytes.Buffer
+	for _, n := range names {
+		if err := checkRefName(n); err != nil || !strings.HasPrefix(n, "refs/") {
+			return nil, ErrBadRevision
+		}
+		in.WriteString(n + "\n")
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	out, err := r.output(ctx, &in, "cat-file", "--batch-check=%(objectname)")
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != len(names) {
+		return nil, fmt.Errorf("gitrepo: cat-file answered %d lines for %d names", len(lines), len(names))
+	}
+	for i, l := range lines {
+		if !isHex(l) {
+			lines[i] = ""
+		}
+	}
+	return lines, nil
+}
