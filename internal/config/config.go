@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"latchkey/internal/mail"
+	"latchkey/internal/outbound"
 )
 
 // Config is the whole configuration of a Latchkey process.
@@ -56,7 +57,29 @@ type Config struct {
 	// KeyEncryptionKeyFile names a file holding the key-encryption key
 	// (its base64), kept anywhere: the form to prefer over a flag value.
 	KeyEncryptionKeyFile string
+	Webhook              Webhook
 }
+
+// Webhook is how the node sends webhook deliveries. A zero field takes its
+// default (package webhook's).
+type Webhook struct {
+	// AllowedHosts lists, comma-separated, the host names, IP addresses
+	// and CIDR prefixes that webhooks may reach although they are
+	// loopback, link-local or private (package outbound).
+	AllowedHosts string
+	Timeout      time.Duration // one attempt, answer included
+	MaxAttempts  int           // attempts before a delivery is marked failed
+	RetryBackoff time.Duration // wait after the first failed attempt, doubled after each further one
+	PollInterval time.Duration // how often a node looks for due deliveries it was not told of
+}
+
+// Defaults of the webhook settings.
+const (
+	DefaultWebhookTimeout      = 10 * time.Second
+	DefaultWebhookMaxAttempts  = 8
+	DefaultWebhookRetryBackoff = 10 * time.Second
+	DefaultWebhookPollInterval = 5 * time.Second
+)
 
 // SMTP is the mail server that sends the links confirming email
 // addresses. Without Host, no mail is sent and people cannot change their
@@ -204,6 +227,7 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	c.registerGitFlags(fs)
 	c.registerSMTPFlags(fs)
 	c.registerRateLimitFlags(fs)
+	c.registerWebhookFlags(fs)
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
 }
 
@@ -324,6 +348,32 @@ func (c *Config) registerRateLimitFlags(fs *flag.FlagSet) {
 		"requests one source address (an IPv6 /64) may make to each of those endpoints per window; 0 disables (env LATCHKEY_RATE_LIMIT_PER_ADDRESS)")
 }
 
+// registerWebhookFlags registers the --webhook-* flags.
+func (c *Config) registerWebhookFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Webhook.AllowedHosts, "webhook-allowed-hosts", env("WEBHOOK_ALLOWED_HOSTS", ""),
+		"comma-separated host names, IP addresses and CIDRs that webhooks may reach although they are loopback, link-local or private; "+
+			"checked against the address a name resolves to at delivery (env LATCHKEY_WEBHOOK_ALLOWED_HOSTS)")
+	fs.DurationVar(&c.Webhook.Timeout, "webhook-timeout", envDuration("WEBHOOK_TIMEOUT", DefaultWebhookTimeout),
+		"longest time one webhook delivery attempt may take, the receiver's answer included (env LATCHKEY_WEBHOOK_TIMEOUT)")
+	fs.IntVar(&c.Webhook.MaxAttempts, "webhook-max-attempts", envInt("WEBHOOK_MAX_ATTEMPTS", DefaultWebhookMaxAttempts),
+		"attempts at a webhook delivery before it is marked failed (env LATCHKEY_WEBHOOK_MAX_ATTEMPTS)")
+	fs.DurationVar(&c.Webhook.RetryBackoff, "webhook-retry-backoff", envDuration("WEBHOOK_RETRY_BACKOFF", DefaultWebhookRetryBackoff),
+		"wait after a failed webhook delivery attempt, doubled after each further one up to an hour (env LATCHKEY_WEBHOOK_RETRY_BACKOFF)")
+	fs.DurationVar(&c.Webhook.PollInterval, "webhook-poll-interval", envDuration("WEBHOOK_POLL_INTERVAL", DefaultWebhookPollInterval),
+		"how often a node looks for due webhook deliveries (retries, and those other nodes stored) (env LATCHKEY_WEBHOOK_POLL_INTERVAL)")
+}
+
+// validate refuses webhook settings that cannot work.
+func (w Webhook) validate() error {
+	if w.Timeout < 0 || w.RetryBackoff < 0 || w.PollInterval < 0 || w.MaxAttempts < 0 {
+		return errors.New("--webhook-timeout, --webhook-max-attempts, --webhook-retry-backoff and --webhook-poll-interval must not be negative")
+	}
+	if _, err := outbound.ParseAllowList(w.AllowedHosts); err != nil {
+		return fmt.Errorf("--webhook-allowed-hosts: %w", err)
+	}
+	return nil
+}
+
 // DSN is the database to open: --db, or the SQLite file in the data directory.
 func (c *Config) DSN() string {
 	if c.DB != "" {
@@ -405,6 +455,12 @@ func (c *Config) ValidateServe() ([]string, error) {
 	}
 	if err := c.Git.validate(); err != nil {
 		return nil, err
+	}
+	if err := c.Webhook.validate(); err != nil {
+		return nil, err
+	}
+	if c.Webhook.AllowedHosts != "" {
+		warnings = append(warnings, "webhooks may reach these internal hosts (--webhook-allowed-hosts): "+c.Webhook.AllowedHosts)
 	}
 	return warnings, nil
 }

@@ -27,6 +27,7 @@ import (
 	"latchkey/internal/mail"
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
+	"latchkey/internal/outbound"
 	"latchkey/internal/ratelimit"
 	"latchkey/internal/routes"
 	"latchkey/internal/store"
@@ -49,6 +50,8 @@ type Server struct {
 	emails   *admin.EmailChanges
 	// hookSecrets seals and opens webhook secrets.
 	hookSecrets *webhook.Secrets
+	// hooks turns pushes into webhook deliveries and sends them.
+	hooks *webhook.Hooks
 }
 
 // Options are test hooks; zero values mean production behaviour.
@@ -104,6 +107,9 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	}
 	s := &Server{cfg: cfg, store: st, log: log, Provider: provider, metrics: newMetrics(), emails: emails,
 		hookSecrets: hookSecrets}
+	if s.hooks, err = newHooks(cfg, st, hookSecrets, log, provider.Now); err != nil {
+		return nil, err
+	}
 	pageRouter := pages.NewRouter()
 	pages.Mount(pageRouter)
 	authorize := dialect.Authorize{Handler: pages.Authorize(), Refuse: pages.RateLimited}
@@ -144,7 +150,7 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 	gitserve.New(gitserve.Config{Provider: provider, Store: s.store, Repos: repos, Logger: s.log, Limits: gitserve.Limits{
 		IdleTimeout: g.IdleTimeout, MaxDuration: g.MaxDuration, MaxProcesses: g.MaxProcesses,
 		MaxProcessesPerCaller: g.MaxProcessesPerCaller, MaxPushSize: g.MaxPushSize,
-	}}).Mount(apis)
+	}, OnPush: s.hooks.Fire}).Mount(apis)
 	if err := gitserve.Available(""); err != nil {
 		s.log.Warn("git over HTTP will fail until git is installed", "error", err)
 	}
@@ -163,6 +169,30 @@ func newHookSecrets(cfg config.Config) (*webhook.Secrets, error) {
 	}
 	return webhook.NewSecrets(kek)
 }
+
+// newHooks builds the node's webhooks: deliveries go through the guarded
+// outbound client, which reaches internal addresses only when
+// --webhook-allowed-hosts names them.
+func newHooks(cfg config.Config, st store.Store, secrets *webhook.Secrets, log *slog.Logger, now func() time.Time) (*webhook.Hooks, error) {
+	w := cfg.Webhook
+	allow, err := outbound.ParseAllowList(w.AllowedHosts)
+	if err != nil {
+		return nil, fmt.Errorf("--webhook-allowed-hosts: %w", err)
+	}
+	timeout := cmp.Or(w.Timeout, webhook.DefaultTimeout)
+	repos := gitserve.NewRepos(cfg.ReposDir())
+	return webhook.New(webhook.Config{
+		Store: st, Secrets: secrets, BaseURL: cfg.Issuer(), RepoDir: repos.Path, Logger: log, Now: now,
+		Client:  outbound.New(outbound.Config{Allow: allow, Timeout: timeout, MaxBody: webhook.MaxResponseBody}),
+		Timeout: timeout, PollInterval: w.PollInterval, MaxAttempts: w.MaxAttempts, RetryBackoff: w.RetryBackoff,
+	}), nil
+}
+
+// StartWebhooks starts the node's webhook delivery worker; stop stops it
+// and waits for the deliveries it is sending to be recorded (call it
+// before closing the store). Serve calls it; tests that serve the
+// Handler themselves call it to have deliveries sent.
+func (s *Server) StartWebhooks(ctx context.Context) (stop func()) { return s.hooks.Start(ctx) }
 
 // newEmailChanges builds the self-service address changes: with the SMTP
 // settings a mail sender, without them none (changes are then refused).
@@ -290,6 +320,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// The worker stops after the requests drained (a push still running
+	// may store deliveries), and before the caller closes the store.
+	stopHooks := s.StartWebhooks(context.WithoutCancel(ctx))
+	defer stopHooks()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
