@@ -92,6 +92,7 @@ func (a *API) Mount(mux routes.Mux) {
 	a.mountUsers(mux)
 	a.mountAdmin(mux)
 	a.mountGitea(mux)
+	a.mountDeliveries(mux)
 	mux.Handle("GET "+bb+"/application-properties", a.handle(public, a.applicationProperties))
 }
 
