@@ -69,14 +69,15 @@ type bbRefsChanged struct {
 	Changes    []bbChange   `json:"changes"`
 }
 
-// bbDate is Bitbucket's date format in webhook payloads.
+// bbDate is Bitbucket's date format in webhook payloads; dates are sent in
+// UTC ("+0000"), the one zone go-scm's stash parser reads.
 const bbDate = "2006-01-02T15:04:05-0700"
 
 func (p *Push) bitbucketRefsChanged() ([]byte, error) {
 	pr, r, a := p.Project, p.Repo, p.Pusher
 	slug := strings.ToLower(a.Username)
 	payload := bbRefsChanged{
-		EventKey: BitbucketRefsChanged, Date: p.At.Format(bbDate),
+		EventKey: BitbucketRefsChanged, Date: p.At.UTC().Format(bbDate),
 		Actor: bbUser{Name: a.Username, EmailAddress: a.Email, ID: a.ID, DisplayName: a.DisplayName,
 			Active: true, Slug: slug, Type: "NORMAL",
 			Links: map[string][]bbLink{"self": {{Href: p.BaseURL + "/users/" + slug}}}},
