@@ -40,10 +40,10 @@ func testSecrets(t *testing.T) *Secrets {
 func samplePush(changes ...RefChange) *Push {
 	when := time.Date(2026, 12, 1, 10, 0, 0, 0, time.FixedZone("", 3600))
 	return &Push{
-		BaseURL: "https://latchkey.example",
-		Pusher:  Actor{ID: 7, Username: "alice", Email: "alice@example.com", DisplayName: "Alice A."},
-		Repo:    store.Repo{ID: 3, ProjectID: 2, ProjectKey: "PRJ", Slug: "app", Name: "App", CreatedAt: when},
-		Project: store.Project{ID: 2, Key: "PRJ", Name: "Project", CreatedAt: when},
+		BaseURL:       "https://latchkey.example",
+		Pusher:        Actor{ID: 7, Username: "alice", Email: "alice@example.com", DisplayName: "Alice A."},
+		Repo:          store.Repo{ID: 3, ProjectID: 2, ProjectKey: "PRJ", Slug: "app", Name: "App", CreatedAt: when},
+		Project:       store.Project{ID: 2, Key: "PRJ", Name: "Project", CreatedAt: when},
 		DefaultBranch: "main", Changes: changes, At: when,
 	}
 }
@@ -165,7 +165,7 @@ func TestGiteaPushHasGiteasFields(t *testing.T) {
 			ID       int64
 			FullName string `json:"full_name"`
 			Owner    struct{ Login string }
-			Created  time.Time `json:"created_at"`
+			Created  time.Time                        `json:"created_at"`
 			Perms    struct{ Admin, Push, Pull bool } `json:"permissions"`
 		}
 		Pusher, Sender struct {
