@@ -23,6 +23,7 @@ import (
 	"latchkey/internal/api"
 	"latchkey/internal/config"
 	"latchkey/internal/dialect"
+	"latchkey/internal/gitrepo"
 	"latchkey/internal/gitserve"
 	"latchkey/internal/mail"
 	"latchkey/internal/oauth"
@@ -193,6 +194,13 @@ func newHooks(cfg config.Config, st store.Store, secrets *webhook.Secrets, log *
 // before closing the store). Serve calls it; tests that serve the
 // Handler themselves call it to have deliveries sent.
 func (s *Server) StartWebhooks(ctx context.Context) (stop func()) { return s.hooks.Start(ctx) }
+
+// FireHooks stores the webhook deliveries of a push, as git over HTTP
+// does after every push (webhook.Hooks.Fire): for tests and tools that
+// report a push without running git.
+func (s *Server) FireHooks(ctx context.Context, pusher *oauth.Caller, repo store.Repo, changes []gitrepo.Change) error {
+	return s.hooks.Fire(ctx, pusher, repo, changes)
+}
 
 // newEmailChanges builds the self-service address changes: with the SMTP
 // settings a mail sender, without them none (changes are then refused).
