@@ -143,6 +143,9 @@ func (h *Hooks) send(ctx context.Context, d store.Delivery) store.DeliveryResult
 	if err != nil {
 		return finish(errors.Is(err, store.ErrNotFound), 0, "", fmt.Errorf("load the webhook: %w", err))
 	}
+	if !hook.Active {
+		return finish(true, 0, "", errors.New("the webhook was deactivated before the delivery was sent"))
+	}
 	secret, err := h.cfg.Secrets.Open(hook.RepoID, hook.Secret)
 	if err != nil {
 		return finish(true, 0, "", err)
