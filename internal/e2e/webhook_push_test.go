@@ -172,7 +172,7 @@ func TestGitPushFiresGiteaAndBitbucketHooksThatGoSCMAccepts(t *testing.T) {
 	f := newHookFixture(t)
 	giteaRecv, bbRecv := newReceiver(t), newReceiver(t)
 	giteaHook := f.hook(t, store.HookGitea, giteaRecv.URL+"/gitea", "gitea-secret", "push")
-	f.hook(t, store.HookBitbucket, bbRecv.URL+"/bb", "bb-secret", "repo:refs_changed")
+	bbHook := f.hook(t, store.HookBitbucket, bbRecv.URL+"/bb", "bb-secret", "repo:refs_changed")
 	f.hook(t, store.HookGitea, giteaRecv.URL+"/issues-only", "x", "issues") // subscribes to nothing a push fires
 
 	before, commits := f.pushCommits(t, "main", 3)
@@ -239,6 +239,29 @@ func TestGitPushFiresGiteaAndBitbucketHooksThatGoSCMAccepts(t *testing.T) {
 	// A REPO_WRITE token, or a user who may only write, sees nothing.
 	if r := f.call(t, "GET", fmt.Sprintf("/api/v1/repos/PRJ/code/hooks/%d/deliveries", giteaHook.ID), f.token(t, f.user(t, "alice"), "REPO_WRITE"), nil); r.status != http.StatusForbidden {
 		t.Fatalf("with a REPO_WRITE token: %d %s", r.status, r.body)
+	}
+	// Bitbucket's latest invocation, and the Bitbucket-shaped list.
+	waitDelivered(t, f.env.Store, bbHook.ID)
+	latest := fmt.Sprintf("/rest/api/latest/projects/PRJ/repos/code/webhooks/%d/latest", bbHook.ID)
+	resp = f.call(t, "GET", latest+"?event=repo:refs_changed", adminToken, nil)
+	inv := resp.json(t)
+	if resp.status != 200 || inv["event"] != "repo:refs_changed" || inv["result"].(map[string]any)["outcome"] != "SUCCESS" ||
+		inv["request"].(map[string]any)["url"] != bbRecv.URL+"/bb" || inv["start"].(float64) <= 0 {
+		t.Fatalf("latest invocation: %d %s", resp.status, resp.body)
+	}
+	if r := f.call(t, "GET", latest+"?outcome=FAILURE", adminToken, nil); r.status != http.StatusNoContent {
+		t.Fatalf("latest failure: %d %s", r.status, r.body)
+	}
+	if r := f.call(t, "GET", latest+"?outcome=MAYBE", adminToken, nil); r.status != http.StatusBadRequest ||
+		!strings.Contains(string(r.body), `"errors"`) {
+		t.Fatalf("bad outcome: %d %s", r.status, r.body)
+	}
+	resp = f.call(t, "GET", fmt.Sprintf("/rest/api/latest/projects/PRJ/repos/code/webhooks/%d/deliveries", bbHook.ID), adminToken, nil)
+	pg := resp.json(t)
+	values, _ := pg["values"].([]any)
+	if resp.status != 200 || pg["isLastPage"] != true || len(values) != 1 ||
+		values[0].(map[string]any)["requestId"] != b.header.Get("X-Request-Id") || values[0].(map[string]any)["state"] != "DELIVERED" {
+		t.Fatalf("Bitbucket deliveries: %d %s", resp.status, resp.body)
 	}
 	// The hook is a Gitea hook: Bitbucket's routes do not know it.
 	if r := f.call(t, "GET", fmt.Sprintf("/rest/api/latest/projects/PRJ/repos/code/webhooks/%d/latest", giteaHook.ID), adminToken, nil); r.status != http.StatusNotFound {
