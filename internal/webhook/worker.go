@@ -38,8 +38,14 @@ func (h *Hooks) Start(ctx context.Context) (stop func()) {
 }
 
 // lease is how long a claimed delivery is this node's: longer than an
-// attempt may last, so that no other node sends it meanwhile.
-func (h *Hooks) lease() time.Duration { return 2*h.cfg.Timeout + 30*time.Second }
+// attempt may last (attemptBound), so that no other node sends it
+// meanwhile. A node killed during an attempt leaves the delivery leased:
+// it is sent again once the lease has passed.
+func (h *Hooks) lease() time.Duration { return 2*h.cfg.Timeout + 10*time.Second }
+
+// attemptBound bounds one attempt: the request (itself bounded by the
+// timeout) and recording its result.
+func (h *Hooks) attemptBound() time.Duration { return h.cfg.Timeout + 5*time.Second }
 
 // Run claims due deliveries and sends them, up to Concurrency at once,
 // until ctx is done; then it waits for the sends under way and returns.
@@ -103,7 +109,7 @@ func (h *Hooks) Run(ctx context.Context) {
 // take the worker's context: once claimed, a delivery is sent and its
 // result recorded even while the node stops, within the timeout.
 func (h *Hooks) attempt(d store.Delivery) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout+10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), h.attemptBound())
 	defer cancel()
 	result := h.send(ctx, d)
 	err := h.cfg.Store.FinishDelivery(ctx, d.ID, result)
