@@ -183,7 +183,8 @@ func (h *Hooks) describe(ctx context.Context, pusher *oauth.Caller, repo store.R
 	}
 	for _, c := range changes {
 		rc := RefChange{Change: c}
-		if commits && g != nil && !zeroSHA(c.New) {
+		// Commits are listed for branches; a tag's push lists none, as in Gitea.
+		if kind, _ := refKind(c.Ref); commits && g != nil && kind == "branch" && !zeroSHA(c.New) {
 			list, err := g.Range(ctx, c.Old, c.New, MaxCountedCommits)
 			if err != nil {
 				h.log.Warn("webhook: read the commits of a push", "repo", repo.ID, "ref", c.Ref, "error", err)
