@@ -192,7 +192,7 @@ func (a *API) giteaCommits(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	pageNo, limit = max(pageNo, 1), min(max(limit, 1), giteaMaxLimit)
+	pageNo, limit = max(pageNo, 1), giteaPageSize(limit)
 	if pageNo-1 > (1<<31)/limit {
 		return 0, nil, badRequest("page is too large")
 	}
