@@ -29,12 +29,18 @@ const giteaRepoPath = "/api/v1/repos/PRJ/repo"
 var giteaMatrixEndpoints = []matrixEndpoint{
 	{'O', "GET organization", giteaGet("/api/v1/orgs/PRJ")},
 	{'M', "GET organization member", giteaGet("/api/v1/orgs/PRJ/members/u-repo-read")},
+	{'p', "GET organization permissions", giteaGet("/api/v1/users/u-repo-read/orgs/PRJ/permissions")},
+	{'I', "GET repository by ID", func(m *matrix, t *testing.T, _ matrixCell, tok string) (bool, string) {
+		return m.gitea(t, http.MethodGet, "/api/v1/repositories/"+strconv.FormatInt(m.repo(t).ID, 10), tok, nil)
+	}},
 	{'B', "GET branches", giteaGet(giteaRepoPath + "/branches")},
 	{'b', "GET branch", giteaGet(giteaRepoPath + "/branches/main")},
 	{'K', "GET commits", giteaGet(giteaRepoPath + "/commits")},
 	{'k', "GET git commit", giteaGet(giteaRepoPath + "/git/commits/main")},
+	{'T', "GET git tree", giteaGet(giteaRepoPath + "/git/trees/main?recursive=1")},
 	{'F', "GET contents", giteaGet(giteaRepoPath + "/contents/README?ref=main")},
 	{'D', "GET raw file", giteaGet(giteaRepoPath + "/raw/README?ref=main")},
+	{'P', "GET pull requests", giteaGet(giteaRepoPath + "/pulls")},
 	{'s', "GET statuses", giteaGet(giteaRepoPath + "/commits/main/statuses")},
 	{'c', "GET combined status", giteaGet(giteaRepoPath + "/commits/main/status")},
 	{'S', "POST status", func(m *matrix, t *testing.T, c matrixCell, tok string) (bool, string) {
@@ -101,10 +107,7 @@ func (m *matrix) gitea(t *testing.T, method, path, token string, body any) (bool
 // giteaHook stores a Gitea hook on the matrix repository for one cell.
 func (m *matrix) giteaHook(t *testing.T, c matrixCell) int64 {
 	t.Helper()
-	repo, err := m.env.Store.GetRepo(t.Context(), "PRJ", "repo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := m.repo(t)
 	now := time.Now()
 	h, err := m.env.Store.CreateWebhook(t.Context(), store.Webhook{RepoID: repo.ID, Kind: store.HookGitea,
 		URL: "https://ci.example/" + c.id(), Events: []string{"push"}, Config: `{"content_type":"json"}`,
@@ -113,6 +116,16 @@ func (m *matrix) giteaHook(t *testing.T, c matrixCell) int64 {
 		t.Fatalf("store a hook: %v", err)
 	}
 	return h.ID
+}
+
+// repo is the matrix repository's row.
+func (m *matrix) repo(t *testing.T) store.Repo {
+	t.Helper()
+	repo, err := m.env.Store.GetRepo(t.Context(), "PRJ", "repo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo
 }
 
 // matrixTable reads table name of the matrix file (the lines after "table

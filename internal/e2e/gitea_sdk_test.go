@@ -55,6 +55,7 @@ func newGiteaFixture(t *testing.T) *giteaFixture {
 		}
 	}
 	write(".woodpecker.yml", "steps:\n  build:\n    image: golang\n")
+	write(".woodpecker/lint.yml", "steps:\n  lint:\n    image: golang\n")
 	write("docs/guide.md", "# Guide\n")
 	if err := os.Symlink("docs/guide.md", filepath.Join(work, "GUIDE")); err != nil {
 		t.Fatal(err)
@@ -69,6 +70,24 @@ func newGiteaFixture(t *testing.T) *giteaFixture {
 	f.feat = strings.TrimSpace(f.git.must(work, "rev-parse", "HEAD"))
 	f.git.must(work, "push", "-q", f.gitURL(f.alice, "PRJ", "code"), "main", "feature/x")
 	return f
+}
+
+// woodpeckerTree is what Woodpecker's forge does to find a directory of
+// pipeline files: list the commit's tree recursively and keep the files
+// (blobs) under the directory.
+func woodpeckerTree(t *testing.T, c *gitea.Client, commit, dir string) []string {
+	t.Helper()
+	tree, _, err := c.GetTrees("PRJ", "code", gitea.ListTreeOptions{Ref: commit, Recursive: true})
+	if err != nil {
+		t.Fatalf("GetTrees: %v", err)
+	}
+	var files []string
+	for _, e := range tree.Entries {
+		if m, _ := filepath.Match(dir+"/*", e.Path); m && e.Type == "blob" {
+			files = append(files, e.Path)
+		}
+	}
+	return files
 }
 
 // browserToken runs the authorization-code flow with PKCE in the scripted
@@ -175,7 +194,7 @@ func TestGiteaSDKReadsBranchesCommitsAndFilesFromTheRepository(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name+":"+e.Type)
 	}
-	if err != nil || !slices.Equal(names, []string{".woodpecker.yml:file", "GUIDE:symlink", "README:file", "docs:dir"}) {
+	if err != nil || !slices.Equal(names, []string{".woodpecker:dir", ".woodpecker.yml:file", "GUIDE:symlink", "README:file", "docs:dir"}) {
 		t.Fatalf("ListContents root %v: %v", names, err)
 	}
 	link, _, err := c.GetContents("PRJ", "code", "main", "GUIDE")
@@ -296,5 +315,65 @@ func TestGiteaSDKManagesWebhooks(t *testing.T) {
 	}
 	if hooks, _, err := c.ListRepoHooks("PRJ", "code", gitea.ListHooksOptions{}); err != nil || len(hooks) != 0 {
 		t.Fatalf("hooks after the delete %v: %v", hooks, err)
+	}
+}
+
+// TestGiteaSDKCallsOfWoodpeckersForge makes the SDK calls that
+// Woodpecker's Gitea forge makes (the reads first, then Activate, Status
+// and Deactivate), with a token of the
+// authorization-code flow at Gitea's OAuth paths (Woodpecker's own log-in).
+func TestGiteaSDKCallsOfWoodpeckersForge(t *testing.T) {
+	f := newGiteaFixture(t)
+	c := f.sdk(t, f.alice) // Login and Auth: NewClient, GetMyUserInfo
+	if me, _, err := c.GetMyUserInfo(); err != nil || me.UserName != "alice" {
+		t.Fatalf("GetMyUserInfo %+v: %v", me, err)
+	}
+	if orgs, _, err := c.ListMyOrgs(gitea.ListOrgsOptions{ListOptions: gitea.ListOptions{Page: 1, PageSize: 50}}); err != nil || len(orgs) != 1 {
+		t.Fatalf("Teams: ListMyOrgs %v: %v", orgs, err)
+	}
+	repos, _, err := c.ListMyRepos(gitea.ListReposOptions{ListOptions: gitea.ListOptions{Page: 1, PageSize: 50}})
+	if err != nil || len(repos) != 1 {
+		t.Fatalf("Repos: ListMyRepos %v: %v", repos, err)
+	}
+	if byID, _, err := c.GetRepoByID(repos[0].ID); err != nil || byID.FullName != "PRJ/code" || !byID.Permissions.Admin {
+		t.Fatalf("Repo: GetRepoByID %+v: %v", byID, err)
+	}
+	if member, _, err := c.CheckOrgMembership("PRJ", "alice"); err != nil || !member {
+		t.Fatalf("OrgMembership: CheckOrgMembership %v: %v", member, err)
+	}
+	if perm, _, err := c.GetOrgPermissions("PRJ", "alice"); err != nil || *perm != (gitea.OrgPermissions{CanRead: true}) {
+		t.Fatalf("OrgMembership: GetOrgPermissions %+v: %v", perm, err)
+	}
+	if head, _, err := c.GetRepoBranch("PRJ", "code", "main"); err != nil || head.Commit.ID != f.main {
+		t.Fatalf("BranchHead: GetRepoBranch %+v: %v", head, err)
+	}
+	if branches, _, err := c.ListRepoBranches("PRJ", "code", gitea.ListRepoBranchesOptions{ListOptions: gitea.ListOptions{Page: 1, PageSize: 50}}); err != nil || len(branches) != 2 {
+		t.Fatalf("Branches: ListRepoBranches %v: %v", branches, err)
+	}
+	if pulls, _, err := c.ListRepoPullRequests("PRJ", "code", gitea.ListPullRequestsOptions{State: gitea.StateOpen}); err != nil || len(pulls) != 0 {
+		t.Fatalf("PullRequests: ListRepoPullRequests %v: %v", pulls, err)
+	}
+	if cfg, _, err := c.GetFile("PRJ", "code", f.main, ".woodpecker.yml"); err != nil || !strings.HasPrefix(string(cfg), "steps:") {
+		t.Fatalf("File: GetFile %q: %v", cfg, err)
+	}
+	if files := woodpeckerTree(t, c, f.main, ".woodpecker"); !slices.Equal(files, []string{".woodpecker/lint.yml"}) {
+		t.Fatalf("Dir: files under .woodpecker %v", files)
+	}
+	hook, _, err := c.CreateRepoHook("PRJ", "code", gitea.CreateHookOption{Type: gitea.HookTypeGitea, Active: true,
+		Events: []string{"push", "create", "pull_request"},
+		Config: map[string]string{"url": "https://ci.example/api/hook?access_token=x", "secret": "hash", "content_type": "json"}})
+	if err != nil || !slices.Contains(hook.Events, "pull_request_sync") {
+		t.Fatalf("Activate: CreateRepoHook %+v: %v", hook, err)
+	}
+	if _, _, err := c.CreateStatus("PRJ", "code", f.main, gitea.CreateStatusOption{State: gitea.StatusPending,
+		TargetURL: "https://ci.example/repos/1/pipeline/1", Description: "Pipeline is pending", Context: "ci/woodpecker/push/build"}); err != nil {
+		t.Fatalf("Status: CreateStatus: %v", err)
+	}
+	hooks, _, err := c.ListRepoHooks("PRJ", "code", gitea.ListHooksOptions{})
+	if err != nil || len(hooks) != 1 {
+		t.Fatalf("Deactivate: ListRepoHooks %v: %v", hooks, err)
+	}
+	if _, err := c.DeleteRepoHook("PRJ", "code", hooks[0].ID); err != nil {
+		t.Fatalf("Deactivate: DeleteRepoHook: %v", err)
 	}
 }
