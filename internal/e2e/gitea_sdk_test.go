@@ -14,6 +14,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/store"
+	"latchkey/internal/testkit"
 )
 
 // giteaFixture is a node with a private project PRJ holding PRJ/code, into
@@ -30,9 +31,9 @@ type giteaFixture struct {
 	first      string // the first commit of main
 }
 
-func newGiteaFixture(t *testing.T) *giteaFixture {
+func newGiteaFixture(t *testing.T, opts ...testkit.Option) *giteaFixture {
 	t.Helper()
-	f := &giteaFixture{rsNode: newRSNode(t), git: newGit(t)}
+	f := &giteaFixture{rsNode: newRSNode(t, opts...), git: newGit(t)}
 	f.env.Project("PRJ", false)
 	f.repo = f.env.Repo("PRJ", "code", false)
 	f.env.User("alice", "alice-password")
@@ -227,7 +228,11 @@ func TestGiteaSDKReadsBranchesCommitsAndFilesFromTheRepository(t *testing.T) {
 }
 
 func TestGiteaSDKReportsAndReadsCommitStatuses(t *testing.T) {
-	f := newGiteaFixture(t)
+	onBothBackends(t, testGiteaSDKStatuses)
+}
+
+func testGiteaSDKStatuses(t *testing.T, opts ...testkit.Option) {
+	f := newGiteaFixture(t, opts...)
 	c := f.sdk(t, f.alice)
 	for _, in := range []gitea.CreateStatusOption{
 		{State: gitea.StatusPending, Context: "ci/build", TargetURL: "https://ci.example/1", Description: "building"},
@@ -266,7 +271,11 @@ func TestGiteaSDKReportsAndReadsCommitStatuses(t *testing.T) {
 }
 
 func TestGiteaSDKManagesWebhooks(t *testing.T) {
-	f := newGiteaFixture(t)
+	onBothBackends(t, testGiteaSDKWebhooks)
+}
+
+func testGiteaSDKWebhooks(t *testing.T, opts ...testkit.Option) {
+	f := newGiteaFixture(t, opts...)
 	c := f.sdk(t, f.alice)
 	h, resp, err := c.CreateRepoHook("PRJ", "code", gitea.CreateHookOption{
 		Type: gitea.HookTypeGitea, Active: true, Events: []string{"push"}, BranchFilter: "main",
