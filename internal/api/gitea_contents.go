@@ -254,9 +254,10 @@ func (a *API) handleRaw(rt route, h func(r *http.Request, c *oauth.Caller) (rawF
 
 // giteaRaw is GET /repos/{owner}/{repo}/raw/{path}?ref=: the bytes of a
 // file (a symbolic link's target). Without ref, the path starts with a
-// branch, a tag or a commit SHA, as Gitea reads it: the shortest leading
-// segments that name a branch, else a tag, else a first segment that is a
-// commit SHA; else the whole path is a file on the default branch.
+// branch (or HEAD), a tag or a commit SHA, as Gitea reads it: the
+// shortest leading segments that name a branch, else a tag, else a first
+// segment that is a commit SHA; else the whole path is a file on the
+// default branch.
 func (a *API) giteaRaw(r *http.Request, c *oauth.Caller) (rawFile, error) {
 	ctx := r.Context()
 	in, err := a.giteaRepoAt(r, c, scope.Read)
@@ -300,7 +301,7 @@ func legacyRef(ctx context.Context, g *gitrepo.Repo, p string) (string, string, 
 	if err != nil {
 		return "", "", err
 	}
-	names := make(map[string]bool, len(branches))
+	names := map[string]bool{"HEAD": true} // HEAD is the default branch, as in Gitea
 	for _, b := range branches {
 		names[b.Name] = true
 	}

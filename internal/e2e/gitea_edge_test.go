@@ -26,6 +26,9 @@ func TestGiteaAnswersBadRequestsInItsOwnWords(t *testing.T) {
 		{"a missing file", "GET", "/api/v1/repos/PRJ/code/contents/nothing?ref=main", nil, 404},
 		{"a ref that is git revision syntax", "GET", "/api/v1/repos/PRJ/code/contents/README?ref=main~1", nil, 404},
 		{"a ref that looks like an option", "GET", "/api/v1/repos/PRJ/code/raw/README?ref=--output=x", nil, 404},
+		{"a raw file on HEAD", "GET", "/api/v1/repos/PRJ/code/raw/HEAD/docs/guide.md", nil, 200},
+		{"a raw file on a tag-less, branch-less path is on the default branch", "GET", "/api/v1/repos/PRJ/code/raw/docs/guide.md", nil, 200},
+		{"a raw file at an abbreviated commit", "GET", "/api/v1/repos/PRJ/code/raw/{first7}/README", nil, 200},
 		{"a directory as a raw file", "GET", "/api/v1/repos/PRJ/code/raw/docs?ref=main", nil, 404},
 		{"a path climbing out of the tree is cleaned", "GET", "/api/v1/repos/PRJ/code/raw/..%2F..%2FREADME?ref=main", nil, 200},
 		{"a missing commit", "GET", "/api/v1/repos/PRJ/code/git/commits/0123456789abcdef0123456789abcdef01234567", nil, 404},
@@ -52,7 +55,8 @@ func TestGiteaAnswersBadRequestsInItsOwnWords(t *testing.T) {
 		{"a member who does not exist", "GET", "/api/v1/orgs/PRJ/members/nobody", nil, 404},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			resp := f.call(t, c.method, c.path, f.alice, c.body)
+			path := strings.ReplaceAll(c.path, "{first7}", f.first[:7])
+			resp := f.call(t, c.method, path, f.alice, c.body)
 			if resp.status != c.status {
 				t.Fatalf("%s %s: %d, want %d: %s", c.method, c.path, resp.status, c.status, resp.body)
 			}
