@@ -196,13 +196,17 @@ func (a *API) giteaCommits(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if pageNo-1 > (1<<31)/limit {
 		return 0, nil, badRequest("page is too large")
 	}
-	rev, file := q.Get("sha"), q.Get("path")
+	rev := q.Get("sha")
+	file, err := cleanTreePath(q.Get("path"))
+	if err != nil {
+		return 0, nil, err
+	}
 	commits, more, err := in.git.Log(r.Context(), rev, file, (pageNo-1)*limit, limit)
 	switch {
 	case errors.Is(err, gitrepo.ErrNotFound) && rev == "":
 		return 0, nil, &apiError{status: http.StatusConflict, message: "Git Repository is empty."}
 	case err != nil:
-		return 0, nil, gitMissing(err, "Commit "+rev)
+		return 0, nil, gitMissing(err, "The ref "+rev)
 	}
 	ac := a.accounts(c)
 	out := make([]giteaCommit, 0, len(commits))
