@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -17,6 +18,16 @@ import (
 // ErrNoCredentials means the request carried no credentials: no
 // Authorization header, or an empty HTTP Basic pair.
 var ErrNoCredentials = errors.New("access: no credentials")
+
+// ErrUnsupportedScheme means the Authorization header names a scheme the
+// resource does not accept (Digest, say): to the resource the request
+// carries no credentials it can use, so it is answered like one without
+// any, 401 with the challenges of the schemes it does accept and no RFC
+// 6750 error code (RFC 7235 §3.1, RFC 6750 §3.1), and it matches
+// ErrNoCredentials. A resource open to anonymous callers still refuses
+// it rather than serving it as anonymous: the caller meant to
+// authenticate and should learn that it did not.
+var ErrUnsupportedScheme = fmt.Errorf("%w: the Authorization header's scheme is not accepted here", ErrNoCredentials)
 
 // Tokens checks access tokens; the protocol core (oauth.Provider) is the
 // one implementation.
@@ -57,9 +68,11 @@ func Anonymous() *oauth.Caller { return &oauth.Caller{Principal: scope.Anonymous
 
 // Authenticate returns the caller whose access token r carries, as the
 // protocol core sees the token now. Errors: ErrNoCredentials when r
-// carries none; invalid_request when the Authorization header is in no
-// accepted scheme or malformed, or when r carries more than one; the
-// core's invalid_token or server_error.
+// carries none, ErrUnsupportedScheme (which matches it) when its
+// Authorization header names a scheme the resource does not accept;
+// invalid_request when the header is malformed in an accepted scheme or
+// is no header at all, or when r carries more than one; the core's
+// invalid_token or server_error.
 func (g *Guard) Authenticate(r *http.Request) (*oauth.Caller, error) {
 	if n := len(r.Header.Values("Authorization")); n > 1 {
 		// One credential per request (RFC 9110 §11.6.2): with two, a proxy
@@ -77,7 +90,7 @@ func (g *Guard) Authenticate(r *http.Request) (*oauth.Caller, error) {
 // anonymous callers too: a request without credentials is Anonymous().
 func (g *Guard) AuthenticateOrAnonymous(r *http.Request) (*oauth.Caller, error) {
 	c, err := g.Authenticate(r)
-	if errors.Is(err, ErrNoCredentials) {
+	if errors.Is(err, ErrNoCredentials) && !errors.Is(err, ErrUnsupportedScheme) {
 		return Anonymous(), nil
 	}
 	return c, err
@@ -92,7 +105,10 @@ func (g *Guard) token(header string) (string, error) {
 	}
 	name, credentials, ok := strings.Cut(header, " ")
 	for _, s := range g.cfg.Schemes {
-		if ok && sameScheme(name, s.name) {
+		if sameScheme(name, s.name) {
+			if !ok {
+				return "", g.malformed() // the scheme without credentials
+			}
 			token, err := s.token(credentials)
 			if errors.Is(err, errMalformed) {
 				return "", g.malformed()
@@ -100,7 +116,24 @@ func (g *Guard) token(header string) (string, error) {
 			return token, err
 		}
 	}
-	return "", g.malformed()
+	if !isSchemeName(name) {
+		return "", g.malformed()
+	}
+	return "", ErrUnsupportedScheme
+}
+
+// isSchemeName reports whether s is an auth-scheme as RFC 9110 §11.1
+// writes it (a token: letters, digits and !#$%&'*+-.^_`|~).
+func isSchemeName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // sameScheme compares scheme names as RFC 9110 §11.1 says: in any letter
@@ -116,14 +149,19 @@ var errMalformed = errors.New("access: malformed credentials")
 // in a form the resource accepts: invalid_request naming every form the
 // resource accepts.
 func (g *Guard) malformed() error {
+	if len(g.cfg.Schemes) == 1 {
+		return oauth.InvalidRequest("the Authorization header must be %s", g.forms())
+	}
+	return oauth.InvalidRequest("the Authorization header must be one of: %s", g.forms())
+}
+
+// forms lists the forms of the Authorization header the resource accepts.
+func (g *Guard) forms() string {
 	forms := make([]string, 0, len(g.cfg.Schemes))
 	for _, s := range g.cfg.Schemes {
 		forms = append(forms, s.form)
 	}
-	if len(forms) == 1 {
-		return oauth.InvalidRequest("the Authorization header must be %s", forms[0])
-	}
-	return oauth.InvalidRequest("the Authorization header must be one of: %s", strings.Join(forms, ", "))
+	return strings.Join(forms, ", ")
 }
 
 // Scheme is one form of the Authorization header: its name, how its

@@ -25,10 +25,10 @@ func basic(user, password string) string {
 }
 
 // outcome is what reading credentials gives: a token, or instead no
-// credentials or a malformed header.
+// credentials, a malformed header, or a scheme the resource does not take.
 type outcome struct {
-	token           string
-	none, malformed bool
+	token                    string
+	none, malformed, foreign bool
 }
 
 func read(token string) outcome { return outcome{token: token} }
@@ -37,6 +37,7 @@ func read(token string) outcome { return outcome{token: token} }
 var (
 	noCreds   = outcome{none: true}
 	badHeader = outcome{malformed: true}
+	foreign   = outcome{foreign: true}
 )
 
 func TestCredentialForms(t *testing.T) {
@@ -54,24 +55,25 @@ func TestCredentialForms(t *testing.T) {
 		{"Bearer without a token is malformed", "Bearer ", badHeader, badHeader, badHeader},
 		{"Bearer without a space is malformed", "Bearer", badHeader, badHeader, badHeader},
 		{"Bearer separated by a tab is malformed", "Bearer\t" + tok, badHeader, badHeader, badHeader},
-		{"Basic: the token as password with any user name", basic("whoever", tok), badHeader, read(tok), read(tok)},
-		{"Basic: the token as password with no user name", basic("", tok), badHeader, read(tok), read(tok)},
-		{"Basic: the token as user name with an empty password", basic(tok, ""), badHeader, read(tok), read(tok)},
-		{"Basic: TOKEN:x-oauth-basic", basic(tok, "x-oauth-basic"), badHeader, read(tok), read(tok)},
-		{"Basic: two tokens, the password wins", basic(tok, other), badHeader, read(other), read(other)},
-		{"Basic: a user name that is no token, with an empty password", basic("someone", ""), badHeader, read("someone"), read("someone")},
-		{"Basic: any password is what is checked", basic("someone", "secret"), badHeader, read("secret"), read("secret")},
-		{"Basic: an empty pair is no credentials", basic("", ""), badHeader, noCreds, noCreds},
-		{"Basic in any letter case", "bASIC " + base64.StdEncoding.EncodeToString([]byte("u:"+tok)), badHeader, read(tok), read(tok)},
+		{"Basic: the token as password with any user name", basic("whoever", tok), foreign, read(tok), read(tok)},
+		{"Basic: the token as password with no user name", basic("", tok), foreign, read(tok), read(tok)},
+		{"Basic: the token as user name with an empty password", basic(tok, ""), foreign, read(tok), read(tok)},
+		{"Basic: TOKEN:x-oauth-basic", basic(tok, "x-oauth-basic"), foreign, read(tok), read(tok)},
+		{"Basic: two tokens, the password wins", basic(tok, other), foreign, read(other), read(other)},
+		{"Basic: a user name that is no token, with an empty password", basic("someone", ""), foreign, read("someone"), read("someone")},
+		{"Basic: any password is what is checked", basic("someone", "secret"), foreign, read("secret"), read("secret")},
+		{"Basic: an empty pair is no credentials", basic("", ""), foreign, noCreds, noCreds},
+		{"Basic in any letter case", "bASIC " + base64.StdEncoding.EncodeToString([]byte("u:"+tok)), foreign, read(tok), read(tok)},
 		{"Basic with a non-ASCII look-alike name is malformed", "Baſic " + base64.StdEncoding.EncodeToString([]byte("u:"+tok)), badHeader, badHeader, badHeader},
-		{"Basic that is not base64 is malformed", "Basic !!!", badHeader, badHeader, badHeader},
-		{"Basic without a colon is malformed", "Basic " + base64.StdEncoding.EncodeToString([]byte(tok)), badHeader, badHeader, badHeader},
-		{"Basic with two spaces is malformed", "Basic  " + base64.StdEncoding.EncodeToString([]byte("u:"+tok)), badHeader, badHeader, badHeader},
-		{"Gitea's token scheme, where Gitea's dialect is served", "token " + tok, badHeader, badHeader, read(tok)},
-		{"token in any letter case, trimmed", "TOKEN  " + tok + " ", badHeader, badHeader, read(tok)},
-		{"token without a token is malformed", "token ", badHeader, badHeader, badHeader},
-		{"token without a space is malformed", "token", badHeader, badHeader, badHeader},
-		{"an unknown scheme is malformed", "Digest x", badHeader, badHeader, badHeader},
+		{"Basic that is not base64 is malformed", "Basic !!!", foreign, badHeader, badHeader},
+		{"Basic without a colon is malformed", "Basic " + base64.StdEncoding.EncodeToString([]byte(tok)), foreign, badHeader, badHeader},
+		{"Basic with two spaces is malformed", "Basic  " + base64.StdEncoding.EncodeToString([]byte("u:"+tok)), foreign, badHeader, badHeader},
+		{"Gitea's token scheme, where Gitea's dialect is served", "token " + tok, foreign, foreign, read(tok)},
+		{"token in any letter case, trimmed", "TOKEN  " + tok + " ", foreign, foreign, read(tok)},
+		{"token without a token is malformed", "token ", foreign, foreign, badHeader},
+		{"token without a space is malformed", "token", foreign, foreign, badHeader},
+		{"an unknown scheme is a scheme not taken here", "Digest x", foreign, foreign, foreign},
+		{"a scheme name that is no token is malformed", "Dig(est x", badHeader, badHeader, badHeader},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, r := range []struct {
@@ -94,6 +96,8 @@ func outcomeOf(t *testing.T, token string, err error) outcome {
 	switch {
 	case err == nil:
 		return read(token)
+	case errors.Is(err, ErrUnsupportedScheme):
+		return foreign
 	case errors.Is(err, ErrNoCredentials):
 		return noCreds
 	case errors.As(err, &e) && e.Code == oauth.CodeInvalidRequest && e.Status == http.StatusBadRequest &&
@@ -122,7 +126,7 @@ func TestMalformedHeaderNamesEveryAcceptedForm(t *testing.T) {
 		{bearerOnly(), `the Authorization header must be "Bearer <token>"`},
 		{giteaLike(), `the Authorization header must be one of: "token <token>", "Bearer <token>", Basic with the token as password`},
 	} {
-		_, err := New(c.cfg).token("Digest x")
+		_, err := New(c.cfg).token("Bearer")
 		if e := oauth.AsError(err); e.Description != c.want {
 			t.Errorf("schemes %v: %q, want %q", names(c.cfg), e.Description, c.want)
 		}

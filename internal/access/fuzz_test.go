@@ -11,8 +11,10 @@ import (
 // FuzzCredentials feeds arbitrary Authorization headers to the credential
 // reader of every protected resource. It never panics. A Bearer-only
 // resource reports no credentials only for an absent header, reads a
-// token only from a "Bearer <token>" header (any case, trimmed) and
-// otherwise answers invalid_request with 400. A resource that also takes
+// token only from a "Bearer <token>" header (any case, trimmed), refuses
+// a header in any other well-formed scheme as a scheme it does not take
+// (401 with its challenge), and otherwise answers invalid_request with
+// 400. A resource that also takes
 // HTTP Basic reads Basic exactly as net/http parses it: no credentials for
 // an empty pair, else the password, or the user name when only it looks
 // like an access token or the password is empty; any other header reads as
@@ -34,6 +36,12 @@ func FuzzCredentials(f *testing.F) {
 			}
 		case bearerOutcome == noCreds:
 			t.Fatalf("header %q read as no credentials", header)
+		case !sameScheme(scheme, "Bearer") && isSchemeName(scheme):
+			if bearerOutcome != foreign {
+				t.Fatalf("header %q in another scheme read as %+v, want the scheme refused", header, bearerOutcome)
+			}
+		case bearerOutcome == foreign:
+			t.Fatalf("header %q read as a foreign scheme", header)
 		case !bearerOutcome.malformed:
 			if !strings.EqualFold(scheme, "Bearer") || token == "" || token != strings.TrimSpace(token) {
 				t.Fatalf("header %q gave token %q", header, token)
@@ -47,15 +55,22 @@ func FuzzCredentials(f *testing.F) {
 			r.Header["Authorization"] = []string{header}
 		}
 		user, password, isBasic := r.BasicAuth()
-		if want := basicOutcome(user, password, isBasic, bearerOutcome); gitOutcome != want {
+		scheme, _, _ := strings.Cut(header, " ")
+		want := basicOutcome(user, password, isBasic, bearerOutcome)
+		if !isBasic && sameScheme(scheme, "Basic") {
+			want = badHeader // Basic is taken here, but this is no Basic net/http reads
+		}
+		if gitOutcome != want {
 			t.Fatalf("header %q read by git as %+v, want %+v", header, gitOutcome, want)
 		}
 
 		token, err = gitea.token(header)
-		want := gitOutcome
+		want = gitOutcome
 		if rest, ok := cutScheme(header, "token"); ok {
 			token, err := bearer.token("Bearer " + rest)
 			want = outcomeOf(t, token, err)
+		} else if sameScheme(scheme, "token") {
+			want = badHeader // the scheme without credentials
 		}
 		if got := outcomeOf(t, token, err); got != want {
 			t.Fatalf("header %q read by the Gitea dialect as %+v, want %+v", header, got, want)

@@ -138,14 +138,18 @@ func TestGiteaCredentialForms(t *testing.T) {
 		}
 	}
 	// The Bitbucket routes stay Bearer-only.
-	if resp := f.send(t, http.MethodGet, "/rest/api/latest/projects/PRJ/repos/code", "token "+token); resp.status != http.StatusBadRequest {
+	// A scheme a route does not take is answered like no credentials:
+	// 401 with the route's challenges (RFC 7235 §3.1), and words that
+	// name the forms it does take.
+	if resp := f.send(t, http.MethodGet, "/rest/api/latest/projects/PRJ/repos/code", "token "+token); resp.status != http.StatusUnauthorized ||
+		!strings.Contains(string(resp.body), "not accepted here; send") {
 		t.Errorf("token on a Bitbucket route: %d %s", resp.status, resp.body)
 	}
-
 	foreign := f.send(t, http.MethodGet, "/api/v1/user", "Digest username=alice")
-	if body := foreign.json(t); foreign.status != http.StatusBadRequest || body["error"] != "invalid_request" ||
-		!strings.Contains(body["error_description"].(string), `"token <token>"`) {
-		t.Errorf("a foreign scheme: %d %s", foreign.status, foreign.body)
+	if body := foreign.json(t); foreign.status != http.StatusUnauthorized || body["error"] != "invalid_token" ||
+		!strings.Contains(body["error_description"].(string), `"token <token>"`) ||
+		!strings.HasPrefix(foreign.header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("a foreign scheme: %d %s %q", foreign.status, foreign.body, foreign.header.Values("WWW-Authenticate"))
 	}
 	bad := f.send(t, http.MethodGet, "/api/v1/user", "token lka_not-a-token")
 	if bad.status != http.StatusUnauthorized || bad.json(t)["error"] != "invalid_token" {
