@@ -12,7 +12,6 @@
 package gitrepo
 
 import (
-	"context"
 	"errors"
 	"time"
 )
@@ -89,22 +88,3 @@ type Change struct {
 	Ref      string // full name, e.g. refs/heads/main
 	Old, New string
 }
-
-// The methods below are implemented in read.go.
-
-var (
-	_ = (*Repo).Branches
-	_ = (*Repo).Branch
-	_ = (*Repo).DefaultBranch
-	_ = (*Repo).Resolve
-	_ = (*Repo).Commit
-	_ = (*Repo).Log
-	_ = (*Repo).Range
-	_ = (*Repo).Stat
-	_ = (*Repo).ReadDir
-	_ = (*Repo).ReadFile
-	_ = (*Repo).HasCommit
-)
-
-// unused until read.go lands
-var _ context.Context

@@ -158,7 +158,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer t.finish()
 	in := backendRequest(r, repo, g)
 	in.Body = t.body(r.Body)
+	var rec *commandRecorder
+	if r.Method == http.MethodPost && g.service == receivePack {
+		rec = &commandRecorder{ReadCloser: in.Body}
+		in.Body = rec
+	}
 	s.cgi(caller, repo).ServeHTTP(t.writer(w), in)
+	if rec != nil {
+		s.reportPush(r, caller, repo, rec)
+	}
 }
 
 // authorize authenticates the request (anonymous without credentials)
