@@ -28,6 +28,7 @@ func (a *API) mountBitbucket(mux routes.Mux) {
 	mux.Handle("GET "+repo+"/commits", a.handle(public, a.bbCommits))
 	mux.Handle("GET "+repo+"/commits/{id}", a.handle(public, a.bbCommit))
 	mux.Handle("GET "+repo+"/raw/{path...}", a.handleText(public, a.bbRaw))
+	mux.Handle("GET "+repo+"/browse", a.handle(public, a.bbBrowse))
 	mux.Handle("GET "+repo+"/browse/{path...}", a.handle(public, a.bbBrowse))
 
 	mux.Handle("GET "+repo+"/commits/{id}/builds", a.handle(public, a.bbRepoBuilds))
