@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -116,21 +115,6 @@ func (f *stashFixture) client(t *testing.T, token string) *scm.Client {
 	}
 	c.Client = &http.Client{Transport: &oauth2.Transport{Source: oauth2.StaticTokenSource(&scm.Token{Token: token})}}
 	return c
-}
-
-// bitbucketErrorMessage is the first message of Bitbucket's error JSON,
-// failing the test if the body is not that.
-func bitbucketErrorMessage(t *testing.T, r rsResponse) string {
-	t.Helper()
-	var body struct {
-		Errors []struct {
-			Message string `json:"message"`
-		} `json:"errors"`
-	}
-	if err := json.Unmarshal(r.body, &body); err != nil || len(body.Errors) == 0 || body.Errors[0].Message == "" {
-		t.Fatalf("status %d: body is not Bitbucket's error JSON: %s", r.status, r.body)
-	}
-	return body.Errors[0].Message
 }
 
 // TestStashDriverReadsUsersReposBranchesCommitsAndFiles runs go-scm's
@@ -312,11 +296,11 @@ func TestBitbucketBothPrefixesAndShapes(t *testing.T) {
 		}
 
 		missing := f.call(t, "GET", repo+"/raw/nope.txt?at=main", read, nil).want(t, "raw of a missing file", 404)
-		if msg := bitbucketErrorMessage(t, missing); !strings.Contains(msg, "nope.txt") {
+		if msg := missing.bitbucketError(t); !strings.Contains(msg, "nope.txt") {
 			t.Errorf("raw of a missing file says %q", msg)
 		}
 		noRef := f.call(t, "GET", repo+"/commits?until=nope", read, nil).want(t, "commits of a missing ref", 404)
-		bitbucketErrorMessage(t, noRef)
+		noRef.bitbucketError(t)
 		page := f.call(t, "GET", repo+"/commits?limit=1", read, nil).want(t, "a page of commits", 200).json(t)
 		if page["isLastPage"] != false || page["nextPageStart"] != float64(1) || page["size"] != float64(1) {
 			t.Errorf("%s commits?limit=1 = %v, want a first page of 1 with more", prefix, page)
