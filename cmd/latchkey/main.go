@@ -26,7 +26,8 @@ Usage:
   latchkey migrate [flags]                    create or upgrade the database schema
   latchkey user create --username U --email E [--admin] [--password-stdin]
   latchkey client create --name N --redirect-uri URI [--redirect-uri URI ...]
-                         [--scopes "S ..."] [--default-scopes "S ..."] [--public] [--pkce-required]
+                         [--scopes "S ..."] [--default-scopes "S ..."] [--grant-types "G ..."]
+                         [--public] [--pkce-required]
   latchkey project create --key K --name N [--public]
   latchkey repo create --project K --slug S [--public]
   latchkey permission grant|revoke --user U (--global | --project K | --repo K/S) --permission P
@@ -36,7 +37,8 @@ Usage:
   latchkey client device-grant --client-id ID --on|--off   allow or refuse the device grant (RFC 8628)
   latchkey tokens list --user U | tokens revoke --user U [--client-id ID]
   latchkey keys list                          list the ID-token signing keys
-  latchkey keys rotate [--publish-ahead 10m]  publish a new signing key, retire the old one safely
+  latchkey keys rotate [--publish-ahead 10m] [--access-token-ttl 1h]
+                                              publish a new signing key, retire the old one safely
 
 Every command takes --db (a SQLite path or a postgres:// DSN), --data-dir and --json.
 Run "latchkey COMMAND -h" for the flags of one command.

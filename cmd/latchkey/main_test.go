@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"latchkey/internal/store"
 	"latchkey/internal/store/backend"
@@ -380,5 +381,23 @@ func TestClientDeviceGrantSwitchesTheDeviceGrantOffAndOn(t *testing.T) {
 	}
 	if code, _, _ := cli(t, "", "client", "device-grant", "--db", db, "--client-id", id); code == 0 {
 		t.Fatalf("device-grant without --on or --off succeeded")
+	}
+}
+
+// TestUsageNamesEveryFlag: the overview that `latchkey --help` prints
+// names every flag of its own of every command, so that no option is
+// found only by reading the source.
+func TestUsageNamesEveryFlag(t *testing.T) {
+	for name, cmd := range commands() {
+		if cmd.flags == nil || name == "serve" {
+			continue
+		}
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		cmd.flags(fs)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(usage, "--"+f.Name) {
+				t.Errorf("latchkey --help does not mention --%s of %q", f.Name, name)
+			}
+		})
 	}
 }

@@ -39,6 +39,15 @@ const (
 	wellKnownDefaultScopes = "REPO_WRITE"
 )
 
+// wellKnownRedirects are the redirect URIs of the well-known clients:
+// loopback on any port (RFC 8252 §7.3), by IP literal as RFC 8252
+// advises and by "localhost", which some tools send.
+var wellKnownRedirects = []string{"http://127.0.0.1", "https://127.0.0.1", "http://[::1]", "http://localhost"}
+
+// earlierWellKnownRedirects are the redirect URIs an earlier release
+// registered; a client that still has exactly these gets the current ones.
+var earlierWellKnownRedirects = []string{"http://127.0.0.1", "https://127.0.0.1", "http://[::1]"}
+
 // ParsePreregistered validates the --preregistered-clients setting: a
 // comma-separated list of keys of WellKnownClients, or empty for none.
 func ParsePreregistered(setting string) ([]string, error) {
@@ -70,8 +79,11 @@ func SyncWellKnownClients(ctx context.Context, st store.Store, enabled []string,
 			}
 			continue
 		}
-		_, err := st.GetClient(ctx, wk.ID)
+		c, err := st.GetClient(ctx, wk.ID)
 		if err == nil {
+			if err := upgradeWellKnown(ctx, st, c); err != nil {
+				return fmt.Errorf("sync client %s: %w", wk.Key, err)
+			}
 			continue
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -86,7 +98,7 @@ func SyncWellKnownClients(ctx context.Context, st store.Store, enabled []string,
 
 func createWellKnown(ctx context.Context, st store.Store, wk WellKnownClient, now time.Time) error {
 	c, err := buildClient(NewClient{
-		Name: wk.Name, RedirectURIs: []string{"http://127.0.0.1", "https://127.0.0.1", "http://[::1]"},
+		Name: wk.Name, RedirectURIs: wellKnownRedirects,
 		Scopes: wellKnownScopes, DefaultScopes: wellKnownDefaultScopes, Public: true,
 		GrantTypes: "authorization_code refresh_token urn:ietf:params:oauth:grant-type:device_code",
 	}, now)
@@ -99,4 +111,20 @@ func createWellKnown(ctx context.Context, st store.Store, wk WellKnownClient, no
 		return fmt.Errorf("register client %s: %w", wk.Key, err)
 	}
 	return nil
+}
+
+// upgradeWellKnown gives a well-known client registered by an earlier
+// release the redirect URIs of this one, if it still has exactly the ones
+// that release registered (an administrator's change is left alone).
+func upgradeWellKnown(ctx context.Context, st store.Store, c store.Client) error {
+	if !slices.Equal(c.RedirectURIs, earlierWellKnownRedirects) {
+		return nil
+	}
+	_, err := st.UpdateClient(ctx, c.ID, func(c store.Client) (store.Client, error) {
+		if slices.Equal(c.RedirectURIs, earlierWellKnownRedirects) {
+			c.RedirectURIs = slices.Clone(wellKnownRedirects)
+		}
+		return c, nil
+	})
+	return err
 }

@@ -460,6 +460,18 @@ func TestPreregisteredClientsWorkAndCanBeSwitchedOff(t *testing.T) {
 	if err != nil || tok.Extra("scope") != "REPO_WRITE" {
 		t.Fatalf("git-credential-oauth exchange: %v %v", tok, err)
 	}
+	// Tools that send "localhost" instead of the IP literal, on a port of
+	// their choosing, are accepted too (RFC 8252 §7.3 loopback rules).
+	local := *conf
+	local.RedirectURL = "http://localhost:51234"
+	verifier2 := oauth2.GenerateVerifier()
+	cb, err = env.Browser("alice", "alice-password").Authorize(local.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier2)))
+	if err != nil || cb.Host != "localhost:51234" || cb.Query().Get("code") == "" {
+		t.Fatalf("git-credential-oauth authorize with a localhost redirect: %v %v", cb, err)
+	}
+	if _, err := local.Exchange(context.Background(), cb.Query().Get("code"), oauth2.VerifierOption(verifier2)); err != nil {
+		t.Fatalf("git-credential-oauth exchange with a localhost redirect: %v", err)
+	}
 	off := testkit.New(t, testkit.WithPreregisteredClients(""))
 	off.User("alice", "alice-password")
 	if _, err := off.Browser("alice", "alice-password").Authorize(strings.Replace(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), env.URL, off.URL, 1)); err == nil {
@@ -495,5 +507,30 @@ func TestPreregisteredClientsSurviveRestartsAndSwitchOffCleanly(t *testing.T) {
 	}
 	if c, err := env.Store.GetClient(ctx, gcm); err != nil || c.Suspended || !c.Public {
 		t.Fatalf("a client put back on the list: %+v %v", c, err)
+	}
+
+	// A client registered by an earlier release, with the redirect URIs of
+	// that release, gets today's on the next start; one whose URIs an
+	// administrator changed keeps them.
+	const tea, gco = "d57cb8c4-630c-4168-8324-ec79935e18d4", "a4792ccc-144e-407e-86c9-5e7d8d9c3269"
+	for id, uris := range map[string][]string{
+		tea: {"http://127.0.0.1", "https://127.0.0.1", "http://[::1]"},
+		gco: {"http://127.0.0.1"},
+	} {
+		if _, err := env.Store.UpdateClient(ctx, id, func(c store.Client) (store.Client, error) {
+			c.RedirectURIs = uris
+			return c, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := admin.SyncWellKnownClients(ctx, env.Store, all, env.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := env.Store.GetClient(ctx, tea); !slices.Contains(c.RedirectURIs, "http://localhost") {
+		t.Fatalf("an earlier release's tea client was not upgraded: %q", c.RedirectURIs)
+	}
+	if c, _ := env.Store.GetClient(ctx, gco); !slices.Equal(c.RedirectURIs, []string{"http://127.0.0.1"}) {
+		t.Fatalf("the administrator's redirect URIs were replaced: %q", c.RedirectURIs)
 	}
 }

@@ -8,6 +8,7 @@
 package fault
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -15,14 +16,23 @@ import (
 	"latchkey/internal/store"
 )
 
+// StatusClientClosed is the status of a request whose client went away
+// before it was answered (nginx's 499): nobody reads it, but logs and
+// metrics see it as the client's doing, never as a server error.
+const StatusClientClosed = 499
+
 // Status is the status an error that carries no status of its own
-// deserves: 400 for input the database cannot store (store.ErrInvalidText),
-// 503 while the database is unavailable (store.ErrUnavailable: the client
-// may retry), 500 for anything else. A nil error is 200.
+// deserves: 499 when the client went away (context.Canceled: the request's
+// context was cancelled, and with it what the request was waiting for),
+// 400 for input the database cannot store (store.ErrInvalidText), 503
+// while the database is unavailable (store.ErrUnavailable: the client may
+// retry), 500 for anything else. A nil error is 200.
 func Status(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusOK
+	case errors.Is(err, context.Canceled):
+		return StatusClientClosed
 	case errors.Is(err, store.ErrInvalidText):
 		return http.StatusBadRequest
 	case errors.Is(err, store.ErrUnavailable):

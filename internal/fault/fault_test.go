@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,6 +25,8 @@ func TestStatusClassifiesWhatCarriesNoStatusOfItsOwn(t *testing.T) {
 		{"unavailable database", fmt.Errorf("get bearer: %w", store.ErrUnavailable), http.StatusServiceUnavailable},
 		{"not found reaching here", store.ErrNotFound, http.StatusInternalServerError},
 		{"anything else", errors.New("boom"), http.StatusInternalServerError},
+		{"the client went away", fmt.Errorf("get bearer: %w", context.Canceled), StatusClientClosed},
+		{"the client went away during a database call", errors.Join(context.Canceled, store.ErrUnavailable), StatusClientClosed},
 	} {
 		if got := Status(c.err); got != c.want {
 			t.Errorf("%s: Status = %d, want %d", c.name, got, c.want)

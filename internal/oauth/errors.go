@@ -86,7 +86,8 @@ func UnauthorizedClient(format string, args ...any) *Error {
 // ServerError wraps an error that is not a protocol error; the client
 // sees only a generic text. Package fault classifies it: text the database
 // cannot store is the client's invalid_request (400); while the database
-// is unreachable the status is 503 (RFC 6749 defines
+// is unreachable the status is 503; a request whose client went away gets
+// 499, which nobody reads but logs and metrics count as the client's (RFC 6749 defines
 // temporarily_unavailable for the authorization endpoint only, so the
 // token endpoint answers server_error with 503 Service Unavailable, which
 // tells clients and load balancers to try again); anything else is
@@ -99,6 +100,9 @@ func ServerError(err error) *Error {
 	case http.StatusServiceUnavailable:
 		return &Error{Code: CodeServerError, Status: http.StatusServiceUnavailable,
 			Description: "the service is temporarily unavailable; try again later", Err: err}
+	case fault.StatusClientClosed: // nobody is left to read it; logged as the client's doing
+		return &Error{Code: CodeServerError, Status: fault.StatusClientClosed,
+			Description: "the client went away", Err: err}
 	}
 	return &Error{Code: CodeServerError, Status: http.StatusInternalServerError,
 		Description: "the server could not complete the request", Err: err}

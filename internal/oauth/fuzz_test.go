@@ -406,7 +406,7 @@ func fzSplitLoopback(raw string) (head, port, rest string, ok bool) {
 		return "", "", "", false
 	}
 	ip := net.ParseIP(inner)
-	if ip == nil || !ip.IsLoopback() {
+	if (ip == nil || !ip.IsLoopback()) && host != "localhost" {
 		return "", "", "", false
 	}
 	return scheme + "://" + host, port, rest, true
@@ -428,8 +428,8 @@ func fzLoopbackVariant(requested, registered string) bool {
 }
 
 // fzPlainLoopback matches loopback redirect URIs as native apps register
-// them: http, 127.0.0.1 or [::1], a port, a plain path and query.
-var fzPlainLoopback = regexp.MustCompile(`^http://(127\.0\.0\.1|\[::1\])(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?(\?[A-Za-z0-9._~=&-]*)?$`)
+// them: http, 127.0.0.1, [::1] or localhost, a port, a plain path and query.
+var fzPlainLoopback = regexp.MustCompile(`^http://(127\.0\.0\.1|\[::1\]|localhost)(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?(\?[A-Za-z0-9._~=&-]*)?$`)
 
 func FuzzMatchRedirectURI(f *testing.F) {
 	f.Add("https://app.example.com/cb\nhttp://127.0.0.1:9999/callback", "http://127.0.0.1:5000/callback", uint16(5000))

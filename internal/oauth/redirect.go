@@ -69,9 +69,13 @@ func isLoopbackHost(host string) bool {
 var errNoMatch = errors.New("redirect URI is not registered")
 
 // MatchRedirectURI finds the registered URI that requested matches. The
-// match is exact, character for character, except on a loopback IP literal
-// (http or https on 127.0.0.1 or [::1]), where the port may differ (RFC 8252
-// §7.3): native apps pick a free port at run time. There everything but the
+// match is exact, character for character, except on a loopback host
+// (http or https on a loopback IP literal such as 127.0.0.1 or [::1], or on
+// "localhost"), where the port may differ (RFC 8252 §7.3): native apps pick
+// a free port at run time. RFC 8252 §8.3 advises IP literals over
+// "localhost", but tools send it (git-credential-oauth with a configured
+// redirect URL, for one), and only a URI registered with "localhost"
+// matches one requested with it. There everything but the
 // port must still be the same, character for character (an empty path
 // counts as "/").
 func MatchRedirectURI(registered []string, requested string) (string, error) {
@@ -94,7 +98,8 @@ func MatchRedirectURI(registered []string, requested string) (string, error) {
 
 // withoutLoopbackPort returns raw with the port of its authority removed
 // and an empty path written as "/", if raw is an http(s) URI on a loopback
-// IP literal without user information or fragment.
+// IP literal or on "localhost" (in lower case), without user information
+// or fragment.
 func withoutLoopbackPort(raw string) (string, bool) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok || (scheme != "http" && scheme != "https") || strings.ContainsAny(raw, "#@\\") {
@@ -120,7 +125,7 @@ func withoutLoopbackPort(raw string) (string, bool) {
 			return "", false
 		}
 	}
-	if !isLoopbackIP(strings.Trim(host, "[]")) {
+	if !isLoopbackIP(strings.Trim(host, "[]")) && host != "localhost" {
 		return "", false
 	}
 	if !strings.HasPrefix(tail, "/") {

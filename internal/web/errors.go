@@ -84,8 +84,8 @@ func (p *Pages) askSignIn(w http.ResponseWriter, r *http.Request, back string) {
 }
 
 // serverError shows the page for an error that carries no answer of its
-// own, with the status package fault gives it: 400 for input the database
-// cannot store, 503 while the database is unavailable (the person may
+// own, with the status package fault gives it: 499 (no page) when the
+// client went away, 400 for input the database cannot store, 503 while the database is unavailable (the person may
 // simply try again), else 500. Failures of the server are logged.
 func (p *Pages) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	status := fault.Status(err)
@@ -93,6 +93,8 @@ func (p *Pages) serverError(w http.ResponseWriter, r *http.Request, err error) {
 		p.log.Error("page request failed", "path", r.URL.Path, "error", err)
 	}
 	switch status {
+	case fault.StatusClientClosed: // nobody is left to read a page
+		w.WriteHeader(status)
 	case http.StatusBadRequest:
 		p.errorPage(w, r, status, "The form or address holds characters that cannot be stored (a NUL byte or invalid UTF-8).")
 	case http.StatusServiceUnavailable:

@@ -83,7 +83,7 @@ func listPage[T any](ctx context.Context, s *Store, op string, p store.Page, que
 	}
 	ks, err := collect(rows, scan)
 	if err != nil {
-		return nil, "", wrap(op, err)
+		return nil, "", wrap(op, gone(ctx, err))
 	}
 	if len(ks) == 0 {
 		return nil, "", nil

@@ -41,7 +41,7 @@ func (s *Store) TakeRate(ctx context.Context, bucket string, now time.Time, inte
 		return true, time.UnixMicro(tat), nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return false, time.Time{}, wrap("take rate", err)
+		return false, time.Time{}, wrap("take rate", gone(ctx, err))
 	}
 	err = s.readRow(ctx, `SELECT tat_us FROM rate_limits WHERE bucket = $1`, bucket).Scan(&tat)
 	if errors.Is(err, sql.ErrNoRows) { // deleted meanwhile: refused, retry at once

@@ -191,10 +191,34 @@ const maxAttempts = 5
 // COMMITTED), so lock the rows you read-modify-write with FOR UPDATE.
 // The store's per-call timeout (SetTimeout) bounds all attempts together.
 func (s *Store) Transact(ctx context.Context, fn func(Tx) error) error {
-	ctx, cancel := s.bound(ctx)
+	bounded, cancel := s.bound(ctx)
 	defer cancel()
-	return s.transact(ctx, fn)
+	return gone(ctx, s.transact(bounded, fn))
 }
+
+// gone marks err as the caller's going away when ctx, the caller's own
+// context, was cancelled: a client that hung up makes database/sql drop
+// the connection or roll the transaction back under the statement, and
+// the driver's words for that ("bad connection", "transaction has already
+// been committed or rolled back") must not read as an unreachable
+// database. The error then matches context.Canceled and never
+// store.ErrUnavailable. The store's own per-call timeout is a deadline,
+// not a cancellation, and stays unavailability.
+func gone(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &goneError{err: err}
+}
+
+// goneError is an error of a call whose caller went away.
+type goneError struct{ err error }
+
+func (e *goneError) Error() string { return "the caller went away: " + e.err.Error() }
+
+// Is makes the error match context.Canceled (and nothing it wraps, so
+// that no driver error underneath classifies it otherwise).
+func (e *goneError) Is(target error) bool { return target == context.Canceled }
 
 // transact is Transact without the per-call timeout.
 func (s *Store) transact(ctx context.Context, fn func(Tx) error) error {
@@ -207,15 +231,15 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	if err := checkText(args); err != nil {
 		return nil, err
 	}
-	ctx, cancel := s.bound(ctx)
+	bounded, cancel := s.bound(ctx)
 	defer cancel()
 	var res sql.Result
-	err := retry(ctx, func() error {
+	err := retry(bounded, func() error {
 		var err error
-		res, err = s.write.ExecContext(ctx, query, args...)
+		res, err = s.write.ExecContext(bounded, query, args...)
 		return err
 	})
-	return res, err
+	return res, gone(ctx, err)
 }
 
 // insertID runs one INSERT ... RETURNING id on its own and retries it like
@@ -224,13 +248,13 @@ func (s *Store) insertID(ctx context.Context, query string, args ...any) (int64,
 	if err := checkText(args); err != nil {
 		return 0, err
 	}
-	ctx, cancel := s.bound(ctx)
+	bounded, cancel := s.bound(ctx)
 	defer cancel()
 	var id int64
-	err := retry(ctx, func() error {
-		return s.write.QueryRowContext(ctx, query, args...).Scan(&id)
+	err := retry(bounded, func() error {
+		return s.write.QueryRowContext(bounded, query, args...).Scan(&id)
 	})
-	return id, err
+	return id, gone(ctx, err)
 }
 
 // retry runs fn until it succeeds, fails for a reason that another attempt

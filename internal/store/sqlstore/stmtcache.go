@@ -55,26 +55,37 @@ func (s *Store) readRow(ctx context.Context, query string, args ...any) rowScann
 		return errRow{sql.ErrNoRows} // nothing stored can match such a value
 	}
 	if s.dialect != SQLite {
-		return s.read.QueryRowContext(ctx, query, args...)
+		return goneRow{ctx, s.read.QueryRowContext(ctx, query, args...)}
 	}
 	st, err := s.stmts.get(ctx, s.read, query)
 	if err != nil {
-		return errRow{err}
+		return errRow{gone(ctx, err)}
 	}
-	return st.QueryRowContext(ctx, args...)
+	return goneRow{ctx, st.QueryRowContext(ctx, args...)}
 }
+
+// goneRow marks the error of a row read for a caller that went away (see
+// gone).
+type goneRow struct {
+	ctx context.Context
+	row *sql.Row
+}
+
+func (r goneRow) Scan(dest ...any) error { return gone(r.ctx, r.row.Scan(dest...)) }
 
 // readRows runs a query on the read pool with a cached statement.
 func (s *Store) readRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if err := checkText(args); err != nil {
 		return nil, err
 	}
+	var rows *sql.Rows
+	var err error
 	if s.dialect != SQLite {
-		return s.read.QueryContext(ctx, query, args...)
+		rows, err = s.read.QueryContext(ctx, query, args...)
+	} else if st, serr := s.stmts.get(ctx, s.read, query); serr != nil {
+		err = serr
+	} else {
+		rows, err = st.QueryContext(ctx, args...)
 	}
-	st, err := s.stmts.get(ctx, s.read, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
+	return rows, gone(ctx, err)
 }
