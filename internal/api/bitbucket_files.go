@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"net/http"
 	"path"
@@ -38,7 +39,7 @@ func fileAt(r *http.Request, g *gitrepo.Repo, repo store.Repo) (at, commit strin
 	}
 	commit, err = g.Resolve(r.Context(), at)
 	if err != nil {
-		return "", "", gitProblem(err, commitMissing(at, repo))
+		return "", "", gitProblem(err, commitMissing(cmp.Or(at, "HEAD"), repo))
 	}
 	return at, commit, nil
 }

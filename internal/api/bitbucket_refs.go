@@ -230,7 +230,9 @@ func (pp *people) commit(cm gitrepo.Commit) (bbCommitJSON, error) {
 	}
 	return bbCommitJSON{
 		ID: cm.SHA, DisplayID: displayID(cm.SHA), Author: author, AuthorTimestamp: cm.Author.When.UnixMilli(),
-		Committer: committer, CommitterTimestamp: cm.Committer.When.UnixMilli(), Message: cm.Message, Parents: parents,
+		Committer: committer, CommitterTimestamp: cm.Committer.When.UnixMilli(), Parents: parents,
+		// As Bitbucket shows it: without the newline git ends it with.
+		Message: strings.TrimRight(cm.Message, "\n"),
 	}, nil
 }
 
@@ -290,6 +292,10 @@ func (a *API) bbCommits(r *http.Request, c *oauth.Caller) (int, any, error) {
 	}
 	ctx := r.Context()
 	until, err := g.Resolve(ctx, q.until)
+	if q.until == "" && errors.Is(err, gitrepo.ErrNotFound) {
+		// An empty repository: no history yet.
+		return http.StatusOK, page[bbCommitJSON]{Limit: limit, Start: start, IsLastPage: true, Values: []bbCommitJSON{}}, nil
+	}
 	if err != nil {
 		return 0, nil, gitProblem(err, commitMissing(cmp.Or(q.until, "HEAD"), repo))
 	}

@@ -171,7 +171,7 @@ func TestStashDriverReadsUsersReposBranchesCommitsAndFiles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Git.FindCommit: %v", err)
 	}
-	if commit.Sha != f.main[1] || commit.Message != "add the pipeline\n\nand a guide\n" ||
+	if commit.Sha != f.main[1] || commit.Message != "add the pipeline\n\nand a guide" ||
 		commit.Author.Email != "test@example.com" || commit.Author.Date.IsZero() {
 		t.Errorf("Git.FindCommit = %+v", commit)
 	}
@@ -263,6 +263,19 @@ func TestBitbucketBothPrefixesAndShapes(t *testing.T) {
 		t.Errorf("whoami = %d %q (%s), want 200 carol as text", resp.StatusCode, name, resp.Header.Get("Content-Type"))
 	}
 
+	// An empty repository: no branches, no default branch, no history.
+	f.env.Repo("PRJ", "empty", false)
+	f.env.Grant("carol", admin.Target{Repo: "PRJ/empty"}, "REPO_READ")
+	empty := "/rest/api/1.0/projects/PRJ/repos/empty"
+	if v := f.call(t, "GET", empty+"/branches", read, nil).want(t, "branches of an empty repository", 200).values(t); len(v) != 0 {
+		t.Errorf("branches of an empty repository = %v", v)
+	}
+	if v := f.call(t, "GET", empty+"/commits", read, nil).want(t, "commits of an empty repository", 200).values(t); len(v) != 0 {
+		t.Errorf("commits of an empty repository = %v", v)
+	}
+	f.call(t, "GET", empty+"/branches/default", read, nil).want(t, "default branch of an empty repository", 404).bitbucketError(t)
+	f.call(t, "GET", empty+"/raw/README", read, nil).want(t, "a file of an empty repository", 404).bitbucketError(t)
+
 	for _, prefix := range []string{"/rest/api/1.0", "/rest/api/latest"} {
 		repo := prefix + "/projects/PRJ/repos/code"
 		def := f.call(t, "GET", repo+"/branches/default", read, nil).want(t, "default branch", 200).json(t)
@@ -295,6 +308,11 @@ func TestBitbucketBothPrefixesAndShapes(t *testing.T) {
 			t.Errorf("%s browse the root at feature/x = %v", prefix, top)
 		}
 
+		raw := f.call(t, "GET", repo+"/raw/docs/guide.md?at=refs/heads/main", read, nil).want(t, "raw file", 200)
+		if string(raw.body) != "# Guide\r\nline two\n" || raw.header.Get("X-Content-Type-Options") != "nosniff" ||
+			!strings.Contains(raw.header.Get("Content-Security-Policy"), "sandbox") {
+			t.Errorf("%s raw docs/guide.md = %q with headers %v", prefix, raw.body, raw.header)
+		}
 		missing := f.call(t, "GET", repo+"/raw/nope.txt?at=main", read, nil).want(t, "raw of a missing file", 404)
 		if msg := missing.bitbucketError(t); !strings.Contains(msg, "nope.txt") {
 			t.Errorf("raw of a missing file says %q", msg)
