@@ -22,6 +22,8 @@ type bbBranchJSON struct {
 	LatestCommit    string `json:"latestCommit"`
 	LatestChangeset string `json:"latestChangeset"`
 	IsDefault       bool   `json:"isDefault"`
+	// Metadata is filled when a list asks for details (details=true).
+	Metadata map[string]any `json:"metadata,omitempty"`
 }
 
 func bbBranch(b gitrepo.Branch, defaultBranch string) bbBranchJSON {
@@ -41,8 +43,9 @@ const (
 // Bitbucket's parameters filterText (a case-insensitive part of the name;
 // a branch named exactly so comes first, so that a client looking one up
 // by name finds it on the first page), orderBy (ALPHABETICAL, the
-// default, or MODIFICATION: newest commit first) and details (accepted;
-// no plugin metadata is kept).
+// default, or MODIFICATION: newest commit first) and details (true adds
+// each branch's latest commit as metadata, as Bitbucket's branch plugin
+// does).
 func (a *API) bbBranches(r *http.Request, c *oauth.Caller) (int, any, error) {
 	_, _, g, err := a.bbRepoGit(r, c, scope.Read)
 	if err != nil {
@@ -81,8 +84,35 @@ func (a *API) bbBranches(r *http.Request, c *oauth.Caller) (int, any, error) {
 			return boolOrder(x.Name == filter, y.Name == filter)
 		})
 	}
-	return pagedSeq(r, mapSeq(seqOf(branches), func(b gitrepo.Branch) bbBranchJSON { return bbBranch(b, def) }))
+	details, err := single(r, "details")
+	if err != nil {
+		return 0, nil, err
+	}
+	pg, err := paginateSeq(r, mapSeq(seqOf(branches), func(b gitrepo.Branch) bbBranchJSON { return bbBranch(b, def) }))
+	if err != nil || !strings.EqualFold(details, "true") {
+		return http.StatusOK, pg, err
+	}
+	// details=true: each branch of the page with its latest commit, in
+	// the metadata entry that Bitbucket's branch plugin fills.
+	pp := a.people(ctx)
+	out, err := convertPage(pg, func(b bbBranchJSON) (bbBranchJSON, error) {
+		cm, err := g.Commit(ctx, b.LatestCommit)
+		if err != nil {
+			return b, err
+		}
+		v, err := pp.commit(cm)
+		b.Metadata = map[string]any{latestCommitMetadata: v}
+		return b, err
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
 }
+
+// latestCommitMetadata is the metadata key under which Bitbucket shows a
+// branch's latest commit when a list asks for details.
+const latestCommitMetadata = "com.atlassian.bitbucket.server.bitbucket-branch:latest-commit-metadata"
 
 // filterBranches keeps the branches whose name holds filter, compared
 // case-insensitively ("" keeps them all).

@@ -283,6 +283,15 @@ func TestBitbucketBothPrefixesAndShapes(t *testing.T) {
 			def["type"] != "BRANCH" || def["isDefault"] != true {
 			t.Errorf("%s default branch = %v", prefix, def)
 		}
+		detailed := f.call(t, "GET", repo+"/branches?details=true&filterText=feature", read, nil).want(t, "branches with details", 200).values(t)
+		if len(detailed) != 1 {
+			t.Fatalf("%s branches?filterText=feature = %v", prefix, detailed)
+		}
+		meta, _ := detailed[0]["metadata"].(map[string]any)
+		latest, _ := meta["com.atlassian.bitbucket.server.bitbucket-branch:latest-commit-metadata"].(map[string]any)
+		if latest["id"] != f.feature || latest["message"] != "feature work" {
+			t.Errorf("%s branch details = %v, want feature/x's latest commit", prefix, detailed[0])
+		}
 		dir := f.call(t, "GET", repo+"/browse/docs?at=main", read, nil).want(t, "browse a directory", 200).json(t)
 		children, _ := dir["children"].(map[string]any)
 		values, _ := children["values"].([]any)
