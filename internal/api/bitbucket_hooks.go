@@ -192,14 +192,20 @@ func (a *API) bbHookByID(r *http.Request, repo store.Repo) (store.Webhook, error
 }
 
 // bbListHooks is GET …/webhooks: a page of the repository's Bitbucket
-// webhooks, oldest first.
+// webhooks, oldest first; event=NAME keeps those subscribed to it.
 func (a *API) bbListHooks(r *http.Request, c *oauth.Caller) (int, any, error) {
 	repo, err := a.bbHookRepo(r, c)
 	if err != nil {
 		return 0, nil, err
 	}
+	event, err := single(r, "event")
+	if err != nil {
+		return 0, nil, err
+	}
 	hooks := store.Walk(r.Context(), store.Bind(a.store.ListWebhooks, repo.ID), firstBatch)
-	mine := filterSeq(hooks, func(h store.Webhook) bool { return h.Kind == store.HookBitbucket })
+	mine := filterSeq(hooks, func(h store.Webhook) bool {
+		return h.Kind == store.HookBitbucket && (event == "" || slices.Contains(h.Events, event))
+	})
 	return pagedSeq(r, mapSeq(mine, bbHook))
 }
 

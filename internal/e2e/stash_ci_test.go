@@ -163,6 +163,11 @@ func TestStashDriverWebhooks(t *testing.T) {
 	if upd["name"] != "renamed" || upd["active"] != false || upd["url"] != "http://ci.example.com/hook" {
 		t.Errorf("updated hook = %v", upd)
 	}
+	for event, n := range map[string]int{"repo:refs_changed": 1, "pr:merged": 0} {
+		if got := f.call(t, "GET", "/rest/api/1.0/projects/PRJ/repos/code/webhooks?event="+event, tok, nil).want(t, "hooks of "+event, 200).values(t); len(got) != n {
+			t.Errorf("hooks of %s = %v, want %d", event, got, n)
+		}
+	}
 	after, err := f.env.Store.GetWebhook(ctx, f.repo.ID, stored[0].ID)
 	if err != nil || !bytes.Equal(after.Secret, stored[0].Secret) {
 		t.Errorf("the secret changed on an update without one: %v", err)
