@@ -15,7 +15,7 @@ import (
 
 // Challenges as the resources send them.
 const (
-	basicRealm      = `Basic realm="latchkey"`
+	basicRealm      = `Basic realm="Gitea"`
 	bearerRealm     = `Bearer realm="latchkey"`
 	expired         = `Bearer realm="latchkey", error="invalid_token", error_description="the access token has expired"`
 	malformedHeader = `Bearer realm="latchkey", error="invalid_request", error_description="the Authorization header must be 'Bearer <token>'"`

@@ -156,5 +156,12 @@ func basicToken(credentials string) (string, error) {
 }
 
 // basicChallenge makes git ask its credential helper for a user name and
-// password (the token).
-func basicChallenge(error) string { return `Basic realm="latchkey"` }
+// password (the token). It names Gitea's realm, as Gitea's own git URLs do: Latchkey
+// serves Gitea's OAuth endpoints at Gitea's paths and pre-registers
+// Gitea's well-known client IDs, so a credential helper that recognizes a
+// Gitea server by this realm (git-credential-oauth 0.10 and later) finds
+// exactly what it expects and needs no configuration. See docs/clients.md.
+func basicChallenge(error) string { return `Basic realm="` + BasicRealm + `"` }
+
+// BasicRealm is the realm of the Basic challenge.
+const BasicRealm = "Gitea"

@@ -151,11 +151,11 @@ func TestGitHTTPAnswers(t *testing.T) {
 		challenges []string
 	}{
 		{"anonymous on a private repository is asked for credentials", refs, nil, 401,
-			[]string{`Basic realm="latchkey"`, `Bearer realm="latchkey"`}},
+			[]string{`Basic realm="Gitea"`, `Bearer realm="latchkey"`}},
 		{"anonymous on a missing repository looks the same", "/scm/prj/nope.git/info/refs?service=git-upload-pack", nil, 401,
-			[]string{`Basic realm="latchkey"`, `Bearer realm="latchkey"`}},
+			[]string{`Basic realm="Gitea"`, `Bearer realm="latchkey"`}},
 		{"an invalid token is refused with both challenges", refs, basic("anything", "lka_not-a-token"), 401,
-			[]string{`Basic realm="latchkey"`, `error="invalid_token"`}},
+			[]string{`Basic realm="Gitea"`, `error="invalid_token"`}},
 		{"token as Basic password with any user name", refs, basic("whoever", read), 200, nil},
 		{"token as Basic user name with no password", refs, basic(read, ""), 200, nil},
 		{"token as Basic user name with a placeholder password", refs, basic(read, "x-oauth-basic"), 200, nil},

@@ -49,6 +49,19 @@ type credentialGit struct {
 // docs/clients.md tells users to, with the browser step played by browser.
 func newCredentialGit(t *testing.T, env *testkit.Env, browser *testkit.Browser) *credentialGit {
 	t.Helper()
+	prefix := "credential." + env.URL + "."
+	return newCredentialGitWith(t, env, browser, [][]string{
+		{prefix + "oauthClientId", gitCredentialOAuthClientID},
+		{prefix + "oauthAuthURL", "/login/oauth/authorize"},
+		{prefix + "oauthTokenURL", "/login/oauth/access_token"},
+	})
+}
+
+// newCredentialGitWith is newCredentialGit with the helper's own settings
+// given (global git config key and value pairs): none for the
+// zero-configuration set-up.
+func newCredentialGitWith(t *testing.T, env *testkit.Env, browser *testkit.Browser, settings [][]string) *credentialGit {
+	t.Helper()
 	home := t.TempDir()
 	bin := filepath.Join(home, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
@@ -93,17 +106,13 @@ func newCredentialGit(t *testing.T, env *testkit.Env, browser *testkit.Browser) 
 	})
 
 	// The set-up of docs/clients.md, with the test node's base URL.
-	prefix := "credential." + env.URL + "."
-	for _, kv := range [][]string{
+	for _, kv := range append([][]string{
 		{"--add", "credential.helper", "cache --timeout 600 --socket " + socket},
 		{"--add", "credential.helper", "oauth -verbose"},
-		{prefix + "oauthClientId", gitCredentialOAuthClientID},
-		{prefix + "oauthAuthURL", "/login/oauth/authorize"},
-		{prefix + "oauthTokenURL", "/login/oauth/access_token"},
 		{"user.name", "Alice"},
 		{"user.email", "alice@example.com"},
 		{"init.defaultBranch", "main"},
-	} {
+	}, settings...) {
 		g.must("", append([]string{"config", "--global"}, kv...)...)
 	}
 	return g

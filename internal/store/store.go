@@ -576,7 +576,9 @@ type Store interface {
 	// the new key is taken (nothing is written then).
 	UpdateProject(ctx context.Context, id int64, fn func(Project) (Project, error)) (Project, error)
 	// DeleteProject removes the project, its repositories and every
-	// permission on any of them. ErrNotFound if there is no such project.
+	// permission on any of them, with the repositories' webhooks, their
+	// deliveries and the repositories' commit statuses. ErrNotFound if
+	// there is no such project.
 	DeleteProject(ctx context.Context, id int64) error
 	// ListAllRepos lists every repository ordered by project key, then
 	// lower-cased slug (both byte-wise): the order of ListProjects, each
@@ -587,8 +589,9 @@ type Store interface {
 	// CreatedAt. ErrNotFound if there is no such repository,
 	// ErrAlreadyExists if the new slug is taken in its project.
 	UpdateRepo(ctx context.Context, id int64, fn func(Repo) (Repo, error)) (Repo, error)
-	// DeleteRepo removes the repository and every permission on it.
-	// ErrNotFound if there is no such repository.
+	// DeleteRepo removes the repository and every permission on it, with
+	// its webhooks, their deliveries and its commit statuses. ErrNotFound
+	// if there is no such repository.
 	DeleteRepo(ctx context.Context, id int64) error
 
 	// SetPermission inserts or replaces the user's permission on the target.
@@ -751,7 +754,11 @@ type Store interface {
 	// tokens of past generations (only families without a lineage keep
 	// any) are kept until they expire, so that their reuse is still
 	// detected (and revokes the family) until then. A
-	// family is never left without tokens while it is kept.
+	// family is never left without tokens while it is kept. Finished
+	// webhook deliveries (delivered or failed) go 30 days after their
+	// last attempt: those whose AttemptedAt and CreatedAt are both more
+	// than 30 days before now. Pending deliveries and commit statuses
+	// (the history of a commit) are kept.
 	//
 	// At most batch rows of each kind are deleted per call; it returns how
 	// many rows it deleted in all (tokens removed with their family are not
@@ -785,7 +792,9 @@ type Store interface {
 	UpdateThrottle(ctx context.Context, names []string, fn func(map[string]ThrottleCounter) (map[string]ThrottleCounter, error)) error
 
 	// CreateWebhook stores a new webhook of its repository and returns it
-	// with ID set; CreatedAt and UpdatedAt are kept as given.
+	// with ID set; CreatedAt and UpdatedAt are kept as given. ErrNotFound
+	// if the repository does not exist. An empty Secret or Events reads
+	// back as nil.
 	CreateWebhook(ctx context.Context, h Webhook) (Webhook, error)
 	// GetWebhook reads webhook id of repository repoID (ErrNotFound when
 	// it belongs to another repository).
@@ -796,35 +805,55 @@ type Store interface {
 	// order: the hooks an event fires. A repository keeps few.
 	ActiveWebhooks(ctx context.Context, repoID int64) ([]Webhook, error)
 	// UpdateWebhook changes webhook id of repository repoID through fn (ID,
-	// RepoID, Kind, CreatorID and CreatedAt stay as they were).
+	// RepoID, Kind, CreatorID and CreatedAt stay as they were; every
+	// other field, UpdatedAt included, is stored as fn returns it) and
+	// returns it as stored. ErrNotFound if the repository has no such
+	// webhook; if fn returns an error nothing is written and that error is
+	// returned as it is.
 	UpdateWebhook(ctx context.Context, repoID, id int64, fn func(Webhook) (Webhook, error)) (Webhook, error)
-	// DeleteWebhook deletes a webhook with its deliveries.
+	// DeleteWebhook deletes a webhook with its deliveries. ErrNotFound if
+	// the repository has no such webhook.
 	DeleteWebhook(ctx context.Context, repoID, id int64) error
 
 	// EnqueueDeliveries stores deliveries in one transaction, pending with
-	// their NextAttemptAt, and returns them with IDs set. Either all are
-	// stored or none.
+	// their NextAttemptAt, and returns them as stored, with IDs set. Either
+	// all are stored or none. Only HookID, RepoID, Event, GUID, Payload,
+	// Headers, NextAttemptAt and CreatedAt are taken from ds; State is
+	// pending, Attempts, LeaseUntil and the result fields start zero. A
+	// zero RepoID is set to the webhook's; ErrNotFound (nothing stored) if
+	// a webhook does not exist or is not of the RepoID given.
 	EnqueueDeliveries(ctx context.Context, ds []Delivery) ([]Delivery, error)
 	// ClaimDeliveries takes up to limit pending deliveries whose
-	// NextAttemptAt is at most now and whose lease has passed, oldest
-	// first, and leases them until now+lease, counting the attempt. A
+	// NextAttemptAt is at most now and whose LeaseUntil is at most now,
+	// most overdue first (by NextAttemptAt, then ID), and leases them
+	// until now+lease, counting the attempt (Attempts grows by one); it
+	// returns them as leased, in that order. It does not look at the
+	// webhooks: a delivery of an inactive webhook is claimed like any
+	// other. A zero now or a lease that is not positive is an error. A
 	// delivery is leased to one caller at a time across every process
 	// sharing the database (rows another caller is claiming are skipped,
 	// not waited for), so while its lease lasts no one else sends it.
 	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
 	// FinishDelivery records the result of an attempt at delivery id and
-	// ends its lease. It is ErrNotFound when the delivery (or its webhook)
-	// was deleted meanwhile.
+	// ends its lease (LeaseUntil becomes zero): its State, NextAttemptAt
+	// (stored as given; a pending delivery is due again then) and the
+	// result fields become r's. NUL bytes and invalid UTF-8 in
+	// ResponseBody and Error (what a remote server sent) are stored as
+	// U+FFFD, not refused; an unknown State is an error. It is
+	// ErrNotFound when the delivery (or its webhook) was deleted
+	// meanwhile.
 	FinishDelivery(ctx context.Context, id int64, r DeliveryResult) error
 	// ListDeliveries lists a webhook's deliveries newest (highest ID)
 	// first.
 	ListDeliveries(ctx context.Context, hookID int64, p Page) ([]Delivery, Cursor, error)
 
 	// AddCommitStatus stores a report about a commit and returns it with
-	// ID set.
+	// ID set. ErrNotFound if the repository does not exist. The store does
+	// not interpret SHA: callers store and look up the same form (the
+	// full lower-case hex).
 	AddCommitStatus(ctx context.Context, s CommitStatus) (CommitStatus, error)
-	// ListCommitStatuses lists the reports about commit sha of a
-	// repository newest (highest ID) first.
+	// ListCommitStatuses lists the reports about commit sha (compared
+	// exactly) of a repository newest (highest ID) first.
 	ListCommitStatuses(ctx context.Context, repoID int64, sha string, p Page) ([]CommitStatus, Cursor, error)
 
 	// AppendAudit adds an event to the audit trail and returns it with ID

@@ -108,6 +108,24 @@ func TestConformance(t *testing.T) {
 	storetest.RunTests(t, openFresh)
 }
 
+// TestClaimAcrossNodes: two stores over one schema, each with its own
+// connection pools as two nodes have, claim deliveries concurrently in a
+// loop. No delivery is leased to two workers at once, and each is claimed
+// exactly once per round (FOR UPDATE SKIP LOCKED).
+func TestClaimAcrossNodes(t *testing.T) {
+	dsn := freshSchema(t)
+	var nodes []store.Store
+	for range 2 {
+		s, err := postgres.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes = append(nodes, s)
+	}
+	storetest.ClaimRace(t, nodes, 400, 4)
+}
+
 // TestConcurrentOpen starts many stores on one empty schema at once, as
 // nodes starting together do: the migrations must apply exactly once.
 func TestConcurrentOpen(t *testing.T) {

@@ -28,6 +28,23 @@ func TestConformance(t *testing.T) {
 	storetest.RunTests(t, openTemp)
 }
 
+// TestClaimAcrossStores: two stores over one file, as the server and
+// another process on the same machine, claim deliveries concurrently: no
+// delivery is leased to two workers at once, each is claimed once.
+func TestClaimAcrossStores(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	var nodes []store.Store
+	for range 2 {
+		s, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatalf("open %s: %v", path, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes = append(nodes, s)
+	}
+	storetest.ClaimRace(t, nodes, 100, 3)
+}
+
 func TestNewFileIsPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "new", "latchkey.db")
 	s, err := sqlite.Open(t.Context(), path)

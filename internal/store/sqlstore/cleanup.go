@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"latchkey/internal/store"
@@ -19,6 +20,14 @@ func (d Dialect) skipLocked() string {
 	}
 	return ""
 }
+
+// DeliveryRetention is how long DeleteExpired keeps a finished (delivered
+// or failed) webhook delivery after its last attempt, so that repository
+// administrators can read recent deliveries and their answers.
+const DeliveryRetention = 30 * 24 * time.Hour
+
+// retainedMillis is DeliveryRetention in milliseconds, as SQL text.
+var retainedMillis = strconv.FormatInt(DeliveryRetention.Milliseconds(), 10)
 
 // cleanupStep is one bounded DELETE of DeleteExpired. Its query takes $1,
 // the expiry bound in unix milliseconds, and $2, the batch size.
@@ -67,6 +76,14 @@ var cleanupSteps = []cleanupStep{
 			WHERE (f.revoked_at <> 0 OR NOT EXISTS (
 				SELECT 1 FROM tokens t WHERE t.family_id = f.id AND t.expires_at >= $1))
 				AND NOT EXISTS (SELECT 1 FROM auth_codes c WHERE c.family_id = f.id)
+			LIMIT $2` + d.skipLocked() + `)`
+	}},
+	{"webhook deliveries", func(d Dialect) string {
+		return `DELETE FROM webhook_deliveries WHERE id IN (
+			SELECT id FROM webhook_deliveries
+			WHERE state IN ('` + string(store.DeliveryDelivered) + `', '` + string(store.DeliveryFailed) + `')
+				AND attempted_at < CAST($1 AS BIGINT) - ` + retainedMillis + `
+				AND created_at < CAST($1 AS BIGINT) - ` + retainedMillis + `
 			LIMIT $2` + d.skipLocked() + `)`
 	}},
 	{"tokens", func(d Dialect) string {

@@ -135,3 +135,47 @@ func oneRow(res sql.Result, err error) error {
 	}
 	return nil
 }
+
+// jsonMap encodes a map of strings (a delivery's headers) as a JSON
+// object. A key or value the text guard must refuse is returned instead
+// of the object, as jsonList does.
+func jsonMap(m map[string]string) string {
+	for k, v := range m {
+		if isBadText(k) {
+			return k
+		}
+		if isBadText(v) {
+			return v
+		}
+	}
+	if m == nil {
+		m = map[string]string{}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err) // a map[string]string always marshals
+	}
+	return string(b)
+}
+
+// fromJSONMap decodes jsonMap; the empty map is nil.
+func fromJSONMap(s string) (map[string]string, error) {
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("decode map %q: %w", s, err)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// printable returns s with every NUL byte and every invalid UTF-8
+// sequence replaced by U+FFFD: text that came from elsewhere (a remote
+// server's answer), kept for display rather than refused.
+func printable(s string) string {
+	if !isBadText(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}

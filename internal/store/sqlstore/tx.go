@@ -28,3 +28,12 @@ func (t Tx) QueryRowContext(ctx context.Context, query string, args ...any) rowS
 	}
 	return t.tx.QueryRowContext(ctx, query, args...)
 }
+
+// QueryContext runs a query that returns any number of rows (a SELECT or
+// an UPDATE ... RETURNING) in the transaction.
+func (t Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := checkText(args); err != nil {
+		return nil, err
+	}
+	return t.tx.QueryContext(ctx, query, args...)
+}

@@ -14,6 +14,10 @@ var badTextTests = []test{
 	{"UpdateClientWithBadTextIsInvalidTextAndWritesNothing", testUpdateClientBadText},
 	{"UpdateDeviceCodeWithBadTextIsInvalidTextAndWritesNothing", testUpdateDeviceBadText},
 	{"IssueWithBadTextIsInvalidTextAndWritesNothing", testIssueBadText},
+	{"CreateWebhookWithBadTextIsInvalidTextAndWritesNothing", testCreateWebhookBadText},
+	{"UpdateWebhookWithBadTextIsInvalidTextAndWritesNothing", testUpdateWebhookBadText},
+	{"EnqueueDeliveriesWithBadTextIsInvalidTextAndWritesNothing", testEnqueueBadText},
+	{"AddCommitStatusWithBadTextIsInvalidTextAndWritesNothing", testAddStatusBadText},
 }
 
 // badTexts are what PostgreSQL cannot keep and SQLite would: a NUL byte
@@ -118,4 +122,60 @@ func testIssueBadText(t *testing.T, s store.Store) {
 			wantErr(t, "token of the refused issue", err, store.ErrNotFound)
 		}
 	}
+}
+
+func testCreateWebhookBadText(t *testing.T, s store.Store) {
+	r := mkRepo(t, s, mkProject(t, s, "PROJ"), "repo")
+	h := store.Webhook{RepoID: r.ID, Kind: store.HookGitea, Name: "ci", URL: "http://ci", Events: []string{"push"}, Config: "{}"}
+	eachBadText(t, []string{"Kind", "Name", "URL", "Events", "Config"}, func(t *testing.T, field, bad string) {
+		_, err := s.CreateWebhook(ctx(t), withText(h, field, bad))
+		wantErr(t, "create webhook "+field, err, store.ErrInvalidText)
+		if hs := listAll(t, "list webhooks", store.Bind(s.ListWebhooks, r.ID)); len(hs) != 0 {
+			t.Errorf("refused webhook stored: %+v", hs)
+		}
+	})
+}
+
+func testUpdateWebhookBadText(t *testing.T, s store.Store) {
+	r, h := mkRepoHook(t, s)
+	eachBadText(t, []string{"Name", "URL", "Events", "Config"}, func(t *testing.T, field, bad string) {
+		_, err := s.UpdateWebhook(ctx(t), r.ID, h.ID, func(h store.Webhook) (store.Webhook, error) { return withText(h, field, bad), nil })
+		wantErr(t, "update webhook "+field, err, store.ErrInvalidText)
+		got, err := s.GetWebhook(ctx(t), r.ID, h.ID)
+		must(t, "get webhook", err)
+		same(t, "webhook after the refused update", got, h)
+	})
+}
+
+func testEnqueueBadText(t *testing.T, s store.Store) {
+	_, h := mkRepoHook(t, s)
+	good := store.Delivery{HookID: h.ID, Event: "push", GUID: "g", Headers: map[string]string{"X-Gitea-Event": "push"}}
+	check := func(t *testing.T, what string, bad store.Delivery) {
+		_, err := s.EnqueueDeliveries(ctx(t), []store.Delivery{good, bad})
+		wantErr(t, "enqueue with a bad "+what, err, store.ErrInvalidText)
+		if ds := listAll(t, "list deliveries", store.Bind(s.ListDeliveries, h.ID)); len(ds) != 0 {
+			t.Errorf("enqueue with a bad %s stored %d deliveries", what, len(ds))
+		}
+	}
+	eachBadText(t, []string{"Event", "GUID"}, func(t *testing.T, field, bad string) {
+		check(t, field, withText(good, field, bad))
+	})
+	for _, bad := range badTexts {
+		check(t, "header name", store.Delivery{HookID: h.ID, Headers: map[string]string{bad: "x"}})
+		check(t, "header value", store.Delivery{HookID: h.ID, Headers: map[string]string{"X": bad}})
+	}
+}
+
+func testAddStatusBadText(t *testing.T, s store.Store) {
+	r := mkRepo(t, s, mkProject(t, s, "PROJ"), "repo")
+	sha := sha1Of("a")
+	cs := store.CommitStatus{RepoID: r.ID, SHA: sha, Context: "ci", State: store.StatusSuccess, Name: "CI",
+		TargetURL: "http://ci", Description: "ok"}
+	eachBadText(t, []string{"SHA", "Context", "State", "Name", "TargetURL", "Description"}, func(t *testing.T, field, bad string) {
+		_, err := s.AddCommitStatus(ctx(t), withText(cs, field, bad))
+		wantErr(t, "add commit status "+field, err, store.ErrInvalidText)
+		if got := listAll(t, "list statuses", statusesOf(s, r.ID, sha)); len(got) != 0 {
+			t.Errorf("refused status stored: %+v", got)
+		}
+	})
 }

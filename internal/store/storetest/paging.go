@@ -84,7 +84,10 @@ func everyList(s store.Store) map[string]counted {
 		"families of a user": countOf(func(ctx context.Context, p store.Page) ([]store.UserFamily, store.Cursor, error) {
 			return s.ListFamiliesByUser(ctx, 1, now(), p)
 		}),
-		"audit events": countOf(s.ListAudit),
+		"audit events":         countOf(s.ListAudit),
+		"webhooks of a repo":   countOf(store.Bind(s.ListWebhooks, 1)),
+		"deliveries of a hook": countOf(store.Bind(s.ListDeliveries, 1)),
+		"statuses of a commit": countOf(statusesOf(s, 1, sha1Of("a"))),
 	}
 }
 

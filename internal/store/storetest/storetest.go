@@ -59,6 +59,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"BadText", badTextTests},
 		{"Lineage", lineageTests},
 		{"Throttle", throttleTests},
+		{"Webhook", webhookTests},
+		{"Delivery", deliveryTests},
+		{"CommitStatus", statusTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
