@@ -12,14 +12,19 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/store"
+	"latchkey/internal/testkit"
 )
 
 // TestStashDriverBuildStatuses: go-scm posts a build status to the legacy
 // API (which names no repository); it lands on every repository the
 // caller may read that holds the commit, and reads back through both
-// APIs, the newest per key.
+// APIs, the newest per key. On SQLite and on PostgreSQL.
 func TestStashDriverBuildStatuses(t *testing.T) {
-	f := newStashFixture(t)
+	onBothBackends(t, testStashBuildStatuses)
+}
+
+func testStashBuildStatuses(t *testing.T, opts ...testkit.Option) {
+	f := newStashFixture(t, opts...)
 	ctx := context.Background()
 	// PRJ/mirror holds the same commits and carol may read it; PRJ/secret
 	// holds them too, but carol may not read it.
@@ -117,9 +122,13 @@ func TestStashDriverBuildStatuses(t *testing.T) {
 
 // TestStashDriverWebhooks: go-scm creates, lists and deletes a hook; the
 // secret is sealed in the database and never shown; only repository
-// administrators manage hooks.
+// administrators manage hooks. On SQLite and on PostgreSQL.
 func TestStashDriverWebhooks(t *testing.T) {
-	f := newStashFixture(t)
+	onBothBackends(t, testStashWebhooks)
+}
+
+func testStashWebhooks(t *testing.T, opts ...testkit.Option) {
+	f := newStashFixture(t, opts...)
 	ctx := context.Background()
 	alice := f.client(t, f.codeFlowToken(t, "alice", "REPO_ADMIN"))
 

@@ -18,6 +18,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/store"
+	"latchkey/internal/testkit"
 )
 
 // stashFixture is a node with a private project PRJ and its repository
@@ -35,9 +36,9 @@ type stashFixture struct {
 
 const stashPipeline = "kind: pipeline\nname: default\nsteps:\n- name: test\n  image: golang\n"
 
-func newStashFixture(t *testing.T) *stashFixture {
+func newStashFixture(t *testing.T, opts ...testkit.Option) *stashFixture {
 	t.Helper()
-	f := &stashFixture{rsNode: newRSNode(t), git: newGit(t)}
+	f := &stashFixture{rsNode: newRSNode(t, opts...), git: newGit(t)}
 	f.env.Project("PRJ", false)
 	f.repo = f.env.Repo("PRJ", "code", false)
 	for user, perm := range map[string]string{"alice": "REPO_ADMIN", "bob": "REPO_WRITE", "carol": "REPO_READ"} {
