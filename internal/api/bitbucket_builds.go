@@ -112,22 +112,22 @@ func (in bbBuildInput) status(sha string) (store.CommitStatus, error) {
 		return store.CommitStatus{}, badRequest("description may be at most 255 characters.")
 	case len(in.URL) > maxBuildURL:
 		return store.CommitStatus{}, badRequest("url may be at most 450 characters.")
-	case !webURL(in.URL):
+	case !bbWebURL(in.URL):
 		return store.CommitStatus{}, badRequest("url is required: an absolute http or https URL.")
 	}
 	return store.CommitStatus{SHA: sha, Context: in.Key, State: state, Name: in.Name, TargetURL: in.URL,
 		Description: in.Description}, nil
 }
 
-// webURL reports whether raw is an absolute http or https URL with a host.
-func webURL(raw string) bool {
+// bbWebURL reports whether raw is an absolute http or https URL with a host.
+func bbWebURL(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Opaque == ""
 }
 
-// fullSHA returns id lower-cased if it is a full SHA-1 or SHA-256 commit
+// bbFullSHA returns id lower-cased if it is a full SHA-1 or SHA-256 commit
 // ID, which a build status must name.
-func fullSHA(id string) (string, error) {
+func bbFullSHA(id string) (string, error) {
 	id = strings.ToLower(id)
 	if len(id) != 40 && len(id) != 64 {
 		return "", badRequest("The commit ID must be a full 40 (or 64) character hexadecimal ID.")
@@ -159,9 +159,9 @@ func bbBuild(s store.CommitStatus) bbBuildJSON {
 		Description: s.Description, DateAdded: at, CreatedDate: at, UpdatedDate: at}
 }
 
-// latestPerKey walks the reports about sha in the repositories given,
+// bbLatestPerKey walks the reports about sha in the repositories given,
 // newest first, and keeps the newest of each key.
-func (a *API) latestPerKey(ctx context.Context, repoIDs iter.Seq2[int64, error], sha string) ([]store.CommitStatus, error) {
+func (a *API) bbLatestPerKey(ctx context.Context, repoIDs iter.Seq2[int64, error], sha string) ([]store.CommitStatus, error) {
 	var out []store.CommitStatus
 	byKey := map[string]int{}
 	for id, err := range repoIDs {
@@ -197,10 +197,10 @@ func (a *API) bbPostRepoBuild(r *http.Request, c *oauth.Caller) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := needRepoScope(c); err != nil {
+	if err := bbNeedRepoScope(c); err != nil {
 		return 0, nil, err
 	}
-	sha, err := fullSHA(r.PathValue("id"))
+	sha, err := bbFullSHA(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -217,26 +217,26 @@ func (a *API) bbPostRepoBuild(r *http.Request, c *oauth.Caller) (int, any, error
 		return 0, nil, err
 	}
 	if !has {
-		return 0, nil, notFound(commitMissing(sha, repo))
+		return 0, nil, notFound(bbCommitMissing(sha, repo))
 	}
-	if err := a.addBuild(r.Context(), c, repo, st); err != nil {
+	if err := a.bbAddBuild(r.Context(), c, repo, st); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
 }
 
-// needRepoScope refuses a token whose scopes do not allow reading
+// bbNeedRepoScope refuses a token whose scopes do not allow reading
 // repositories (REPO_READ, read:repository or more): posting a status on
 // a public repository takes more than a token for public data.
-func needRepoScope(c *oauth.Caller) error {
+func bbNeedRepoScope(c *oauth.Caller) error {
 	if c.Principal.Scopes.RepoCap() >= scope.Read {
 		return nil
 	}
 	return &access.Denied{Verdict: scope.DenyScope, Required: scope.RepoRead, Anonymous: c.Anonymous()}
 }
 
-// addBuild stores one status on repo.
-func (a *API) addBuild(ctx context.Context, c *oauth.Caller, repo store.Repo, st store.CommitStatus) error {
+// bbAddBuild stores one status on repo.
+func (a *API) bbAddBuild(ctx context.Context, c *oauth.Caller, repo store.Repo, st store.CommitStatus) error {
 	st.RepoID, st.CreatorID, st.CreatedAt = repo.ID, c.User.ID, a.cfg.Provider.Now()
 	_, err := a.store.AddCommitStatus(ctx, st)
 	return err
@@ -250,7 +250,7 @@ func (a *API) bbRepoBuilds(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	sha, err := fullSHA(r.PathValue("id"))
+	sha, err := bbFullSHA(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -258,7 +258,7 @@ func (a *API) bbRepoBuilds(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	list, err := a.latestPerKey(r.Context(), seqOf([]int64{repo.ID}), sha)
+	list, err := a.bbLatestPerKey(r.Context(), seqOf([]int64{repo.ID}), sha)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -277,16 +277,16 @@ func (a *API) bbRepoBuilds(r *http.Request, c *oauth.Caller) (int, any, error) {
 // legacy API names no repository: the status is stored on every
 // repository the caller may read that holds the commit. It takes a
 // licensed user (any account) whose token allows reading repositories
-// (needRepoScope); a commit that no such repository holds is 404, where
+// (bbNeedRepoScope); a commit that no such repository holds is 404, where
 // Bitbucket would keep the status unattached. 204 otherwise.
 func (a *API) bbPostLegacyBuild(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err := access.Global(c, scope.LicensedUser); err != nil {
 		return 0, nil, err
 	}
-	if err := needRepoScope(c); err != nil {
+	if err := bbNeedRepoScope(c); err != nil {
 		return 0, nil, err
 	}
-	sha, err := fullSHA(r.PathValue("id"))
+	sha, err := bbFullSHA(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -304,7 +304,7 @@ func (a *API) bbPostLegacyBuild(r *http.Request, c *oauth.Caller) (int, any, err
 		if err != nil {
 			return 0, nil, err
 		}
-		g, err := a.openGit(x.repo)
+		g, err := a.bbOpenGit(x.repo)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -315,7 +315,7 @@ func (a *API) bbPostLegacyBuild(r *http.Request, c *oauth.Caller) (int, any, err
 		if !has {
 			continue
 		}
-		if err := a.addBuild(ctx, c, x.repo, st); err != nil {
+		if err := a.bbAddBuild(ctx, c, x.repo, st); err != nil {
 			return 0, nil, err
 		}
 		stored++
@@ -333,12 +333,12 @@ func (a *API) bbLegacyBuilds(r *http.Request, c *oauth.Caller) (int, any, error)
 	if err := access.Global(c, scope.LicensedUser); err != nil {
 		return 0, nil, err
 	}
-	sha, err := fullSHA(r.PathValue("id"))
+	sha, err := bbFullSHA(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
 	ids := mapSeq(a.readableRepoTree(r.Context(), c), func(x repoIn) int64 { return x.repo.ID })
-	list, err := a.latestPerKey(r.Context(), ids, sha)
+	list, err := a.bbLatestPerKey(r.Context(), ids, sha)
 	if err != nil {
 		return 0, nil, err
 	}

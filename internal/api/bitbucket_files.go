@@ -16,30 +16,30 @@ import (
 	"latchkey/internal/store"
 )
 
-// maxRawFile bounds the files that raw and browse read: a CI system reads
+// bbMaxRawFile bounds the files that raw and browse read: a CI system reads
 // its pipeline file, not the repository's media; larger files are cloned.
-const maxRawFile = 32 << 20
+const bbMaxRawFile = 32 << 20
 
-// filePath is the {path...} of a file route, without surrounding slashes.
-func filePath(r *http.Request) string { return strings.Trim(r.PathValue("path"), "/") }
+// bbFilePath is the {path...} of a file route, without surrounding slashes.
+func bbFilePath(r *http.Request) string { return strings.Trim(r.PathValue("path"), "/") }
 
-// pathMissing is Bitbucket's message for a path that is not in the tree.
-func pathMissing(p, at string) string {
+// bbPathMissing is Bitbucket's message for a path that is not in the tree.
+func bbPathMissing(p, at string) string {
 	if at == "" {
 		return "The path \"" + p + "\" does not exist at the default branch."
 	}
 	return "The path \"" + p + "\" does not exist at revision \"" + at + "\"."
 }
 
-// fileAt resolves the at parameter (the default branch when absent) to a
+// bbFileAt resolves the at parameter (the default branch when absent) to a
 // commit.
-func fileAt(r *http.Request, g *gitrepo.Repo, repo store.Repo) (at, commit string, err error) {
+func bbFileAt(r *http.Request, g *gitrepo.Repo, repo store.Repo) (at, commit string, err error) {
 	if at, err = single(r, "at"); err != nil {
 		return "", "", err
 	}
 	commit, err = g.Resolve(r.Context(), at)
 	if err != nil {
-		return "", "", gitProblem(err, commitMissing(cmp.Or(at, "HEAD"), repo))
+		return "", "", bbGitProblem(err, bbCommitMissing(cmp.Or(at, "HEAD"), repo))
 	}
 	return at, commit, nil
 }
@@ -48,34 +48,34 @@ func fileAt(r *http.Request, g *gitrepo.Repo, repo store.Repo) (at, commit strin
 // revision. Text that is valid UTF-8 is text/plain, anything else
 // application/octet-stream; nothing is ever served as a type a browser
 // would render.
-func (a *API) bbRaw(r *http.Request, c *oauth.Caller) (textBody, error) {
+func (a *API) bbRaw(r *http.Request, c *oauth.Caller) (bbTextBody, error) {
 	repo, _, g, err := a.bbRepoGit(r, c, scope.Read)
 	if err != nil {
-		return textBody{}, err
+		return bbTextBody{}, err
 	}
-	at, commit, err := fileAt(r, g, repo)
+	at, commit, err := bbFileAt(r, g, repo)
 	if err != nil {
-		return textBody{}, err
+		return bbTextBody{}, err
 	}
-	p := filePath(r)
+	p := bbFilePath(r)
 	if p == "" {
-		return textBody{}, badRequest("A path to a file is required: raw serves files, not directories.")
+		return bbTextBody{}, badRequest("A path to a file is required: raw serves files, not directories.")
 	}
-	data, entry, err := g.ReadFile(r.Context(), commit, p, maxRawFile)
+	data, entry, err := g.ReadFile(r.Context(), commit, p, bbMaxRawFile)
 	switch {
 	case errors.Is(err, gitrepo.ErrTooLarge):
-		return textBody{}, &apiError{status: http.StatusRequestEntityTooLarge,
+		return bbTextBody{}, &apiError{status: http.StatusRequestEntityTooLarge,
 			message: "The file \"" + p + "\" is larger than 32 MiB; clone the repository to read it."}
 	case err != nil:
-		return textBody{}, gitProblem(err, pathMissing(p, at))
+		return bbTextBody{}, bbGitProblem(err, bbPathMissing(p, at))
 	case entry.Type == gitrepo.TypeDir:
-		return textBody{}, badRequest("The path \"" + p + "\" is a directory; raw serves files.")
+		return bbTextBody{}, badRequest("The path \"" + p + "\" is a directory; raw serves files.")
 	}
 	ct := "application/octet-stream"
 	if utf8.Valid(data) && !bytes.ContainsRune(data, 0) {
 		ct = "text/plain;charset=UTF-8"
 	}
-	return textBody{contentType: ct, data: data}, nil
+	return bbTextBody{contentType: ct, data: data}, nil
 }
 
 // bbPathJSON is Bitbucket's path object.
@@ -126,8 +126,8 @@ type bbLineJSON struct {
 	Text string `json:"text"`
 }
 
-// browseLimit is the default page size of browse (lines or children).
-const browseLimit = 500
+// bbBrowseLimit is the default page size of browse (lines or children).
+const bbBrowseLimit = 500
 
 // bbBrowse is GET …/repos/{slug}/browse/{path}?at=: for a directory its
 // children (a page of entries, named relative to it), for a file a page
@@ -138,7 +138,7 @@ func (a *API) bbBrowse(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	at, commit, err := fileAt(r, g, repo)
+	at, commit, err := bbFileAt(r, g, repo)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -146,37 +146,37 @@ func (a *API) bbBrowse(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	p := filePath(r)
+	p := bbFilePath(r)
 	ctx := r.Context()
 	entry, err := g.Stat(ctx, commit, p)
 	if err != nil {
-		return 0, nil, gitProblem(err, pathMissing(p, at))
+		return 0, nil, bbGitProblem(err, bbPathMissing(p, at))
 	}
 	if strings.EqualFold(typeOnly, "true") {
 		return http.StatusOK, map[string]string{"type": bbEntryType(entry.Type)}, nil
 	}
 	if entry.Type == gitrepo.TypeDir {
-		return a.browseDir(r, g, commit, p, at)
+		return a.bbBrowseDir(r, g, commit, p, at)
 	}
 	if entry.Type == gitrepo.TypeSubmodule {
 		return 0, nil, badRequest("The path \"" + p + "\" is a submodule; it has no lines.")
 	}
-	data, _, err := g.ReadFile(ctx, commit, p, maxRawFile)
+	data, _, err := g.ReadFile(ctx, commit, p, bbMaxRawFile)
 	if errors.Is(err, gitrepo.ErrTooLarge) {
 		return 0, nil, &apiError{status: http.StatusRequestEntityTooLarge,
 			message: "The file \"" + p + "\" is larger than 32 MiB; clone the repository to read it."}
 	}
 	if err != nil {
-		return 0, nil, gitProblem(err, pathMissing(p, at))
+		return 0, nil, bbGitProblem(err, bbPathMissing(p, at))
 	}
-	return browseFile(r, data)
+	return bbBrowseFile(r, data)
 }
 
-// browseDir answers browse for a directory.
-func (a *API) browseDir(r *http.Request, g *gitrepo.Repo, commit, p, at string) (int, any, error) {
+// bbBrowseDir answers browse for a directory.
+func (a *API) bbBrowseDir(r *http.Request, g *gitrepo.Repo, commit, p, at string) (int, any, error) {
 	entries, err := g.ReadDir(r.Context(), commit, p)
 	if err != nil {
-		return 0, nil, gitProblem(err, pathMissing(p, at))
+		return 0, nil, bbGitProblem(err, bbPathMissing(p, at))
 	}
 	children := make([]bbChildJSON, 0, len(entries))
 	for _, e := range entries {
@@ -187,7 +187,7 @@ func (a *API) browseDir(r *http.Request, g *gitrepo.Repo, commit, p, at string) 
 		}
 		children = append(children, child)
 	}
-	pg, err := browsePage(r, children)
+	pg, err := bbBrowsePage(r, children)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -195,21 +195,21 @@ func (a *API) browseDir(r *http.Request, g *gitrepo.Repo, commit, p, at string) 
 		Path     bbPathJSON        `json:"path"`
 		Revision string            `json:"revision"`
 		Children page[bbChildJSON] `json:"children"`
-	}{bbPath(p), displayRevision(at, commit), pg}, nil
+	}{bbPath(p), bbDisplayRevision(at, commit), pg}, nil
 }
 
-// displayRevision is the revision as Bitbucket echoes it: as asked, or
+// bbDisplayRevision is the revision as Bitbucket echoes it: as asked, or
 // the commit when none was.
-func displayRevision(at, commit string) string {
+func bbDisplayRevision(at, commit string) string {
 	if at != "" {
 		return at
 	}
 	return commit
 }
 
-// browseFile answers browse for a file: a page of its lines, Bitbucket's
+// bbBrowseFile answers browse for a file: a page of its lines, Bitbucket's
 // page fields at the top level. A binary file has no lines.
-func browseFile(r *http.Request, data []byte) (int, any, error) {
+func bbBrowseFile(r *http.Request, data []byte) (int, any, error) {
 	if !utf8.Valid(data) || bytes.ContainsRune(data, 0) {
 		return http.StatusOK, map[string]any{"binary": true, "lines": []bbLineJSON{}, "start": 0, "size": 0, "isLastPage": true}, nil
 	}
@@ -220,7 +220,7 @@ func browseFile(r *http.Request, data []byte) (int, any, error) {
 			lines = append(lines, bbLineJSON{Text: strings.TrimSuffix(l, "\r")})
 		}
 	}
-	pg, err := browsePage(r, lines)
+	pg, err := bbBrowsePage(r, lines)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -234,12 +234,12 @@ func browseFile(r *http.Request, data []byte) (int, any, error) {
 	}{pg.Values, pg.Start, pg.Size, pg.Limit, pg.IsLastPage, pg.NextPageStart}, nil
 }
 
-// browsePage cuts one page of items by start and limit, 500 by default
+// bbBrowsePage cuts one page of items by start and limit, 500 by default
 // (Bitbucket's browse pages are larger than its lists').
-func browsePage[T any](r *http.Request, items []T) (page[T], error) {
+func bbBrowsePage[T any](r *http.Request, items []T) (page[T], error) {
 	if r.URL.Query().Get("limit") == "" {
 		q := r.URL.Query()
-		q.Set("limit", strconv.Itoa(browseLimit))
+		q.Set("limit", strconv.Itoa(bbBrowseLimit))
 		r = r.Clone(r.Context())
 		r.URL.RawQuery = q.Encode()
 	}

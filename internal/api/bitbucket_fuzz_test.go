@@ -18,8 +18,8 @@ import (
 	"latchkey/internal/webhook"
 )
 
-// wantClientError fails unless err is nil or a 400.
-func wantClientError(t *testing.T, err error) {
+// bbWantClientError fails unless err is nil or a 400.
+func bbWantClientError(t *testing.T, err error) {
 	t.Helper()
 	var ae *apiError
 	if err != nil && (!errors.As(err, &ae) || ae.status != http.StatusBadRequest) {
@@ -48,13 +48,13 @@ func FuzzBitbucketHookInput(f *testing.F) {
 		r.Header.Set("Content-Type", "application/json")
 		var in bbHookInput
 		if err := decodeJSON(r, &in); err != nil {
-			wantClientError(t, err)
+			bbWantClientError(t, err)
 			return
 		}
 		old := store.Webhook{ID: 1, Name: "old", URL: "http://old.example.com", Events: []string{"repo:refs_changed"}, Active: true}
 		h, secret, set, err := in.apply(old, creating)
 		if err != nil {
-			wantClientError(t, err)
+			bbWantClientError(t, err)
 			return
 		}
 		if webhook.CheckTarget(h.URL) != nil || h.Name == "" || len(h.Events) == 0 {
@@ -99,27 +99,27 @@ func FuzzBitbucketBuildInput(f *testing.F) {
 	f.Add([]byte(`{}`), "HEAD")
 	f.Add([]byte(`{}`), strings.Repeat("G", 40))
 	f.Fuzz(func(t *testing.T, body []byte, id string) {
-		if got, err := fullSHA(id); err != nil {
-			wantClientError(t, err)
+		if got, err := bbFullSHA(id); err != nil {
+			bbWantClientError(t, err)
 		} else if len(got) != 40 && len(got) != 64 || strings.Trim(got, "0123456789abcdef") != "" {
-			t.Fatalf("fullSHA(%q) = %q", id, got)
+			t.Fatalf("bbFullSHA(%q) = %q", id, got)
 		}
 		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 		var in bbBuildInput
 		if err := decodeJSON(r, &in); err != nil {
-			wantClientError(t, err)
+			bbWantClientError(t, err)
 			return
 		}
 		st, err := in.status(sha)
 		if err != nil {
-			wantClientError(t, err)
+			bbWantClientError(t, err)
 			return
 		}
 		if back := fromStatusState(st.State); !strings.EqualFold(string(back), in.State) {
 			t.Fatalf("state %q stored as %q reads back as %q", in.State, st.State, back)
 		}
-		if st.Context == "" || !webURL(st.TargetURL) {
+		if st.Context == "" || !bbWebURL(st.TargetURL) {
 			t.Fatalf("accepted %+v", st)
 		}
 	})
@@ -138,7 +138,7 @@ func FuzzBitbucketRepoListFilter(f *testing.F) {
 		c := &oauth.Caller{Principal: scope.Principal{UserID: 1, Scopes: scope.Set{scope.RepoRead}}}
 		keep, err := repoListFilter(r, c)
 		if err != nil {
-			wantClientError(t, err)
+			bbWantClientError(t, err)
 			return
 		}
 		p := store.Project{ID: 1, Key: "PRJ", Name: "Project"}

@@ -21,13 +21,13 @@ import (
 // (bitbucket_*.go).
 func (a *API) mountBitbucket(mux routes.Mux) {
 	const repo = bb + "/projects/{key}/repos/{slug}"
-	mux.Handle("GET /plugins/servlet/applinks/whoami", a.handleText(public, a.whoami))
+	mux.Handle("GET /plugins/servlet/applinks/bbWhoami", a.handleBBText(public, a.bbWhoami))
 
 	mux.Handle("GET "+repo+"/branches", a.handle(public, a.bbBranches))
 	mux.Handle("GET "+repo+"/branches/default", a.handle(public, a.bbDefaultBranch))
 	mux.Handle("GET "+repo+"/commits", a.handle(public, a.bbCommits))
 	mux.Handle("GET "+repo+"/commits/{id}", a.handle(public, a.bbCommit))
-	mux.Handle("GET "+repo+"/raw/{path...}", a.handleText(public, a.bbRaw))
+	mux.Handle("GET "+repo+"/raw/{path...}", a.handleBBText(public, a.bbRaw))
 	mux.Handle("GET "+repo+"/browse", a.handle(public, a.bbBrowse))
 	mux.Handle("GET "+repo+"/browse/{path...}", a.handle(public, a.bbBrowse))
 
@@ -46,10 +46,10 @@ func (a *API) mountBitbucket(mux routes.Mux) {
 	mux.Handle("DELETE "+repo+"/webhooks/{id}", a.handle(authenticated, a.bbDeleteHook))
 }
 
-// repoPaths is what Config.Repos is besides an admin.RepoDisk when the
+// bbRepoPaths is what Config.Repos is besides an admin.RepoDisk when the
 // API reads git repositories: it says where a repository lives on disk
 // (gitserve.Repos).
-type repoPaths interface {
+type bbRepoPaths interface {
 	Path(r store.Repo) string
 }
 
@@ -60,27 +60,27 @@ func (a *API) bbRepoGit(r *http.Request, c *oauth.Caller, need scope.Level) (sto
 	if err != nil {
 		return store.Repo{}, store.Project{}, nil, err
 	}
-	g, err := a.openGit(repo)
+	g, err := a.bbOpenGit(repo)
 	if err != nil {
 		return store.Repo{}, store.Project{}, nil, err
 	}
 	return repo, p, g, nil
 }
 
-// openGit opens the bare git repository of repo.
-func (a *API) openGit(repo store.Repo) (*gitrepo.Repo, error) {
-	paths, ok := a.cfg.Repos.(repoPaths)
+// bbOpenGit opens the bare git repository of repo.
+func (a *API) bbOpenGit(repo store.Repo) (*gitrepo.Repo, error) {
+	paths, ok := a.cfg.Repos.(bbRepoPaths)
 	if !ok {
 		return nil, errors.New("api: Config.Repos does not say where repositories live (no Path method)")
 	}
 	return gitrepo.Open("", paths.Path(repo)), nil
 }
 
-// gitProblem turns an error of package gitrepo into Bitbucket's answer:
+// bbGitProblem turns an error of package gitrepo into Bitbucket's answer:
 // a missing revision or path is 404 with missing's message, a revision
 // or path git may not be given is 400; anything else passes through to
 // the central renderer (500).
-func gitProblem(err error, missing string) error {
+func bbGitProblem(err error, missing string) error {
 	switch {
 	case errors.Is(err, gitrepo.ErrNotFound):
 		return notFound(missing)
@@ -90,20 +90,20 @@ func gitProblem(err error, missing string) error {
 	return err
 }
 
-// textBody is an answer that is not JSON: raw bytes of a content type.
-type textBody struct {
+// bbTextBody is an answer that is not JSON: raw bytes of a content type.
+type bbTextBody struct {
 	contentType string
 	data        []byte
 }
 
-// textHandlerFunc is a handler whose success is not JSON (whoami's plain
+// bbTextHandlerFunc is a handler whose success is not JSON (bbWhoami's plain
 // user name, a file's raw bytes); its errors are rendered like any
 // other handler's, as the dialect's error JSON.
-type textHandlerFunc func(r *http.Request, c *oauth.Caller) (textBody, error)
+type bbTextHandlerFunc func(r *http.Request, c *oauth.Caller) (bbTextBody, error)
 
-// handleText wraps h with the credential check and the error renderer,
+// handleBBText wraps h with the credential check and the error renderer,
 // as handle does.
-func (a *API) handleText(rt route, h textHandlerFunc) http.Handler {
+func (a *API) handleBBText(rt route, h bbTextHandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := a.caller(r, rt)
 		if err != nil {
@@ -130,14 +130,14 @@ func (a *API) handleText(rt route, h textHandlerFunc) http.Handler {
 	})
 }
 
-// whoami is Bitbucket's GET /plugins/servlet/applinks/whoami: the user
+// bbWhoami is Bitbucket's GET /plugins/servlet/applinks/bbWhoami: the user
 // name of the token's user as plain text, empty for an anonymous request
 // (as Bitbucket answers). go-scm's stash driver and Jenkins ask it who
 // the token is.
-func (a *API) whoami(_ *http.Request, c *oauth.Caller) (textBody, error) {
+func (a *API) bbWhoami(_ *http.Request, c *oauth.Caller) (bbTextBody, error) {
 	name := ""
 	if !c.Anonymous() {
 		name = c.User.Username
 	}
-	return textBody{contentType: "text/plain;charset=UTF-8", data: []byte(name)}, nil
+	return bbTextBody{contentType: "text/plain;charset=UTF-8", data: []byte(name)}, nil
 }

@@ -35,8 +35,8 @@ func bbBranch(b gitrepo.Branch, defaultBranch string) bbBranchJSON {
 
 // Orders of a branch list (the orderBy parameter).
 const (
-	orderAlphabetical = "ALPHABETICAL"
-	orderModification = "MODIFICATION"
+	bbOrderAlphabetical = "ALPHABETICAL"
+	bbOrderModification = "MODIFICATION"
 )
 
 // bbBranches is GET …/repos/{slug}/branches: the branches, paged, with
@@ -59,29 +59,29 @@ func (a *API) bbBranches(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	order = cmp.Or(strings.ToUpper(order), orderAlphabetical)
-	if order != orderAlphabetical && order != orderModification {
+	order = cmp.Or(strings.ToUpper(order), bbOrderAlphabetical)
+	if order != bbOrderAlphabetical && order != bbOrderModification {
 		return 0, nil, badRequest("orderBy must be ALPHABETICAL or MODIFICATION.")
 	}
 	ctx := r.Context()
 	branches, err := g.Branches(ctx)
 	if err != nil {
-		return 0, nil, gitProblem(err, "The repository has no branches.")
+		return 0, nil, bbGitProblem(err, "The repository has no branches.")
 	}
 	def, err := g.DefaultBranch(ctx)
 	if err != nil && !errors.Is(err, gitrepo.ErrNotFound) {
 		return 0, nil, err
 	}
-	branches = filterBranches(branches, filter)
-	if order == orderModification {
-		if branches, err = byModification(ctx, g, branches); err != nil {
+	branches = bbFilterBranches(branches, filter)
+	if order == bbOrderModification {
+		if branches, err = bbByModification(ctx, g, branches); err != nil {
 			return 0, nil, err
 		}
 	}
 	if filter != "" {
 		// An exact match first, the others in their order.
 		slices.SortStableFunc(branches, func(x, y gitrepo.Branch) int {
-			return boolOrder(x.Name == filter, y.Name == filter)
+			return bbBoolOrder(x.Name == filter, y.Name == filter)
 		})
 	}
 	details, err := single(r, "details")
@@ -94,14 +94,14 @@ func (a *API) bbBranches(r *http.Request, c *oauth.Caller) (int, any, error) {
 	}
 	// details=true: each branch of the page with its latest commit, in
 	// the metadata entry that Bitbucket's branch plugin fills.
-	pp := a.people(ctx)
+	pp := a.newBBPeople(ctx)
 	out, err := convertPage(pg, func(b bbBranchJSON) (bbBranchJSON, error) {
 		cm, err := g.Commit(ctx, b.LatestCommit)
 		if err != nil {
 			return b, err
 		}
 		v, err := pp.commit(cm)
-		b.Metadata = map[string]any{latestCommitMetadata: v}
+		b.Metadata = map[string]any{bbLatestCommitMetadata: v}
 		return b, err
 	})
 	if err != nil {
@@ -110,13 +110,13 @@ func (a *API) bbBranches(r *http.Request, c *oauth.Caller) (int, any, error) {
 	return http.StatusOK, out, nil
 }
 
-// latestCommitMetadata is the metadata key under which Bitbucket shows a
+// bbLatestCommitMetadata is the metadata key under which Bitbucket shows a
 // branch's latest commit when a list asks for details.
-const latestCommitMetadata = "com.atlassian.bitbucket.server.bitbucket-branch:latest-commit-metadata"
+const bbLatestCommitMetadata = "com.atlassian.bitbucket.server.bitbucket-branch:latest-commit-metadata"
 
-// filterBranches keeps the branches whose name holds filter, compared
+// bbFilterBranches keeps the branches whose name holds filter, compared
 // case-insensitively ("" keeps them all).
-func filterBranches(branches []gitrepo.Branch, filter string) []gitrepo.Branch {
+func bbFilterBranches(branches []gitrepo.Branch, filter string) []gitrepo.Branch {
 	if filter == "" {
 		return branches
 	}
@@ -124,9 +124,9 @@ func filterBranches(branches []gitrepo.Branch, filter string) []gitrepo.Branch {
 	return slices.DeleteFunc(branches, func(b gitrepo.Branch) bool { return !strings.Contains(strings.ToLower(b.Name), f) })
 }
 
-// byModification orders branches by the committer date of their commits,
+// bbByModification orders branches by the committer date of their commits,
 // newest first, then by name. It reads each branch's commit.
-func byModification(ctx context.Context, g *gitrepo.Repo, branches []gitrepo.Branch) ([]gitrepo.Branch, error) {
+func bbByModification(ctx context.Context, g *gitrepo.Repo, branches []gitrepo.Branch) ([]gitrepo.Branch, error) {
 	when := make(map[string]int64, len(branches))
 	for _, b := range branches {
 		cm, err := g.Commit(ctx, b.Commit)
@@ -141,8 +141,8 @@ func byModification(ctx context.Context, g *gitrepo.Repo, branches []gitrepo.Bra
 	return branches, nil
 }
 
-// boolOrder sorts true before false.
-func boolOrder(x, y bool) int {
+// bbBoolOrder sorts true before false.
+func bbBoolOrder(x, y bool) int {
 	switch {
 	case x == y:
 		return 0
@@ -163,11 +163,11 @@ func (a *API) bbDefaultBranch(r *http.Request, c *oauth.Caller) (int, any, error
 	noDefault := "Repository " + p.Key + "/" + repo.Slug + " does not have a default branch."
 	name, err := g.DefaultBranch(r.Context())
 	if err != nil {
-		return 0, nil, gitProblem(err, noDefault)
+		return 0, nil, bbGitProblem(err, noDefault)
 	}
 	b, err := g.Branch(r.Context(), name)
 	if err != nil {
-		return 0, nil, gitProblem(err, noDefault)
+		return 0, nil, bbGitProblem(err, noDefault)
 	}
 	return http.StatusOK, bbBranch(b, name), nil
 }
@@ -204,23 +204,23 @@ type bbCommitJSON struct {
 	Parents            []bbParentJSON `json:"parents"`
 }
 
-// displayID is Bitbucket's short commit ID: the first 11 characters.
-func displayID(sha string) string { return sha[:min(len(sha), 11)] }
+// bbDisplayID is Bitbucket's short commit ID: the first 11 characters.
+func bbDisplayID(sha string) string { return sha[:min(len(sha), 11)] }
 
-// people maps the addresses of commits to Latchkey users, one query per
+// bbPeople maps the addresses of commits to Latchkey users, one query per
 // address per request.
-type people struct {
+type bbPeople struct {
 	a     *API
 	ctx   context.Context
 	known map[string]*store.User
 }
 
-func (a *API) people(ctx context.Context) *people {
-	return &people{a: a, ctx: ctx, known: map[string]*store.User{}}
+func (a *API) newBBPeople(ctx context.Context) *bbPeople {
+	return &bbPeople{a: a, ctx: ctx, known: map[string]*store.User{}}
 }
 
 // person is sig as Bitbucket shows it.
-func (pp *people) person(sig gitrepo.Signature) (bbPersonJSON, error) {
+func (pp *bbPeople) person(sig gitrepo.Signature) (bbPersonJSON, error) {
 	key := strings.ToLower(sig.Email)
 	u, seen := pp.known[key]
 	if !seen {
@@ -245,7 +245,7 @@ func (pp *people) person(sig gitrepo.Signature) (bbPersonJSON, error) {
 }
 
 // commit is cm as Bitbucket shows it.
-func (pp *people) commit(cm gitrepo.Commit) (bbCommitJSON, error) {
+func (pp *bbPeople) commit(cm gitrepo.Commit) (bbCommitJSON, error) {
 	author, err := pp.person(cm.Author)
 	if err != nil {
 		return bbCommitJSON{}, err
@@ -256,10 +256,10 @@ func (pp *people) commit(cm gitrepo.Commit) (bbCommitJSON, error) {
 	}
 	parents := make([]bbParentJSON, 0, len(cm.Parents))
 	for _, p := range cm.Parents {
-		parents = append(parents, bbParentJSON{ID: p, DisplayID: displayID(p)})
+		parents = append(parents, bbParentJSON{ID: p, DisplayID: bbDisplayID(p)})
 	}
 	return bbCommitJSON{
-		ID: cm.SHA, DisplayID: displayID(cm.SHA), Author: author, AuthorTimestamp: cm.Author.When.UnixMilli(),
+		ID: cm.SHA, DisplayID: bbDisplayID(cm.SHA), Author: author, AuthorTimestamp: cm.Author.When.UnixMilli(),
 		Committer: committer, CommitterTimestamp: cm.Committer.When.UnixMilli(), Parents: parents,
 		// As Bitbucket shows it: without the newline git ends it with.
 		Message: strings.TrimRight(cm.Message, "\n"),
@@ -276,22 +276,22 @@ func (a *API) bbCommit(r *http.Request, c *oauth.Caller) (int, any, error) {
 	id := r.PathValue("id")
 	cm, err := g.Commit(r.Context(), id)
 	if err != nil {
-		return 0, nil, gitProblem(err, commitMissing(id, repo))
+		return 0, nil, bbGitProblem(err, bbCommitMissing(id, repo))
 	}
-	out, err := a.people(r.Context()).commit(cm)
+	out, err := a.newBBPeople(r.Context()).commit(cm)
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, out, nil
 }
 
-func commitMissing(id string, repo store.Repo) string {
+func bbCommitMissing(id string, repo store.Repo) string {
 	return "Commit '" + id + "' does not exist in repository '" + repo.Slug + "'."
 }
 
-// maxCommitWindow bounds start+limit of a commit list: git walks the
+// bbMaxCommitWindow bounds start+limit of a commit list: git walks the
 // history up to the page's end.
-const maxCommitWindow = 100_000
+const bbMaxCommitWindow = 100_000
 
 // bbCommits is GET …/repos/{slug}/commits: the history of until (a
 // revision; the default branch when absent), newest first, paged with
@@ -317,7 +317,7 @@ func (a *API) bbCommits(r *http.Request, c *oauth.Caller) (int, any, error) {
 		return 0, nil, err
 	}
 	limit = min(max(limit, 1), 1000)
-	if start > maxCommitWindow {
+	if start > bbMaxCommitWindow {
 		return 0, nil, badRequest("start may be at most 100000 for a commit list.")
 	}
 	ctx := r.Context()
@@ -327,7 +327,7 @@ func (a *API) bbCommits(r *http.Request, c *oauth.Caller) (int, any, error) {
 		return http.StatusOK, page[bbCommitJSON]{Limit: limit, Start: start, IsLastPage: true, Values: []bbCommitJSON{}}, nil
 	}
 	if err != nil {
-		return 0, nil, gitProblem(err, commitMissing(cmp.Or(q.until, "HEAD"), repo))
+		return 0, nil, bbGitProblem(err, bbCommitMissing(cmp.Or(q.until, "HEAD"), repo))
 	}
 	var commits []gitrepo.Commit
 	more := false
@@ -337,11 +337,11 @@ func (a *API) bbCommits(r *http.Request, c *oauth.Caller) (int, any, error) {
 	case q.since != "":
 		since, err := g.Resolve(ctx, q.since)
 		if err != nil {
-			return 0, nil, gitProblem(err, commitMissing(q.since, repo))
+			return 0, nil, bbGitProblem(err, bbCommitMissing(q.since, repo))
 		}
 		all, err := g.Range(ctx, since, until, start+limit+1)
 		if err != nil {
-			return 0, nil, gitProblem(err, commitMissing(q.since, repo))
+			return 0, nil, bbGitProblem(err, bbCommitMissing(q.since, repo))
 		}
 		all = all[min(start, len(all)):]
 		more = len(all) > limit
@@ -349,10 +349,10 @@ func (a *API) bbCommits(r *http.Request, c *oauth.Caller) (int, any, error) {
 	default:
 		commits, more, err = g.Log(ctx, until, strings.Trim(q.path, "/"), start, limit)
 		if err != nil {
-			return 0, nil, gitProblem(err, commitMissing(until, repo))
+			return 0, nil, bbGitProblem(err, bbCommitMissing(until, repo))
 		}
 	}
-	pp := a.people(ctx)
+	pp := a.newBBPeople(ctx)
 	out := page[bbCommitJSON]{Size: len(commits), Limit: limit, Start: start, IsLastPage: !more,
 		Values: make([]bbCommitJSON, 0, len(commits))}
 	for _, cm := range commits {
