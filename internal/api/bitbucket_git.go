@@ -21,7 +21,7 @@ import (
 // (bitbucket_*.go).
 func (a *API) mountBitbucket(mux routes.Mux) {
 	const repo = bb + "/projects/{key}/repos/{slug}"
-	mux.Handle("GET /plugins/servlet/applinks/bbWhoami", a.handleBBText(public, a.bbWhoami))
+	mux.Handle("GET /plugins/servlet/applinks/whoami", a.handleBBText(public, a.bbWhoami))
 
 	mux.Handle("GET "+repo+"/branches", a.handle(public, a.bbBranches))
 	mux.Handle("GET "+repo+"/branches/default", a.handle(public, a.bbDefaultBranch))
@@ -96,7 +96,7 @@ type bbTextBody struct {
 	data        []byte
 }
 
-// bbTextHandlerFunc is a handler whose success is not JSON (bbWhoami's plain
+// bbTextHandlerFunc is a handler whose success is not JSON (whoami's plain
 // user name, a file's raw bytes); its errors are rendered like any
 // other handler's, as the dialect's error JSON.
 type bbTextHandlerFunc func(r *http.Request, c *oauth.Caller) (bbTextBody, error)
@@ -130,7 +130,7 @@ func (a *API) handleBBText(rt route, h bbTextHandlerFunc) http.Handler {
 	})
 }
 
-// bbWhoami is Bitbucket's GET /plugins/servlet/applinks/bbWhoami: the user
+// bbWhoami is Bitbucket's GET /plugins/servlet/applinks/whoami: the user
 // name of the token's user as plain text, empty for an anonymous request
 // (as Bitbucket answers). go-scm's stash driver and Jenkins ask it who
 // the token is.
