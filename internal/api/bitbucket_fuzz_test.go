@@ -149,3 +149,26 @@ func FuzzBitbucketRepoListFilter(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBitbucketPath: the path object of any path (a request's {path...}
+// or a tree entry's name) never panics and describes the path: its
+// components join back to it, the last is its name, the others its
+// parent.
+func FuzzBitbucketPath(f *testing.F) {
+	for _, seed := range []string{"", "README", "docs/guide.md", ".drone.yml", "a/b/c.tar.gz", "dir.d/", "/x", "a//b", ".", "x."} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		out := bbPath(p)
+		if out.ToString != p || strings.Join(out.Components, "/") != p && p != "" {
+			t.Fatalf("bbPath(%q) = %+v", p, out)
+		}
+		if p != "" && (out.Name != out.Components[len(out.Components)-1] ||
+			out.Parent != strings.Join(out.Components[:len(out.Components)-1], "/")) {
+			t.Fatalf("bbPath(%q) = %+v", p, out)
+		}
+		if out.Extension != "" && !strings.HasSuffix(out.Name, "."+out.Extension) {
+			t.Fatalf("bbPath(%q): extension %q of name %q", p, out.Extension, out.Name)
+		}
+	})
+}
