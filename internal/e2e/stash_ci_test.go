@@ -13,6 +13,7 @@ import (
 	"latchkey/internal/admin"
 	"latchkey/internal/store"
 	"latchkey/internal/testkit"
+	"latchkey/internal/webhook"
 )
 
 // TestStashDriverBuildStatuses: go-scm posts a build status to the legacy
@@ -161,6 +162,17 @@ func testStashWebhooks(t *testing.T, opts ...testkit.Option) {
 	if err != nil || len(stored) != 1 {
 		t.Fatalf("stored hooks = %v, %v", stored, err)
 	}
+	kek, err := f.env.Config.LoadKeyEncryptionKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := webhook.NewSecrets(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := secrets.Open(f.repo.ID, stored[0].Secret); err != nil || plain != "s3cret-value" {
+		t.Errorf("the stored secret opens to %q, %v; want the one given", plain, err)
+	}
 	if h := stored[0]; h.Kind != store.HookBitbucket || len(h.Secret) == 0 || bytes.Contains(h.Secret, []byte("s3cret")) ||
 		!slices.Equal(h.Events, []string{"repo:refs_changed", "pr:declined", "pr:modified", "pr:deleted", "pr:opened", "pr:merged", "pr:from_ref_updated"}) {
 		t.Errorf("stored hook = kind %s, secret %q, events %v; want Bitbucket's, sealed", h.Kind, h.Secret, h.Events)
@@ -180,6 +192,20 @@ func testStashWebhooks(t *testing.T, opts ...testkit.Option) {
 	after, err := f.env.Store.GetWebhook(ctx, f.repo.ID, stored[0].ID)
 	if err != nil || !bytes.Equal(after.Secret, stored[0].Secret) {
 		t.Errorf("the secret changed on an update without one: %v", err)
+	}
+
+	// go-scm's UpdateHook (a PUT with a new secret) changes the secret.
+	moved, _, err := alice.Repositories.UpdateHook(ctx, "PRJ/code", hook.ID, &scm.HookInput{
+		Name: "drone", Target: "https://ci2.example.com/hook", Secret: "other-secret", Events: scm.HookEvents{Push: true}})
+	if err != nil || moved.Target != "https://ci2.example.com/hook" || !moved.Active || !slices.Equal(moved.Events, []string{"repo:refs_changed"}) {
+		t.Fatalf("UpdateHook = %+v, %v", moved, err)
+	}
+	again, err := f.env.Store.GetWebhook(ctx, f.repo.ID, stored[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := secrets.Open(f.repo.ID, again.Secret); err != nil || plain != "other-secret" {
+		t.Errorf("after UpdateHook the secret opens to %q, %v; want the new one", plain, err)
 	}
 
 	for _, c := range []struct {
