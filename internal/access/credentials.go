@@ -93,10 +93,14 @@ func (g *Guard) token(header string) (string, error) {
 	name, credentials, ok := strings.Cut(header, " ")
 	for _, s := range g.cfg.Schemes {
 		if ok && sameScheme(name, s.name) {
-			return s.token(credentials)
+			token, err := s.token(credentials)
+			if errors.Is(err, errMalformed) {
+				return "", g.malformed()
+			}
+			return token, err
 		}
 	}
-	return "", malformed()
+	return "", g.malformed()
 }
 
 // sameScheme compares scheme names as RFC 9110 §11.1 says: in any letter
@@ -104,18 +108,32 @@ func (g *Guard) token(header string) (string, error) {
 // a rune that folds to an ASCII letter is longer than one byte).
 func sameScheme(a, b string) bool { return len(a) == len(b) && strings.EqualFold(a, b) }
 
+// errMalformed is what a Scheme's token function returns for credentials
+// it cannot read; the Guard words it (malformed).
+var errMalformed = errors.New("access: malformed credentials")
+
 // malformed is the error of an Authorization header that carries no token
-// in a form the resource accepts.
-func malformed() error {
-	return oauth.InvalidRequest("the Authorization header must be \"Bearer <token>\"")
+// in a form the resource accepts: invalid_request naming every form the
+// resource accepts.
+func (g *Guard) malformed() error {
+	forms := make([]string, 0, len(g.cfg.Schemes))
+	for _, s := range g.cfg.Schemes {
+		forms = append(forms, s.form)
+	}
+	if len(forms) == 1 {
+		return oauth.InvalidRequest("the Authorization header must be %s", forms[0])
+	}
+	return oauth.InvalidRequest("the Authorization header must be one of: %s", strings.Join(forms, ", "))
 }
 
 // Scheme is one form of the Authorization header: its name, how its
 // credentials carry the access token, and the challenge a 401 sends for it.
 type Scheme struct {
 	name string
+	// form shows the header's form in the error of a malformed header.
+	form string
 	// token returns the token in the credentials: ErrNoCredentials when
-	// they carry none, malformed() when they cannot be read.
+	// they carry none, errMalformed when they cannot be read.
 	token func(credentials string) (string, error)
 	// challenge is the WWW-Authenticate value of an authentication
 	// failure (ErrNoCredentials or an *oauth.Error); nil for none.
@@ -124,19 +142,29 @@ type Scheme struct {
 
 // Bearer is "Authorization: Bearer <token>" (RFC 6750 §2.1), with
 // RFC 6750 §3's challenge.
-func Bearer() Scheme { return Scheme{name: "Bearer", token: bearerToken, challenge: bearerChallenge} }
+func Bearer() Scheme {
+	return Scheme{name: "Bearer", form: `"Bearer <token>"`, token: bearerToken, challenge: bearerChallenge}
+}
+
+// Token is Gitea's "Authorization: token <token>" (what Gitea's SDK, tea
+// and Woodpecker send). Its credentials read as Bearer's; it has no
+// challenge of its own (Gitea sends none), so a 401 challenges with the
+// resource's other schemes.
+func Token() Scheme { return Scheme{name: "token", form: `"token <token>"`, token: bearerToken} }
 
 // Basic is HTTP Basic (RFC 7617) as git and its credential helpers send
 // an access token: as the password with any user name (Bitbucket's and
 // Gitea's way), or as the user name when it is the one that looks like an
 // access token (GitHub's TOKEN:x-oauth-basic habit) or the password is
 // empty. An empty pair is no credentials.
-func Basic() Scheme { return Scheme{name: "Basic", token: basicToken, challenge: basicChallenge} }
+func Basic() Scheme {
+	return Scheme{name: "Basic", form: "Basic with the token as password", token: basicToken, challenge: basicChallenge}
+}
 
 func bearerToken(credentials string) (string, error) {
 	token := strings.TrimSpace(credentials)
 	if token == "" {
-		return "", malformed()
+		return "", errMalformed
 	}
 	return token, nil
 }
@@ -146,7 +174,7 @@ func basicToken(credentials string) (string, error) {
 	user, password, ok := strings.Cut(string(pair), ":")
 	switch {
 	case err != nil || !ok:
-		return "", malformed()
+		return "", errMalformed
 	case strings.HasPrefix(user, secret.AccessTokenPrefix) && !strings.HasPrefix(password, secret.AccessTokenPrefix):
 		return user, nil
 	case password != "" || user != "":

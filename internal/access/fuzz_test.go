@@ -16,13 +16,14 @@ import (
 // HTTP Basic reads Basic exactly as net/http parses it: no credentials for
 // an empty pair, else the password, or the user name when only it looks
 // like an access token or the password is empty; any other header reads as
-// on the Bearer-only resource.
+// on the Bearer-only resource. The Gitea dialect reads "token <token>" as
+// Bearer and anything else as git's resource does.
 func FuzzCredentials(f *testing.F) {
 	for _, seed := range []string{"", "Bearer lka_abc", "bearer  x ", "Basic Zm9vOmJhcg==", "Bearer", "Bearer ",
 		"Bearer\tx", "BEARER a b", "Basic Og==", "Basic bGthX3g6", "Basic !!", "token lka_x", "Baſic Og=="} {
 		f.Add(seed)
 	}
-	bearer, git := New(bearerOnly()), New(gitLike())
+	bearer, git, gitea := New(bearerOnly()), New(gitLike()), New(giteaLike())
 	f.Fuzz(func(t *testing.T, header string) {
 		token, err := bearer.token(header)
 		bearerOutcome := outcomeOf(t, token, err)
@@ -49,6 +50,16 @@ func FuzzCredentials(f *testing.F) {
 		if want := basicOutcome(user, password, isBasic, bearerOutcome); gitOutcome != want {
 			t.Fatalf("header %q read by git as %+v, want %+v", header, gitOutcome, want)
 		}
+
+		token, err = gitea.token(header)
+		want := gitOutcome
+		if rest, ok := cutScheme(header, "token"); ok {
+			token, err := bearer.token("Bearer " + rest)
+			want = outcomeOf(t, token, err)
+		}
+		if got := outcomeOf(t, token, err); got != want {
+			t.Fatalf("header %q read by the Gitea dialect as %+v, want %+v", header, got, want)
+		}
 	})
 }
 
@@ -66,4 +77,11 @@ func basicOutcome(user, password string, isBasic bool, bearerOutcome outcome) ou
 		return read(user)
 	}
 	return read(password)
+}
+
+// cutScheme returns the credentials of header when its scheme is name (in
+// any ASCII letter case).
+func cutScheme(header, name string) (string, bool) {
+	scheme, rest, ok := strings.Cut(header, " ")
+	return rest, ok && len(scheme) == len(name) && strings.EqualFold(scheme, name)
 }

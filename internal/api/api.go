@@ -1,6 +1,8 @@
 // Package api serves the protected REST resources, Bitbucket-shaped under
 // /rest/api/latest/ and Gitea-shaped under /api/v1/. It is an adapter over
-// package access: access authenticates every request (Bearer tokens only),
+// package access: access authenticates every request (Bearer tokens on the
+// Bitbucket routes; Gitea's "token", Bearer and Basic with the token as
+// password on the Gitea routes),
 // loads and decides on projects and repositories, and says which status
 // and challenge an error gets; every handler receives the caller (token
 // scopes and the user's permissions as they are now) and returns an error
@@ -69,7 +71,10 @@ type API struct {
 	cfg   Config
 	store store.Store
 	guard *access.Guard
-	log   *slog.Logger
+	// giteaGuard authenticates the Gitea routes, in every credential form
+	// Gitea accepts; its decisions are the same as guard's.
+	giteaGuard *access.Guard
+	log        *slog.Logger
 }
 
 // New builds the API.
@@ -77,9 +82,12 @@ func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	// The API takes access tokens as Bearer only.
+	// The Bitbucket routes take access tokens as Bearer only; the Gitea
+	// routes as Gitea does.
 	guard := access.New(access.Config{Tokens: cfg.Provider, Store: cfg.Store, Schemes: []access.Scheme{access.Bearer()}})
-	return &API{cfg: cfg, store: cfg.Store, guard: guard, log: cfg.Logger}
+	giteaGuard := access.New(access.Config{Tokens: cfg.Provider, Store: cfg.Store,
+		Schemes: []access.Scheme{access.Token(), access.Bearer(), access.Basic()}})
+	return &API{cfg: cfg, store: cfg.Store, guard: guard, giteaGuard: giteaGuard, log: cfg.Logger}
 }
 
 // bb is the prefix of the Bitbucket REST API; every route under it is
@@ -134,14 +142,15 @@ type handlerFunc func(r *http.Request, c *oauth.Caller) (int, any, error)
 type route struct {
 	anonymous bool           // requests without a token pass as the anonymous principal
 	layout    dialect.Layout // the dialect whose error JSON the route answers with
+	gitea     bool           // credentials in Gitea's forms (API.giteaGuard)
 }
 
 // Routes of each kind.
 var (
 	public        = route{anonymous: true, layout: dialect.Bitbucket()}
 	authenticated = route{layout: dialect.Bitbucket()}
-	giteaPublic   = route{anonymous: true, layout: dialect.Gitea()}
-	giteaAuth     = route{layout: dialect.Gitea()}
+	giteaPublic   = route{anonymous: true, layout: dialect.Gitea(), gitea: true}
+	giteaAuth     = route{layout: dialect.Gitea(), gitea: true}
 )
 
 // handle wraps h with the credential check and the error renderer.
@@ -167,9 +176,17 @@ func (a *API) handle(rt route, h handlerFunc) http.Handler {
 // caller authenticates the request; a public route takes anonymous callers.
 func (a *API) caller(r *http.Request, rt route) (*oauth.Caller, error) {
 	if rt.anonymous {
-		return a.guard.AuthenticateOrAnonymous(r)
+		return a.guardOf(rt).AuthenticateOrAnonymous(r)
 	}
-	return a.guard.Authenticate(r)
+	return a.guardOf(rt).Authenticate(r)
+}
+
+// guardOf is the Guard that reads the route's credentials.
+func (a *API) guardOf(rt route) *access.Guard {
+	if rt.gitea {
+		return a.giteaGuard
+	}
+	return a.guard
 }
 
 // apiError is a resource error: a status and a message for the dialect's
@@ -211,7 +228,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, rt route, err e
 		writeJSON(w, ae.status, a.errorBody(rt, ae.message))
 		return
 	}
-	ans := a.guard.Answer(err)
+	ans := a.guardOf(rt).Answer(err)
 	if ans.Status >= 500 {
 		a.log.Error("api request failed", "path", r.URL.Path, "error", err)
 	}

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 )
@@ -44,57 +42,13 @@ func bbMatrixEndpoints(sha string) []matrixEndpoint {
 	}
 }
 
-// bbExpectedMatrix reads the table: scope → user column → marks.
-func bbExpectedMatrix(t *testing.T, marks int) (map[string]map[string]string, []string) {
-	t.Helper()
-	f, err := os.Open(matrixFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	want := map[string]map[string]string{}
-	var scopes []string
-	in := false
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		fields := strings.Fields(sc.Text())
-		switch {
-		case len(fields) == 0 || strings.HasPrefix(fields[0], "#"):
-			continue
-		case fields[0] == "table":
-			in = len(fields) == 2 && fields[1] == bbMatrixTable
-			continue
-		case !in:
-			continue
-		case len(fields) != 1+len(matrixUsers):
-			t.Fatalf("%s:%d: %d columns, want a scope and %d groups", matrixFile, line, len(fields), len(matrixUsers))
-		case fields[0] == "scope":
-			checkMatrixHeader(t, fields[1:])
-			continue
-		}
-		row := map[string]string{}
-		for i, u := range matrixUsers {
-			if len(fields[1+i]) != marks || strings.Trim(fields[1+i], "+-") != "" {
-				t.Fatalf("%s:%d: group %q must be %d marks of + and -", matrixFile, line, fields[1+i], marks)
-			}
-			row[u.column] = fields[1+i]
-		}
-		want[fields[0]] = row
-		scopes = append(scopes, fields[0])
-	}
-	if len(scopes) == 0 {
-		t.Fatalf("%s has no table %s", matrixFile, bbMatrixTable)
-	}
-	return want, scopes
-}
-
 // TestBitbucketCIPermissionMatrix checks the routes of the CI loop
 // (branches, files, commits, build statuses, webhooks, whoami) for every
 // scope and user permission against the table bitbucket-ci.
 func TestBitbucketCIPermissionMatrix(t *testing.T) {
 	m := newMatrix(t)
 	endpoints := bbMatrixEndpoints(strings.TrimSpace(m.git.must(m.work, "rev-parse", "HEAD")))
-	want, scopes := bbExpectedMatrix(t, len(endpoints))
+	want, scopes := matrixTable(t, bbMatrixTable, len(endpoints))
 	t.Run("cells", func(t *testing.T) {
 		for _, s := range scopes {
 			t.Run(s, func(t *testing.T) {
