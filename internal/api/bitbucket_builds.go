@@ -304,7 +304,7 @@ func (a *API) bbPostLegacyBuild(r *http.Request, c *oauth.Caller) (int, any, err
 		if err != nil {
 			return 0, nil, err
 		}
-		g, err := a.bbOpenGit(x.repo)
+		g, err := a.gitRepo(x.repo)
 		if err != nil {
 			return 0, nil, err
 		}

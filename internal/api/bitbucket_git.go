@@ -46,13 +46,6 @@ func (a *API) mountBitbucket(mux routes.Mux) {
 	mux.Handle("DELETE "+repo+"/webhooks/{id}", a.handle(authenticated, a.bbDeleteHook))
 }
 
-// bbRepoPaths is what Config.Repos is besides an admin.RepoDisk when the
-// API reads git repositories: it says where a repository lives on disk
-// (gitserve.Repos).
-type bbRepoPaths interface {
-	Path(r store.Repo) string
-}
-
 // bbRepoGit loads repository slug of project key, decides whether the
 // caller may act on it at level need, and opens its git repository.
 func (a *API) bbRepoGit(r *http.Request, c *oauth.Caller, need scope.Level) (store.Repo, store.Project, *gitrepo.Repo, error) {
@@ -60,20 +53,11 @@ func (a *API) bbRepoGit(r *http.Request, c *oauth.Caller, need scope.Level) (sto
 	if err != nil {
 		return store.Repo{}, store.Project{}, nil, err
 	}
-	g, err := a.bbOpenGit(repo)
+	g, err := a.gitRepo(repo) // gitea_git.go
 	if err != nil {
 		return store.Repo{}, store.Project{}, nil, err
 	}
 	return repo, p, g, nil
-}
-
-// bbOpenGit opens the bare git repository of repo.
-func (a *API) bbOpenGit(repo store.Repo) (*gitrepo.Repo, error) {
-	paths, ok := a.cfg.Repos.(bbRepoPaths)
-	if !ok {
-		return nil, errors.New("api: Config.Repos does not say where repositories live (no Path method)")
-	}
-	return gitrepo.Open("", paths.Path(repo)), nil
 }
 
 // bbGitProblem turns an error of package gitrepo into Bitbucket's answer:
