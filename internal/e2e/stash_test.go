@@ -329,6 +329,11 @@ func TestBitbucketBothPrefixesAndShapes(t *testing.T) {
 		}
 		noRef := f.call(t, "GET", repo+"/commits?until=nope", read, nil).want(t, "commits of a missing ref", 404)
 		noRef.bitbucketError(t)
+		since := f.call(t, "GET", repo+"/commits?until=feature/x&since=main", read, nil).want(t, "commits since main", 200).values(t)
+		if got := field(since, "id"); !slices.Equal(got, []string{f.feature}) {
+			t.Errorf("%s commits of feature/x since main = %v, want %s", prefix, got, f.feature)
+		}
+		f.call(t, "GET", repo+"/commits?since=main&path=README", read, nil).want(t, "since with path", 400).bitbucketError(t)
 		page := f.call(t, "GET", repo+"/commits?limit=1", read, nil).want(t, "a page of commits", 200).json(t)
 		if page["isLastPage"] != false || page["nextPageStart"] != float64(1) || page["size"] != float64(1) {
 			t.Errorf("%s commits?limit=1 = %v, want a first page of 1 with more", prefix, page)
