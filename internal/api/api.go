@@ -28,6 +28,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"latchkey/internal/access"
@@ -89,11 +90,20 @@ func New(cfg Config) *API {
 	return &API{cfg: cfg, store: cfg.Store, guard: guard, giteaGuard: giteaGuard, log: cfg.Logger}
 }
 
-// bb is the prefix of the Bitbucket REST API.
+// bb is the prefix of the Bitbucket REST API; every route under it is
+// served under bbVersioned too (bitbucketVersions).
 const bb = "/rest/api/latest"
 
-// Mount registers the API routes.
+// bbVersioned is the prefix that Bitbucket Data Center serves the same
+// REST API under, and that most clients (go-scm's stash driver, Jenkins)
+// call.
+const bbVersioned = "/rest/api/1.0"
+
+// Mount registers the API routes. Every route under /rest/api/latest/ is
+// registered under /rest/api/1.0/ as well, with the same handler, so both
+// paths are in the route table.
 func (a *API) Mount(mux routes.Mux) {
+	mux = bitbucketVersions{mux}
 	a.mountProjects(mux)
 	a.mountRepos(mux)
 	a.mountPermissions(mux)
@@ -101,6 +111,27 @@ func (a *API) Mount(mux routes.Mux) {
 	a.mountAdmin(mux)
 	a.mountGitea(mux)
 	mux.Handle("GET "+bb+"/application-properties", a.handle(public, a.applicationProperties))
+	a.mountBitbucket(mux)
+}
+
+// bitbucketVersions registers each route whose path starts with
+// /rest/api/latest/ twice: as given and under /rest/api/1.0/. Other
+// routes pass through once.
+type bitbucketVersions struct{ routes.Mux }
+
+// Handle registers pattern, and its /rest/api/1.0/ twin if it has one.
+func (m bitbucketVersions) Handle(pattern string, handler http.Handler) {
+	m.Mux.Handle(pattern, handler)
+	rt := routes.Parse(pattern)
+	if rest, ok := strings.CutPrefix(rt.Path, bb+"/"); ok {
+		rt.Path = bbVersioned + "/" + rest
+		m.Mux.Handle(rt.String(), handler)
+	}
+}
+
+// HandleFunc is Handle for a function.
+func (m bitbucketVersions) HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(handler))
 }
 
 // handlerFunc is an API handler: it gets the caller and returns a status
