@@ -89,6 +89,9 @@ func (g *Guard) refusal(d *Denied) Answer {
 func (g *Guard) unauthenticated(err error) Answer {
 	if errors.Is(err, ErrNoCredentials) {
 		e := &oauth.Error{Code: oauth.CodeInvalidToken, Status: http.StatusUnauthorized, Description: "authentication is required"}
+		if errors.Is(err, ErrUnsupportedScheme) {
+			e.Description = "authentication is required, and this Authorization scheme is not accepted here; send " + g.forms()
+		}
 		return Answer{Reason: NoCredentials, Status: e.Status, Challenges: g.challenges(err), Bearer: e}
 	}
 	e := oauth.AsError(err)

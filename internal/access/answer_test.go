@@ -49,7 +49,7 @@ func answerCases() []answerCase {
 			&oauth.Error{Code: oauth.CodeInvalidToken, Status: 401, Description: "the access token has expired"},
 			want{BadCredentials, 401, []string{expired}, oauth.CodeInvalidToken},
 			want{BadCredentials, 401, []string{basicRealm, expired}, oauth.CodeInvalidToken}},
-		{"a malformed header is 400, and 401 where the resource prompts", malformed(),
+		{"a malformed header is 400, and 401 where the resource prompts", New(bearerOnly()).malformed(),
 			want{BadCredentials, 400, []string{malformedHeader}, oauth.CodeInvalidRequest},
 			want{BadCredentials, 401, []string{basicRealm, malformedHeader}, oauth.CodeInvalidRequest}},
 		{"the token check failing on the database is 503 without a challenge", oauth.ServerError(unavailable),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -17,6 +18,16 @@ import (
 // ErrNoCredentials means the request carried no credentials: no
 // Authorization header, or an empty HTTP Basic pair.
 var ErrNoCredentials = errors.New("access: no credentials")
+
+// ErrUnsupportedScheme means the Authorization header names a scheme the
+// resource does not accept (Digest, say): to the resource the request
+// carries no credentials it can use, so it is answered like one without
+// any, 401 with the challenges of the schemes it does accept and no RFC
+// 6750 error code (RFC 7235 §3.1, RFC 6750 §3.1), and it matches
+// ErrNoCredentials. A resource open to anonymous callers still refuses
+// it rather than serving it as anonymous: the caller meant to
+// authenticate and should learn that it did not.
+var ErrUnsupportedScheme = fmt.Errorf("%w: the Authorization header's scheme is not accepted here", ErrNoCredentials)
 
 // Tokens checks access tokens; the protocol core (oauth.Provider) is the
 // one implementation.
@@ -57,9 +68,11 @@ func Anonymous() *oauth.Caller { return &oauth.Caller{Principal: scope.Anonymous
 
 // Authenticate returns the caller whose access token r carries, as the
 // protocol core sees the token now. Errors: ErrNoCredentials when r
-// carries none; invalid_request when the Authorization header is in no
-// accepted scheme or malformed, or when r carries more than one; the
-// core's invalid_token or server_error.
+// carries none, ErrUnsupportedScheme (which matches it) when its
+// Authorization header names a scheme the resource does not accept;
+// invalid_request when the header is malformed in an accepted scheme or
+// is no header at all, or when r carries more than one; the core's
+// invalid_token or server_error.
 func (g *Guard) Authenticate(r *http.Request) (*oauth.Caller, error) {
 	if n := len(r.Header.Values("Authorization")); n > 1 {
 		// One credential per request (RFC 9110 §11.6.2): with two, a proxy
@@ -77,7 +90,7 @@ func (g *Guard) Authenticate(r *http.Request) (*oauth.Caller, error) {
 // anonymous callers too: a request without credentials is Anonymous().
 func (g *Guard) AuthenticateOrAnonymous(r *http.Request) (*oauth.Caller, error) {
 	c, err := g.Authenticate(r)
-	if errors.Is(err, ErrNoCredentials) {
+	if errors.Is(err, ErrNoCredentials) && !errors.Is(err, ErrUnsupportedScheme) {
 		return Anonymous(), nil
 	}
 	return c, err
@@ -92,11 +105,35 @@ func (g *Guard) token(header string) (string, error) {
 	}
 	name, credentials, ok := strings.Cut(header, " ")
 	for _, s := range g.cfg.Schemes {
-		if ok && sameScheme(name, s.name) {
-			return s.token(credentials)
+		if sameScheme(name, s.name) {
+			if !ok {
+				return "", g.malformed() // the scheme without credentials
+			}
+			token, err := s.token(credentials)
+			if errors.Is(err, errMalformed) {
+				return "", g.malformed()
+			}
+			return token, err
 		}
 	}
-	return "", malformed()
+	if !isSchemeName(name) {
+		return "", g.malformed()
+	}
+	return "", ErrUnsupportedScheme
+}
+
+// isSchemeName reports whether s is an auth-scheme as RFC 9110 §11.1
+// writes it (a token: letters, digits and !#$%&'*+-.^_`|~).
+func isSchemeName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // sameScheme compares scheme names as RFC 9110 §11.1 says: in any letter
@@ -104,18 +141,37 @@ func (g *Guard) token(header string) (string, error) {
 // a rune that folds to an ASCII letter is longer than one byte).
 func sameScheme(a, b string) bool { return len(a) == len(b) && strings.EqualFold(a, b) }
 
+// errMalformed is what a Scheme's token function returns for credentials
+// it cannot read; the Guard words it (malformed).
+var errMalformed = errors.New("access: malformed credentials")
+
 // malformed is the error of an Authorization header that carries no token
-// in a form the resource accepts.
-func malformed() error {
-	return oauth.InvalidRequest("the Authorization header must be \"Bearer <token>\"")
+// in a form the resource accepts: invalid_request naming every form the
+// resource accepts.
+func (g *Guard) malformed() error {
+	if len(g.cfg.Schemes) == 1 {
+		return oauth.InvalidRequest("the Authorization header must be %s", g.forms())
+	}
+	return oauth.InvalidRequest("the Authorization header must be one of: %s", g.forms())
+}
+
+// forms lists the forms of the Authorization header the resource accepts.
+func (g *Guard) forms() string {
+	forms := make([]string, 0, len(g.cfg.Schemes))
+	for _, s := range g.cfg.Schemes {
+		forms = append(forms, s.form)
+	}
+	return strings.Join(forms, ", ")
 }
 
 // Scheme is one form of the Authorization header: its name, how its
 // credentials carry the access token, and the challenge a 401 sends for it.
 type Scheme struct {
 	name string
+	// form shows the header's form in the error of a malformed header.
+	form string
 	// token returns the token in the credentials: ErrNoCredentials when
-	// they carry none, malformed() when they cannot be read.
+	// they carry none, errMalformed when they cannot be read.
 	token func(credentials string) (string, error)
 	// challenge is the WWW-Authenticate value of an authentication
 	// failure (ErrNoCredentials or an *oauth.Error); nil for none.
@@ -124,19 +180,29 @@ type Scheme struct {
 
 // Bearer is "Authorization: Bearer <token>" (RFC 6750 §2.1), with
 // RFC 6750 §3's challenge.
-func Bearer() Scheme { return Scheme{name: "Bearer", token: bearerToken, challenge: bearerChallenge} }
+func Bearer() Scheme {
+	return Scheme{name: "Bearer", form: `"Bearer <token>"`, token: bearerToken, challenge: bearerChallenge}
+}
+
+// Token is Gitea's "Authorization: token <token>" (what Gitea's SDK, tea
+// and Woodpecker send). Its credentials read as Bearer's; it has no
+// challenge of its own (Gitea sends none), so a 401 challenges with the
+// resource's other schemes.
+func Token() Scheme { return Scheme{name: "token", form: `"token <token>"`, token: bearerToken} }
 
 // Basic is HTTP Basic (RFC 7617) as git and its credential helpers send
 // an access token: as the password with any user name (Bitbucket's and
 // Gitea's way), or as the user name when it is the one that looks like an
 // access token (GitHub's TOKEN:x-oauth-basic habit) or the password is
 // empty. An empty pair is no credentials.
-func Basic() Scheme { return Scheme{name: "Basic", token: basicToken, challenge: basicChallenge} }
+func Basic() Scheme {
+	return Scheme{name: "Basic", form: "Basic with the token as password", token: basicToken, challenge: basicChallenge}
+}
 
 func bearerToken(credentials string) (string, error) {
 	token := strings.TrimSpace(credentials)
 	if token == "" {
-		return "", malformed()
+		return "", errMalformed
 	}
 	return token, nil
 }
@@ -146,7 +212,7 @@ func basicToken(credentials string) (string, error) {
 	user, password, ok := strings.Cut(string(pair), ":")
 	switch {
 	case err != nil || !ok:
-		return "", malformed()
+		return "", errMalformed
 	case strings.HasPrefix(user, secret.AccessTokenPrefix) && !strings.HasPrefix(password, secret.AccessTokenPrefix):
 		return user, nil
 	case password != "" || user != "":

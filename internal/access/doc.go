@@ -9,7 +9,7 @@
 //
 //   - Credentials. A Guard reads the access token of a request in every
 //     form its resource accepts (its Schemes: Bearer per RFC 6750 §2.1,
-//     HTTP Basic as git sends it) and asks the protocol core who the token
+//     HTTP Basic as git sends it, Gitea's "token <token>") and asks the protocol core who the token
 //     acts for (oauth.Provider.AuthenticateToken: the core stays the owner
 //     of token validity). Which forms a resource accepts is the resource's
 //     choice, made where it builds its Guard; adding a form is one Scheme.

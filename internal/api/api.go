@@ -1,6 +1,8 @@
 // Package api serves the protected REST resources, Bitbucket-shaped under
 // /rest/api/latest/ and Gitea-shaped under /api/v1/. It is an adapter over
-// package access: access authenticates every request (Bearer tokens only),
+// package access: access authenticates every request (Bearer tokens on the
+// Bitbucket routes; Gitea's "token", Bearer and Basic with the token as
+// password on the Gitea routes),
 // loads and decides on projects and repositories, and says which status
 // and challenge an error gets; every handler receives the caller (token
 // scopes and the user's permissions as they are now) and returns an error
@@ -26,6 +28,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"latchkey/internal/access"
@@ -68,7 +71,10 @@ type API struct {
 	cfg   Config
 	store store.Store
 	guard *access.Guard
-	log   *slog.Logger
+	// giteaGuard authenticates the Gitea routes, in every credential form
+	// Gitea accepts; its decisions are the same as guard's.
+	giteaGuard *access.Guard
+	log        *slog.Logger
 }
 
 // New builds the API.
@@ -76,16 +82,28 @@ func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	// The API takes access tokens as Bearer only.
+	// The Bitbucket routes take access tokens as Bearer only; the Gitea
+	// routes as Gitea does.
 	guard := access.New(access.Config{Tokens: cfg.Provider, Store: cfg.Store, Schemes: []access.Scheme{access.Bearer()}})
-	return &API{cfg: cfg, store: cfg.Store, guard: guard, log: cfg.Logger}
+	giteaGuard := access.New(access.Config{Tokens: cfg.Provider, Store: cfg.Store,
+		Schemes: []access.Scheme{access.Token(), access.Bearer(), access.Basic()}})
+	return &API{cfg: cfg, store: cfg.Store, guard: guard, giteaGuard: giteaGuard, log: cfg.Logger}
 }
 
-// bb is the prefix of the Bitbucket REST API.
+// bb is the prefix of the Bitbucket REST API; every route under it is
+// served under bbVersioned too (bitbucketVersions).
 const bb = "/rest/api/latest"
 
-// Mount registers the API routes.
+// bbVersioned is the prefix that Bitbucket Data Center serves the same
+// REST API under, and that most clients (go-scm's stash driver, Jenkins)
+// call.
+const bbVersioned = "/rest/api/1.0"
+
+// Mount registers the API routes. Every route under /rest/api/latest/ is
+// registered under /rest/api/1.0/ as well, with the same handler, so both
+// paths are in the route table.
 func (a *API) Mount(mux routes.Mux) {
+	mux = bitbucketVersions{mux}
 	a.mountProjects(mux)
 	a.mountRepos(mux)
 	a.mountPermissions(mux)
@@ -94,6 +112,27 @@ func (a *API) Mount(mux routes.Mux) {
 	a.mountGitea(mux)
 	a.mountDeliveries(mux)
 	mux.Handle("GET "+bb+"/application-properties", a.handle(public, a.applicationProperties))
+	a.mountBitbucket(mux)
+}
+
+// bitbucketVersions registers each route whose path starts with
+// /rest/api/latest/ twice: as given and under /rest/api/1.0/. Other
+// routes pass through once.
+type bitbucketVersions struct{ routes.Mux }
+
+// Handle registers pattern, and its /rest/api/1.0/ twin if it has one.
+func (m bitbucketVersions) Handle(pattern string, handler http.Handler) {
+	m.Mux.Handle(pattern, handler)
+	rt := routes.Parse(pattern)
+	if rest, ok := strings.CutPrefix(rt.Path, bb+"/"); ok {
+		rt.Path = bbVersioned + "/" + rest
+		m.Mux.Handle(rt.String(), handler)
+	}
+}
+
+// HandleFunc is Handle for a function.
+func (m bitbucketVersions) HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(handler))
 }
 
 // handlerFunc is an API handler: it gets the caller and returns a status
@@ -104,14 +143,15 @@ type handlerFunc func(r *http.Request, c *oauth.Caller) (int, any, error)
 type route struct {
 	anonymous bool           // requests without a token pass as the anonymous principal
 	layout    dialect.Layout // the dialect whose error JSON the route answers with
+	gitea     bool           // credentials in Gitea's forms (API.giteaGuard)
 }
 
 // Routes of each kind.
 var (
 	public        = route{anonymous: true, layout: dialect.Bitbucket()}
 	authenticated = route{layout: dialect.Bitbucket()}
-	giteaPublic   = route{anonymous: true, layout: dialect.Gitea()}
-	giteaAuth     = route{layout: dialect.Gitea()}
+	giteaPublic   = route{anonymous: true, layout: dialect.Gitea(), gitea: true}
+	giteaAuth     = route{layout: dialect.Gitea(), gitea: true}
 )
 
 // handle wraps h with the credential check and the error renderer.
@@ -137,9 +177,17 @@ func (a *API) handle(rt route, h handlerFunc) http.Handler {
 // caller authenticates the request; a public route takes anonymous callers.
 func (a *API) caller(r *http.Request, rt route) (*oauth.Caller, error) {
 	if rt.anonymous {
-		return a.guard.AuthenticateOrAnonymous(r)
+		return a.guardOf(rt).AuthenticateOrAnonymous(r)
 	}
-	return a.guard.Authenticate(r)
+	return a.guardOf(rt).Authenticate(r)
+}
+
+// guardOf is the Guard that reads the route's credentials.
+func (a *API) guardOf(rt route) *access.Guard {
+	if rt.gitea {
+		return a.giteaGuard
+	}
+	return a.guard
 }
 
 // apiError is a resource error: a status and a message for the dialect's
@@ -181,7 +229,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, rt route, err e
 		writeJSON(w, ae.status, a.errorBody(rt, ae.message))
 		return
 	}
-	ans := a.guard.Answer(err)
+	ans := a.guardOf(rt).Answer(err)
 	if ans.Status >= 500 {
 		a.log.Error("api request failed", "path", r.URL.Path, "error", err)
 	}

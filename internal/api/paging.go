@@ -135,6 +135,16 @@ const (
 	giteaMaxLimit     = 50
 )
 
+// giteaPageSize is the page size a limit asks for, as Gitea reads it: 0
+// (what Gitea's SDK sends when its caller sets none) is the default, and
+// no page is larger than the maximum.
+func giteaPageSize(limit int) int {
+	if limit <= 0 {
+		return giteaDefaultLimit
+	}
+	return min(limit, giteaMaxLimit)
+}
+
 // giteaPagedSeq answers 200 with one Gitea page of items. The total count
 // that Gitea sends needs the whole list: it reads every item, but keeps
 // only the page's.
@@ -147,7 +157,7 @@ func giteaPagedSeq[T any](r *http.Request, items iter.Seq2[T, error]) (int, any,
 	if err != nil {
 		return 0, nil, err
 	}
-	pageNo, limit = max(pageNo, 1), min(max(limit, 1), giteaMaxLimit)
+	pageNo, limit = max(pageNo, 1), giteaPageSize(limit)
 	start := math.MaxInt // past any list, without overflow for absurd page numbers
 	if pageNo-1 <= math.MaxInt/limit {
 		start = (pageNo - 1) * limit

@@ -23,9 +23,14 @@ func (a *API) mountRepos(mux routes.Mux) {
 	mux.Handle("DELETE "+repo, a.handle(authenticated, a.deleteRepo))
 }
 
-// listAllRepos is GET /repos: every repository the caller may read.
+// listAllRepos is GET /repos: every repository the caller may read, as
+// Bitbucket's filters keep (repoListFilter).
 func (a *API) listAllRepos(r *http.Request, c *oauth.Caller) (int, any, error) {
-	return pagedSeq(r, mapSeq(a.readableRepoTree(r.Context(), c), func(x repoIn) repoJSON {
+	keep, err := repoListFilter(r, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	return pagedSeq(r, mapSeq(filterSeq(a.readableRepoTree(r.Context(), c), keep), func(x repoIn) repoJSON {
 		return a.repoJSON(x.repo, x.project)
 	}))
 }
@@ -36,9 +41,12 @@ func (a *API) listRepos(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return pagedSeq(r, mapSeq(a.readableRepos(r.Context(), c, p), func(repo store.Repo) repoJSON {
-		return a.repoJSON(repo, p)
-	}))
+	keep, err := repoListFilter(r, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	kept := filterSeq(a.readableRepos(r.Context(), c, p), func(repo store.Repo) bool { return keep(repoIn{repo, p}) })
+	return pagedSeq(r, mapSeq(kept, func(repo store.Repo) repoJSON { return a.repoJSON(repo, p) }))
 }
 
 // repoInput is the body of repository creation and update.
