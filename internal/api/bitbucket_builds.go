@@ -273,9 +273,16 @@ func (a *API) bbRepoBuilds(r *http.Request, c *oauth.Caller) (int, any, error) {
 	return 0, nil, notFound("No build status with key '" + key + "' exists for commit " + sha + ".")
 }
 
+// maxLegacyBuildRepos bounds the repositories one legacy build status
+// post looks into (one git process each): the first ones the caller may
+// read, in project and repository order. The repository-scoped API
+// (…/commits/{id}/builds) has no such bound and is the one to use.
+const maxLegacyBuildRepos = 500
+
 // bbPostLegacyBuild is POST /rest/build-status/1.0/commits/{sha}. The
 // legacy API names no repository: the status is stored on every
-// repository the caller may read that holds the commit. It takes a
+// repository the caller may read that holds the commit, among the first
+// maxLegacyBuildRepos of them. It takes a
 // licensed user (any account) whose token allows reading repositories
 // (bbNeedRepoScope); a commit that no such repository holds is 404, where
 // Bitbucket would keep the status unattached. 204 otherwise.
@@ -299,10 +306,13 @@ func (a *API) bbPostLegacyBuild(r *http.Request, c *oauth.Caller) (int, any, err
 		return 0, nil, err
 	}
 	ctx := r.Context()
-	stored := 0
+	stored, examined := 0, 0
 	for x, err := range a.readableRepoTree(ctx, c) {
 		if err != nil {
 			return 0, nil, err
+		}
+		if examined++; examined > maxLegacyBuildRepos {
+			break
 		}
 		g, err := a.gitRepo(x.repo)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"latchkey/internal/audit"
 	"net/http"
 	"slices"
 	"strconv"
@@ -232,6 +233,7 @@ func (a *API) bbCreateHook(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	a.auditHook(r, c, audit.WebhookCreated, repo, h)
 	return http.StatusCreated, bbHook(h), nil
 }
 
@@ -288,6 +290,7 @@ func (a *API) bbUpdateHook(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	a.auditHook(r, c, audit.WebhookUpdated, repo, h)
 	return http.StatusOK, bbHook(h), nil
 }
 
@@ -305,5 +308,6 @@ func (a *API) bbDeleteHook(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return 0, nil, err
 	}
+	a.auditHook(r, c, audit.WebhookDeleted, repo, h)
 	return http.StatusNoContent, nil, nil
 }

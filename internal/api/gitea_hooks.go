@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"latchkey/internal/audit"
 	"net/http"
 	"strconv"
 	"strings"
@@ -208,6 +209,7 @@ func (a *API) giteaCreateHook(r *http.Request, c *oauth.Caller) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
+	a.auditHook(r, c, audit.WebhookCreated, in.repo, h)
 	return http.StatusCreated, giteaHookJSON(h), nil
 }
 
@@ -314,6 +316,7 @@ func (a *API) giteaEditHook(r *http.Request, c *oauth.Caller) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
+	a.auditHook(r, c, audit.WebhookUpdated, in.repo, h)
 	return http.StatusOK, giteaHookJSON(h), nil
 }
 
@@ -334,5 +337,6 @@ func (a *API) giteaDeleteHook(r *http.Request, c *oauth.Caller) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
+	a.auditHook(r, c, audit.WebhookDeleted, in.repo, h)
 	return http.StatusNoContent, nil, nil
 }

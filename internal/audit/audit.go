@@ -68,6 +68,12 @@ const (
 	RepoCreated       Event = "repo.created"
 	RepoUpdated       Event = "repo.updated"
 	RepoDeleted       Event = "repo.deleted"
+	// Webhook events: a repository administrator created, changed or
+	// deleted a webhook (a webhook's target receives the repository's
+	// events, so where they go is recorded).
+	WebhookCreated    Event = "webhook.created"
+	WebhookUpdated    Event = "webhook.updated"
+	WebhookDeleted    Event = "webhook.deleted"
 	SigningKeyRotated Event = "signing_key.rotated"
 )
 
@@ -80,6 +86,7 @@ func Events() []Event {
 		AuthorizationRevoked, TokenRevoked, CodeReused, RefreshReused,
 		ClientCreated, ClientUpdated, ClientSecretRegenerated, ClientSuspended, ClientReinstated, ClientDeleted,
 		UserCreated, UserUpdated, UserDeleted, UserEnabled, UserDisabled, UserSignedOut, PermissionGranted, PermissionRevoked,
-		ProjectCreated, ProjectUpdated, ProjectDeleted, RepoCreated, RepoUpdated, RepoDeleted, SigningKeyRotated,
+		ProjectCreated, ProjectUpdated, ProjectDeleted, RepoCreated, RepoUpdated, RepoDeleted,
+		WebhookCreated, WebhookUpdated, WebhookDeleted, SigningKeyRotated,
 	}
 }

@@ -325,6 +325,29 @@ func testGiteaSDKWebhooks(t *testing.T, opts ...testkit.Option) {
 	if hooks, _, err := c.ListRepoHooks("PRJ", "code", gitea.ListHooksOptions{}); err != nil || len(hooks) != 0 {
 		t.Fatalf("hooks after the delete %v: %v", hooks, err)
 	}
+	// Where a repository's events go is recorded: each change to a hook
+	// is in the audit trail, with its target's host and not the rest of
+	// its URL.
+	events, err := store.All(t.Context(), f.env.Store.ListAudit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trail []string
+	for _, e := range events {
+		if strings.HasPrefix(string(e.Event), "webhook.") {
+			trail = append(trail, string(e.Event)+" "+e.Detail)
+		}
+	}
+	slices.Reverse(trail)
+	if len(trail) < 3 || !strings.HasPrefix(trail[0], "webhook.created webhook ") ||
+		!strings.HasPrefix(trail[len(trail)-1], "webhook.deleted webhook ") || !strings.Contains(trail[0], "of repository PRJ/code, sending to ") {
+		t.Fatalf("audit trail of the hook changes: %q", trail)
+	}
+	for _, line := range trail {
+		if strings.Contains(line, "/hook") || strings.Contains(line, "?") {
+			t.Errorf("the audit trail holds more of the URL than its host: %q", line)
+		}
+	}
 }
 
 // TestGiteaSDKCallsOfWoodpeckersForge makes the SDK calls that
