@@ -122,6 +122,9 @@ func (in giteaHookInput) checkCommon() error {
 	if len(in.BranchFilter) > maxBranchFilter || !utf8.ValidString(in.BranchFilter) || strings.IndexByte(in.BranchFilter, 0) >= 0 {
 		return unprocessable("The branch_filter must be a glob pattern of at most " + strconv.Itoa(maxBranchFilter) + " bytes.")
 	}
+	if err := webhook.CheckBranchFilter(in.BranchFilter); err != nil {
+		return unprocessable("The branch_filter is not a valid glob pattern: " + err.Error())
+	}
 	if ct, ok := in.Config["content_type"]; ok && ct != "json" {
 		return unprocessable("Invalid content type: Latchkey sends JSON payloads only (content_type json).")
 	}

@@ -60,6 +60,10 @@ var giteaMatrixEndpoints = []matrixEndpoint{
 		id := m.giteaHook(t, c)
 		return m.gitea(t, http.MethodDelete, giteaRepoPath+"/hooks/"+strconv.FormatInt(id, 10), tok, nil)
 	}},
+	{'Y', "GET hook deliveries", func(m *matrix, t *testing.T, c matrixCell, tok string) (bool, string) {
+		id := m.giteaHook(t, c)
+		return m.gitea(t, http.MethodGet, giteaRepoPath+"/hooks/"+strconv.FormatInt(id, 10)+"/deliveries", tok, nil)
+	}},
 }
 
 func giteaGet(path string) func(m *matrix, t *testing.T, c matrixCell, tok string) (bool, string) {
@@ -107,9 +111,15 @@ func (m *matrix) gitea(t *testing.T, method, path, token string, body any) (bool
 // giteaHook stores a Gitea hook on the matrix repository for one cell.
 func (m *matrix) giteaHook(t *testing.T, c matrixCell) int64 {
 	t.Helper()
+	return m.storeHook(t, c, store.HookGitea)
+}
+
+// storeHook stores a hook of kind on the matrix repository for one cell.
+func (m *matrix) storeHook(t *testing.T, c matrixCell, kind store.HookKind) int64 {
+	t.Helper()
 	repo := m.repo(t)
 	now := time.Now()
-	h, err := m.env.Store.CreateWebhook(t.Context(), store.Webhook{RepoID: repo.ID, Kind: store.HookGitea,
+	h, err := m.env.Store.CreateWebhook(t.Context(), store.Webhook{RepoID: repo.ID, Kind: kind,
 		URL: "https://ci.example/" + c.id(), Events: []string{"push"}, Config: `{"content_type":"json"}`,
 		CreatedAt: now, UpdatedAt: now})
 	if err != nil {

@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+
+	"latchkey/internal/store"
 )
 
 // The Bitbucket CI routes' permission matrix: the table "bitbucket-ci" of
@@ -39,6 +42,10 @@ func bbMatrixEndpoints(sha string) []matrixEndpoint {
 				"url": "https://ci.example.com/hook", "events": []string{"repo:refs_changed"}})
 		}},
 		get('I', "GET whoami", "/plugins/servlet/applinks/whoami"),
+		{'Y', "GET webhook's latest delivery", func(m *matrix, t *testing.T, c matrixCell, tok string) (bool, string) {
+			id := m.storeHook(t, c, store.HookBitbucket)
+			return m.rest(t, http.MethodGet, repo+"/webhooks/"+strconv.FormatInt(id, 10)+"/latest", tok, nil)
+		}},
 	}
 }
 
