@@ -27,6 +27,8 @@ func (a *API) mountBitbucket(mux routes.Mux) {
 	mux.Handle("GET "+repo+"/branches/default", a.handle(public, a.bbDefaultBranch))
 	mux.Handle("GET "+repo+"/commits", a.handle(public, a.bbCommits))
 	mux.Handle("GET "+repo+"/commits/{id}", a.handle(public, a.bbCommit))
+	mux.Handle("GET "+repo+"/commits/{id}/changes", a.handle(public, a.bbCommitChanges))
+	mux.Handle("GET "+repo+"/compare/changes", a.handle(public, a.bbCompareChanges))
 	mux.Handle("GET "+repo+"/raw/{path...}", a.handleBBText(public, a.bbRaw))
 	mux.Handle("GET "+repo+"/browse", a.handle(public, a.bbBrowse))
 	mux.Handle("GET "+repo+"/browse/{path...}", a.handle(public, a.bbBrowse))

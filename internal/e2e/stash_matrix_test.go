@@ -46,6 +46,7 @@ func bbMatrixEndpoints(sha string) []matrixEndpoint {
 			id := m.storeHook(t, c, store.HookBitbucket)
 			return m.rest(t, http.MethodGet, repo+"/webhooks/"+strconv.FormatInt(id, 10)+"/latest", tok, nil)
 		}},
+		get('C', "GET compare changes", repo+"/compare/changes?from=main"),
 	}
 }
 

@@ -180,6 +180,27 @@ func TestStashDriverReadsUsersReposBranchesCommitsAndFiles(t *testing.T) {
 		!strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("Git.FindCommit of a missing commit = %v, want Bitbucket's does-not-exist error", err)
 	}
+	// The files of a commit, and of a range (what Woodpecker's Bitbucket
+	// forge reads to fill a pipeline's changed files).
+	changes, _, err := alice.Git.ListChanges(ctx, "PRJ/code", f.main[1], scm.ListOptions{Size: 25})
+	if err != nil {
+		t.Fatalf("Git.ListChanges: %v", err)
+	}
+	changed := map[string]bool{}
+	for _, c := range changes {
+		changed[c.Path] = c.Added
+	}
+	if len(changed) != 2 || !changed[".drone.yml"] || !changed["docs/guide.md"] {
+		t.Errorf("Git.ListChanges(%s) = %v, want .drone.yml and docs/guide.md added", f.main[1], changed)
+	}
+	changes, _, err = alice.Git.CompareChanges(ctx, "PRJ/code", f.feature, f.main[0], scm.ListOptions{Size: 25})
+	if err != nil || len(changes) < 2 {
+		t.Fatalf("Git.CompareChanges(feature/x, first commit) = %+v, %v", changes, err)
+	}
+	if _, _, err := alice.Git.CompareChanges(ctx, "PRJ/code", strings.Repeat("0", 40), f.main[0], scm.ListOptions{}); err == nil {
+		t.Errorf("Git.CompareChanges from a missing commit answered")
+	}
+
 	commits, _, err := alice.Git.ListCommits(ctx, "PRJ/code", scm.CommitListOptions{Ref: "feature/x"})
 	if err != nil {
 		t.Fatalf("Git.ListCommits: %v", err)

@@ -563,3 +563,105 @@ func (r *Repo) Refs(ctx context.Context, names ...string) ([]string, error) {
 	}
 	return lines, nil
 }
+
+// ChangeType is how a file changed between two commits, in Bitbucket's
+// words.
+type ChangeType string
+
+// Change types.
+const (
+	ChangeAdd    ChangeType = "ADD"
+	ChangeModify ChangeType = "MODIFY"
+	ChangeDelete ChangeType = "DELETE"
+	ChangeMove   ChangeType = "MOVE"
+	ChangeCopy   ChangeType = "COPY"
+)
+
+// FileChange is one file that differs between two commits. Src fields are
+// the file before (empty for an added file); SrcPath differs from Path
+// for a move or a copy. Similarity is git's rename or copy score (0-100),
+// -1 for other changes.
+type FileChange struct {
+	Type          ChangeType
+	Path, SrcPath string
+	Mode, SrcMode string
+	SHA, SrcSHA   string
+	Similarity    int
+}
+
+// maxChanges bounds the files a diff lists.
+const maxChanges = 10_000
+
+// Changes lists the files that differ from commit base to commit tip
+// (both revisions, see Resolve), with renames found; base "" (or all
+// zeros) means tip's first parent, or the empty tree for a root commit.
+// At most maxChanges files are listed.
+func (r *Repo) Changes(ctx context.Context, base, tip string) ([]FileChange, error) {
+	to, err := r.Resolve(ctx, tip)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"diff-tree", "-r", "-z", "--raw", "-M", "--no-commit-id"}
+	if zero(base) {
+		args = append(args, "--root", "-m", "--first-parent", to)
+	} else {
+		from, err := r.Resolve(ctx, base)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, from, to)
+	}
+	out, err := r.output(ctx, nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	return parseRawDiff(out)
+}
+
+// parseRawDiff parses `git diff-tree -z --raw` output: for each file
+// ":<src mode> <mode> <src sha> <sha> <status>" NUL <path> NUL, with a
+// second path for renames and copies (C and R carry a score).
+func parseRawDiff(out []byte) ([]FileChange, error) {
+	fields := strings.Split(string(out), "\x00")
+	var list []FileChange
+	for i := 0; i < len(fields) && len(list) < maxChanges; {
+		meta := fields[i]
+		if meta == "" {
+			i++
+			continue
+		}
+		f := strings.Fields(strings.TrimPrefix(meta, ":"))
+		if !strings.HasPrefix(meta, ":") || len(f) != 5 || i+1 >= len(fields) {
+			return nil, fmt.Errorf("gitrepo: diff record %q", meta)
+		}
+		c := FileChange{SrcMode: f[0], Mode: f[1], SrcSHA: f[2], SHA: f[3], Similarity: -1, Path: fields[i+1]}
+		i += 2
+		status := f[4]
+		switch status[0] {
+		case 'A':
+			c.Type, c.SrcMode, c.SrcSHA = ChangeAdd, "", ""
+		case 'D':
+			c.Type, c.Mode, c.SHA = ChangeDelete, "", ""
+		case 'R', 'C':
+			if i >= len(fields) {
+				return nil, fmt.Errorf("gitrepo: diff record %q without its second path", meta)
+			}
+			c.Type = ChangeMove
+			if status[0] == 'C' {
+				c.Type = ChangeCopy
+			}
+			c.SrcPath, c.Path = c.Path, fields[i]
+			i++
+			if n, err := strconv.Atoi(status[1:]); err == nil {
+				c.Similarity = n
+			}
+		default: // M, T (type change), U, X
+			c.Type = ChangeModify
+		}
+		if c.SrcPath == "" && c.Type != ChangeAdd {
+			c.SrcPath = c.Path
+		}
+		list = append(list, c)
+	}
+	return list, nil
+}

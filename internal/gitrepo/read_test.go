@@ -251,3 +251,59 @@ func FuzzParseCommit(f *testing.F) {
 		}
 	})
 }
+
+func TestChanges(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	// second changed README.md and added the link; against its parent.
+	got, err := f.repo.Changes(ctx, "", f.second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]gitrepo.ChangeType{"README.md": gitrepo.ChangeModify, "link": gitrepo.ChangeAdd}
+	if len(got) != len(want) {
+		t.Fatalf("Changes(second) = %+v", got)
+	}
+	for _, c := range got {
+		if want[c.Path] != c.Type {
+			t.Errorf("Changes(second): %s %s, want %s", c.Path, c.Type, want[c.Path])
+		}
+		if c.Type == gitrepo.ChangeAdd && (c.SrcSHA != "" || c.SrcPath != "") {
+			t.Errorf("an added file has a source: %+v", c)
+		}
+	}
+	// The root commit: every file added.
+	root, err := f.repo.Changes(ctx, "", f.first)
+	if err != nil || len(root) != 3 || root[0].Type != gitrepo.ChangeAdd {
+		t.Fatalf("Changes(first) = %+v, %v", root, err)
+	}
+	// Over a range, from the tag to the feature branch.
+	span, err := f.repo.Changes(ctx, "v1", "feature/x")
+	if err != nil || len(span) != 3 {
+		t.Fatalf("Changes(v1, feature/x) = %+v, %v", span, err)
+	}
+	if _, err := f.repo.Changes(ctx, "--all", "main"); !errors.Is(err, gitrepo.ErrBadRevision) {
+		t.Fatalf("Changes(--all) = %v", err)
+	}
+}
+
+func FuzzParseRawDiff(f *testing.F) {
+	f.Add([]byte(":100644 100644 aaaa bbbb M\x00a.txt\x00:000000 100644 0000 cccc A\x00b\x00"))
+	f.Add([]byte(":100644 100644 aaaa aaaa R097\x00old\x00new\x00"))
+	f.Add([]byte(":100644 100644 aaaa aaaa C\x00x"))
+	f.Fuzz(func(t *testing.T, out []byte) {
+		list, err := gitrepo.ParseRawDiff(out)
+		for _, c := range err2nil(err, list) {
+			if c.Type == "" || (c.Type == gitrepo.ChangeAdd && c.SrcPath != "") {
+				t.Fatalf("parsed %+v", c)
+			}
+		}
+	})
+}
+
+func err2nil(err error, list []gitrepo.FileChange) []gitrepo.FileChange {
+	if err != nil {
+		return nil
+	}
+	return list
+}

@@ -1,0 +1,4 @@
+package gitrepo
+
+// ParseRawDiff exposes parseRawDiff to the fuzzer.
+var ParseRawDiff = parseRawDiff
