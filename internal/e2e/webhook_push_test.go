@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	giteasdk "code.gitea.io/sdk/gitea"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -199,6 +201,15 @@ func TestGitPushFiresGiteaAndBitbucketHooksThatGoSCMAccepts(t *testing.T) {
 	}
 	if push.Repo.Namespace != "PRJ" || push.Repo.Name != "code" || push.Sender.Login != "alice" {
 		t.Fatalf("repo %+v sender %+v", push.Repo, push.Sender)
+	}
+	// Each commit lists its files as Gitea's do (what path filters of CI
+	// servers read), decoded with the Gitea SDK's own commit type.
+	var sdkPush struct{ Commits []giteasdk.PayloadCommit }
+	if err := json.Unmarshal(g.body, &sdkPush); err != nil || len(sdkPush.Commits) != 3 {
+		t.Fatalf("the Gitea SDK's PayloadCommit: %v\n%s", err, g.body)
+	}
+	if c := sdkPush.Commits[0]; !slices.Equal(c.Modified, []string{"file"}) || len(c.Added) != 0 || len(c.Removed) != 0 {
+		t.Errorf("the newest commit's files: added %q removed %q modified %q, want file modified", c.Added, c.Removed, c.Modified)
 	}
 
 	b := bbRecv.wait(t, 1)[0]

@@ -190,6 +190,15 @@ func (h *Hooks) describe(ctx context.Context, pusher *oauth.Caller, repo store.R
 			}
 			rc.Total = len(list)
 			rc.Commits = list[:min(len(list), MaxPayloadCommits)]
+			rc.Files = map[string][]gitrepo.FileChange{}
+			for _, cm := range rc.Commits {
+				files, err := g.Changes(ctx, "", cm.SHA)
+				if err != nil {
+					h.log.Warn("webhook: read the files of a pushed commit", "repo", repo.ID, "commit", cm.SHA, "error", err)
+					continue
+				}
+				rc.Files[cm.SHA] = files
+			}
 		}
 		p.Changes = append(p.Changes, rc)
 	}

@@ -120,7 +120,7 @@ func (p *Push) giteaRepository() giteaRepository {
 
 func gtime(t time.Time) string { return t.Format(time.RFC3339) }
 
-func (p *Push) giteaCommit(c gitrepo.Commit) giteaCommit {
+func (p *Push) giteaCommit(c gitrepo.Commit, files []gitrepo.FileChange) giteaCommit {
 	user := func(s gitrepo.Signature) giteaPayloadUser {
 		u := giteaPayloadUser{Name: s.Name, Email: s.Email}
 		if p.Pusher.Email != "" && strings.EqualFold(s.Email, p.Pusher.Email) {
@@ -128,9 +128,25 @@ func (p *Push) giteaCommit(c gitrepo.Commit) giteaCommit {
 		}
 		return u
 	}
-	return giteaCommit{ID: c.SHA, Message: c.Message, URL: p.repoURL() + "/commit/" + c.SHA,
+	out := giteaCommit{ID: c.SHA, Message: c.Message, URL: p.repoURL() + "/commit/" + c.SHA,
 		Author: user(c.Author), Committer: user(c.Committer), Timestamp: gtime(c.Author.When),
 		Added: []string{}, Removed: []string{}, Modified: []string{}}
+	// As Gitea lists them (git's name-status without rename detection): a
+	// move is its source removed and its path added, a copy its path added.
+	for _, f := range files {
+		switch f.Type {
+		case gitrepo.ChangeAdd, gitrepo.ChangeCopy:
+			out.Added = append(out.Added, f.Path)
+		case gitrepo.ChangeDelete:
+			out.Removed = append(out.Removed, f.Path)
+		case gitrepo.ChangeMove:
+			out.Removed = append(out.Removed, f.SrcPath)
+			out.Added = append(out.Added, f.Path)
+		default:
+			out.Modified = append(out.Modified, f.Path)
+		}
+	}
+	return out
 }
 
 // giteaPush is Gitea's push payload for one ref: its commits newest first,
@@ -142,7 +158,7 @@ func (p *Push) giteaPush(c RefChange) ([]byte, error) {
 		payload.CompareURL = p.repoURL() + "/compare/" + c.Old + "..." + c.New
 	}
 	for _, commit := range c.Commits {
-		payload.Commits = append(payload.Commits, p.giteaCommit(commit))
+		payload.Commits = append(payload.Commits, p.giteaCommit(commit, c.Files[commit.SHA]))
 	}
 	if len(payload.Commits) > 0 && payload.Commits[0].ID == c.New {
 		head := payload.Commits[0]

@@ -45,7 +45,10 @@ type Actor struct {
 type RefChange struct {
 	gitrepo.Change
 	Commits []gitrepo.Commit
-	Total   int
+	// Files are the files each listed commit changed against its first
+	// parent, by commit SHA (absent when they could not be read).
+	Files map[string][]gitrepo.FileChange
+	Total int
 }
 
 // zeroSHA reports whether s is git's all-zero object name (a ref that did
