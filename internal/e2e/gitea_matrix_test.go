@@ -189,35 +189,5 @@ func matrixTable(t *testing.T, name string, marks int) (map[string]map[string]st
 // a repository or project permission.
 func TestGiteaPermissionMatrix(t *testing.T) {
 	want, scopes := matrixTable(t, "gitea", len(giteaMatrixEndpoints))
-	m := newMatrix(t)
-	t.Run("cells", func(t *testing.T) {
-		for _, s := range scopes {
-			t.Run(s, func(t *testing.T) {
-				t.Parallel()
-				for _, u := range matrixUsers {
-					m.checkGiteaCell(t, matrixCell{scope: s, user: u.column}, want[s][u.column])
-				}
-			})
-		}
-	})
-	if t.Failed() {
-		t.Logf("the server answered this Gitea table (compare with %s):\n%s", matrixFile, m.format(scopes))
-	}
-}
-
-func (m *matrix) checkGiteaCell(t *testing.T, c matrixCell, want string) {
-	token := m.token(t, m.users[c.user], c.scope)
-	marks := make([]byte, len(giteaMatrixEndpoints))
-	for i, e := range giteaMatrixEndpoints {
-		allowed, detail := e.run(m, t, c, token)
-		marks[i] = '-'
-		if allowed {
-			marks[i] = '+'
-		}
-		if marks[i] != want[i] || strings.HasPrefix(detail, "UNEXPECTED") {
-			t.Errorf("cell scope %s × user %s × %c %s: matrix says %s, server %s\n\t%s",
-				c.scope, c.user, e.mark, e.name, verdictWord(want[i]), verdictWord(marks[i]), detail)
-		}
-	}
-	m.record(c, marks)
+	newMatrix(t).checkTable(t, "table gitea", giteaMatrixEndpoints, want, scopes)
 }

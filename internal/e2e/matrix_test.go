@@ -192,27 +192,33 @@ func (m *matrix) record(c matrixCell, marks []byte) {
 // actually answered is printed in the file's format at the end.
 func TestPermissionMatrix(t *testing.T) {
 	want, scopes := expectedMatrix(t)
-	m := newMatrix(t)
+	newMatrix(t).checkTable(t, "the first table", matrixEndpoints, want, scopes)
+}
+
+// checkTable checks every cell of a table of the matrix file (want, for
+// the scopes in the file's order) against endpoints, one mark each, and
+// prints the table the server answered when a cell is wrong.
+func (m *matrix) checkTable(t *testing.T, table string, endpoints []matrixEndpoint, want map[string]map[string]string, scopes []string) {
 	t.Run("cells", func(t *testing.T) {
 		for _, s := range scopes {
 			t.Run(s, func(t *testing.T) {
 				t.Parallel()
 				for _, u := range matrixUsers {
-					m.checkCell(t, matrixCell{scope: s, user: u.column}, want[s][u.column])
+					m.checkCell(t, matrixCell{scope: s, user: u.column}, want[s][u.column], endpoints)
 				}
 			})
 		}
 	})
 	if t.Failed() {
-		t.Logf("the server answered this matrix (compare with %s):\n%s", matrixFile, m.format(scopes))
+		t.Logf("the server answered this table (compare with %s, %s):\n%s", matrixFile, table, m.format(scopes))
 	}
 }
 
 // checkCell mints a token for the cell and runs every endpoint with it.
-func (m *matrix) checkCell(t *testing.T, c matrixCell, want string) {
+func (m *matrix) checkCell(t *testing.T, c matrixCell, want string, endpoints []matrixEndpoint) {
 	token := m.token(t, m.users[c.user], c.scope)
-	marks := make([]byte, len(matrixEndpoints))
-	for i, e := range matrixEndpoints {
+	marks := make([]byte, len(endpoints))
+	for i, e := range endpoints {
 		allowed, detail := e.run(m, t, c, token)
 		marks[i] = '-'
 		if allowed {

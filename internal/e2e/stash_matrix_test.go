@@ -57,31 +57,5 @@ func TestBitbucketCIPermissionMatrix(t *testing.T) {
 	m := newMatrix(t)
 	endpoints := bbMatrixEndpoints(strings.TrimSpace(m.git.must(m.work, "rev-parse", "HEAD")))
 	want, scopes := matrixTable(t, bbMatrixTable, len(endpoints))
-	t.Run("cells", func(t *testing.T) {
-		for _, s := range scopes {
-			t.Run(s, func(t *testing.T) {
-				t.Parallel()
-				for _, u := range matrixUsers {
-					c := matrixCell{scope: s, user: u.column}
-					token := m.token(t, m.users[c.user], c.scope)
-					marks := make([]byte, len(endpoints))
-					for i, e := range endpoints {
-						allowed, detail := e.run(m, t, c, token)
-						marks[i] = '-'
-						if allowed {
-							marks[i] = '+'
-						}
-						if marks[i] != want[s][u.column][i] || strings.HasPrefix(detail, "UNEXPECTED") {
-							t.Errorf("cell scope %s × user %s × %c %s: matrix says %s, server %s\n\t%s",
-								c.scope, c.user, e.mark, e.name, verdictWord(want[s][u.column][i]), verdictWord(marks[i]), detail)
-						}
-					}
-					m.record(c, marks)
-				}
-			})
-		}
-	})
-	if t.Failed() {
-		t.Logf("the server answered this table (compare with %s, table %s):\n%s", matrixFile, bbMatrixTable, m.format(scopes))
-	}
+	m.checkTable(t, "table "+bbMatrixTable, endpoints, want, scopes)
 }
