@@ -200,15 +200,7 @@ func (a *API) bbPostRepoBuild(r *http.Request, c *oauth.Caller) (int, any, error
 	if err := bbNeedRepoScope(c); err != nil {
 		return 0, nil, err
 	}
-	sha, err := bbFullSHA(r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	var in bbBuildInput
-	if err := decodeJSON(r, &in); err != nil {
-		return 0, nil, err
-	}
-	st, err := in.status(sha)
+	st, sha, err := bbReadBuild(r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -293,15 +285,7 @@ func (a *API) bbPostLegacyBuild(r *http.Request, c *oauth.Caller) (int, any, err
 	if err := bbNeedRepoScope(c); err != nil {
 		return 0, nil, err
 	}
-	sha, err := bbFullSHA(r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	var in bbBuildInput
-	if err := decodeJSON(r, &in); err != nil {
-		return 0, nil, err
-	}
-	st, err := in.status(sha)
+	st, sha, err := bbReadBuild(r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -353,4 +337,19 @@ func (a *API) bbLegacyBuilds(r *http.Request, c *oauth.Caller) (int, any, error)
 		return 0, nil, err
 	}
 	return pagedSeq(r, mapSeq(seqOf(list), bbBuild))
+}
+
+// bbReadBuild reads a posted build status: the commit of the path (a full
+// commit ID) and the JSON body.
+func bbReadBuild(r *http.Request) (store.CommitStatus, string, error) {
+	sha, err := bbFullSHA(r.PathValue("id"))
+	if err != nil {
+		return store.CommitStatus{}, "", err
+	}
+	var in bbBuildInput
+	if err := decodeJSON(r, &in); err != nil {
+		return store.CommitStatus{}, "", err
+	}
+	st, err := in.status(sha)
+	return st, sha, err
 }
