@@ -27,6 +27,10 @@ const (
 	// (the newest); total_commits counts up to MaxCountedCommits.
 	MaxPayloadCommits = 20
 	MaxCountedCommits = 1000
+	// MaxFileListedCommits bounds the commits of one push whose files are
+	// read (one git process each, before the push answers); later ones
+	// list none.
+	MaxFileListedCommits = 100
 	// MaxResponseBody is how much of an answer is read and kept.
 	MaxResponseBody = 4 << 10
 )
@@ -180,6 +184,7 @@ func (h *Hooks) describe(ctx context.Context, pusher *oauth.Caller, repo store.R
 			p.DefaultBranch = b
 		}
 	}
+	fileLists := 0
 	for _, c := range changes {
 		rc := RefChange{Change: c}
 		// Commits are listed for branches; a tag's push lists none, as in Gitea.
@@ -192,6 +197,9 @@ func (h *Hooks) describe(ctx context.Context, pusher *oauth.Caller, repo store.R
 			rc.Commits = list[:min(len(list), MaxPayloadCommits)]
 			rc.Files = map[string][]gitrepo.FileChange{}
 			for _, cm := range rc.Commits {
+				if fileLists++; fileLists > MaxFileListedCommits {
+					break
+				}
 				files, err := g.Changes(ctx, "", cm.SHA)
 				if err != nil {
 					h.log.Warn("webhook: read the files of a pushed commit", "repo", repo.ID, "commit", cm.SHA, "error", err)
