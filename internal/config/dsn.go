@@ -109,13 +109,29 @@ func unquote(v string) string {
 // credentialSpans returns the byte ranges of dsn that hold credentials,
 // in order, or false if dsn cannot be read well enough to say.
 func credentialSpans(dsn string) ([][2]int, bool) {
-	if i := strings.Index(dsn, "://"); i >= 0 {
+	if i := strings.Index(dsn, "://"); i >= 0 && isScheme(dsn[:i]) {
 		return urlSpans(dsn, i+len("://")), true
 	}
 	if !strings.Contains(dsn, "=") {
 		return nil, true // a file path: no parameters, no credentials
 	}
 	return keyValueSpans(dsn)
+}
+
+// isScheme reports whether s is a URI scheme (RFC 3986 §3.1: a letter,
+// then letters, digits, '+', '-', '.'): a DSN is a URL only when it starts
+// with one, so that a key=value DSN whose password holds "://" is still
+// read as key=value (and its password masked).
+func isScheme(s string) bool {
+	if s == "" || !('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // urlSpans finds the userinfo password and the credential query values of
