@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -532,5 +533,55 @@ func TestPreregisteredClientsSurviveRestartsAndSwitchOffCleanly(t *testing.T) {
 	}
 	if c, _ := env.Store.GetClient(ctx, gco); !slices.Equal(c.RedirectURIs, []string{"http://127.0.0.1"}) {
 		t.Fatalf("the administrator's redirect URIs were replaced: %q", c.RedirectURIs)
+	}
+}
+
+// TestOfflineAccessIsAcceptedFromClientsWithRefreshTokens: relying
+// parties that ask for offline_access by default (OpenID Connect Core
+// §11) are not refused: a client that may use refresh tokens gets it,
+// listed in the token's scope, with a refresh token that works, even when
+// it was not registered for the scope. A client without the refresh_token
+// grant is refused it (invalid_scope), and discovery lists it.
+func TestOfflineAccessIsAcceptedFromClientsWithRefreshTokens(t *testing.T) {
+	env := testkit.New(t)
+	env.User("alice", "alice-password")
+	ctx := context.Background()
+	id, secret := env.Client(admin.NewClient{Name: "RP", RedirectURIs: []string{"https://rp.example.com/cb"},
+		Scopes: "openid profile email"})
+	conf := &oauth2.Config{ClientID: id, ClientSecret: secret, RedirectURL: "https://rp.example.com/cb",
+		Scopes:   []string{"openid", "offline_access"},
+		Endpoint: oauth2.Endpoint{AuthURL: env.URL + "/login/oauth/authorize", TokenURL: env.URL + "/login/oauth/access_token"}}
+	cb, err := env.Browser("alice", "alice-password").Authorize(conf.AuthCodeURL("s"))
+	if err != nil || cb.Query().Get("code") == "" {
+		t.Fatalf("authorize with offline_access: %v %v", cb, err)
+	}
+	tok, err := conf.Exchange(ctx, cb.Query().Get("code"))
+	if err != nil || tok.RefreshToken == "" || !strings.Contains(fmt.Sprint(tok.Extra("scope")), "offline_access") {
+		t.Fatalf("exchange: %+v %v", tok, err)
+	}
+	refreshed, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	if err != nil || refreshed.AccessToken == "" {
+		t.Fatalf("refresh: %v", err)
+	}
+
+	noRefresh, secret2 := env.Client(admin.NewClient{Name: "No refresh", RedirectURIs: []string{"https://rp.example.com/cb"},
+		Scopes: "openid", GrantTypes: "authorization_code"})
+	conf2 := *conf
+	conf2.ClientID, conf2.ClientSecret = noRefresh, secret2
+	cb, err = env.Browser("alice", "alice-password").Authorize(conf2.AuthCodeURL("s"))
+	if err != nil || cb.Query().Get("error") != "invalid_scope" {
+		t.Fatalf("offline_access from a client without refresh tokens: %v %v", cb, err)
+	}
+
+	resp, err := http.Get(env.URL + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		ScopesSupported []string `json:"scopes_supported"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || !slices.Contains(doc.ScopesSupported, "offline_access") {
+		t.Fatalf("scopes_supported %v: %v", doc.ScopesSupported, err)
 	}
 }

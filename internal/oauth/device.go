@@ -161,10 +161,23 @@ func requestedScopes(client store.Client, raw string) (scope.Set, *Error) {
 			requested = scope.Set{scope.PublicRepos}
 		}
 	}
-	if !scope.Set(client.Scopes).Covers(requested) {
+	if !scope.Set(client.Scopes).Covers(withoutOfflineAccess(client, requested)) {
 		return nil, InvalidScope("the client is not registered for scope %q", requested.String())
 	}
 	return requested, nil
+}
+
+// withoutOfflineAccess is requested without offline_access when the client
+// may use the refresh_token grant: OpenID Connect's request for a refresh
+// token (Core §11) is then the client's to make whatever scopes it was
+// registered for (relying parties send it by default); the consent page
+// shows it like any other scope. A client without refresh tokens is
+// refused it (invalid_scope) unless an administrator registered it.
+func withoutOfflineAccess(client store.Client, requested scope.Set) scope.Set {
+	if !slices.Contains(requested, scope.OfflineAccess) || !slices.Contains(client.GrantTypes, GrantRefreshToken) {
+		return requested
+	}
+	return slices.DeleteFunc(slices.Clone(requested), func(s string) bool { return s == scope.OfflineAccess })
 }
 
 // DeviceRequest is a pending device authorization a person is looking at.

@@ -35,6 +35,10 @@ const (
 	Profile = "profile"
 	Email   = "email"
 	Groups  = "groups"
+	// OfflineAccess asks for a refresh token (OpenID Connect Core §11).
+	// It grants nothing by itself; package oauth allows it to every client
+	// that may use the refresh_token grant.
+	OfflineAccess = "offline_access"
 )
 
 // Gitea scopes (Gitea 1.19+ scoped tokens).
@@ -122,7 +126,7 @@ var capabilities = map[string]capability{
 }
 
 // literal scopes imply only themselves: the OpenID Connect scopes.
-var literal = []string{OpenID, Profile, Email, Groups}
+var literal = []string{OpenID, Profile, Email, Groups, OfflineAccess}
 
 // Known lists every scope of both vocabularies, sorted.
 func Known() []string {
@@ -137,18 +141,19 @@ func Known() []string {
 // Descriptions says in plain words what each scope lets an application do,
 // for the consent page.
 var Descriptions = map[string]string{
-	PublicRepos:  "View public projects and repositories, including cloning them.",
-	RepoRead:     "View the projects and repositories you can view, including cloning them.",
-	RepoWrite:    "Change the projects and repositories you can change, including pushing code.",
-	RepoAdmin:    "Administer the repositories you administer, including their settings and permissions.",
-	ProjectAdmin: "Administer the projects you administer, including creating projects and repositories and changing permissions.",
-	AdminWrite:   "Perform most administrative functions on this whole server.",
-	SystemAdmin:  "Perform every administrative function on this whole server.",
-	AccountWrite: "Update your account settings.",
-	OpenID:       "Sign you in with your identity on this server.",
-	Profile:      "See your name and user name.",
-	Email:        "See your email address.",
-	Groups:       "See the projects you belong to.",
+	PublicRepos:   "View public projects and repositories, including cloning them.",
+	RepoRead:      "View the projects and repositories you can view, including cloning them.",
+	RepoWrite:     "Change the projects and repositories you can change, including pushing code.",
+	RepoAdmin:     "Administer the repositories you administer, including their settings and permissions.",
+	ProjectAdmin:  "Administer the projects you administer, including creating projects and repositories and changing permissions.",
+	AdminWrite:    "Perform most administrative functions on this whole server.",
+	SystemAdmin:   "Perform every administrative function on this whole server.",
+	AccountWrite:  "Update your account settings.",
+	OpenID:        "Sign you in with your identity on this server.",
+	Profile:       "See your name and user name.",
+	Email:         "See your email address.",
+	Groups:        "See the projects you belong to.",
+	OfflineAccess: "Keep the access you grant while you are signed out, until you revoke it.",
 
 	GiteaAll:               "Do everything you can do: read and change repositories, projects and your account, and administer this server if you may.",
 	GiteaPublicOnly:        "Limit the other permissions to public projects and repositories.",
