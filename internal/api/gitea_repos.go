@@ -82,27 +82,46 @@ func (a *API) giteaGetOrg(r *http.Request, c *oauth.Caller) (int, any, error) {
 // the user is a member of the project, 404 when not (or when there is no
 // such user), for a caller who may see the project.
 func (a *API) giteaOrgMember(r *http.Request, c *oauth.Caller) (int, any, error) {
+	m, err := a.orgAndUser(r, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !isMember(m.access, m.project, m.repos) {
+		return 0, nil, notFound("User " + m.user.Username + " is not a member of " + m.project.Key + ".")
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// orgUser is a project that the caller may see (path value org), a user
+// named in the path (username), that user's permissions and the
+// project's repositories.
+type orgUser struct {
+	project store.Project
+	user    store.User
+	access  scope.UserAccess
+	repos   []store.Repo
+}
+
+// orgAndUser loads an orgUser.
+func (a *API) orgAndUser(r *http.Request, c *oauth.Caller) (orgUser, error) {
 	ctx := r.Context()
 	p, err := a.project(ctx, c, r.PathValue("org"), scope.Read)
 	if err != nil {
-		return 0, nil, err
+		return orgUser{}, err
 	}
 	u, err := a.userByName(ctx, r.PathValue("username"))
 	if err != nil {
-		return 0, nil, err
+		return orgUser{}, err
 	}
 	perms, err := a.store.ListPermissions(ctx, u.ID)
 	if err != nil {
-		return 0, nil, err
+		return orgUser{}, err
 	}
 	repos, err := store.All(ctx, store.Bind(a.store.ListRepos, p.ID))
 	if err != nil {
-		return 0, nil, err
+		return orgUser{}, err
 	}
-	if !isMember(scope.NewUserAccess(perms), p, repos) {
-		return 0, nil, notFound("User " + u.Username + " is not a member of " + p.Key + ".")
-	}
-	return http.StatusNoContent, nil, nil
+	return orgUser{project: p, user: u, access: scope.NewUserAccess(perms), repos: repos}, nil
 }
 
 // giteaBranches is GET /repos/{owner}/{repo}/branches: Gitea's paging,
@@ -184,15 +203,10 @@ func (a *API) giteaCommits(r *http.Request, c *oauth.Caller) (int, any, error) {
 		return 0, nil, err
 	}
 	q := r.URL.Query()
-	pageNo, err := queryInt(r, "page", 1)
+	pageNo, limit, err := giteaPage(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	limit, err := queryInt(r, "limit", giteaDefaultLimit)
-	if err != nil {
-		return 0, nil, err
-	}
-	pageNo, limit = max(pageNo, 1), giteaPageSize(limit)
 	if pageNo-1 > (1<<31)/limit {
 		return 0, nil, badRequest("page is too large")
 	}

@@ -182,29 +182,13 @@ type giteaOrgPermissions struct {
 // and administrator is a project administrator; reading one of its
 // repositories is reading it), for a caller who may see the project.
 func (a *API) giteaUserOrgPermissions(r *http.Request, c *oauth.Caller) (int, any, error) {
-	ctx := r.Context()
-	p, err := a.project(ctx, c, r.PathValue("org"), scope.Read)
+	m, err := a.orgAndUser(r, c)
 	if err != nil {
 		return 0, nil, err
 	}
-	u, err := a.userByName(ctx, r.PathValue("username"))
-	if err != nil {
-		return 0, nil, err
-	}
-	perms, err := a.store.ListPermissions(ctx, u.ID)
-	if err != nil {
-		return 0, nil, err
-	}
-	ua := scope.NewUserAccess(perms)
-	level := ua.Project(p)
-	reads := level >= scope.Read
-	if !reads {
-		repos, err := store.All(ctx, store.Bind(a.store.ListRepos, p.ID))
-		if err != nil {
-			return 0, nil, err
-		}
-		reads = slices.ContainsFunc(repos, func(repo store.Repo) bool { return ua.Repo(repo, p) >= scope.Read })
-	}
+	level := m.access.Project(m.project)
+	reads := level >= scope.Read ||
+		slices.ContainsFunc(m.repos, func(repo store.Repo) bool { return m.access.Repo(repo, m.project) >= scope.Read })
 	admin := level >= scope.Admin
 	return http.StatusOK, giteaOrgPermissions{IsOwner: admin, IsAdmin: admin, CanWrite: level >= scope.Write,
 		CanRead: reads, CanCreateRepository: admin}, nil

@@ -145,19 +145,26 @@ func giteaPageSize(limit int) int {
 	return min(limit, giteaMaxLimit)
 }
 
+// giteaPage reads Gitea's page (from 1) and limit (giteaPageSize) query
+// parameters.
+func giteaPage(r *http.Request) (pageNo, limit int, err error) {
+	if pageNo, err = queryInt(r, "page", 1); err != nil {
+		return 0, 0, err
+	}
+	if limit, err = queryInt(r, "limit", giteaDefaultLimit); err != nil {
+		return 0, 0, err
+	}
+	return max(pageNo, 1), giteaPageSize(limit), nil
+}
+
 // giteaPagedSeq answers 200 with one Gitea page of items. The total count
 // that Gitea sends needs the whole list: it reads every item, but keeps
 // only the page's.
 func giteaPagedSeq[T any](r *http.Request, items iter.Seq2[T, error]) (int, any, error) {
-	pageNo, err := queryInt(r, "page", 1)
+	pageNo, limit, err := giteaPage(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	limit, err := queryInt(r, "limit", giteaDefaultLimit)
-	if err != nil {
-		return 0, nil, err
-	}
-	pageNo, limit = max(pageNo, 1), giteaPageSize(limit)
 	start := math.MaxInt // past any list, without overflow for absurd page numbers
 	if pageNo-1 <= math.MaxInt/limit {
 		start = (pageNo - 1) * limit
