@@ -172,6 +172,17 @@ func (a *API) bbHookRepo(r *http.Request, c *oauth.Caller) (store.Repo, error) {
 	return repo, err
 }
 
+// bbRepoHook loads the repository of a webhook route for its
+// administrator and the Bitbucket webhook of the route's {id}.
+func (a *API) bbRepoHook(r *http.Request, c *oauth.Caller) (store.Repo, store.Webhook, error) {
+	repo, err := a.bbHookRepo(r, c)
+	if err != nil {
+		return store.Repo{}, store.Webhook{}, err
+	}
+	h, err := a.bbHookByID(r, repo)
+	return repo, h, err
+}
+
 // bbHookByID loads the Bitbucket webhook of the route's {id}.
 func (a *API) bbHookByID(r *http.Request, repo store.Repo) (store.Webhook, error) {
 	raw := r.PathValue("id")
@@ -239,11 +250,7 @@ func (a *API) bbCreateHook(r *http.Request, c *oauth.Caller) (int, any, error) {
 
 // bbGetHook is GET …/webhooks/{id}.
 func (a *API) bbGetHook(r *http.Request, c *oauth.Caller) (int, any, error) {
-	repo, err := a.bbHookRepo(r, c)
-	if err != nil {
-		return 0, nil, err
-	}
-	h, err := a.bbHookByID(r, repo)
+	_, h, err := a.bbRepoHook(r, c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -254,11 +261,7 @@ func (a *API) bbGetHook(r *http.Request, c *oauth.Caller) (int, any, error) {
 // hook's; a configuration without secret keeps the secret, an empty
 // secret removes it.
 func (a *API) bbUpdateHook(r *http.Request, c *oauth.Caller) (int, any, error) {
-	repo, err := a.bbHookRepo(r, c)
-	if err != nil {
-		return 0, nil, err
-	}
-	old, err := a.bbHookByID(r, repo)
+	repo, old, err := a.bbRepoHook(r, c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -266,20 +269,26 @@ func (a *API) bbUpdateHook(r *http.Request, c *oauth.Caller) (int, any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return 0, nil, err
 	}
-	// Validate before the update, so that a refusal is the caller's error.
-	if _, _, _, err := in.apply(old, false); err != nil {
+	// Validate and seal before the update, so that a refusal is the
+	// caller's error and the update's callback does nothing but apply.
+	_, secret, set, err := in.apply(old, false)
+	if err != nil {
 		return 0, nil, err
+	}
+	var sealed []byte
+	if set {
+		if sealed, err = a.cfg.HookSecrets.Seal(repo.ID, secret); err != nil {
+			return 0, nil, err
+		}
 	}
 	now := a.cfg.Provider.Now()
 	h, err := a.store.UpdateWebhook(r.Context(), repo.ID, old.ID, func(cur store.Webhook) (store.Webhook, error) {
-		next, secret, set, err := in.apply(cur, false)
+		next, _, _, err := in.apply(cur, false)
 		if err != nil {
 			return cur, err
 		}
 		if set {
-			if next.Secret, err = a.cfg.HookSecrets.Seal(repo.ID, secret); err != nil {
-				return cur, err
-			}
+			next.Secret = sealed
 		}
 		next.UpdatedAt = now
 		return next, nil
@@ -296,11 +305,7 @@ func (a *API) bbUpdateHook(r *http.Request, c *oauth.Caller) (int, any, error) {
 
 // bbDeleteHook is DELETE …/webhooks/{id}: 204, with its deliveries.
 func (a *API) bbDeleteHook(r *http.Request, c *oauth.Caller) (int, any, error) {
-	repo, err := a.bbHookRepo(r, c)
-	if err != nil {
-		return 0, nil, err
-	}
-	h, err := a.bbHookByID(r, repo)
+	repo, h, err := a.bbRepoHook(r, c)
 	if err != nil {
 		return 0, nil, err
 	}

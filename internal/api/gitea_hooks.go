@@ -239,6 +239,16 @@ func giteaHookID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
+// giteaRepoHook loads the repository at admin level and its hook {id}.
+func (a *API) giteaRepoHook(r *http.Request, c *oauth.Caller) (giteaRepoIn, store.Webhook, error) {
+	in, err := a.giteaHookRepo(r, c)
+	if err != nil {
+		return giteaRepoIn{}, store.Webhook{}, err
+	}
+	h, err := a.giteaHookOf(r.Context(), r, in)
+	return in, h, err
+}
+
 // giteaHookOf loads hook {id} of the repository, which must be a Gitea hook.
 func (a *API) giteaHookOf(ctx context.Context, r *http.Request, in giteaRepoIn) (store.Webhook, error) {
 	id, err := giteaHookID(r)
@@ -254,11 +264,7 @@ func (a *API) giteaHookOf(ctx context.Context, r *http.Request, in giteaRepoIn) 
 
 // giteaGetHook is GET /repos/{owner}/{repo}/hooks/{id}.
 func (a *API) giteaGetHook(r *http.Request, c *oauth.Caller) (int, any, error) {
-	in, err := a.giteaHookRepo(r, c)
-	if err != nil {
-		return 0, nil, err
-	}
-	h, err := a.giteaHookOf(r.Context(), r, in)
+	_, h, err := a.giteaRepoHook(r, c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -270,11 +276,8 @@ func (a *API) giteaGetHook(r *http.Request, c *oauth.Caller) (int, any, error) {
 // the events are replaced (none means push); the branch filter is
 // replaced; active changes when given.
 func (a *API) giteaEditHook(r *http.Request, c *oauth.Caller) (int, any, error) {
-	in, err := a.giteaHookRepo(r, c)
+	in, old, err := a.giteaRepoHook(r, c)
 	if err != nil {
-		return 0, nil, err
-	}
-	if _, err := a.giteaHookOf(r.Context(), r, in); err != nil {
 		return 0, nil, err
 	}
 	var body giteaHookInput
@@ -291,8 +294,7 @@ func (a *API) giteaEditHook(r *http.Request, c *oauth.Caller) (int, any, error) 
 			return 0, nil, err
 		}
 	}
-	id, _ := giteaHookID(r)
-	h, err := a.store.UpdateWebhook(r.Context(), in.repo.ID, id, func(h store.Webhook) (store.Webhook, error) {
+	h, err := a.store.UpdateWebhook(r.Context(), in.repo.ID, old.ID, func(h store.Webhook) (store.Webhook, error) {
 		var cfg giteaHookConfig
 		_ = json.Unmarshal([]byte(h.Config), &cfg)
 		cfg.ContentType, cfg.HTTPMethod, cfg.BranchFilter = "json", "POST", body.BranchFilter
@@ -325,11 +327,7 @@ func (a *API) giteaEditHook(r *http.Request, c *oauth.Caller) (int, any, error) 
 
 // giteaDeleteHook is DELETE /repos/{owner}/{repo}/hooks/{id}: 204.
 func (a *API) giteaDeleteHook(r *http.Request, c *oauth.Caller) (int, any, error) {
-	in, err := a.giteaHookRepo(r, c)
-	if err != nil {
-		return 0, nil, err
-	}
-	h, err := a.giteaHookOf(r.Context(), r, in)
+	in, h, err := a.giteaRepoHook(r, c)
 	if err != nil {
 		return 0, nil, err
 	}
