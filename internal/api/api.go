@@ -156,21 +156,31 @@ var (
 
 // handle wraps h with the credential check and the error renderer.
 func (a *API) handle(rt route, h handlerFunc) http.Handler {
+	return a.wrap(rt, func(w http.ResponseWriter, r *http.Request, c *oauth.Caller) error {
+		status, body, err := h(r, c)
+		if err == nil {
+			writeJSON(w, status, body)
+		}
+		return err
+	})
+}
+
+// wrap is every API route's way in: it authenticates the request as rt
+// says, names the user in X-AUSERNAME (as Bitbucket does), runs serve,
+// which writes a success itself, and renders the error serve returns (or
+// the credential check's) in rt's dialect.
+func (a *API) wrap(rt route, serve func(w http.ResponseWriter, r *http.Request, c *oauth.Caller) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := a.caller(r, rt)
+		if err == nil {
+			if !caller.Anonymous() {
+				w.Header().Set("X-AUSERNAME", caller.User.Username)
+			}
+			err = serve(w, r, caller)
+		}
 		if err != nil {
 			a.writeError(w, r, rt, err)
-			return
 		}
-		if !caller.Anonymous() {
-			w.Header().Set("X-AUSERNAME", caller.User.Username)
-		}
-		status, body, err := h(r, caller)
-		if err != nil {
-			a.writeError(w, r, rt, err)
-			return
-		}
-		writeJSON(w, status, body)
 	})
 }
 

@@ -90,19 +90,10 @@ type bbTextHandlerFunc func(r *http.Request, c *oauth.Caller) (bbTextBody, error
 // handleBBText wraps h with the credential check and the error renderer,
 // as handle does.
 func (a *API) handleBBText(rt route, h bbTextHandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller, err := a.caller(r, rt)
+	return a.wrap(rt, func(w http.ResponseWriter, r *http.Request, c *oauth.Caller) error {
+		body, err := h(r, c)
 		if err != nil {
-			a.writeError(w, r, rt, err)
-			return
-		}
-		if !caller.Anonymous() {
-			w.Header().Set("X-AUSERNAME", caller.User.Username)
-		}
-		body, err := h(r, caller)
-		if err != nil {
-			a.writeError(w, r, rt, err)
-			return
+			return err
 		}
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
@@ -113,6 +104,7 @@ func (a *API) handleBBText(rt route, h bbTextHandlerFunc) http.Handler {
 		h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body.data)
+		return nil
 	})
 }
 

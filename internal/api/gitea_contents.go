@@ -228,15 +228,10 @@ type rawFile struct {
 // handleRaw is handle for a route that answers with a file's bytes rather
 // than JSON; errors are rendered as by handle.
 func (a *API) handleRaw(rt route, h func(r *http.Request, c *oauth.Caller) (rawFile, error)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller, err := a.caller(r, rt)
-		var f rawFile
-		if err == nil {
-			f, err = h(r, caller)
-		}
+	return a.wrap(rt, func(w http.ResponseWriter, r *http.Request, c *oauth.Caller) error {
+		f, err := h(r, c)
 		if err != nil {
-			a.writeError(w, r, rt, err)
-			return
+			return err
 		}
 		kind, disposition := "application/octet-stream", "attachment"
 		if sniffed := http.DetectContentType(f.data); strings.HasPrefix(sniffed, "text/") && utf8.Valid(f.data) {
@@ -249,6 +244,7 @@ func (a *API) handleRaw(rt route, h func(r *http.Request, c *oauth.Caller) (rawF
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(f.data)
+		return nil
 	})
 }
 
