@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"path"
 	"strings"
 
 	"latchkey/internal/gitrepo"
@@ -10,21 +9,12 @@ import (
 	"latchkey/internal/scope"
 )
 
-// bbChangePath is Bitbucket's path of a changed file.
-type bbChangePath struct {
-	Components []string `json:"components"`
-	Parent     string   `json:"parent"`
-	Name       string   `json:"name"`
-	Extension  string   `json:"extension,omitempty"`
-	ToString   string   `json:"toString"`
-}
-
 // bbChange is Bitbucket's change of one file between two commits.
 type bbChange struct {
 	ContentID        string            `json:"contentId,omitempty"`
 	FromContentID    string            `json:"fromContentId,omitempty"`
-	Path             bbChangePath      `json:"path"`
-	SrcPath          *bbChangePath     `json:"srcPath,omitempty"`
+	Path             bbPathJSON        `json:"path"`
+	SrcPath          *bbPathJSON       `json:"srcPath,omitempty"`
 	Executable       bool              `json:"executable"`
 	SrcExecutable    bool              `json:"srcExecutable"`
 	PercentUnchanged int               `json:"percentUnchanged"`
@@ -34,20 +24,11 @@ type bbChange struct {
 	Links            links             `json:"links"`
 }
 
-func bbPathOf(p string) bbChangePath {
-	dir, name := path.Split(p)
-	out := bbChangePath{Components: strings.Split(p, "/"), Parent: strings.TrimSuffix(dir, "/"), Name: name, ToString: p}
-	if i := strings.LastIndexByte(name, '.'); i > 0 {
-		out.Extension = name[i+1:]
-	}
-	return out
-}
-
 // bbChangeJSON shapes a change; browse is the repository's browse URL and
 // at the commit the file is shown at.
 func bbChangeJSON(c gitrepo.FileChange, browse, at string) bbChange {
 	out := bbChange{
-		ContentID: c.SHA, FromContentID: c.SrcSHA, Path: bbPathOf(c.Path), Type: string(c.Type),
+		ContentID: c.SHA, FromContentID: c.SrcSHA, Path: bbPath(c.Path), Type: string(c.Type),
 		Executable: c.Mode == "100755", SrcExecutable: c.SrcMode == "100755", PercentUnchanged: c.Similarity,
 		NodeType: "FILE", Properties: map[string]string{"gitChangeType": string(c.Type)},
 		Links: self(browse + "/" + c.Path + "?at=" + at),
@@ -56,7 +37,7 @@ func bbChangeJSON(c gitrepo.FileChange, browse, at string) bbChange {
 		out.NodeType = "SUBMODULE"
 	}
 	if c.SrcPath != "" && c.SrcPath != c.Path {
-		sp := bbPathOf(c.SrcPath)
+		sp := bbPath(c.SrcPath)
 		out.SrcPath = &sp
 	}
 	return out
@@ -96,9 +77,19 @@ func (a *API) bbChanges(r *http.Request, c *oauth.Caller, tipParam, baseParam st
 	if err != nil {
 		return 0, nil, err
 	}
+	// Each revision is looked up on its own, so that a missing one is
+	// named in the answer.
+	for _, rev := range []string{tip, base} {
+		if strings.Trim(rev, "0") == "" {
+			continue // none, or all zeros: the tip's first parent
+		}
+		if _, err := g.Resolve(r.Context(), rev); err != nil {
+			return 0, nil, bbGitProblem(err, bbCommitMissing(rev, repo))
+		}
+	}
 	changes, err := g.Changes(r.Context(), base, tip)
 	if err != nil {
-		return 0, nil, bbGitProblem(err, bbCommitMissing(strings.TrimSpace(tip+" "+base), repo))
+		return 0, nil, bbGitProblem(err, bbCommitMissing(tip, repo))
 	}
 	browse := a.cfg.BaseURL + "/projects/" + p.Key + "/repos/" + repo.Slug + "/browse"
 	return pagedSeq(r, mapSeq(seqOf(changes), func(ch gitrepo.FileChange) bbChange { return bbChangeJSON(ch, browse, tip) }))

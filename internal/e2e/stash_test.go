@@ -197,8 +197,10 @@ func TestStashDriverReadsUsersReposBranchesCommitsAndFiles(t *testing.T) {
 	if err != nil || len(changes) < 2 {
 		t.Fatalf("Git.CompareChanges(feature/x, first commit) = %+v, %v", changes, err)
 	}
-	if _, _, err := alice.Git.CompareChanges(ctx, "PRJ/code", strings.Repeat("0", 40), f.main[0], scm.ListOptions{}); err == nil {
-		t.Errorf("Git.CompareChanges from a missing commit answered")
+	missing := strings.Repeat("a", 40)
+	if _, _, err := alice.Git.CompareChanges(ctx, "PRJ/code", missing, f.main[0], scm.ListOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "'"+missing+"' does not exist") {
+		t.Errorf("Git.CompareChanges from a missing commit = %v, want Bitbucket's error naming it", err)
 	}
 
 	commits, _, err := alice.Git.ListCommits(ctx, "PRJ/code", scm.CommitListOptions{Ref: "feature/x"})
