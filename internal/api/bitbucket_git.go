@@ -72,8 +72,18 @@ func bbGitProblem(err error, missing string) error {
 		return notFound(missing)
 	case errors.Is(err, gitrepo.ErrBadRevision):
 		return badRequest(missing + " The revision or path is not valid.")
+	case errors.Is(err, gitrepo.ErrTooLarge):
+		return tooLargeToRead()
 	}
 	return err
+}
+
+// tooLargeToRead is the answer when what git would print for a request (a
+// tree listing, a history) is beyond what is read for one: the
+// repository's content is the caller's, so it is no server fault.
+func tooLargeToRead() error {
+	return &apiError{status: http.StatusRequestEntityTooLarge,
+		message: "The answer is larger than this server reads for one request; clone the repository to read it."}
 }
 
 // bbTextBody is an answer that is not JSON: raw bytes of a content type.

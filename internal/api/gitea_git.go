@@ -68,10 +68,14 @@ func (a *API) giteaHTMLURL(in giteaRepoIn) string {
 }
 
 // gitMissing turns gitrepo's not-found and bad-revision errors into
-// Gitea's 404 naming what was asked for; other errors pass.
+// Gitea's 404 naming what was asked for, and an answer too large to read
+// into 413; other errors pass.
 func gitMissing(err error, what string) error {
-	if errors.Is(err, gitrepo.ErrNotFound) || errors.Is(err, gitrepo.ErrBadRevision) {
+	switch {
+	case errors.Is(err, gitrepo.ErrNotFound), errors.Is(err, gitrepo.ErrBadRevision):
 		return notFound(what + " does not exist.")
+	case errors.Is(err, gitrepo.ErrTooLarge):
+		return tooLargeToRead()
 	}
 	return err
 }
