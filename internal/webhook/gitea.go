@@ -2,58 +2,22 @@ package webhook
 
 import (
 	"encoding/json"
-	"net/url"
 	"strings"
 	"time"
 
 	"latchkey/internal/gitrepo"
+	"latchkey/internal/shape"
 )
 
 // Gitea's payloads (modules/structs/hook.go of Gitea): push, create and
 // delete, with the repository, pusher and sender objects of its API.
 
-type giteaUser struct {
-	ID        int64  `json:"id"`
-	Login     string `json:"login"`
-	LoginName string `json:"login_name"`
-	FullName  string `json:"full_name"`
-	Email     string `json:"email"`
-	AvatarURL string `json:"avatar_url"`
-	Username  string `json:"username"`
-	HTMLURL   string `json:"html_url"`
-	IsAdmin   bool   `json:"is_admin"`
-	Created   string `json:"created,omitempty"`
-}
-
-type giteaPerms struct {
-	Admin bool `json:"admin"`
-	Push  bool `json:"push"`
-	Pull  bool `json:"pull"`
-}
-
-type giteaRepository struct {
-	ID            int64      `json:"id"`
-	Owner         giteaUser  `json:"owner"`
-	Name          string     `json:"name"`
-	FullName      string     `json:"full_name"`
-	Description   string     `json:"description"`
-	Empty         bool       `json:"empty"`
-	Private       bool       `json:"private"`
-	Fork          bool       `json:"fork"`
-	Template      bool       `json:"template"`
-	Mirror        bool       `json:"mirror"`
-	Size          int        `json:"size"`
-	HTMLURL       string     `json:"html_url"`
-	URL           string     `json:"url"`
-	SSHURL        string     `json:"ssh_url"`
-	CloneURL      string     `json:"clone_url"`
-	Website       string     `json:"website"`
-	DefaultBranch string     `json:"default_branch"`
-	Archived      bool       `json:"archived"`
-	CreatedAt     string     `json:"created_at"`
-	UpdatedAt     string     `json:"updated_at"`
-	Permissions   giteaPerms `json:"permissions"`
-}
+// giteaUser and giteaRepository are the Gitea API's objects, as package
+// shape builds them for the REST API too.
+type (
+	giteaUser       = shape.GiteaUser
+	giteaRepository = shape.GiteaRepo
+)
 
 type giteaPayloadUser struct {
 	Name     string `json:"name"`
@@ -100,24 +64,17 @@ type giteaRefPayload struct {
 func (p *Push) giteaActor() giteaUser {
 	a := p.Pusher
 	return giteaUser{ID: a.ID, Login: a.Username, FullName: a.DisplayName, Email: a.Email,
-		Username: a.Username, HTMLURL: p.BaseURL + "/" + url.PathEscape(a.Username)}
+		Username: a.Username, HTMLURL: shape.Site(p.BaseURL).GiteaUserHTML(a.Username)}
 }
 
+// giteaRepository is the pushed repository; as in Gitea, a hook's payload
+// carries the owner's permissions.
 func (p *Push) giteaRepository() giteaRepository {
-	pr, r := p.Project, p.Repo
-	html := p.repoURL()
-	return giteaRepository{
-		ID: r.ID, Name: r.Slug, FullName: pr.Key + "/" + r.Slug, Description: r.Name,
-		Owner: giteaUser{ID: pr.ID, Login: pr.Key, Username: pr.Key, FullName: pr.Name,
-			HTMLURL: p.BaseURL + "/" + pr.Key, Created: gtime(pr.CreatedAt)},
-		Private: !(r.Public || pr.Public), HTMLURL: html, URL: p.BaseURL + "/api/v1/repos/" + pr.Key + "/" + r.Slug,
-		CloneURL: p.cloneURL(), DefaultBranch: p.DefaultBranch,
-		CreatedAt: gtime(r.CreatedAt), UpdatedAt: gtime(r.CreatedAt),
-		// As in Gitea, a hook's payload carries the owner's permissions.
-		Permissions: giteaPerms{Admin: true, Push: true, Pull: true},
-	}
+	return shape.Site(p.BaseURL).GiteaRepo(p.Repo, p.Project, p.DefaultBranch,
+		shape.GiteaPermissions{Admin: true, Push: true, Pull: true})
 }
 
+// gtime is a commit's time in Gitea's format, in the zone git recorded.
 func gtime(t time.Time) string { return t.Format(time.RFC3339) }
 
 func (p *Push) giteaCommit(c gitrepo.Commit, files []gitrepo.FileChange) giteaCommit {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"latchkey/internal/gitrepo"
+	"latchkey/internal/shape"
 	"latchkey/internal/store"
 )
 
@@ -84,9 +85,4 @@ func newGUID() string {
 }
 
 // repoURL is the repository's page, Gitea's html_url.
-func (p *Push) repoURL() string { return p.BaseURL + "/" + p.Project.Key + "/" + p.Repo.Slug }
-
-// cloneURL is where git clones the repository.
-func (p *Push) cloneURL() string {
-	return p.BaseURL + "/scm/" + strings.ToLower(p.Project.Key) + "/" + p.Repo.Slug + ".git"
-}
+func (p *Push) repoURL() string { return shape.Site(p.BaseURL).GiteaRepoHTML(p.Repo, p.Project) }
