@@ -159,8 +159,18 @@ func (g *credentialGit) mustWithBrowser(dir string, args ...string) string {
 	cmd := g.command(ctx, dir, args...)
 	var out testkit.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := g.runWithBrowser(cmd, cancel); err != nil {
+		g.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+// runWithBrowser starts cmd and, while it runs, plays the person in front
+// of every browser the credential helper opens (playUser). It returns
+// cmd's error, or the browser step's after stopping cmd (cancel).
+func (g *credentialGit) runWithBrowser(cmd *exec.Cmd, cancel context.CancelFunc) error {
 	if err := cmd.Start(); err != nil {
-		g.t.Fatal(err)
+		return err
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -169,16 +179,13 @@ func (g *credentialGit) mustWithBrowser(dir string, args ...string) string {
 	for {
 		select {
 		case err := <-done:
-			if err != nil {
-				g.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out.String())
-			}
-			return out.String()
+			return err
 		case <-tick.C:
 			for _, u := range g.newURLs() {
 				if err := g.playUser(u); err != nil {
 					cancel()
 					<-done
-					g.t.Fatalf("git %s: the browser step failed: %v\ngit said:\n%s", strings.Join(args, " "), err, out.String())
+					return fmt.Errorf("the browser step failed: %w", err)
 				}
 			}
 		}

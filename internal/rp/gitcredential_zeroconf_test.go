@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,51 +54,45 @@ func (g *credentialGit) helperGet(repoURL string, challenges []string, flags []s
 	cmd := g.command(ctx, "", append(append([]string{"credential-oauth"}, flags...), "get")...)
 	cmd.Stdin = strings.NewReader(in + "\n")
 	var out testkit.SyncBuffer
-	cmd.Stdout = &out
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		g.t.Fatal(err)
+	said := &lineWriter{each: onStderr}
+	cmd.Stdout, cmd.Stderr = &out, said
+	if err := g.runWithBrowser(cmd, cancel); err != nil {
+		g.t.Fatalf("git credential-oauth get: %v\nthe helper said:\n%s", err, said.String())
 	}
-	if err := cmd.Start(); err != nil {
-		g.t.Fatal(err)
-	}
-	var said testkit.SyncBuffer
-	go func() {
-		for sc := bufio.NewScanner(stderr); sc.Scan(); {
-			said.Write([]byte(sc.Text() + "\n"))
-			if onStderr != nil {
-				onStderr(sc.Text())
-			}
+	cred := map[string]string{}
+	for sc := bufio.NewScanner(strings.NewReader(out.String())); sc.Scan(); {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			cred[k] = v
 		}
-	}()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
+	}
+	if cred["password"] == "" && cred["credential"] == "" {
+		g.t.Fatalf("git credential-oauth printed no credential: %q\nit said:\n%s", out.String(), said.String())
+	}
+	return cred
+}
+
+// lineWriter keeps what is written and hands each complete line to each
+// (when set) as it arrives.
+type lineWriter struct {
+	testkit.SyncBuffer
+	mu      sync.Mutex
+	partial string
+	each    func(line string)
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.SyncBuffer.Write(p)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial += string(p)
 	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				g.t.Fatalf("git credential-oauth get: %v\n%s", err, said.String())
-			}
-			cred := map[string]string{}
-			for sc := bufio.NewScanner(strings.NewReader(out.String())); sc.Scan(); {
-				if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-					cred[k] = v
-				}
-			}
-			if cred["password"] == "" && cred["credential"] == "" {
-				g.t.Fatalf("git credential-oauth printed no credential: %q\nit said:\n%s", out.String(), said.String())
-			}
-			return cred
-		case <-tick.C:
-			for _, u := range g.newURLs() {
-				if err := g.playUser(u); err != nil {
-					cancel()
-					<-done
-					g.t.Fatalf("the browser step failed: %v\nthe helper said:\n%s", err, said.String())
-				}
-			}
+		line, rest, ok := strings.Cut(l.partial, "\n")
+		if !ok {
+			return len(p), nil
+		}
+		l.partial = rest
+		if l.each != nil {
+			l.each(line)
 		}
 	}
 }
