@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -245,12 +244,7 @@ func (a *API) giteaCommits(r *http.Request, c *oauth.Caller) (int, any, error) {
 // giteaNeighbourLinks is the Link header of a page whose total is not
 // known: next when more follow, first and prev after the first page.
 func giteaNeighbourLinks(u *url.URL, pageNo, limit int, more bool) string {
-	link := func(n int, rel string) string {
-		q := u.Query()
-		q.Set("page", strconv.Itoa(n))
-		q.Set("limit", strconv.Itoa(limit))
-		return fmt.Sprintf(`<%s?%s>; rel="%s"`, u.Path, q.Encode(), rel)
-	}
+	link := func(n int, rel string) string { return giteaPageLink(u, n, limit, rel) }
 	var links []string
 	if more {
 		links = append(links, link(pageNo+1, "next"))

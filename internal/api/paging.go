@@ -188,16 +188,20 @@ func giteaPagedSeq[T any](r *http.Request, items iter.Seq2[T, error]) (int, any,
 	return http.StatusOK, withHeaders{header: h, body: out}, nil
 }
 
+// giteaPageLink is one link of a Link header: page n of the request's
+// list, with its relation.
+func giteaPageLink(u *url.URL, n, limit int, rel string) string {
+	q := u.Query()
+	q.Set("page", strconv.Itoa(n))
+	q.Set("limit", strconv.Itoa(limit))
+	return fmt.Sprintf(`<%s?%s>; rel="%s"`, u.Path, q.Encode(), rel)
+}
+
 // giteaLinks is the Link header (RFC 8288) with next, last, first and
 // prev pages, as Gitea sends it.
 func giteaLinks(u *url.URL, pageNo, limit, total int) string {
 	last := max((total+limit-1)/limit, 1)
-	link := func(n int, rel string) string {
-		q := u.Query()
-		q.Set("page", strconv.Itoa(n))
-		q.Set("limit", strconv.Itoa(limit))
-		return fmt.Sprintf(`<%s?%s>; rel="%s"`, u.Path, q.Encode(), rel)
-	}
+	link := func(n int, rel string) string { return giteaPageLink(u, n, limit, rel) }
 	var links []string
 	if pageNo < last {
 		links = append(links, link(pageNo+1, "next"), link(last, "last"))
