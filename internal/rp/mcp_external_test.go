@@ -70,7 +70,9 @@ func startExternalMCP(t *testing.T, env *testkit.Env, jwksURI string) *externalM
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
-	x := &externalMCP{resource: base + "/mcp", scopes: []string{"tickets:read"}}
+	// It understands one of Latchkey's scopes: the administrator registers
+	// it with that scope, which the client asks for.
+	x := &externalMCP{resource: base + "/mcp", scopes: []string{"read:repository"}}
 	keys := &jwksCache{url: jwksURI}
 	verifier := func(ctx context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
 		claims, err := verifyAccessJWT(ctx, keys, token, env.URL, x.resource, env.Clock.Now())

@@ -212,7 +212,7 @@ func checkListed(t *testing.T, what string, c mcpCall) {
 		t.Fatalf("%s: %s", what, describe(c))
 	}
 	text := c.text()
-	if !strings.Contains(text, mcpVisibleRepo) {
+	if !strings.Contains(text, `"PRIV/`+mcpVisibleRepo+`"`) {
 		t.Errorf("%s does not list %s, which alice may read:\n%s", what, mcpVisibleRepo, text)
 	}
 	if strings.Contains(text, mcpHiddenRepo) {
@@ -256,7 +256,7 @@ func TestMCPTypeScriptSDKAtExternalServer(t *testing.T) {
 
 	redirectURI := fmt.Sprintf("http://127.0.0.1:%d/callback", freePort(t))
 	clientID, _ := env.Client(admin.NewClient{Name: "MCP SDK e2e", RedirectURIs: []string{redirectURI}, Public: true,
-		Scopes: strings.Join(append([]string{"read:repository"}, ext.scopes...), " ")})
+		Scopes: strings.Join(ext.scopes, " ")})
 	person := newChromiumUser(t, "alice", "alice-password")
 	s := startMCPScript(t, node, "MCP_SERVER_URL="+ext.resource, "MCP_REDIRECT_URI="+redirectURI,
 		"MCP_CLIENT_ID="+clientID, "MCP_TOOL=whoami")
