@@ -2,8 +2,11 @@ package rp
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -191,4 +194,73 @@ func registerResourceServer(t *testing.T, env *testkit.Env, uri, name string, sc
 	t.Helper()
 	_ = env
 	pending(t, "no API to register an external resource server (%s, %q, scopes %q) on this branch (lead: store.ResourceServer)", uri, name, scopes)
+}
+
+// TestExternalVerifierRefusesWhatRFC9068Forbids checks the external
+// server's offline verifier on its own, with tokens the test signs: it
+// accepts a good one and refuses a wrong typ, issuer, audience, an expired
+// token, one without client_id, an unknown key and a bad signature, so that
+// its acceptance of Latchkey's tokens in the end-to-end test means
+// something.
+func TestExternalVerifierRefusesWhatRFC9068Forbids(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(jwks)
+	}))
+	defer srv.Close()
+	const issuer, audience = "https://as.example", "https://mcp.example/mcp"
+	now := time.Now()
+	good := map[string]any{"iss": issuer, "sub": "7", "aud": audience, "exp": now.Add(time.Hour).Unix(),
+		"iat": now.Unix(), "jti": "j1", "client_id": "c1", "scope": "read:repository"}
+	sign := func(k *rsa.PrivateKey, kid, typ string, change func(map[string]any)) string {
+		claims := maps.Clone(good)
+		if change != nil {
+			change(claims)
+		}
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k},
+			(&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", kid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := json.Marshal(claims)
+		jws, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := jws.CompactSerialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	cases := []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"good", sign(key, "k1", "at+jwt", nil), true},
+		{"aud as an array", sign(key, "k1", "at+jwt", func(c map[string]any) { c["aud"] = []string{"x", audience} }), true},
+		{"typ JWT", sign(key, "k1", "JWT", nil), false},
+		{"another issuer", sign(key, "k1", "at+jwt", func(c map[string]any) { c["iss"] = "https://evil.example" }), false},
+		{"another audience", sign(key, "k1", "at+jwt", func(c map[string]any) { c["aud"] = "https://as.example" }), false},
+		{"expired", sign(key, "k1", "at+jwt", func(c map[string]any) { c["exp"] = now.Add(-time.Second).Unix() }), false},
+		{"no client_id", sign(key, "k1", "at+jwt", func(c map[string]any) { delete(c, "client_id") }), false},
+		{"unknown key", sign(other, "k2", "at+jwt", nil), false},
+		{"signed by another key under a known kid", sign(other, "k1", "at+jwt", nil), false},
+		{"opaque", "lka_not-a-jwt", false},
+	}
+	for _, c := range cases {
+		_, err := verifyAccessJWT(context.Background(), &jwksCache{url: srv.URL}, c.token, issuer, audience, now)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: error %v, want accepted %v", c.name, err, c.ok)
+		}
+	}
 }
