@@ -272,8 +272,8 @@ type chromiumUser struct {
 	ctx                context.Context
 	log                *testkit.SyncBuffer
 	username, password string
-	// Consents counts the consent pages the person approved.
-	Consents int
+	// Consents holds the text of each consent page the person approved.
+	Consents []string
 }
 
 // newChromiumUser starts Chromium for the test.
@@ -330,7 +330,11 @@ func (u *chromiumUser) authorize(start, redirectURI string) {
 				fail("sign in", err)
 			}
 		case "consent":
-			u.Consents++
+			text, err := chromedp.Run(u.ctx, chromedp.Text(chromedp.CSS("main, body")))
+			if err != nil {
+				fail("read the consent page", err)
+			}
+			u.Consents = append(u.Consents, text)
 			if _, err := chromedp.RunResponse(u.ctx, chromedp.Click(chromedp.CSS(`button[name="decision"][value="approve"]`))); err != nil &&
 				!errors.Is(err, context.Canceled) {
 				// The callback answers the navigation; a failure here is

@@ -145,9 +145,10 @@ func runLatchkeyMCP(t *testing.T, registration string) {
 
 	// Discovery, registration, sign-in and consent, then the first call.
 	conn := s.connect(person, redirectURI)
-	if conn.Rounds != 1 || person.Consents != 1 {
-		t.Errorf("authorization rounds %d, consent pages %d; want 1 and 1", conn.Rounds, person.Consents)
+	if conn.Rounds != 1 || len(person.Consents) != 1 {
+		t.Fatalf("authorization rounds %d, consent pages %d; want 1 and 1", conn.Rounds, len(person.Consents))
 	}
+	t.Logf("the consent page: %s", person.Consents[0])
 	if !slices.Contains(conn.Tools, mcpListTool) {
 		t.Fatalf("tools %q lack %s", conn.Tools, mcpListTool)
 	}
@@ -161,6 +162,11 @@ func runLatchkeyMCP(t *testing.T, registration string) {
 		}
 		if docs.fetches() == 0 {
 			t.Error("Latchkey never fetched the client ID metadata document")
+		}
+		// A client no administrator registered: the consent page names
+		// where the code goes.
+		if !strings.Contains(person.Consents[0], "127.0.0.1") {
+			t.Errorf("the consent page for a metadata document client does not name the redirect host 127.0.0.1:\n%s", person.Consents[0])
 		}
 	case "registered":
 		if len(st.Wire.Register) != 1 || st.ClientID == "" || strings.HasPrefix(st.ClientID, "https://") {
