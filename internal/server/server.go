@@ -30,7 +30,9 @@ import (
 	"latchkey/internal/oidc"
 	"latchkey/internal/outbound"
 	"latchkey/internal/ratelimit"
+	"latchkey/internal/resource"
 	"latchkey/internal/routes"
+	"latchkey/internal/scope"
 	"latchkey/internal/store"
 	"latchkey/internal/web"
 	"latchkey/internal/webhook"
@@ -156,6 +158,7 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 		s.log.Warn("git over HTTP will fail until git is installed", "error", err)
 	}
 	idp.Mount(apis, provider)
+	resource.Mount(apis, resource.Documents(s.cfg.Issuer(), scope.Known(), resource.MCPScopes))
 	apis.Handle(oauth.DeviceCodePath, dialect.Limit(limits, "device", provider.DeviceAuthorizationHandler()))
 	apis.HandleFunc("GET /healthz", s.healthz)
 	apis.HandleFunc("GET /readyz", s.readyz)
