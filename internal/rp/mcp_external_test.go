@@ -21,6 +21,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
+	"latchkey/internal/store"
 	"latchkey/internal/testkit"
 )
 
@@ -188,12 +189,14 @@ func verifyAccessJWT(ctx context.Context, keys *jwksCache, token, issuer, audien
 }
 
 // registerResourceServer registers the external server in Latchkey as an
-// administrator would. It waits for the lead's store/CLI API
-// (store.CreateResourceServer or admin's equivalent).
+// administrator does (store.ResourceServer): its URI, name and scopes.
 func registerResourceServer(t *testing.T, env *testkit.Env, uri, name string, scopes []string) {
 	t.Helper()
-	_ = env
-	pending(t, "no API to register an external resource server (%s, %q, scopes %q) on this branch (lead: store.ResourceServer)", uri, name, scopes)
+	if _, err := env.Store.CreateResourceServer(context.Background(), store.ResourceServer{
+		URI: uri, Name: name, Scopes: scopes, CreatedAt: env.Clock.Now(),
+	}); err != nil {
+		t.Fatalf("register the resource server %s: %v", uri, err)
+	}
 }
 
 // TestExternalVerifierRefusesWhatRFC9068Forbids checks the external

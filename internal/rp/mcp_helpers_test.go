@@ -152,6 +152,7 @@ func (s *mcpScript) expect(key string, v any) {
 
 // mcpConnected is the answer to connect.
 type mcpConnected struct {
+	Error    string   `json:"error"` // why the SDK could not connect
 	Rounds   int      `json:"rounds"`
 	ClientID string   `json:"client_id"`
 	Tools    []string `json:"tools"`

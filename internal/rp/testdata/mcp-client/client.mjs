@@ -18,7 +18,7 @@
 //   connect  connect; when the SDK wants the user it prints
 //            {"authorize": URL}, waits for the browser to reach the
 //            callback, finishes the authorization and connects again;
-//            then {"connected": {...}}
+//            then {"connected": {...}}, or {"connected": {"error": ...}}
 //   call     call the tool: {"call": {"result": ..., "error": ...,
 //            "unauthorized": bool}}; an {"authorize": URL} line comes
 //            first if the SDK had to ask the user again
@@ -218,7 +218,13 @@ const rl = readline.createInterface({ input: process.stdin });
 try {
   for await (const line of rl) {
     const cmd = line.trim();
-    if (cmd === 'connect') say({ connected: await connect() });
+    if (cmd === 'connect') {
+      try {
+        say({ connected: await connect() });
+      } catch (err) {
+        say({ connected: { error: `${err?.name}: ${err?.message}` } });
+      }
+    }
     else if (cmd === 'call') say({ call: await call() });
     else if (cmd === 'state') say({ state: state() });
     else if (cmd === 'quit') break;
