@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 		return nil, err
 	}
 	provider := oauth.New(oauth.Config{
-		Store: st, Issuer: cfg.Issuer(), Logger: log, Now: opts.Now, IDTokens: idp,
+		Store: st, Issuer: cfg.Issuer(), Logger: log, Now: opts.Now, IDTokens: idp, AccessTokens: keys,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, CodeTTL: cfg.CodeTTL,
 	})
 	if err := admin.SyncWellKnownClients(ctx, st, wellKnown, provider.Now()); err != nil {
