@@ -26,6 +26,7 @@ import (
 	"latchkey/internal/gitrepo"
 	"latchkey/internal/gitserve"
 	"latchkey/internal/mail"
+	"latchkey/internal/mcp"
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
 	"latchkey/internal/outbound"
@@ -156,6 +157,7 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 		s.log.Warn("git over HTTP will fail until git is installed", "error", err)
 	}
 	idp.Mount(apis, provider)
+	mcp.New(mcp.Config{Tokens: provider, Store: s.store, Repos: repos, Version: Version, Logger: s.log}).Mount(apis)
 	apis.Handle(oauth.DeviceCodePath, dialect.Limit(limits, "device", provider.DeviceAuthorizationHandler()))
 	apis.HandleFunc("GET /healthz", s.healthz)
 	apis.HandleFunc("GET /readyz", s.readyz)
