@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/oauth2"
 
@@ -449,8 +451,9 @@ func TestMCPToolsAnswerAsTheRESTAPIDecides(t *testing.T) {
 
 		t.Run("an unknown tool is a JSON-RPC error", func(t *testing.T) {
 			_, err := alice.CallTool(context.Background(), &sdk.CallToolParams{Name: "delete_everything"})
-			if err == nil || !strings.Contains(err.Error(), "delete_everything") {
-				t.Fatalf("unknown tool: %v", err)
+			var rpc *jsonrpc.Error
+			if !errors.As(err, &rpc) || rpc.Code != jsonrpc.CodeInvalidParams || !strings.Contains(rpc.Message, "delete_everything") {
+				t.Fatalf("unknown tool: %v, want JSON-RPC error %d", err, jsonrpc.CodeInvalidParams)
 			}
 		})
 	})
