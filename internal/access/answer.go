@@ -80,7 +80,7 @@ func (g *Guard) refusal(d *Denied) Answer {
 		return Answer{Reason: Hidden, Status: http.StatusNotFound, What: d.What}
 	case d.Verdict == scope.DenyScope:
 		e := insufficientScope(d.Required)
-		return Answer{Reason: NeedsScope, Status: e.Status, Challenges: []string{bearerChallenge(e)}, Bearer: e}
+		return Answer{Reason: NeedsScope, Status: e.Status, Challenges: []string{bearerChallenge(g, e, d.Required)}, Bearer: e}
 	}
 	return Answer{Reason: NotPermitted, Status: http.StatusForbidden}
 }
@@ -112,22 +112,34 @@ func (g *Guard) challenges(err error) []string {
 	var out []string
 	for _, s := range g.cfg.Schemes {
 		if s.challenge != nil {
-			out = append(out, s.challenge(err))
+			out = append(out, s.challenge(g, err))
 		}
 	}
 	return out
 }
 
 // bearerChallenge is the WWW-Authenticate challenge of RFC 6750 §3 for
-// err: without an error code when the request carried no credentials,
-// with err's code and description otherwise.
-func bearerChallenge(err error) string {
+// err: without an error code when the request carried no credentials
+// (naming the scope to ask for, if the resource says one), with err's
+// code and description otherwise (and needed, the scope that would do,
+// for insufficient_scope); and, when the resource has RFC 9728
+// metadata, its resource_metadata URL in every case.
+func bearerChallenge(g *Guard, err error, needed string) string {
+	var b strings.Builder
+	b.WriteString(`Bearer realm="latchkey"`)
 	if errors.Is(err, ErrNoCredentials) {
-		return `Bearer realm="latchkey"`
+		needed = g.cfg.ChallengeScope
+	} else {
+		e := oauth.AsError(err)
+		fmt.Fprintf(&b, `, error=%q, error_description=%q`, e.Code, strings.ReplaceAll(e.Description, `"`, "'"))
 	}
-	e := oauth.AsError(err)
-	return fmt.Sprintf(`Bearer realm="latchkey", error=%q, error_description=%q`,
-		e.Code, strings.ReplaceAll(e.Description, `"`, "'"))
+	if needed != "" {
+		fmt.Fprintf(&b, `, scope=%q`, needed)
+	}
+	if g.cfg.ResourceMetadata != "" {
+		fmt.Fprintf(&b, `, resource_metadata=%q`, g.cfg.ResourceMetadata)
+	}
+	return b.String()
 }
 
 // insufficientScope is RFC 6750's insufficient_scope (403).

@@ -19,7 +19,7 @@ const (
 	bearerRealm     = `Bearer realm="latchkey"`
 	expired         = `Bearer realm="latchkey", error="invalid_token", error_description="the access token has expired"`
 	malformedHeader = `Bearer realm="latchkey", error="invalid_request", error_description="the Authorization header must be 'Bearer <token>'"`
-	needsWrite      = `Bearer realm="latchkey", error="insufficient_scope", error_description="the token's scope does not allow this; it needs REPO_WRITE"`
+	needsWrite      = `Bearer realm="latchkey", error="insufficient_scope", error_description="the token's scope does not allow this; it needs REPO_WRITE", scope="REPO_WRITE"`
 )
 
 // want is an expected answer: reason, status, challenges and the code of
@@ -147,7 +147,7 @@ func TestWriteJSONIsRFC6750(t *testing.T) {
 		{"no credentials", ErrNoCredentials, written{401, []string{bearerRealm}, "application/json;charset=UTF-8", "no-store", "no-cache",
 			`{"error":"invalid_token","error_description":"authentication is required"}` + "\n", ""}},
 		{"insufficient scope", &Denied{Verdict: scope.DenyScope, Required: scope.OpenID},
-			written{403, []string{`Bearer realm="latchkey", error="insufficient_scope", error_description="the token's scope does not allow this; it needs openid"`},
+			written{403, []string{`Bearer realm="latchkey", error="insufficient_scope", error_description="the token's scope does not allow this; it needs openid", scope="openid"`},
 				"application/json;charset=UTF-8", "no-store", "no-cache",
 				`{"error":"insufficient_scope","error_description":"the token's scope does not allow this; it needs openid"}` + "\n", ""}},
 		{"the token check failed", oauth.ServerError(store.ErrUnavailable), written{503, nil, "application/json;charset=UTF-8", "no-store", "no-cache",

@@ -32,7 +32,9 @@ var ErrUnsupportedScheme = fmt.Errorf("%w: the Authorization header's scheme is 
 // Tokens checks access tokens; the protocol core (oauth.Provider) is the
 // one implementation.
 type Tokens interface {
-	AuthenticateToken(ctx context.Context, token string) (*oauth.Caller, error)
+	// AuthenticateToken checks token for the resource identifier
+	// resource ("" accepts a token for any of Latchkey's own resources).
+	AuthenticateToken(ctx context.Context, token, resource string) (*oauth.Caller, error)
 }
 
 // Config is what a Guard needs.
@@ -52,6 +54,22 @@ type Config struct {
 	// not see is 404 as for everyone and a malformed header is 400 (RFC
 	// 6750 §3.1).
 	Prompt bool
+	// Resource is the RFC 8707 resource identifier of the resource
+	// (package resource names them): a token not issued for it is
+	// refused with invalid_token. "" accepts a token for any of
+	// Latchkey's own resources (the userinfo endpoint of the
+	// authorization server itself).
+	Resource string
+	// ResourceMetadata is the URL of the resource's RFC 9728 protected
+	// resource metadata; when set, every Bearer challenge names it
+	// (resource_metadata), so that a client can discover the
+	// authorization server from a 401.
+	ResourceMetadata string
+	// ChallengeScope, when set, is the scope a Bearer challenge to a
+	// request without credentials names (RFC 6750 §3 scope): what a
+	// client should ask for to use the resource (the MCP authorization
+	// spec's scope selection reads it).
+	ChallengeScope string
 }
 
 // Guard authenticates the requests of one protected resource, decides
@@ -83,7 +101,7 @@ func (g *Guard) Authenticate(r *http.Request) (*oauth.Caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return g.cfg.Tokens.AuthenticateToken(r.Context(), token)
+	return g.cfg.Tokens.AuthenticateToken(r.Context(), token, g.cfg.Resource)
 }
 
 // AuthenticateOrAnonymous is Authenticate for a resource that serves
@@ -175,13 +193,13 @@ type Scheme struct {
 	token func(credentials string) (string, error)
 	// challenge is the WWW-Authenticate value of an authentication
 	// failure (ErrNoCredentials or an *oauth.Error); nil for none.
-	challenge func(err error) string
+	challenge func(g *Guard, err error) string
 }
 
 // Bearer is "Authorization: Bearer <token>" (RFC 6750 §2.1), with
 // RFC 6750 §3's challenge.
 func Bearer() Scheme {
-	return Scheme{name: "Bearer", form: `"Bearer <token>"`, token: bearerToken, challenge: bearerChallenge}
+	return Scheme{name: "Bearer", form: `"Bearer <token>"`, token: bearerToken, challenge: func(g *Guard, err error) string { return bearerChallenge(g, err, "") }}
 }
 
 // Token is Gitea's "Authorization: token <token>" (what Gitea's SDK, tea
@@ -227,7 +245,7 @@ func basicToken(credentials string) (string, error) {
 // Gitea's well-known client IDs, so a credential helper that recognizes a
 // Gitea server by this realm (git-credential-oauth 0.10 and later) finds
 // exactly what it expects and needs no configuration. See docs/clients.md.
-func basicChallenge(error) string { return `Basic realm="` + BasicRealm + `"` }
+func basicChallenge(*Guard, error) string { return `Basic realm="` + BasicRealm + `"` }
 
 // BasicRealm is the realm of the Basic challenge.
 const BasicRealm = "Gitea"

@@ -35,6 +35,7 @@ import (
 	"latchkey/internal/admin"
 	"latchkey/internal/dialect"
 	"latchkey/internal/oauth"
+	"latchkey/internal/resource"
 	"latchkey/internal/routes"
 	"latchkey/internal/store"
 	"latchkey/internal/webhook"
@@ -84,9 +85,13 @@ func New(cfg Config) *API {
 	}
 	// The Bitbucket routes take access tokens as Bearer only; the Gitea
 	// routes as Gitea does.
-	guard := access.New(access.Config{Tokens: cfg.Provider, Store: cfg.Store, Schemes: []access.Scheme{access.Bearer()}})
+	// Both are Latchkey's code-hosting resource (RFC 8707).
+	code := resource.Code(cfg.Provider.Issuer())
+	guard := access.New(access.Config{Tokens: cfg.Provider, Store: cfg.Store, Schemes: []access.Scheme{access.Bearer()},
+		Resource: code, ResourceMetadata: resource.MetadataURL(code)})
 	giteaGuard := access.New(access.Config{Tokens: cfg.Provider, Store: cfg.Store,
-		Schemes: []access.Scheme{access.Token(), access.Bearer(), access.Basic()}})
+		Schemes:  []access.Scheme{access.Token(), access.Bearer(), access.Basic()},
+		Resource: code, ResourceMetadata: resource.MetadataURL(code)})
 	return &API{cfg: cfg, store: cfg.Store, guard: guard, giteaGuard: giteaGuard, log: cfg.Logger}
 }
 

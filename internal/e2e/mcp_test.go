@@ -17,6 +17,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/resource"
+	"latchkey/internal/store"
 	"latchkey/internal/testkit"
 )
 
@@ -74,18 +76,20 @@ func newMCPFixture(t *testing.T, opts ...testkit.Option) *mcpFixture {
 }
 
 // browserToken runs the authorization-code flow with PKCE as user in the
-// scripted browser (sign-in and consent) and exchanges the code.
+// scripted browser (sign-in and consent) and exchanges the code, asking
+// for the MCP endpoint's resource (RFC 8707) at both steps.
 func (f *mcpFixture) browserToken(t *testing.T, user, password string, scopes ...string) string {
 	t.Helper()
 	conf := &oauth2.Config{ClientID: f.clientID, ClientSecret: f.secret, RedirectURL: redirectURI, Scopes: scopes,
 		Endpoint: oauth2.Endpoint{AuthURL: f.env.URL + "/rest/oauth2/latest/authorize",
 			TokenURL: f.env.URL + "/rest/oauth2/latest/token", AuthStyle: oauth2.AuthStyleInHeader}}
 	verifier := oauth2.GenerateVerifier()
-	cb, err := f.env.Browser(user, password).Authorize(conf.AuthCodeURL("mcp-state", oauth2.S256ChallengeOption(verifier)))
+	mcp := oauth2.SetAuthURLParam("resource", resource.MCP(f.env.Server.Provider.Issuer()))
+	cb, err := f.env.Browser(user, password).Authorize(conf.AuthCodeURL("mcp-state", oauth2.S256ChallengeOption(verifier), mcp))
 	if err != nil {
 		t.Fatalf("authorize %s: %v", user, err)
 	}
-	tok, err := conf.Exchange(context.Background(), cb.Query().Get("code"), oauth2.VerifierOption(verifier))
+	tok, err := conf.Exchange(context.Background(), cb.Query().Get("code"), oauth2.VerifierOption(verifier), mcp)
 	if err != nil {
 		t.Fatalf("exchange for %s: %v", user, err)
 	}
@@ -168,6 +172,16 @@ func text(res *sdk.CallToolResult) string {
 	return b.String()
 }
 
+// user loads a user of the fixture.
+func (f *mcpFixture) user(t *testing.T, name string) store.User {
+	t.Helper()
+	u, err := f.env.Store.GetUserByUsername(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 func onBothStores(t *testing.T, fn func(t *testing.T, opts ...testkit.Option)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t) })
 	t.Run("postgres", func(t *testing.T) { fn(t, testkit.OnFreshPostgres(t)) })
@@ -191,8 +205,13 @@ func TestMCPRefusesRequestsWithoutALiveTokenAsRFC6750Says(t *testing.T) {
 			if resp.status != http.StatusUnauthorized {
 				t.Fatalf("status %d, want 401: %s", resp.status, resp.body)
 			}
-			if ch := resp.header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer ") {
-				t.Fatalf("WWW-Authenticate %q, want a Bearer challenge", ch)
+			ch := resp.header.Get("WWW-Authenticate")
+			meta := `resource_metadata="` + f.env.URL + `/.well-known/oauth-protected-resource/mcp"`
+			if !strings.HasPrefix(ch, "Bearer ") || !strings.Contains(ch, meta) {
+				t.Fatalf("WWW-Authenticate %q, want a Bearer challenge with %s", ch, meta)
+			}
+			if tc.token == "" && !strings.Contains(ch, `scope="read:repository"`) {
+				t.Fatalf("WWW-Authenticate %q names no scope", ch)
 			}
 			if got := resp.json(t)["error"]; got != "invalid_token" {
 				t.Fatalf("error %v, want invalid_token", got)
@@ -202,6 +221,12 @@ func TestMCPRefusesRequestsWithoutALiveTokenAsRFC6750Says(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a token for the code-hosting resource", func(t *testing.T) {
+		resp := f.call(t, http.MethodPost, "/mcp", f.token(t, f.user(t, "alice"), "REPO_READ"), init)
+		if resp.status != http.StatusUnauthorized || resp.json(t)["error"] != "invalid_token" {
+			t.Fatalf("status %d %s, want 401 invalid_token", resp.status, resp.body)
+		}
+	})
 	t.Run("a Basic credential", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, f.env.URL+"/mcp", strings.NewReader("{}"))
 		req.SetBasicAuth("alice", f.browserToken(t, "alice", "alice-password", "REPO_READ"))

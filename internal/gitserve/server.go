@@ -17,6 +17,7 @@ import (
 	"latchkey/internal/access"
 	"latchkey/internal/gitrepo"
 	"latchkey/internal/oauth"
+	"latchkey/internal/resource"
 	"latchkey/internal/routes"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
@@ -101,8 +102,10 @@ func New(cfg Config) *Server {
 	cfg.Limits = cfg.Limits.withDefaults()
 	// git sends an access token as Bearer or in HTTP Basic, and only
 	// after a 401 asks for it.
+	code := resource.Code(cfg.Provider.Issuer())
 	guard := access.New(access.Config{Tokens: cfg.Provider, Store: cfg.Store,
-		Schemes: []access.Scheme{access.Basic(), access.Bearer()}, Prompt: true})
+		Schemes: []access.Scheme{access.Basic(), access.Bearer()}, Prompt: true,
+		Resource: code, ResourceMetadata: resource.MetadataURL(code)})
 	return &Server{cfg: cfg, guard: guard, log: cfg.Logger, backend: httpBackend(cfg.Git),
 		procs: newProcesses(cfg.Limits.MaxProcesses, cfg.Limits.MaxProcessesPerCaller)}
 }

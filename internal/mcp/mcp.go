@@ -4,8 +4,11 @@
 // the official Go SDK.
 //
 // Every request carries a Latchkey access token (Bearer only, RFC 6750
-// §2.1) and goes through an access.Guard before the SDK sees it: a request
-// without a live token is answered 401 with the Bearer challenge, and one
+// §2.1) issued for the endpoint's resource, resource.MCP (RFC 8707), and
+// goes through an access.Guard before the SDK sees it: a request without
+// such a token is answered 401 with the Bearer challenge, which names the
+// endpoint's RFC 9728 metadata (resource_metadata) and the scope to ask
+// for, and one
 // whose token cannot read repositories at all (its scopes imply neither
 // read:repository nor REPO_READ) 403 insufficient_scope, both as RFC 6750
 // JSON. The caller the guard authenticated reaches the tool handlers
@@ -40,13 +43,14 @@ import (
 	"latchkey/internal/access"
 	"latchkey/internal/gitrepo"
 	"latchkey/internal/oauth"
+	"latchkey/internal/resource"
 	"latchkey/internal/routes"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 )
 
 // Path is where the endpoint is served.
-const Path = "/mcp"
+const Path = resource.MCPPath
 
 // RequiredScope is the scope the endpoint's tools need, named in its
 // insufficient_scope answers (REPO_READ, or anything implying either, does
@@ -67,6 +71,10 @@ type Config struct {
 	Store store.Store
 	// Repos locates the git repositories on disk.
 	Repos RepoPaths
+	// Issuer is the node's issuer URL: the endpoint's resource
+	// identifier is resource.MCP(Issuer), and a token not issued for it
+	// is refused (RFC 8707).
+	Issuer string
 	// Version is reported to clients in the initialize result.
 	Version string
 	// Logger logs the failures answered as internal errors.
@@ -86,7 +94,9 @@ type Endpoint struct {
 // New builds the endpoint.
 func New(cfg Config) *Endpoint {
 	e := &Endpoint{cfg: cfg, log: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))}
-	e.guard = access.New(access.Config{Tokens: cfg.Tokens, Store: cfg.Store, Schemes: []access.Scheme{access.Bearer()}})
+	id := resource.MCP(cfg.Issuer)
+	e.guard = access.New(access.Config{Tokens: cfg.Tokens, Store: cfg.Store, Schemes: []access.Scheme{access.Bearer()},
+		Resource: id, ResourceMetadata: resource.MetadataURL(id), ChallengeScope: RequiredScope})
 	server := sdk.NewServer(&sdk.Implementation{Name: "latchkey", Title: "Latchkey", Version: cfg.Version},
 		&sdk.ServerOptions{Instructions: instructions})
 	e.addTools(server)

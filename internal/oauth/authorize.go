@@ -128,7 +128,10 @@ func (p *Provider) trustedRedirect(ctx context.Context, params Params) (store.Cl
 	if clientID == "" {
 		return store.Client{}, "", pageError("The request does not name an application (client_id is missing).")
 	}
-	client, err := p.store.GetClient(ctx, clientID)
+	client, err := p.client(ctx, clientID)
+	if u, ok := asUnusable(err); ok {
+		return store.Client{}, "", pageError("The application that sent you here cannot be used: %s", u.Reason)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Client{}, "", pageError("The application that sent you here is not registered with this server.")
 	}

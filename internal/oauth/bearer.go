@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"latchkey/internal/resource"
 	"latchkey/internal/scope"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
@@ -35,7 +36,13 @@ func invalidToken(desc string) *Error {
 // live while it is unexpired, its family is not revoked, it belongs to the
 // family's current generation, its client is not suspended and its user is
 // enabled.
-func (p *Provider) AuthenticateToken(ctx context.Context, token string) (*Caller, error) {
+//
+// resource is the RFC 8707 identifier of the resource the token is
+// presented to: a token issued for other resources is refused with
+// invalid_token (RFC 8707 §2: the audience restriction). "" accepts a
+// token for any of Latchkey's own resources, not one for an external
+// resource server (the userinfo endpoint passes "").
+func (p *Provider) AuthenticateToken(ctx context.Context, token, res string) (*Caller, error) {
 	b, err := p.store.GetBearer(ctx, secret.Hash(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalidToken("the access token is invalid")
@@ -55,6 +62,8 @@ func (p *Provider) AuthenticateToken(ctx context.Context, token string) (*Caller
 		return nil, invalidToken("the application of this token is suspended")
 	case b.User.Disabled:
 		return nil, invalidToken("the user of this token is disabled")
+	case !p.tokenFor(tok, res):
+		return nil, invalidToken("the access token was not issued for this resource")
 	}
 	perms, err := p.store.ListPermissions(ctx, b.User.ID)
 	if err != nil {
@@ -69,4 +78,18 @@ func (p *Provider) AuthenticateToken(ctx context.Context, token string) (*Caller
 			UserID: b.User.ID, Scopes: scope.Set(tok.Scopes), User: scope.NewUserAccess(perms),
 		},
 	}, nil
+}
+
+// tokenFor reports whether tok is for the resource res: one it was
+// issued for, or, for res "", any of Latchkey's own.
+func (p *Provider) tokenFor(tok store.Token, res string) bool {
+	if res != "" {
+		return resource.For(p.cfg.Issuer, tok.Resources, res)
+	}
+	for _, r := range resource.Of(p.cfg.Issuer, tok.Resources) {
+		if !resource.IsOwn(p.cfg.Issuer, r) {
+			return false
+		}
+	}
+	return true
 }

@@ -206,7 +206,7 @@ func (p *Provider) LookupDevice(ctx context.Context, userCode string) (*DeviceRe
 	if d.Status != store.DevicePending || !p.cfg.Now().Before(d.ExpiresAt) {
 		return nil, ErrUnknownUserCode
 	}
-	client, err := p.store.GetClient(ctx, d.ClientID)
+	client, err := p.client(ctx, d.ClientID)
 	if err != nil || client.Suspended {
 		return nil, ErrUnknownUserCode
 	}

@@ -262,7 +262,7 @@ func (h *harness) refresh(refresh, scopes string) *httptest.ResponseRecorder {
 // caller runs the bearer check of the protected resources on an access
 // token and returns who it acts for.
 func (h *harness) caller(access string) (*Caller, error) {
-	return h.p.AuthenticateToken(context.Background(), access)
+	return h.p.AuthenticateToken(context.Background(), access, "")
 }
 
 // accessLive reports whether the bearer check accepts an access token.

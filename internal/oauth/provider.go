@@ -37,6 +37,9 @@ type Config struct {
 	// IDTokens signs ID tokens for grants that include the openid scope;
 	// nil disables OpenID Connect.
 	IDTokens IDTokenIssuer
+	// Clients finds clients by client_id; nil: the store (registered
+	// clients only).
+	Clients ClientSource
 }
 
 // IDTokenIssuer signs ID tokens (package oidc implements it).

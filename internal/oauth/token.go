@@ -92,7 +92,10 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *http.Request, para
 	if err != nil {
 		return store.Client{}, err
 	}
-	client, err := p.store.GetClient(ctx, creds.id)
+	client, err := p.client(ctx, creds.id)
+	if u, ok := asUnusable(err); ok {
+		return store.Client{}, InvalidClient("%s", u.Reason)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		secret.Matches(creds.secret, secret.Hash("")) // spend the time a known client would cost
 		return store.Client{}, InvalidClient("client authentication failed")

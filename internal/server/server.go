@@ -31,7 +31,9 @@ import (
 	"latchkey/internal/oidc"
 	"latchkey/internal/outbound"
 	"latchkey/internal/ratelimit"
+	"latchkey/internal/resource"
 	"latchkey/internal/routes"
+	"latchkey/internal/scope"
 	"latchkey/internal/store"
 	"latchkey/internal/web"
 	"latchkey/internal/webhook"
@@ -157,7 +159,8 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 		s.log.Warn("git over HTTP will fail until git is installed", "error", err)
 	}
 	idp.Mount(apis, provider)
-	mcp.New(mcp.Config{Tokens: provider, Store: s.store, Repos: repos, Version: Version, Logger: s.log}).Mount(apis)
+	resource.Mount(apis, resource.Documents(s.cfg.Issuer(), scope.Known(), resource.MCPScopes))
+	mcp.New(mcp.Config{Tokens: provider, Store: s.store, Repos: repos, Issuer: s.cfg.Issuer(), Version: Version, Logger: s.log}).Mount(apis)
 	apis.Handle(oauth.DeviceCodePath, dialect.Limit(limits, "device", provider.DeviceAuthorizationHandler()))
 	apis.HandleFunc("GET /healthz", s.healthz)
 	apis.HandleFunc("GET /readyz", s.readyz)

@@ -195,6 +195,68 @@ type Client struct {
 	OwnerUserID   int64 // 0 when registered by an administrator on the command line
 	Suspended     bool
 	CreatedAt     time.Time
+	// Origin says how the client came to be known; see ClientOrigin.
+	Origin ClientOrigin
+	// ApplicationType is RFC 7591's application_type: ApplicationWeb
+	// (also when empty) or ApplicationNative, which may use loopback and
+	// private-use URI scheme redirects.
+	ApplicationType string
+	// ClientURI is the client's home page, as its registration or
+	// metadata document gave it; "" if none.
+	ClientURI string
+	// RegistrationTokenHash is the hex SHA-256 of the RFC 7592
+	// registration access token of a self-registered client; "" otherwise.
+	RegistrationTokenHash string
+	// MetadataExpiresAt is, for a client known from its client ID
+	// metadata document, when the copy stored here must be fetched anew;
+	// zero for other clients.
+	MetadataExpiresAt time.Time
+}
+
+// ClientOrigin says how a client came to be known.
+type ClientOrigin string
+
+// Client origins.
+const (
+	// OriginAdmin: registered by an administrator, or by a user through
+	// the self-service pages (Client.OwnerUserID says which).
+	OriginAdmin ClientOrigin = ""
+	// OriginMetadata: its client_id is the https URL of a client ID
+	// metadata document, which Latchkey fetched; no administrator vetted it.
+	OriginMetadata ClientOrigin = "metadata"
+	// OriginRegistered: it registered itself through RFC 7591 dynamic
+	// client registration.
+	OriginRegistered ClientOrigin = "registered"
+)
+
+// Application types of RFC 7591 §2.
+const (
+	ApplicationWeb    = "web"
+	ApplicationNative = "native"
+)
+
+// ResourceServer is an external protected resource that an administrator
+// registered (RFC 8707 resource indicators): access tokens for it are
+// RFC 9068 JWTs whose audience is URI.
+type ResourceServer struct {
+	URI    string   // the resource identifier, an absolute URI without fragment; unique
+	Name   string   // shown on the consent page
+	Scopes []string // the scopes it understands; tokens for it carry only these and OpenID Connect's
+	// IntrospectionClientID is the confidential client whose credentials
+	// the resource server presents at the introspection endpoint; "" when
+	// it may not introspect.
+	IntrospectionClientID string
+	CreatedAt             time.Time
+}
+
+// InitialAccessToken is an RFC 7591 initial access token an administrator
+// issued: it lets its bearer register clients while unexpired. Hash is the
+// hex SHA-256 of the token.
+type InitialAccessToken struct {
+	Hash      string
+	Label     string // what the administrator called it
+	CreatedAt time.Time
+	ExpiresAt time.Time // zero: never
 }
 
 // Consent records the scopes a user approved for a client.
@@ -230,6 +292,9 @@ type AuthCode struct {
 	ExpiresAt       time.Time
 	UsedAt          time.Time // zero until redeemed
 	FamilyID        int64     // family issued from this code; 0 until redeemed
+	// Resources are the RFC 8707 resource identifiers the authorization
+	// request named; empty: Latchkey's own code-hosting resource.
+	Resources []string
 }
 
 // TokenKind distinguishes access from refresh tokens.
@@ -260,6 +325,10 @@ type TokenFamily struct {
 	// it the store recognizes a refresh token of the family that has been
 	// rotated away, so it keeps no row per past refresh token.
 	Lineage string
+	// Resources are the RFC 8707 resource identifiers granted: every
+	// token of the family is for some of them. Empty: Latchkey's own
+	// code-hosting resource (the only one before resource indicators).
+	Resources []string
 	// LastUsedAt is when a token of the family last passed the bearer
 	// check, as TouchFamily recorded it; zero if never. The bearer check
 	// records it at most about once a minute, so it may lag by that much.
@@ -299,6 +368,10 @@ type Token struct {
 	Scopes     []string
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
+	// Resources are the resource identifiers an access token is for (its
+	// audience); empty: Latchkey's own code-hosting resource. A refresh
+	// token carries those its family was granted.
+	Resources []string
 }
 
 // Presented is a code or refresh token as a client presented it to the
@@ -359,6 +432,9 @@ type DeviceCode struct {
 	CreatedAt    time.Time
 	ExpiresAt    time.Time
 	FamilyID     int64 // family issued when consumed
+	// Resources are the RFC 8707 resource identifiers the device
+	// authorization request named; empty: Latchkey's own.
+	Resources []string
 	// SourceAddress is the client address the device authorization
 	// request came from (RFC 8628 §5.4: shown to the person who confirms
 	// it); "" when unknown. It never changes after creation.
@@ -855,6 +931,35 @@ type Store interface {
 	// ListCommitStatuses lists the reports about commit sha (compared
 	// exactly) of a repository newest (highest ID) first.
 	ListCommitStatuses(ctx context.Context, repoID int64, sha string, p Page) ([]CommitStatus, Cursor, error)
+
+	// CreateResourceServer registers an external resource server;
+	// ErrAlreadyExists if its URI is taken.
+	CreateResourceServer(ctx context.Context, rs ResourceServer) (ResourceServer, error)
+	// GetResourceServer returns the resource server of uri (exact match).
+	GetResourceServer(ctx context.Context, uri string) (ResourceServer, error)
+	// ListResourceServers returns every resource server in URI order (not
+	// paged: an administrator registers few).
+	ListResourceServers(ctx context.Context) ([]ResourceServer, error)
+	// DeleteResourceServer removes the resource server of uri; ErrNotFound
+	// if none. Tokens already granted for it stay in their families: the
+	// protocol core refuses to refresh or introspect them once their
+	// resource server is gone.
+	DeleteResourceServer(ctx context.Context, uri string) error
+
+	// CreateInitialAccessToken stores an initial access token.
+	CreateInitialAccessToken(ctx context.Context, t InitialAccessToken) error
+	// GetInitialAccessToken returns the initial access token of hash.
+	GetInitialAccessToken(ctx context.Context, hash string) (InitialAccessToken, error)
+	// ListInitialAccessTokens returns every initial access token, newest
+	// first (not paged: few).
+	ListInitialAccessTokens(ctx context.Context) ([]InitialAccessToken, error)
+	// DeleteInitialAccessToken removes the initial access token of hash;
+	// ErrNotFound if none.
+	DeleteInitialAccessToken(ctx context.Context, hash string) error
+	// DeleteUnusedClients deletes up to batch clients of origin created
+	// before cutoff none of whose token families was created or used
+	// since cutoff, and returns how many it deleted.
+	DeleteUnusedClients(ctx context.Context, origin ClientOrigin, cutoff time.Time, batch int) (int, error)
 
 	// AppendAudit adds an event to the audit trail and returns it with ID
 	// set. IDs grow with every append.

@@ -7,14 +7,16 @@ import (
 )
 
 const clientColumns = `id, name, secret_hash, public, redirect_uris, scopes, default_scopes,
-	grant_types, pkce_required, owner_user_id, suspended, created_at`
+	grant_types, pkce_required, owner_user_id, suspended, created_at, origin, application_type,
+	client_uri, registration_token_hash, metadata_expires_at`
 
 func scanClient(r rowScanner) (store.Client, error) {
 	var c store.Client
-	var uris, scopes, defaults, grants string
-	var created int64
+	var uris, scopes, defaults, grants, origin string
+	var created, metadataExpires int64
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, &uris, &scopes, &defaults,
-		&grants, &c.PKCERequired, &c.OwnerUserID, &c.Suspended, &created)
+		&grants, &c.PKCERequired, &c.OwnerUserID, &c.Suspended, &created, &origin, &c.ApplicationType,
+		&c.ClientURI, &c.RegistrationTokenHash, &metadataExpires)
 	if err != nil {
 		return store.Client{}, err
 	}
@@ -22,7 +24,7 @@ func scanClient(r rowScanner) (store.Client, error) {
 		return store.Client{}, err
 	}
 	c.Scopes, c.DefaultScopes, c.GrantTypes = splitList(scopes), splitList(defaults), splitList(grants)
-	c.CreatedAt = fromMillis(created)
+	c.CreatedAt, c.MetadataExpiresAt, c.Origin = fromMillis(created), fromMillis(metadataExpires), store.ClientOrigin(origin)
 	return c, nil
 }
 
@@ -30,10 +32,11 @@ func scanClient(r rowScanner) (store.Client, error) {
 func (s *Store) CreateClient(ctx context.Context, c store.Client) (store.Client, error) {
 	c.CreatedAt = truncate(c.CreatedAt)
 	_, err := s.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		c.ID, c.Name, c.SecretHash, flag(c.Public), jsonList(c.RedirectURIs), joinList(c.Scopes),
 		joinList(c.DefaultScopes), joinList(c.GrantTypes), flag(c.PKCERequired), c.OwnerUserID,
-		flag(c.Suspended), millis(c.CreatedAt))
+		flag(c.Suspended), millis(c.CreatedAt), string(c.Origin), c.ApplicationType, c.ClientURI,
+		c.RegistrationTokenHash, millis(c.MetadataExpiresAt))
 	if err != nil {
 		return store.Client{}, wrap("create client", err)
 	}
@@ -65,10 +68,12 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		c.ID, c.CreatedAt = old.ID, old.CreatedAt
 		_, err = tx.ExecContext(ctx, `UPDATE clients SET name = $2, secret_hash = $3, public = $4,
 			redirect_uris = $5, scopes = $6, default_scopes = $7, grant_types = $8,
-			pkce_required = $9, owner_user_id = $10, suspended = $11 WHERE id = $1`,
+			pkce_required = $9, owner_user_id = $10, suspended = $11, origin = $12, application_type = $13,
+			client_uri = $14, registration_token_hash = $15, metadata_expires_at = $16 WHERE id = $1`,
 			c.ID, c.Name, c.SecretHash, flag(c.Public), jsonList(c.RedirectURIs), joinList(c.Scopes),
 			joinList(c.DefaultScopes), joinList(c.GrantTypes), flag(c.PKCERequired), c.OwnerUserID,
-			flag(c.Suspended))
+			flag(c.Suspended), string(c.Origin), c.ApplicationType, c.ClientURI, c.RegistrationTokenHash,
+			millis(c.MetadataExpiresAt))
 		out = c
 		return err
 	})

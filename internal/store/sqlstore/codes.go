@@ -10,18 +10,18 @@ import (
 )
 
 const codeColumns = `hash, client_id, user_id, redirect_uri, redirect_uri_sent, scopes, code_challenge,
-	challenge_method, nonce, auth_time, created_at, expires_at, used_at, COALESCE(family_id, 0)`
+	challenge_method, nonce, auth_time, created_at, expires_at, used_at, COALESCE(family_id, 0), resources`
 
 func scanCode(r rowScanner) (store.AuthCode, error) {
 	var c store.AuthCode
-	var scopes string
+	var scopes, resources string
 	var auth, created, expires, used int64
 	err := r.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.RedirectURISent, &scopes,
-		&c.CodeChallenge, &c.ChallengeMethod, &c.Nonce, &auth, &created, &expires, &used, &c.FamilyID)
+		&c.CodeChallenge, &c.ChallengeMethod, &c.Nonce, &auth, &created, &expires, &used, &c.FamilyID, &resources)
 	if err != nil {
 		return store.AuthCode{}, err
 	}
-	c.Scopes = splitList(scopes)
+	c.Scopes, c.Resources = splitList(scopes), splitList(resources)
 	c.AuthTime, c.CreatedAt = fromMillis(auth), fromMillis(created)
 	c.ExpiresAt, c.UsedAt = fromMillis(expires), fromMillis(used)
 	return c, nil
@@ -32,11 +32,12 @@ func scanCode(r rowScanner) (store.AuthCode, error) {
 // the client or the user does not exist.
 func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 	_, err := s.exec(ctx, `INSERT INTO auth_codes (hash, client_id, user_id, redirect_uri,
-		redirect_uri_sent, scopes, code_challenge, challenge_method, nonce, auth_time, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		redirect_uri_sent, scopes, code_challenge, challenge_method, nonce, auth_time, created_at, expires_at,
+		resources)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, flag(c.RedirectURISent), joinList(c.Scopes),
 		c.CodeChallenge, c.ChallengeMethod, c.Nonce, millis(c.AuthTime), millis(c.CreatedAt),
-		millis(c.ExpiresAt))
+		millis(c.ExpiresAt), joinList(c.Resources))
 	return wrap("create auth code", err)
 }
 

@@ -8,18 +8,18 @@ import (
 )
 
 const deviceColumns = `hash, user_code, client_id, scopes, status, user_id, auth_time, interval_ms,
-	last_polled_at, created_at, expires_at, family_id, source_address`
+	last_polled_at, created_at, expires_at, family_id, source_address, resources`
 
 func scanDevice(r rowScanner) (store.DeviceCode, error) {
 	var d store.DeviceCode
-	var scopes, status string
+	var scopes, status, resources string
 	var auth, interval, polled, created, expires int64
 	err := r.Scan(&d.Hash, &d.UserCode, &d.ClientID, &scopes, &status, &d.UserID, &auth, &interval,
-		&polled, &created, &expires, &d.FamilyID, &d.SourceAddress)
+		&polled, &created, &expires, &d.FamilyID, &d.SourceAddress, &resources)
 	if err != nil {
 		return store.DeviceCode{}, err
 	}
-	d.Scopes, d.Status = splitList(scopes), store.DeviceStatus(status)
+	d.Scopes, d.Status, d.Resources = splitList(scopes), store.DeviceStatus(status), splitList(resources)
 	d.Interval = time.Duration(interval) * time.Millisecond
 	d.AuthTime, d.LastPolledAt = fromMillis(auth), fromMillis(polled)
 	d.CreatedAt, d.ExpiresAt = fromMillis(created), fromMillis(expires)
@@ -33,10 +33,10 @@ func (s *Store) CreateDeviceCode(ctx context.Context, d store.DeviceCode) error 
 		d.Status = store.DevicePending
 	}
 	_, err := s.exec(ctx, `INSERT INTO device_codes (`+deviceColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		d.Hash, d.UserCode, d.ClientID, joinList(d.Scopes), string(d.Status), d.UserID, millis(d.AuthTime),
 		d.Interval.Milliseconds(), millis(d.LastPolledAt), millis(d.CreatedAt), millis(d.ExpiresAt), d.FamilyID,
-		d.SourceAddress)
+		d.SourceAddress, joinList(d.Resources))
 	return wrap("create device code", err)
 }
 

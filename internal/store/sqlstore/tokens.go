@@ -11,44 +11,44 @@ import (
 )
 
 const familyColumns = `f.id, f.client_id, f.user_id, f.scopes, f.generation, f.auth_time, f.nonce,
-	f.created_at, f.revoked_at, f.last_used_at, f.lineage`
+	f.created_at, f.revoked_at, f.last_used_at, f.lineage, f.resources`
 
 // familyRow receives a token_families row.
 type familyRow struct {
 	f                                        store.TokenFamily
-	scopes                                   string
+	scopes, resources                        string
 	authTime, createdAt, revokedAt, lastUsed int64
 }
 
 func (r *familyRow) dest() []any {
 	return []any{&r.f.ID, &r.f.ClientID, &r.f.UserID, &r.scopes, &r.f.Generation, &r.authTime,
-		&r.f.Nonce, &r.createdAt, &r.revokedAt, &r.lastUsed, &r.f.Lineage}
+		&r.f.Nonce, &r.createdAt, &r.revokedAt, &r.lastUsed, &r.f.Lineage, &r.resources}
 }
 
 func (r *familyRow) value() store.TokenFamily {
 	f := r.f
-	f.Scopes = splitList(r.scopes)
+	f.Scopes, f.Resources = splitList(r.scopes), splitList(r.resources)
 	f.AuthTime, f.CreatedAt, f.RevokedAt = fromMillis(r.authTime), fromMillis(r.createdAt), fromMillis(r.revokedAt)
 	f.LastUsedAt = fromMillis(r.lastUsed)
 	return f
 }
 
-const tokenColumns = `t.hash, t.kind, t.family_id, t.generation, t.scopes, t.created_at, t.expires_at`
+const tokenColumns = `t.hash, t.kind, t.family_id, t.generation, t.scopes, t.created_at, t.expires_at, t.resources`
 
 // tokenRow receives a tokens row.
 type tokenRow struct {
 	t                  store.Token
-	scopes             string
+	scopes, resources  string
 	createdAt, expires int64
 }
 
 func (r *tokenRow) dest() []any {
-	return []any{&r.t.Hash, &r.t.Kind, &r.t.FamilyID, &r.t.Generation, &r.scopes, &r.createdAt, &r.expires}
+	return []any{&r.t.Hash, &r.t.Kind, &r.t.FamilyID, &r.t.Generation, &r.scopes, &r.createdAt, &r.expires, &r.resources}
 }
 
 func (r *tokenRow) value() store.Token {
 	t := r.t
-	t.Scopes = splitList(r.scopes)
+	t.Scopes, t.Resources = splitList(r.scopes), splitList(r.resources)
 	t.CreatedAt, t.ExpiresAt = fromMillis(r.createdAt), fromMillis(r.expires)
 	return t
 }
@@ -219,10 +219,10 @@ func insertFamily(ctx context.Context, tx Tx, f store.TokenFamily, now time.Time
 	f.Generation = 1
 	f.AuthTime, f.CreatedAt, f.RevokedAt, f.LastUsedAt = truncate(f.AuthTime), orTime(f.CreatedAt, now), time.Time{}, time.Time{}
 	err := tx.QueryRowContext(ctx, `INSERT INTO token_families
-		(client_id, user_id, scopes, generation, auth_time, nonce, created_at, lineage)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		(client_id, user_id, scopes, generation, auth_time, nonce, created_at, lineage, resources)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
 		f.ClientID, f.UserID, joinList(f.Scopes), f.Generation, millis(f.AuthTime), f.Nonce,
-		millis(f.CreatedAt), f.Lineage).Scan(&f.ID)
+		millis(f.CreatedAt), f.Lineage, joinList(f.Resources)).Scan(&f.ID)
 	return f, err
 }
 
@@ -236,10 +236,10 @@ func insertTokens(ctx context.Context, tx Tx, fam store.TokenFamily, toks []stor
 		t.FamilyID, t.Generation = fam.ID, fam.Generation
 		t.CreatedAt, t.ExpiresAt = orTime(t.CreatedAt, now), truncate(t.ExpiresAt)
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens
-			(hash, kind, family_id, generation, scopes, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			(hash, kind, family_id, generation, scopes, created_at, expires_at, resources)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			t.Hash, string(t.Kind), t.FamilyID, t.Generation, joinList(t.Scopes),
-			millis(t.CreatedAt), millis(t.ExpiresAt))
+			millis(t.CreatedAt), millis(t.ExpiresAt), joinList(t.Resources))
 		if err != nil {
 			return nil, err
 		}

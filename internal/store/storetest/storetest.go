@@ -62,6 +62,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Webhook", webhookTests},
 		{"Delivery", deliveryTests},
 		{"CommitStatus", statusTests},
+		{"Registry", registryTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
