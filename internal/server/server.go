@@ -26,6 +26,7 @@ import (
 	"latchkey/internal/gitrepo"
 	"latchkey/internal/gitserve"
 	"latchkey/internal/mail"
+	"latchkey/internal/mcp"
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
 	"latchkey/internal/outbound"
@@ -159,6 +160,7 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 	}
 	idp.Mount(apis, provider)
 	resource.Mount(apis, resource.Documents(s.cfg.Issuer(), scope.Known(), resource.MCPScopes))
+	mcp.New(mcp.Config{Tokens: provider, Store: s.store, Repos: repos, Issuer: s.cfg.Issuer(), Version: Version, Logger: s.log}).Mount(apis)
 	apis.Handle(oauth.DeviceCodePath, dialect.Limit(limits, "device", provider.DeviceAuthorizationHandler()))
 	apis.HandleFunc("GET /healthz", s.healthz)
 	apis.HandleFunc("GET /readyz", s.readyz)
