@@ -331,7 +331,7 @@ func (u *chromiumUser) authorize(start, redirectURI string) {
 				fail("sign in", err)
 			}
 		case "consent":
-			text, err := chromedp.Run(u.ctx, chromedp.Text(chromedp.CSS("main, body")))
+			text, err := chromedp.Run(u.ctx, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
 			if err != nil {
 				fail("read the consent page", err)
 			}

@@ -97,7 +97,7 @@ func authServerMetadata(t *testing.T, env *testkit.Env) asMetadata {
 // resource_metadata leads it to the protected resource metadata (RFC
 // 9728), then to Latchkey's RFC 8414 metadata; it registers (a client ID
 // metadata document the test serves over HTTPS, or RFC 7591 dynamic
-// registration), sends the person to the authorization URL (PKCE S256 and
+// registration; or uses a client an administrator registered), sends the person to the authorization URL (PKCE S256 and
 // resource), which the test opens in headless Chromium to sign in and
 // consent, finishes the authorization at its loopback callback, and calls
 // list_repositories. Then the access token expires and the SDK refreshes;
@@ -106,6 +106,7 @@ func authServerMetadata(t *testing.T, env *testkit.Env) asMetadata {
 func TestMCPTypeScriptSDKAtLatchkey(t *testing.T) {
 	t.Run("client ID metadata document", func(t *testing.T) { runLatchkeyMCP(t, "metadata") })
 	t.Run("dynamic registration", func(t *testing.T) { runLatchkeyMCP(t, "registered") })
+	t.Run("administrator-registered client", func(t *testing.T) { runLatchkeyMCP(t, "admin") })
 }
 
 func runLatchkeyMCP(t *testing.T, registration string) {
@@ -125,8 +126,12 @@ func runLatchkeyMCP(t *testing.T, registration string) {
 
 	redirectURI := fmt.Sprintf("http://127.0.0.1:%d/callback", freePort(t))
 	vars := []string{"MCP_SERVER_URL=" + env.URL + "/mcp", "MCP_REDIRECT_URI=" + redirectURI, "MCP_TOOL=" + mcpListTool}
-	var docURL string
+	var docURL, adminID string
 	switch registration {
+	case "admin":
+		adminID, _ = env.Client(admin.NewClient{Name: "MCP SDK e2e", RedirectURIs: []string{redirectURI}, Public: true,
+			Scopes: "read:repository"})
+		vars = append(vars, "MCP_CLIENT_ID="+adminID)
 	case "metadata":
 		if !meta.ClientIDMetadataDocSupported {
 			pending(t, "the authorization server metadata lacks client_id_metadata_document_supported: true (internal/clientmeta)")
@@ -170,6 +175,10 @@ func runLatchkeyMCP(t *testing.T, registration string) {
 		// where the code goes.
 		if !strings.Contains(person.Consents[0], "127.0.0.1") {
 			t.Errorf("the consent page for a metadata document client does not name the redirect host 127.0.0.1:\n%s", person.Consents[0])
+		}
+	case "admin":
+		if st.ClientID != adminID || len(st.Wire.Register) != 0 {
+			t.Errorf("client_id %q after %d registrations, want %s and no registration", st.ClientID, len(st.Wire.Register), adminID)
 		}
 	case "registered":
 		if len(st.Wire.Register) != 1 || st.ClientID == "" || strings.HasPrefix(st.ClientID, "https://") {
