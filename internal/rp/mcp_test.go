@@ -157,6 +157,9 @@ func runLatchkeyMCP(t *testing.T, registration string) {
 		t.Fatalf("authorization rounds %d, consent pages %d; want 1 and 1", conn.Rounds, len(person.Consents))
 	}
 	t.Logf("the consent page: %s", person.Consents[0])
+	if !strings.Contains(person.Consents[0], env.URL+"/mcp") {
+		t.Errorf("the consent page does not name the resource %s/mcp:\n%s", env.URL, person.Consents[0])
+	}
 	if !slices.Contains(conn.Tools, mcpListTool) {
 		t.Fatalf("tools %q lack %s", conn.Tools, mcpListTool)
 	}
@@ -285,6 +288,9 @@ func TestMCPTypeScriptSDKAtExternalServer(t *testing.T) {
 			pending(t, "Latchkey issued an opaque access token for the external resource server, not an RFC 9068 JWT (lead); the SDK: %s", conn.Error)
 		}
 		t.Fatalf("the SDK could not connect to the external server: %s", conn.Error)
+	}
+	if len(person.Consents) != 1 || !strings.Contains(person.Consents[0], "External MCP") {
+		t.Errorf("consent pages %q; want one naming the resource server External MCP", person.Consents)
 	}
 	if !slices.Contains(conn.Tools, "whoami") {
 		t.Fatalf("tools %q lack whoami", conn.Tools)
