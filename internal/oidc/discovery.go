@@ -40,6 +40,9 @@ type Discovery struct {
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseIssSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// Registration is the RFC 7591 registration endpoint; omitted when
+	// dynamic registration is off.
+	Registration string `json:"registration_endpoint,omitempty"`
 	// BitbucketEndpoints lists the same endpoints in the Bitbucket layout
 	// (an extension member; RFC 8414 §2 allows additional metadata).
 	BitbucketEndpoints Endpoints `json:"latchkey_bitbucket_endpoints"`
@@ -49,6 +52,7 @@ type Discovery struct {
 type DiscoveryConfig struct {
 	Gitea, Bitbucket Endpoints
 	GrantTypes       []string
+	Registration     string // the registration endpoint's URL; "" when off
 }
 
 // Document builds the discovery document.
@@ -73,6 +77,7 @@ func (p *Provider) Document() Discovery {
 		PromptValues:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssSupported: true,
 		BitbucketEndpoints:                d.Bitbucket,
+		Registration:                      d.Registration,
 	}
 }
 
