@@ -64,7 +64,7 @@ type Config struct {
 	// delete them (store.Store can).
 	UnusedClientsAfter time.Duration
 	Now                func() time.Time
-	Logger         *slog.Logger
+	Logger             *slog.Logger
 }
 
 func (c *Config) fill() {
@@ -145,9 +145,9 @@ type unusedClientDeleter interface {
 
 // Sweep deletes what has expired, audit events older than the retention
 // and self-registered clients unused for longer than UnusedClientsAfter
-// (with their codes, consents and token families), batch after batch, until a call deletes nothing, MaxRounds
-// calls have run, a call fails or ctx ends. It returns the number of rows
-// deleted.
+// (with their codes, consents and token families), batch after batch,
+// until a call deletes nothing, MaxRounds calls have run, a call fails or
+// ctx ends. It returns the number of rows deleted.
 func Sweep(ctx context.Context, cfg Config) int {
 	cfg.fill()
 	start := time.Now()
