@@ -316,8 +316,8 @@ func clientName(raw string, reg Registered) (string, *Error) {
 			}
 		}
 	}
-	if utf8.RuneCountInString(name) > MaxNameLength || !cleanText(name) {
-		return "", metadataError("client_name must be at most %d characters without control characters", MaxNameLength)
+	if utf8.RuneCountInString(name) > MaxNameLength || !cleanText(name) || strings.ContainsFunc(name, isFormat) {
+		return "", metadataError("client_name must be at most %d characters without control or format characters", MaxNameLength)
 	}
 	return name, nil
 }
@@ -352,6 +352,11 @@ func cleanText(s string) bool {
 	}
 	return !strings.ContainsFunc(s, unicode.IsControl)
 }
+
+// isFormat reports an invisible format character (Unicode Cf: bidi
+// overrides, zero-width joiners), which could make a name on the consent
+// page read as another.
+func isFormat(r rune) bool { return unicode.Is(unicode.Cf, r) }
 
 // printable bounds a value quoted in an error description.
 func printable(s string) string {

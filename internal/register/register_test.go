@@ -168,6 +168,7 @@ func TestRegistrationErrors(t *testing.T) {
 		"no allowed scope":       {map[string]any{"redirect_uris": []string{"https://a.example/cb"}, "scope": "REPO_WRITE SYSTEM_ADMIN nonsense"}, "invalid_client_metadata"},
 		"client_uri javascript":  {map[string]any{"redirect_uris": []string{"https://a.example/cb"}, "client_uri": "javascript:x"}, "invalid_client_metadata"},
 		"control in name":        {map[string]any{"redirect_uris": []string{"https://a.example/cb"}, "client_name": "a\nb"}, "invalid_client_metadata"},
+		"bidi override in name":  {map[string]any{"redirect_uris": []string{"https://a.example/cb"}, "client_name": "Git\u202eHub"}, "invalid_client_metadata"},
 		"too many redirects":     {map[string]any{"redirect_uris": slices.Repeat([]string{"https://a.example/cb"}, 21)}, "invalid_redirect_uri"},
 	} {
 		t.Run(name, func(t *testing.T) {
