@@ -17,6 +17,7 @@ import (
 	"latchkey/internal/cleanup"
 	"latchkey/internal/config"
 	"latchkey/internal/register"
+	"latchkey/internal/server"
 	"latchkey/internal/store"
 	"latchkey/internal/testkit"
 )
@@ -294,4 +295,18 @@ func TestCleanupDeletesUnusedRegisteredClients(t *testing.T) {
 	}
 	t.Run("sqlite", func(t *testing.T) { run(t) })
 	t.Run("postgres", func(t *testing.T) { run(t, testkit.OnFreshPostgres(t)) })
+}
+
+// TestRegistrationEndpointsAnswerJunkWithoutA500 walks the junk of
+// TestNoEndpointAnswers500ToJunk over a node whose registration is open,
+// so that /register and /register/{client_id} are among its routes.
+func TestRegistrationEndpointsAnswerJunkWithoutA500(t *testing.T) {
+	if raceDetector {
+		t.Skip("the junk walk checks statuses, not concurrency: it runs in the pass without the race detector")
+	}
+	f := newFixture(t, registrationPolicy("open"))
+	if !slices.ContainsFunc(f.env.Server.Routes(), func(r server.Route) bool { return r.Path == "/register/{client_id}" }) {
+		t.Fatal("the registration routes are not served")
+	}
+	sendJunk(t, f)
 }

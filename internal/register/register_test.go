@@ -289,6 +289,16 @@ func TestManagement(t *testing.T) {
 		t.Errorf("admin client: %d", status)
 	}
 
+	// Nor can a client of another origin that somehow holds a token hash.
+	odd := store.Client{ID: "odd", Name: "odd", RedirectURIs: []string{"https://odd.example/cb"}, Scopes: []string{"PUBLIC_REPOS"},
+		GrantTypes: []string{"authorization_code"}, Origin: store.OriginMetadata, RegistrationTokenHash: secret.Hash(aTok), CreatedAt: time.Now()}
+	if _, err := env.Store.CreateClient(context.Background(), odd); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := call(t, "GET", env.URL+"/register/odd", aTok, nil); status != http.StatusUnauthorized {
+		t.Errorf("a client of origin metadata: %d", status)
+	}
+
 	status, _, got := call(t, "GET", aURI, aTok, nil)
 	if status != http.StatusOK || got["client_id"] != aID || got["client_name"] != "A" || got["registration_access_token"] != aTok {
 		t.Fatalf("read: %d %v", status, got)
