@@ -40,6 +40,11 @@ Usage:
                                               issue an initial access token for --registration token
   latchkey registration token list | registration token revoke HASH-PREFIX
   latchkey keys list                          list the ID-token signing keys
+  latchkey resource-server add --uri URI --name NAME [--scopes "a b"] [--introspect]
+                                              register an external resource server (RFC 8707;
+                                              its tokens are RFC 9068 JWTs)
+  latchkey resource-server list               list the external resource servers
+  latchkey resource-server delete --uri URI   remove one
   latchkey keys rotate [--publish-ahead 10m] [--access-token-ttl 1h]
                                               publish a new signing key, retire the old one safely
 
@@ -96,6 +101,9 @@ func commands() map[string]*command {
 		"tokens list":               tokensListCommand(),
 		"tokens revoke":             tokensRevokeCommand(),
 		"keys list":                 keysListCommand(),
+		"resource-server add":       resourceServerAddCommand(),
+		"resource-server list":      resourceServerListCommand(),
+		"resource-server delete":    resourceServerDeleteCommand(),
 		"registration token create": registrationTokenCreateCommand(),
 		"registration token list":   registrationTokenListCommand(),
 		"registration token revoke": registrationTokenRevokeCommand(),
