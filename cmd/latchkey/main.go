@@ -79,35 +79,36 @@ type cmdEnv struct {
 }
 
 func commands() map[string]*command {
-	return map[string]*command{
-		"serve":                     serveCommand(),
-		"migrate":                   {run: func(context.Context, *cmdEnv) error { return nil }},
-		"user create":               userCreateCommand(),
-		"client create":             clientCreateCommand(),
-		"project create":            projectCreateCommand(),
-		"repo create":               repoCreateCommand(),
-		"permission grant":          permissionCommand(true),
-		"permission revoke":         permissionCommand(false),
-		"keys rotate":               keysRotateCommand(),
-		"user list":                 userListCommand(),
-		"user disable":              userDisableCommand(true),
-		"user enable":               userDisableCommand(false),
-		"user sign-out":             userSignOutCommand(),
-		"client list":               clientListCommand(),
-		"client suspend":            clientSuspendCommand(true),
-		"client reinstate":          clientSuspendCommand(false),
-		"client delete":             clientDeleteCommand(),
-		"client device-grant":       clientDeviceGrantCommand(),
-		"tokens list":               tokensListCommand(),
-		"tokens revoke":             tokensRevokeCommand(),
-		"keys list":                 keysListCommand(),
-		"resource-server add":       resourceServerAddCommand(),
-		"resource-server list":      resourceServerListCommand(),
-		"resource-server delete":    resourceServerDeleteCommand(),
-		"registration token create": registrationTokenCreateCommand(),
-		"registration token list":   registrationTokenListCommand(),
-		"registration token revoke": registrationTokenRevokeCommand(),
+	cmds := map[string]*command{
+		"serve":                  serveCommand(),
+		"migrate":                {run: func(context.Context, *cmdEnv) error { return nil }},
+		"user create":            userCreateCommand(),
+		"client create":          clientCreateCommand(),
+		"project create":         projectCreateCommand(),
+		"repo create":            repoCreateCommand(),
+		"permission grant":       permissionCommand(true),
+		"permission revoke":      permissionCommand(false),
+		"keys rotate":            keysRotateCommand(),
+		"user list":              userListCommand(),
+		"user disable":           userDisableCommand(true),
+		"user enable":            userDisableCommand(false),
+		"user sign-out":          userSignOutCommand(),
+		"client list":            clientListCommand(),
+		"client suspend":         clientSuspendCommand(true),
+		"client reinstate":       clientSuspendCommand(false),
+		"client delete":          clientDeleteCommand(),
+		"client device-grant":    clientDeviceGrantCommand(),
+		"tokens list":            tokensListCommand(),
+		"tokens revoke":          tokensRevokeCommand(),
+		"keys list":              keysListCommand(),
+		"resource-server add":    resourceServerAddCommand(),
+		"resource-server list":   resourceServerListCommand(),
+		"resource-server delete": resourceServerDeleteCommand(),
 	}
+	for name, c := range registrationCommands() {
+		cmds[name] = c
+	}
+	return cmds
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {

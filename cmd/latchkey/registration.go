@@ -10,6 +10,16 @@ import (
 	"latchkey/internal/register"
 )
 
+// registrationCommands are the commands that administer dynamic client
+// registration (package register).
+func registrationCommands() map[string]*command {
+	return map[string]*command{
+		"registration token create": registrationTokenCreateCommand(),
+		"registration token list":   registrationTokenListCommand(),
+		"registration token revoke": registrationTokenRevokeCommand(),
+	}
+}
+
 // registrationTokenCreateCommand issues an initial access token (RFC 7591
 // §3) for the token registration policy, printed once.
 func registrationTokenCreateCommand() *command {

@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/oauth2"
 
 	"latchkey/internal/admin"
 	"latchkey/internal/cleanup"
 	"latchkey/internal/config"
 	"latchkey/internal/register"
+	"latchkey/internal/resource"
 	"latchkey/internal/server"
 	"latchkey/internal/store"
 	"latchkey/internal/testkit"
@@ -309,4 +311,48 @@ func TestRegistrationEndpointsAnswerJunkWithoutA500(t *testing.T) {
 		t.Fatal("the registration routes are not served")
 	}
 	sendJunk(t, f)
+}
+
+// TestRegisteredAgentReachesTheMCPEndpoint: a client that registered
+// itself as an MCP client does (native, public, loopback redirect) asks
+// for a token bound to {issuer}/mcp (RFC 8707) and lists the projects
+// alice may see through the MCP Go SDK.
+func TestRegisteredAgentReachesTheMCPEndpoint(t *testing.T) {
+	env := newRegistrationFixture(t, registrationPolicy("open"))
+	status, reg := registerClient(t, env, "", map[string]any{
+		"client_name": "MCP agent", "application_type": "native", "token_endpoint_auth_method": "none",
+		"redirect_uris": []string{"http://127.0.0.1/callback"}, "grant_types": []string{"authorization_code", "refresh_token"},
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("register: %d %v", status, reg)
+	}
+	conf := &oauth2.Config{ClientID: reg["client_id"].(string), RedirectURL: "http://127.0.0.1:38000/callback",
+		Scopes:   []string{"read:repository"},
+		Endpoint: oauth2.Endpoint{AuthURL: env.URL + "/login/oauth/authorize", TokenURL: env.URL + "/login/oauth/access_token", AuthStyle: oauth2.AuthStyleInParams}}
+	verifier := oauth2.GenerateVerifier()
+	mcpResource := oauth2.SetAuthURLParam("resource", resource.MCP(env.Server.Provider.Issuer()))
+	cb, err := env.Browser("alice", "alice-password").Authorize(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), mcpResource))
+	if err != nil || cb.Query().Get("code") == "" {
+		t.Fatalf("authorize: %v %v", cb, err)
+	}
+	tok, err := conf.Exchange(context.Background(), cb.Query().Get("code"), oauth2.VerifierOption(verifier), mcpResource)
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	bt := &bearerTransport{}
+	bt.token.Store(tok.AccessToken)
+	session, err := sdk.NewClient(&sdk.Implementation{Name: "registered-agent", Version: "1"}, nil).Connect(context.Background(),
+		&sdk.StreamableClientTransport{Endpoint: env.URL + "/mcp", HTTPClient: &http.Client{Transport: bt}, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer session.Close()
+	res, err := session.CallTool(context.Background(), &sdk.CallToolParams{Name: "list_projects", Arguments: map[string]any{}})
+	if err != nil || res.IsError || !strings.Contains(text(res), "PRIV") {
+		t.Fatalf("list_projects: %v %+v", err, res)
+	}
+	// The token is for /mcp only (RFC 8707): the REST API refuses it.
+	if status, _, _ := apiGet(t, env.URL, "/api/v1/user", tok.AccessToken); status != http.StatusUnauthorized {
+		t.Fatalf("REST API with the MCP token: %d", status)
+	}
 }
