@@ -356,3 +356,41 @@ func TestRegisteredAgentReachesTheMCPEndpoint(t *testing.T) {
 		t.Fatalf("REST API with the MCP token: %d", status)
 	}
 }
+
+// TestRegisteredDeviceClient: a client that registers for the device
+// grant only (a command-line tool without a browser) needs no redirect
+// URI and completes RFC 8628 with golang.org/x/oauth2.
+func TestRegisteredDeviceClient(t *testing.T) {
+	env := newRegistrationFixture(t, registrationPolicy("open"))
+	status, reg := registerClient(t, env, "", map[string]any{
+		"client_name": "A CLI", "application_type": "native", "token_endpoint_auth_method": "none",
+		"grant_types": []string{"urn:ietf:params:oauth:grant-type:device_code", "refresh_token"}, "scope": "REPO_READ",
+	})
+	if status != http.StatusCreated || len(reg["response_types"].([]any)) != 0 {
+		t.Fatalf("register: %d %v", status, reg)
+	}
+	conf := &oauth2.Config{ClientID: reg["client_id"].(string), Scopes: []string{"REPO_READ"},
+		Endpoint: oauth2.Endpoint{DeviceAuthURL: env.URL + "/login/device/code", TokenURL: env.URL + "/login/oauth/access_token",
+			AuthStyle: oauth2.AuthStyleInParams}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	da, err := conf.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatalf("device authorization: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := env.Browser("alice", "alice-password").Device(da.VerificationURIComplete)
+		done <- err
+	}()
+	tok, err := conf.DeviceAccessToken(ctx, da)
+	if err != nil {
+		t.Fatalf("device access token: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("user side: %v", err)
+	}
+	if status, _, body := apiGet(t, env.URL, "/rest/api/latest/projects/PRIV/repos", tok.AccessToken); status != http.StatusOK || len(repoSlugs(body)) != 1 {
+		t.Fatalf("API with the device token: %d %v", status, body)
+	}
+}
