@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"latchkey/internal/oauth"
+	"latchkey/internal/resource"
 	"latchkey/internal/scope"
 )
 
@@ -40,6 +41,10 @@ type Discovery struct {
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseIssSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// ProtectedResources are the resource identifiers (RFC 8707) of the
+	// resources the server issues tokens for (RFC 9728 §4): Latchkey's
+	// own, and the external resource servers administrators registered.
+	ProtectedResources []string `json:"protected_resources"`
 	// Registration is the RFC 7591 registration endpoint; omitted when
 	// dynamic registration is off.
 	Registration string `json:"registration_endpoint,omitempty"`
@@ -76,11 +81,22 @@ func (p *Provider) Document() Discovery {
 		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "nickname", "email", "email_verified", "groups"},
 		PromptValues:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssSupported: true,
+		ProtectedResources:                resource.Own(p.cfg.Issuer),
 		BitbucketEndpoints:                d.Bitbucket,
 		Registration:                      d.Registration,
 	}
 }
 
-func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, discoveryCacheAge, p.Document())
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	d := p.Document()
+	servers, err := p.cfg.Store.ListResourceServers(r.Context())
+	if err != nil {
+		p.log.Error("discovery: list resource servers", "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, 0, map[string]string{"error": "server_error"})
+		return
+	}
+	for _, rs := range servers {
+		d.ProtectedResources = append(d.ProtectedResources, rs.URI)
+	}
+	writeJSON(w, http.StatusOK, discoveryCacheAge, d)
 }
