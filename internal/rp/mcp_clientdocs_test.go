@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"latchkey/internal/config"
 	"latchkey/internal/testkit"
 )
 
@@ -77,7 +78,7 @@ func (d *clientDocs) options() []testkit.Option {
 }
 
 // dynamicRegistrationOptions switch RFC 7591 registration on with the open
-// policy. They wait for internal/register's configuration.
+// policy (--registration open).
 func dynamicRegistrationOptions() []testkit.Option {
-	return nil
+	return []testkit.Option{func(c *config.Config) { c.Registration = "open" }}
 }
