@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/store"
 	"latchkey/internal/testkit"
 )
 
@@ -187,6 +188,10 @@ func runLatchkeyMCP(t *testing.T, registration string) {
 		if len(st.Wire.Register) != 1 || st.ClientID == "" || strings.HasPrefix(st.ClientID, "https://") {
 			t.Errorf("registrations %d, client_id %q; want one RFC 7591 registration", len(st.Wire.Register), st.ClientID)
 		}
+	}
+	wantOrigin := map[string]store.ClientOrigin{"metadata": store.OriginMetadata, "registered": store.OriginRegistered, "admin": store.OriginAdmin}[registration]
+	if c, err := env.Store.GetClient(context.Background(), st.ClientID); err != nil || c.Origin != wantOrigin {
+		t.Errorf("the client %q in the store: origin %q (%v), want %q", st.ClientID, c.Origin, err, wantOrigin)
 	}
 	checkDiscovery(t, st, env.URL, env.URL+"/mcp")
 	first1 := st.AccessToken
