@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -98,9 +99,9 @@ func authServerMetadata(t *testing.T, env *testkit.Env) asMetadata {
 // resource_metadata leads it to the protected resource metadata (RFC
 // 9728), then to Latchkey's RFC 8414 metadata; it registers (a client ID
 // metadata document the test serves over HTTPS, or RFC 7591 dynamic
-// registration; or uses a client an administrator registered), sends the person to the authorization URL (PKCE S256 and
-// resource), which the test opens in headless Chromium to sign in and
-// consent, finishes the authorization at its loopback callback, and calls
+// registration; or uses a client an administrator registered), sends the
+// person to the authorization URL (PKCE S256 and resource), which the test
+// opens in headless Chromium to sign in and consent, finishes the authorization at its loopback callback, and calls
 // list_repositories. Then the access token expires and the SDK refreshes;
 // then the person's grant is revoked and the SDK is told to authorize
 // again.
@@ -208,8 +209,9 @@ func runLatchkeyMCP(t *testing.T, registration string) {
 	second := s.call()
 	checkListed(t, "the call after the access token expired", second)
 	st2 := s.state()
-	if st2.TokenSaves != st.TokenSaves+1 || st2.AccessToken == first1 {
-		t.Errorf("token saves %d then %d, access token changed %v; want one refresh", st.TokenSaves, st2.TokenSaves, st2.AccessToken != first1)
+	if st2.TokenSaves != st.TokenSaves+1 || st2.AccessToken == first1 || st2.RefreshToken == st.RefreshToken {
+		t.Errorf("token saves %d then %d, access token changed %v, refresh token rotated %v; want one refresh",
+			st.TokenSaves, st2.TokenSaves, st2.AccessToken != first1, st2.RefreshToken != st.RefreshToken)
 	}
 	if n := len(st2.Wire.Token); n == 0 || st2.Wire.Token[n-1].GrantType != "refresh_token" || st2.Wire.Token[n-1].Resource != env.URL+"/mcp" {
 		t.Errorf("token requests: %s; want the last a refresh_token grant with resource %s/mcp", describe(st2.Wire.Token), env.URL)
@@ -223,6 +225,9 @@ func runLatchkeyMCP(t *testing.T, registration string) {
 	third := s.call()
 	if !third.Unauthorized || third.Reauthorize == "" || third.Result != nil {
 		t.Errorf("the call after revocation: %s; want UnauthorizedError and a new authorization URL", describe(third))
+	} else if u, err := url.Parse(third.Reauthorize); err != nil || !strings.HasPrefix(third.Reauthorize, env.URL+"/") ||
+		u.Query().Get("resource") != env.URL+"/mcp" || u.Query().Get("code_challenge_method") != "S256" {
+		t.Errorf("the new authorization URL %s: want Latchkey's, with resource %s/mcp and PKCE S256", third.Reauthorize, env.URL)
 	}
 	if status, e := bearerStatus(t, http.MethodPost, env.URL+"/mcp", st2.AccessToken); status != http.StatusUnauthorized || e != "invalid_token" {
 		t.Errorf("the revoked access token at /mcp: %d %q, want 401 invalid_token", status, e)
