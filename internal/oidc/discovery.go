@@ -40,6 +40,9 @@ type Discovery struct {
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseIssSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// ClientIDMetadataDocumentSupported: an https client_id may name a
+	// client ID metadata document (draft-ietf-oauth-client-id-metadata-document §6).
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 	// BitbucketEndpoints lists the same endpoints in the Bitbucket layout
 	// (an extension member; RFC 8414 §2 allows additional metadata).
 	BitbucketEndpoints Endpoints `json:"latchkey_bitbucket_endpoints"`
@@ -49,6 +52,9 @@ type Discovery struct {
 type DiscoveryConfig struct {
 	Gitea, Bitbucket Endpoints
 	GrantTypes       []string
+	// ClientIDMetadataDocuments says that client ID metadata documents
+	// are accepted (package clientmeta).
+	ClientIDMetadataDocuments bool
 }
 
 // Document builds the discovery document.
@@ -72,6 +78,7 @@ func (p *Provider) Document() Discovery {
 		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "nickname", "email", "email_verified", "groups"},
 		PromptValues:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssSupported: true,
+		ClientIDMetadataDocumentSupported: d.ClientIDMetadataDocuments,
 		BitbucketEndpoints:                d.Bitbucket,
 	}
 }

@@ -239,7 +239,7 @@ func ParseAllowList(s string) (*AllowList, error) {
 		}
 		name := strings.ToLower(strings.TrimSuffix(item, "."))
 		if !validHostName(name) {
-			return nil, fmt.Errorf("webhook allowed hosts: %q is not a host name, an IP address or a CIDR prefix", item)
+			return nil, fmt.Errorf("%q is not a host name, an IP address or a CIDR prefix", item)
 		}
 		a.names[name] = true
 	}
