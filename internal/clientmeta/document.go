@@ -277,7 +277,7 @@ func name(raw, id string) (string, error) {
 // scopes is what the client may ask for, and what it gets without asking.
 func scopes(doc document, members map[string]json.RawMessage) (all, def []string, err error) {
 	if _, ok := members["scope"]; !ok {
-		return scope.Known(), []string{scope.PublicRepos}, nil
+		return allScopes(), []string{scope.PublicRepos}, nil
 	}
 	var known scope.Set
 	for tok := range strings.SplitSeq(doc.Scope, " ") {
@@ -297,6 +297,13 @@ func scopes(doc document, members map[string]json.RawMessage) (all, def []string
 		return known, []string{scope.PublicRepos}, nil
 	}
 	return known, slices.Clone(known), nil
+}
+
+// allScopes is every scope of Latchkey's but public-only: that one
+// restricts the set that holds it (scope.Set.Covers), and a set without
+// it covers a request with it.
+func allScopes() []string {
+	return slices.DeleteFunc(scope.Known(), func(s string) bool { return s == scope.GiteaPublicOnly })
 }
 
 // clip shortens a value quoted in an error message.
