@@ -95,6 +95,22 @@ func TestClientMetadataDocumentAuthorizeConsentTokenRefresh(t *testing.T) {
 	if err != nil || c.Origin != store.OriginMetadata || !c.PKCERequired {
 		t.Fatalf("stored client %+v, %v", c, err)
 	}
+	// The user's and the administrators' lists mark it too.
+	if status, page, err := b.Get("/user/settings/applications"); err != nil || status != http.StatusOK ||
+		!strings.Contains(page, "Doc Agent <span class=\"badge warn\"") || !strings.Contains(page, "not verified by the administrator") {
+		t.Fatalf("authorized applications page: %d %v\n%s", status, err, page)
+	}
+	a.env.User("root", "root-password")
+	a.env.Grant("root", admin.Target{Global: true}, "SYS_ADMIN")
+	root := a.env.Browser("root", "root-password")
+	if err := root.SignIn(); err != nil {
+		t.Fatal(err)
+	}
+	if status, page, err := root.Get("/admin/applications"); err != nil || status != http.StatusOK ||
+		!strings.Contains(page, "not verified by the administrator") || !strings.Contains(page, "its metadata document") ||
+		!strings.Contains(page, a.id) {
+		t.Fatalf("admin applications page: %d %v\n%s", status, err, page)
+	}
 	// A refresh within the document's max-age fetches nothing.
 	fresh, err := a.oauth.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 	if err != nil || fresh.AccessToken == "" || fresh.RefreshToken == tok.RefreshToken {
@@ -147,5 +163,51 @@ func TestClientMetadataDocumentNeedsPKCEAndCanBeSwitchedOff(t *testing.T) {
 	}
 	if strings.Contains(string(raw), "client_id_metadata_document_supported") {
 		t.Fatal("discovery claims client ID metadata documents while they are off")
+	}
+}
+
+func TestSelfRegisteredClientIsMarkedOnConsentAndAdminPages(t *testing.T) {
+	env := testkit.New(t)
+	env.User("alice", "alice-password")
+	env.User("root", "root-password")
+	env.Grant("root", admin.Target{Global: true}, "SYS_ADMIN")
+	c, err := env.Store.CreateClient(t.Context(), store.Client{ID: "dyn-123", Name: "Self Made", Public: true, PKCERequired: true,
+		RedirectURIs: []string{redirectURI}, Scopes: []string{"PUBLIC_REPOS", "REPO_READ"}, DefaultScopes: []string{"PUBLIC_REPOS"},
+		GrantTypes: []string{"authorization_code"}, Origin: store.OriginRegistered, ApplicationType: store.ApplicationNative,
+		CreatedAt: env.Clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := &oauth2.Config{ClientID: c.ID, RedirectURL: redirectURI, Scopes: []string{"REPO_READ"},
+		Endpoint: oauth2.Endpoint{AuthURL: env.URL + dialects[1].authorize, TokenURL: env.URL + dialects[1].token, AuthStyle: oauth2.AuthStyleInParams}}
+	b := env.Browser("alice", "alice-password")
+	if _, err := b.Authorize(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range b.Pages {
+		found = found || strings.Contains(p, "Self-registered, not verified by the administrator") && strings.Contains(p, "http://127.0.0.1:9999")
+	}
+	if !found {
+		t.Fatalf("no consent page marks the self-registered client: %q", b.Pages)
+	}
+	root := env.Browser("root", "root-password")
+	if err := root.SignIn(); err != nil {
+		t.Fatal(err)
+	}
+	if _, page, err := root.Get("/admin/applications"); err != nil || !strings.Contains(page, "self-registered, not verified by the administrator") {
+		t.Fatalf("admin page: %v\n%s", err, page)
+	}
+	// A client an administrator registered is not marked.
+	id, _ := env.Client(admin.NewClient{Name: "Vetted", RedirectURIs: []string{redirectURI}, Scopes: "REPO_READ", Public: true})
+	conf.ClientID = id
+	b = env.Browser("alice", "alice-password")
+	if _, err := b.Authorize(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range b.Pages {
+		if strings.Contains(p, "verified by the administrator") {
+			t.Fatalf("an administrator's client is marked as not verified:\n%s", p)
+		}
 	}
 }
