@@ -22,7 +22,7 @@ type authorizedApp struct {
 	LastUsedAt time.Time // zero: never used
 	// Origin is the client's store.ClientOrigin ("" if it is gone).
 	Origin string
-	scopes     scope.Set
+	scopes scope.Set
 }
 
 // authorizedApps lists, by application name, what the user authorized:
