@@ -37,6 +37,11 @@ Usage:
   latchkey client device-grant --client-id ID --on|--off   allow or refuse the device grant (RFC 8628)
   latchkey tokens list --user U | tokens revoke --user U [--client-id ID]
   latchkey keys list                          list the ID-token signing keys
+  latchkey resource-server add --uri URI --name NAME [--scopes "a b"] [--introspect]
+                                              register an external resource server (RFC 8707;
+                                              its tokens are RFC 9068 JWTs)
+  latchkey resource-server list               list the external resource servers
+  latchkey resource-server delete --uri URI   remove one
   latchkey keys rotate [--publish-ahead 10m] [--access-token-ttl 1h]
                                               publish a new signing key, retire the old one safely
 
@@ -68,27 +73,30 @@ type cmdEnv struct {
 
 func commands() map[string]*command {
 	return map[string]*command{
-		"serve":               serveCommand(),
-		"migrate":             {run: func(context.Context, *cmdEnv) error { return nil }},
-		"user create":         userCreateCommand(),
-		"client create":       clientCreateCommand(),
-		"project create":      projectCreateCommand(),
-		"repo create":         repoCreateCommand(),
-		"permission grant":    permissionCommand(true),
-		"permission revoke":   permissionCommand(false),
-		"keys rotate":         keysRotateCommand(),
-		"user list":           userListCommand(),
-		"user disable":        userDisableCommand(true),
-		"user enable":         userDisableCommand(false),
-		"user sign-out":       userSignOutCommand(),
-		"client list":         clientListCommand(),
-		"client suspend":      clientSuspendCommand(true),
-		"client reinstate":    clientSuspendCommand(false),
-		"client delete":       clientDeleteCommand(),
-		"client device-grant": clientDeviceGrantCommand(),
-		"tokens list":         tokensListCommand(),
-		"tokens revoke":       tokensRevokeCommand(),
-		"keys list":           keysListCommand(),
+		"serve":                  serveCommand(),
+		"migrate":                {run: func(context.Context, *cmdEnv) error { return nil }},
+		"user create":            userCreateCommand(),
+		"client create":          clientCreateCommand(),
+		"project create":         projectCreateCommand(),
+		"repo create":            repoCreateCommand(),
+		"permission grant":       permissionCommand(true),
+		"permission revoke":      permissionCommand(false),
+		"keys rotate":            keysRotateCommand(),
+		"user list":              userListCommand(),
+		"user disable":           userDisableCommand(true),
+		"user enable":            userDisableCommand(false),
+		"user sign-out":          userSignOutCommand(),
+		"client list":            clientListCommand(),
+		"client suspend":         clientSuspendCommand(true),
+		"client reinstate":       clientSuspendCommand(false),
+		"client delete":          clientDeleteCommand(),
+		"client device-grant":    clientDeviceGrantCommand(),
+		"tokens list":            tokensListCommand(),
+		"tokens revoke":          tokensRevokeCommand(),
+		"keys list":              keysListCommand(),
+		"resource-server add":    resourceServerAddCommand(),
+		"resource-server list":   resourceServerListCommand(),
+		"resource-server delete": resourceServerDeleteCommand(),
 	}
 }
 

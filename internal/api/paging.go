@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"latchkey/internal/store"
+	"latchkey/internal/visible"
 )
 
 // page is Bitbucket's paged response.
@@ -90,13 +91,7 @@ func seqOf[T any](items []T) iter.Seq2[T, error] {
 
 // filterSeq keeps the items of seq for which keep holds; errors pass.
 func filterSeq[T any](seq iter.Seq2[T, error], keep func(T) bool) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		for it, err := range seq {
-			if (err != nil || keep(it)) && !yield(it, err) {
-				return
-			}
-		}
-	}
+	return visible.Filter(seq, keep)
 }
 
 // mapSeq converts the items of seq with f, which must be cheap: items

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"latchkey/internal/resource"
 	"latchkey/internal/scope"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
@@ -57,6 +58,11 @@ type AuthRequest struct {
 	// Params are the request's parameters as received, to carry the request
 	// through login and consent; it is validated again at each step.
 	Params Params
+	// Resources are the RFC 8707 resources the request named (nil:
+	// Latchkey's code-hosting resource), and Servers the external
+	// resource servers among them, for the consent page to name.
+	Resources []string
+	Servers   []store.ResourceServer
 }
 
 // HasPrompt reports whether the request carries prompt value v.
@@ -110,6 +116,20 @@ func (p *Provider) ValidateAuthorize(ctx context.Context, params Params) (*AuthR
 	if len(req.State) > maxStateLen {
 		req.State = ""
 		return nil, req.Fail(InvalidRequest("state is longer than %d characters", maxStateLen))
+	}
+	t, err := p.resolveTarget(ctx, params.Resources())
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Status < 500 {
+			return nil, req.Fail(e)
+		}
+		return nil, err
+	}
+	req.Resources, req.Servers = t.ids, t.external
+	checkScopes := func(req *AuthRequest, params Params) *Error {
+		scopes, e := p.requestedScopes(req.Client, params.Get("scope"), t)
+		req.Scopes = scopes
+		return e
 	}
 	for _, check := range []func(*AuthRequest, Params) *Error{
 		checkUnsupported, checkResponseType, checkScopes, checkPKCE, checkPrompt, checkNonce, checkMaxAge,
@@ -192,12 +212,6 @@ func checkResponseType(req *AuthRequest, params Params) *Error {
 		return UnauthorizedClient("the client is not registered for the authorization code grant")
 	}
 	return nil
-}
-
-func checkScopes(req *AuthRequest, params Params) *Error {
-	scopes, e := requestedScopes(req.Client, params.Get("scope"))
-	req.Scopes = scopes
-	return e
 }
 
 func checkPKCE(req *AuthRequest, params Params) *Error {
@@ -295,7 +309,19 @@ func (p *Provider) NeedsConsent(ctx context.Context, req *AuthRequest, userID in
 	if err != nil {
 		return false, fmt.Errorf("authorize: load consent: %w", err)
 	}
-	return !scope.Set(c.Scopes).Covers(req.Scopes), nil
+	return !scope.Set(c.Scopes).Covers(req.Scopes) || !coversResources(p.cfg.Issuer, c.Resources, req.Resources), nil
+}
+
+// coversResources reports whether a consent for the resources approved
+// covers a request for the resources requested.
+func coversResources(issuer string, approved, requested []string) bool {
+	have := resource.Of(issuer, approved)
+	for _, r := range resource.Of(issuer, requested) {
+		if !slices.Contains(have, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // RememberConsent records that the user approved the request's scopes,
@@ -306,16 +332,24 @@ func (p *Provider) NeedsConsent(ctx context.Context, req *AuthRequest, userID in
 // the earlier one and a remembered consent never covers more than the user
 // approved.
 func (p *Provider) RememberConsent(ctx context.Context, req *AuthRequest, userID int64) error {
-	scopes := req.Scopes
+	scopes, resources := req.Scopes, slices.Clone(resource.Of(p.cfg.Issuer, req.Resources))
 	if c, err := p.store.GetConsent(ctx, userID, req.Client.ID); err == nil {
 		if both := scope.Set(c.Scopes).Union(scopes); both.Covers(scopes) {
 			scopes = both
+			for _, r := range resource.Of(p.cfg.Issuer, c.Resources) {
+				if !slices.Contains(resources, r) {
+					resources = append(resources, r)
+				}
+			}
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("authorize: load consent: %w", err)
 	}
+	if slices.Equal(resources, []string{resource.Code(p.cfg.Issuer)}) {
+		resources = nil // as every consent before resource indicators
+	}
 	err := p.store.SaveConsent(ctx, store.Consent{
-		UserID: userID, ClientID: req.Client.ID, Scopes: scopes, GrantedAt: p.cfg.Now(),
+		UserID: userID, ClientID: req.Client.ID, Scopes: scopes, GrantedAt: p.cfg.Now(), Resources: resources,
 	})
 	if err != nil {
 		return fmt.Errorf("authorize: save consent: %w", err)
@@ -341,6 +375,7 @@ func (p *Provider) IssueCode(ctx context.Context, req *AuthRequest, userID int64
 		AuthTime:        authTime,
 		CreatedAt:       now,
 		ExpiresAt:       now.Add(p.cfg.CodeTTL),
+		Resources:       req.Resources,
 	})
 	if err != nil {
 		return "", fmt.Errorf("authorize: store code: %w", err)

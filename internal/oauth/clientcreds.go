@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"latchkey/internal/store"
 )
@@ -39,7 +40,14 @@ func (g clientCredentialsGrant) handle(ctx context.Context, client store.Client,
 	if client.Public {
 		return nil, UnauthorizedClient("only a confidential client may use client_credentials")
 	}
-	scopes, e := requestedScopes(client, params.Get("scope"))
+	t, err := g.p.resolveTarget(ctx, params.Resources())
+	if err != nil {
+		return nil, err
+	}
+	if len(t.external) > 0 && len(t.ids) > 1 {
+		return nil, InvalidTarget("name one resource to get a token for an external resource server")
+	}
+	scopes, e := g.p.requestedScopes(client, params.Get("scope"), t)
 	if e != nil {
 		return nil, e
 	}
@@ -47,14 +55,22 @@ func (g clientCredentialsGrant) handle(ctx context.Context, client store.Client,
 	if err != nil {
 		return nil, ServerError(fmt.Errorf("client credentials: service identity: %w", err))
 	}
+	is := issuance{scopes: scopes, resources: t.ids, target: t, access: g.p.forTarget(scopes, t)}
+	if err := g.p.prepareJWT(ctx, &is, client.ID, 0, time.Time{}); err != nil {
+		return nil, err
+	}
 	now := g.p.cfg.Now()
 	draw := drawTokens(false)
+	toks, err := g.p.tokens(&draw, is, now)
+	if err != nil {
+		return nil, err
+	}
 	_, err = g.p.store.CreateFamily(ctx, store.Issue{
-		Family: store.TokenFamily{ClientID: client.ID, UserID: svc.ID, Scopes: scopes, CreatedAt: now},
-		Tokens: g.p.tokens(draw, scopes, now),
+		Family: store.TokenFamily{ClientID: client.ID, UserID: svc.ID, Scopes: scopes, CreatedAt: now, Resources: t.ids},
+		Tokens: toks,
 	}, now)
 	if err != nil {
 		return nil, AsError(fmt.Errorf("client credentials: store: %w", err))
 	}
-	return g.p.response(draw, scopes), nil
+	return g.p.response(draw, is.access), nil
 }

@@ -44,7 +44,9 @@ func (p *Provider) client(ctx context.Context, id string) (store.Client, error) 
 
 // Client loads the client of id as the protocol core does (for the
 // pages that show it).
-func (p *Provider) Client(ctx context.Context, id string) (store.Client, error) { return p.client(ctx, id) }
+func (p *Provider) Client(ctx context.Context, id string) (store.Client, error) {
+	return p.client(ctx, id)
+}
 
 // asUnusable reports whether err is an *UnusableClientError.
 func asUnusable(err error) (*UnusableClientError, bool) {

@@ -66,14 +66,18 @@ func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) (
 	if !slices.Contains(client.GrantTypes, GrantDeviceCode) {
 		return nil, UnauthorizedClient("the client is not registered for the device authorization grant")
 	}
-	scopes, e := requestedScopes(client, params.Get("scope"))
+	t, err := p.resolveTarget(r.Context(), params.Resources())
+	if err != nil {
+		return nil, err
+	}
+	scopes, e := p.requestedScopes(client, params.Get("scope"), t)
 	if e != nil {
 		return nil, e
 	}
 	deviceCode := secret.New(secret.DeviceCodePrefix)
 	now := p.cfg.Now()
 	userCode, err := p.storeDeviceCode(r.Context(), store.DeviceCode{
-		Hash: secret.Hash(deviceCode), ClientID: client.ID, Scopes: scopes, Status: store.DevicePending,
+		Hash: secret.Hash(deviceCode), ClientID: client.ID, Scopes: scopes, Resources: t.ids, Status: store.DevicePending,
 		Interval: devicePollInterval, CreatedAt: now, ExpiresAt: now.Add(deviceCodeTTL),
 		SourceAddress: RemoteAddress(r),
 	})
@@ -148,25 +152,6 @@ func FormatUserCode(code string) string {
 	return code[:4] + "-" + code[4:]
 }
 
-// requestedScopes parses a scope parameter, applies the client's defaults
-// and checks it against the client's registered scopes.
-func requestedScopes(client store.Client, raw string) (scope.Set, *Error) {
-	requested, err := scope.Parse(raw)
-	if err != nil {
-		return nil, InvalidScope("%v", err)
-	}
-	if len(requested) == 0 {
-		requested = scope.Set(client.DefaultScopes)
-		if len(requested) == 0 {
-			requested = scope.Set{scope.PublicRepos}
-		}
-	}
-	if !scope.Set(client.Scopes).Covers(withoutOfflineAccess(client, requested)) {
-		return nil, InvalidScope("the client is not registered for scope %q", requested.String())
-	}
-	return requested, nil
-}
-
 // withoutOfflineAccess is requested without offline_access when the client
 // may use the refresh_token grant: OpenID Connect's request for a refresh
 // token (Core §11) is then the client's to make whatever scopes it was
@@ -238,15 +223,21 @@ func (g deviceGrant) handle(ctx context.Context, client store.Client, params Par
 		return nil, InvalidRequest("device_code is required")
 	}
 	hash := secret.Hash(deviceCode)
-	h, err := g.holder(ctx, hash)
+	pre, h, err := g.holder(ctx, hash)
 	if err != nil {
 		return nil, err
+	}
+	var is issuance // what an approved authorization issues; nothing is issued before approval
+	if pre.UserID != 0 {
+		if is, err = g.p.issuanceOf(ctx, client.ID, pre.UserID, pre.AuthTime, pre.Scopes, pre.Resources, params.Resources()); err != nil {
+			return nil, err
+		}
 	}
 	now := g.p.cfg.Now()
 	draw := drawTokens(slices.Contains(client.GrantTypes, GrantRefreshToken))
 	var outcome *Error // the answer of the run that committed: each run sets it
 	d, err := g.p.store.UpdateDeviceCode(ctx, hash, now, func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
-		next, iss, e := g.poll(client, d, h, draw, now)
+		next, iss, e := g.poll(client, d, h, &draw, is, now)
 		outcome = e
 		if e != nil && next.LastPolledAt.Equal(d.LastPolledAt) && next.Interval == d.Interval {
 			return d, nil, e // nothing to record
@@ -261,28 +252,29 @@ func (g deviceGrant) handle(ctx context.Context, client store.Client, params Par
 	case outcome != nil:
 		return nil, outcome
 	}
-	resp := g.p.response(draw, d.Scopes)
+	resp := g.p.response(draw, is.access)
 	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{ClientID: client.ID, UserID: d.UserID, Scopes: d.Scopes, AuthTime: d.AuthTime})
 }
 
 // holder reads the user who answered the device authorization, if anyone
 // has yet, before the poll.
-func (g deviceGrant) holder(ctx context.Context, hash string) (holder, error) {
+func (g deviceGrant) holder(ctx context.Context, hash string) (store.DeviceCode, holder, error) {
 	d, err := g.p.store.GetDeviceCode(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && d.UserID == 0) {
-		return holder{}, nil
+		return store.DeviceCode{}, holder{}, nil
 	}
 	if err != nil {
-		return holder{}, AsError(fmt.Errorf("load device code: %w", err))
+		return store.DeviceCode{}, holder{}, AsError(fmt.Errorf("load device code: %w", err))
 	}
-	return g.p.readHolder(ctx, d.UserID)
+	h, err := g.p.readHolder(ctx, d.UserID)
+	return d, h, err
 }
 
 // poll decides one poll: the next state of the row and either the tokens
 // to issue or the error to answer. h is the approver as read before the
 // poll; an approval that landed since then answers authorization_pending
 // without recording the poll, and the next poll gets the tokens.
-func (g deviceGrant) poll(client store.Client, d store.DeviceCode, h holder, draw tokenDraw, now time.Time) (store.DeviceCode, *store.Issue, *Error) {
+func (g deviceGrant) poll(client store.Client, d store.DeviceCode, h holder, draw *tokenDraw, is issuance, now time.Time) (store.DeviceCode, *store.Issue, *Error) {
 	switch {
 	case d.ClientID != client.ID:
 		return d, nil, InvalidGrant("the device code was issued to another client")
@@ -300,9 +292,13 @@ func (g deviceGrant) poll(client store.Client, d store.DeviceCode, h holder, dra
 	if err := h.check(d.UserID); err != nil {
 		return d, nil, AsError(err)
 	}
+	toks, err := g.p.tokens(draw, is, now)
+	if err != nil {
+		return d, nil, AsError(err)
+	}
 	d.Status = store.DeviceConsumed
-	iss := &store.Issue{Family: store.TokenFamily{Scopes: d.Scopes, AuthTime: d.AuthTime, CreatedAt: now, Lineage: draw.lineage},
-		Tokens: g.p.tokens(draw, d.Scopes, now)}
+	iss := &store.Issue{Family: store.TokenFamily{Scopes: d.Scopes, AuthTime: d.AuthTime, CreatedAt: now, Lineage: draw.lineage,
+		Resources: d.Resources}, Tokens: toks}
 	return d, iss, nil
 }
 

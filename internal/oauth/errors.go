@@ -26,6 +26,7 @@ const (
 	CodeConsentRequired         = "consent_required"
 	CodeInvalidToken            = "invalid_token"
 	CodeInsufficientScope       = "insufficient_scope"
+	CodeInvalidTarget           = "invalid_target" // RFC 8707 §2
 )
 
 // OpenID Connect Core §3.1.2.6 error codes for authorization request
@@ -71,6 +72,11 @@ func InvalidClient(format string, args ...any) *Error {
 // InvalidGrant is RFC 6749's invalid_grant (400).
 func InvalidGrant(format string, args ...any) *Error {
 	return newError(CodeInvalidGrant, http.StatusBadRequest, format, args...)
+}
+
+// InvalidScope is RFC 6749's invalid_scope (400).
+func InvalidTarget(format string, args ...any) *Error {
+	return newError(CodeInvalidTarget, http.StatusBadRequest, format, args...)
 }
 
 // InvalidScope is RFC 6749's invalid_scope (400).

@@ -22,7 +22,11 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 		return nil, InvalidRequest("code is required")
 	}
 	hash := secret.Hash(code)
-	h, err := g.holder(ctx, hash)
+	pre, h, err := g.holder(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	is, err := g.p.issuanceOf(ctx, client.ID, pre.UserID, pre.AuthTime, pre.Scopes, pre.Resources, params.Resources())
 	if err != nil {
 		return nil, err
 	}
@@ -32,9 +36,17 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 		if err := g.check(params, ac, h, now); err != nil {
 			return store.Issue{}, err
 		}
+		if !slices.Equal(ac.Resources, pre.Resources) || !slices.Equal(ac.Scopes, pre.Scopes) {
+			return store.Issue{}, InvalidGrant("the grant changed while it was being redeemed")
+		}
+		toks, err := g.p.tokens(&draw, is, now)
+		if err != nil {
+			return store.Issue{}, err
+		}
 		return store.Issue{
-			Family: store.TokenFamily{Scopes: ac.Scopes, AuthTime: ac.AuthTime, Nonce: ac.Nonce, CreatedAt: now, Lineage: draw.lineage},
-			Tokens: g.p.tokens(draw, ac.Scopes, now),
+			Family: store.TokenFamily{Scopes: ac.Scopes, AuthTime: ac.AuthTime, Nonce: ac.Nonce, CreatedAt: now,
+				Lineage: draw.lineage, Resources: ac.Resources},
+			Tokens: toks,
 		}, nil
 	})
 	switch {
@@ -51,24 +63,25 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 		return nil, AsError(fmt.Errorf("redeem code: %w", err))
 	}
 	fam := iss.Family
-	resp := g.p.response(draw, fam.Scopes)
+	resp := g.p.response(draw, is.access)
 	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{
 		ClientID: client.ID, UserID: fam.UserID, Scopes: fam.Scopes, AuthTime: fam.AuthTime, Nonce: fam.Nonce,
 	})
 }
 
-// holder reads the user of the code before its redemption. The code's
-// user never changes; an unknown code has no user and is refused by the
-// redemption itself.
-func (g codeGrant) holder(ctx context.Context, hash string) (holder, error) {
+// holder reads the code and its user before its redemption. What a
+// code grants never changes; an unknown code (the zero AuthCode) has no
+// user and is refused by the redemption itself.
+func (g codeGrant) holder(ctx context.Context, hash string) (store.AuthCode, holder, error) {
 	ac, err := g.p.store.GetAuthCode(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return holder{}, nil
+		return store.AuthCode{}, holder{}, nil
 	}
 	if err != nil {
-		return holder{}, AsError(fmt.Errorf("load code: %w", err))
+		return store.AuthCode{}, holder{}, AsError(fmt.Errorf("load code: %w", err))
 	}
-	return g.p.readHolder(ctx, ac.UserID)
+	h, err := g.p.readHolder(ctx, ac.UserID)
+	return ac, h, err
 }
 
 // check enforces the bindings of the code the store leaves to the caller
@@ -96,24 +109,43 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 	if refresh == "" {
 		return nil, InvalidRequest("refresh_token is required")
 	}
-	requested, err := scope.Parse(params.Get("scope"))
+	requested, err := parseNarrowing(params.Get("scope"))
 	if err != nil {
-		return nil, InvalidScope("%v", err)
+		return nil, err
 	}
 	hash := secret.Hash(refresh)
-	h, err := g.holder(ctx, hash)
+	pre, h, err := g.holder(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	// The scopes and resources of the new tokens, computed from the token
+	// as read now and checked against the one the rotation locks.
+	scopes := scope.Set(pre.Token.Scopes)
+	if len(requested) > 0 && pre.Token.Hash != "" {
+		if !scopes.Covers(requested) {
+			return nil, InvalidScope("a refresh may narrow the scope, never widen it")
+		}
+		scopes = requested
+	}
+	is, err := g.p.issuanceOf(ctx, client.ID, pre.Family.UserID, pre.Family.AuthTime, scopes, pre.Family.Resources, params.Resources())
 	if err != nil {
 		return nil, err
 	}
 	now := g.p.cfg.Now()
 	draw := drawRotation(refresh)
 	iss, err := g.p.store.RotateRefreshToken(ctx, presentedRefresh(refresh, client.ID), now, func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
-		scopes, err := g.check(fam, old, requested, h, now)
+		if err := g.check(fam, old, h, now); err != nil {
+			return store.Issue{}, err
+		}
+		if !slices.Equal(old.Scopes, pre.Token.Scopes) || !slices.Equal(fam.Resources, pre.Family.Resources) {
+			return store.Issue{}, InvalidGrant("the grant changed while it was being refreshed")
+		}
+		fam.Lineage = draw.lineage // taken only by a family without one, which is then the draw's
+		toks, err := g.p.tokens(&draw, is, now)
 		if err != nil {
 			return store.Issue{}, err
 		}
-		fam.Lineage = draw.lineage // taken only by a family without one, which is then the draw's
-		return store.Issue{Family: fam, Tokens: g.p.tokens(draw, scopes, now)}, nil
+		return store.Issue{Family: fam, Tokens: toks}, nil
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
@@ -128,43 +160,32 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 	case err != nil:
 		return nil, AsError(fmt.Errorf("rotate refresh token: %w", err))
 	}
-	scopes := scope.Set(iss.Tokens[0].Scopes)
-	resp := g.p.response(draw, scopes)
+	resp := g.p.response(draw, is.access)
 	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{
-		ClientID: client.ID, UserID: iss.Family.UserID, Scopes: scopes, AuthTime: iss.Family.AuthTime,
+		ClientID: client.ID, UserID: iss.Family.UserID, Scopes: is.scopes, AuthTime: iss.Family.AuthTime,
 	})
 }
 
 // holder reads the user of the token's family, with the token, before the
 // rotation. A family's user never changes; an unknown token has no user
 // and is refused by the rotation itself.
-func (g refreshGrant) holder(ctx context.Context, hash string) (holder, error) {
+func (g refreshGrant) holder(ctx context.Context, hash string) (store.Bearer, holder, error) {
 	b, err := g.p.store.GetBearer(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return holder{}, nil
+		return store.Bearer{}, holder{}, nil
 	}
 	if err != nil {
-		return holder{}, AsError(fmt.Errorf("load refresh token: %w", err))
+		return store.Bearer{}, holder{}, AsError(fmt.Errorf("load refresh token: %w", err))
 	}
-	return holderOf(b.User), nil
+	return b, holderOf(b.User), nil
 }
 
 // check enforces the refresh token's bindings the store leaves to the
-// caller (the store checks the client, first) and returns the scopes of the
-// new tokens: those requested, which may only narrow the current ones.
-func (g refreshGrant) check(fam store.TokenFamily, old store.Token, requested scope.Set, h holder, now time.Time) (scope.Set, error) {
+// caller (the store checks the client, first): its lifetime and an
+// active user.
+func (g refreshGrant) check(fam store.TokenFamily, old store.Token, h holder, now time.Time) error {
 	if !now.Before(old.ExpiresAt) {
-		return nil, InvalidGrant("the refresh token has expired")
+		return InvalidGrant("the refresh token has expired")
 	}
-	current := scope.Set(old.Scopes)
-	if len(requested) == 0 {
-		requested = current
-	}
-	if !current.Covers(requested) {
-		return nil, InvalidScope("a refresh may narrow the scope, never widen it")
-	}
-	if err := h.check(fam.UserID); err != nil {
-		return nil, err
-	}
-	return requested, nil
+	return h.check(fam.UserID)
 }

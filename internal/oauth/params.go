@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // MaxBodyBytes bounds the body of a protocol request.
@@ -23,16 +24,34 @@ func (p Params) Get(name string) string { return p[name] }
 // Has reports whether name was sent with a value.
 func (p Params) Has(name string) bool { _, ok := p[name]; return ok }
 
-// add records one parameter, refusing a name that was already sent.
+// add records one parameter, refusing a name that was already sent,
+// except resource, which RFC 8707 §2 lets a request repeat: its values
+// are kept in order, separated by a newline (Resources reads them).
 func (p Params) add(name, value string) error {
 	if value == "" {
 		return nil
 	}
-	if _, dup := p[name]; dup {
-		return InvalidRequest("parameter %q was sent more than once", name)
+	if old, dup := p[name]; dup {
+		if name != ParamResource {
+			return InvalidRequest("parameter %q was sent more than once", name)
+		}
+		value = old + "\n" + value
 	}
 	p[name] = value
 	return nil
+}
+
+// ParamResource is RFC 8707's resource parameter.
+const ParamResource = "resource"
+
+// Resources returns the values of the resource parameter, in the order
+// sent; nil when there is none.
+func (p Params) Resources() []string {
+	v, ok := p[ParamResource]
+	if !ok {
+		return nil
+	}
+	return strings.Split(v, "\n")
 }
 
 // addValues records every parameter of vs.

@@ -40,6 +40,9 @@ type Config struct {
 	// Clients finds clients by client_id; nil: the store (registered
 	// clients only).
 	Clients ClientSource
+	// AccessTokens signs the JWT access tokens of external resource
+	// servers; nil: tokens for them are refused (invalid_target).
+	AccessTokens AccessTokenSigner
 }
 
 // IDTokenIssuer signs ID tokens (package oidc implements it).

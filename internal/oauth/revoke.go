@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"latchkey/internal/audit"
 	"net/http"
+	"slices"
 	"strconv"
 
+	"latchkey/internal/resource"
 	"latchkey/internal/scope"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
@@ -81,7 +83,7 @@ type introspection struct {
 	Exp       int64  `json:"exp,omitempty"`
 	Iat       int64  `json:"iat,omitempty"`
 	Sub       string `json:"sub,omitempty"`
-	Aud       string `json:"aud,omitempty"`
+	Aud       any    `json:"aud,omitempty"` // a string, or an array of several
 	Iss       string `json:"iss,omitempty"`
 }
 
@@ -119,10 +121,13 @@ func (p *Provider) describe(ctx context.Context, client store.Client, token stri
 	if err != nil {
 		return introspection{}, ServerError(fmt.Errorf("introspect: load token: %w", err))
 	}
-	live := fam.ClientID == client.ID && !fam.Revoked() && tok.Generation == fam.Generation &&
-		p.cfg.Now().Before(tok.ExpiresAt)
+	live := !fam.Revoked() && tok.Generation == fam.Generation && p.cfg.Now().Before(tok.ExpiresAt)
 	if !live {
 		return introspection{}, nil
+	}
+	aud, ok, err := p.introspectable(ctx, client, tok, fam)
+	if err != nil || !ok {
+		return introspection{}, err
 	}
 	user, err := p.store.GetUser(ctx, fam.UserID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && user.Disabled) {
@@ -132,12 +137,50 @@ func (p *Provider) describe(ctx context.Context, client store.Client, token stri
 		return introspection{}, ServerError(fmt.Errorf("introspect: load user: %w", err))
 	}
 	resp := introspection{
-		Active: true, Scope: scope.Set(tok.Scopes).String(), ClientID: client.ID, Username: user.Username,
+		Active: true, Scope: scope.Set(tok.Scopes).String(), ClientID: fam.ClientID, Username: user.Username,
 		Exp: tok.ExpiresAt.Unix(), Iat: tok.CreatedAt.Unix(), Sub: strconv.FormatInt(user.ID, 10),
-		Aud: client.ID, Iss: p.cfg.Issuer,
+		Aud: aud, Iss: p.cfg.Issuer,
 	}
 	if tok.Kind == store.AccessToken {
 		resp.TokenType = "bearer"
 	}
 	return resp, nil
+}
+
+// introspectable decides whether client may learn about tok, and with
+// which audience: the client the token was issued to may (the audience
+// is then its resources, or its own ID for a token of Latchkey's
+// code-hosting resource, as before resource indicators); so may the
+// introspection client of an external resource server the token is for
+// (the audience is that server). A token for an external resource server
+// that has since been removed is no longer active for anyone.
+func (p *Provider) introspectable(ctx context.Context, client store.Client, tok store.Token, fam store.TokenFamily) (any, bool, error) {
+	servers, err := p.store.ListResourceServers(ctx)
+	if err != nil {
+		return nil, false, ServerError(fmt.Errorf("introspect: load resource servers: %w", err))
+	}
+	var audience []string
+	for _, id := range tok.Resources {
+		if resource.IsOwn(p.cfg.Issuer, id) {
+			audience = append(audience, id)
+			continue
+		}
+		i := slices.IndexFunc(servers, func(rs store.ResourceServer) bool { return rs.URI == id })
+		if i < 0 {
+			return nil, false, nil // its resource server is gone
+		}
+		if rs := servers[i]; rs.IntrospectionClientID != "" && rs.IntrospectionClientID == client.ID {
+			return rs.URI, true, nil
+		}
+		audience = append(audience, id)
+	}
+	switch {
+	case fam.ClientID != client.ID:
+		return nil, false, nil
+	case len(audience) == 0:
+		return client.ID, true, nil
+	case len(audience) == 1:
+		return audience[0], true, nil
+	}
+	return audience, true, nil
 }

@@ -171,13 +171,14 @@ type tokenDraw struct {
 	access  string
 	refresh string // empty: no refresh token
 	lineage string // of the handle the refresh token carries; empty without one
+	jti     string // the jti of the access token if it is a JWT
 }
 
 // drawTokens draws a new access token and, when withRefresh, a refresh
 // token carrying a new family handle (a new grant).
 func drawTokens(withRefresh bool) tokenDraw {
 	if !withRefresh {
-		return tokenDraw{access: secret.New(secret.AccessTokenPrefix)}
+		return tokenDraw{access: secret.New(secret.AccessTokenPrefix), jti: secret.NewHandle()}
 	}
 	return drawWithHandle(secret.NewHandle())
 }
@@ -195,7 +196,7 @@ func drawRotation(presented string) tokenDraw {
 
 func drawWithHandle(handle string) tokenDraw {
 	return tokenDraw{access: secret.New(secret.AccessTokenPrefix),
-		refresh: secret.NewRefreshToken(handle), lineage: secret.Lineage(handle)}
+		refresh: secret.NewRefreshToken(handle), lineage: secret.Lineage(handle), jti: secret.NewHandle()}
 }
 
 // presentedRefresh is a refresh token as the store sees it: its hash, the
@@ -208,23 +209,46 @@ func presentedRefresh(token, clientID string) store.Presented {
 	return p
 }
 
+// issuance is what the tokens of one generation are issued for: the
+// grant's scopes and resources (which its refresh token keeps), the
+// access token's target and the scopes it carries (a part of them), and,
+// for an RFC 9068 JWT, its subject and the signer prepared before the
+// store call.
+type issuance struct {
+	scopes    scope.Set // the refresh token's: the grant's, maybe narrowed
+	resources []string  // the refresh token's: the grant's
+	target    target    // the access token's audience
+	access    scope.Set // the access token's scopes
+	jwt       jwtIssue  // set when target is an external resource server
+}
+
 // tokens returns the drawn tokens as the store keeps them: hashed, with
-// scopes and lifetimes, issued at now.
-func (p *Provider) tokens(d tokenDraw, scopes scope.Set, now time.Time) []store.Token {
+// scopes, resources and lifetimes, issued at now. For an external
+// resource server the access token is signed here, as a JWT, and put in
+// d: the store's callback may run more than once, and the last run's
+// draw is the one stored.
+func (p *Provider) tokens(d *tokenDraw, is issuance, now time.Time) ([]store.Token, error) {
+	if len(is.target.external) > 0 {
+		jwt, err := p.signAccessToken(is, d.jti, now)
+		if err != nil {
+			return nil, err
+		}
+		d.access = jwt
+	}
 	tokens := []store.Token{{
-		Hash: secret.Hash(d.access), Kind: store.AccessToken, Scopes: scopes,
-		CreatedAt: now, ExpiresAt: now.Add(p.cfg.AccessTokenTTL),
+		Hash: secret.Hash(d.access), Kind: store.AccessToken, Scopes: is.access,
+		CreatedAt: now, ExpiresAt: now.Add(p.cfg.AccessTokenTTL), Resources: is.target.ids,
 	}}
 	if d.refresh != "" {
 		tokens = append(tokens, store.Token{
-			Hash: secret.Hash(d.refresh), Kind: store.RefreshToken, Scopes: scopes,
-			CreatedAt: now, ExpiresAt: now.Add(p.cfg.RefreshTokenTTL),
+			Hash: secret.Hash(d.refresh), Kind: store.RefreshToken, Scopes: is.scopes,
+			CreatedAt: now, ExpiresAt: now.Add(p.cfg.RefreshTokenTTL), Resources: is.resources,
 		})
 	}
-	return tokens
+	return tokens, nil
 }
 
-// response hands the drawn tokens out with their scopes.
+// response hands the drawn tokens out with the access token's scopes.
 func (p *Provider) response(d tokenDraw, scopes scope.Set) *TokenResponse {
 	return &TokenResponse{
 		AccessToken:  d.access,

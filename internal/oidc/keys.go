@@ -19,6 +19,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
@@ -155,8 +156,25 @@ func (k *Keys) Published(ctx context.Context) (jose.JSONWebKeySet, error) {
 	return set, nil
 }
 
-// Signer returns a JOSE signer with the current key.
+// Signer returns a JOSE signer with the current key, for JWTs of type
+// "JWT" (ID tokens).
 func (k *Keys) Signer(ctx context.Context) (jose.Signer, string, error) {
+	return k.signer(ctx, "JWT")
+}
+
+// AccessTokenSigner implements oauth.AccessTokenSigner: RFC 9068 JWT
+// access tokens, of type at+jwt (§2.1), signed with the current key, so
+// that resource servers verify them with the published key set.
+func (k *Keys) AccessTokenSigner(ctx context.Context) (func(claims any) (string, error), error) {
+	s, _, err := k.signer(ctx, "at+jwt")
+	if err != nil {
+		return nil, err
+	}
+	return func(claims any) (string, error) { return jwt.Signed(s).Claims(claims).Serialize() }, nil
+}
+
+// signer returns a JOSE signer with the current key for JWTs of type typ.
+func (k *Keys) signer(ctx context.Context, typ jose.ContentType) (jose.Signer, string, error) {
 	keys, err := k.store.ListSigningKeys(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("oidc: list signing keys: %w", err)
@@ -172,7 +190,7 @@ func (k *Keys) Signer(ctx context.Context) (jose.Signer, string, error) {
 	signer, err := jose.NewSigner(jose.SigningKey{
 		Algorithm: jose.SignatureAlgorithm(key.Algorithm),
 		Key:       jose.JSONWebKey{Key: priv, KeyID: key.ID, Algorithm: key.Algorithm},
-	}, (&jose.SignerOptions{}).WithType("JWT"))
+	}, (&jose.SignerOptions{}).WithType(typ))
 	if err != nil {
 		return nil, "", fmt.Errorf("oidc: signer: %w", err)
 	}

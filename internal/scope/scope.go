@@ -128,6 +128,11 @@ var capabilities = map[string]capability{
 // literal scopes imply only themselves: the OpenID Connect scopes.
 var literal = []string{OpenID, Profile, Email, Groups, OfflineAccess}
 
+// IsOpenID reports whether s is one of OpenID Connect's scopes (openid,
+// profile, email, groups, offline_access), which say what the user's
+// identity releases rather than what a token may do.
+func IsOpenID(s string) bool { return slices.Contains(literal, s) }
+
 // Known lists every scope of both vocabularies, sorted.
 func Known() []string {
 	out := slices.Concat(literal)

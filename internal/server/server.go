@@ -27,6 +27,7 @@ import (
 	"latchkey/internal/gitrepo"
 	"latchkey/internal/gitserve"
 	"latchkey/internal/mail"
+	"latchkey/internal/mcp"
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
 	"latchkey/internal/outbound"
@@ -96,7 +97,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 		return nil, err
 	}
 	provider := oauth.New(oauth.Config{
-		Store: st, Issuer: cfg.Issuer(), Logger: log, Now: opts.Now, IDTokens: idp, Clients: clients,
+		Store: st, Issuer: cfg.Issuer(), Logger: log, Now: opts.Now, IDTokens: idp, AccessTokens: keys, Clients: clients,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, CodeTTL: cfg.CodeTTL,
 	})
 	if err := admin.SyncWellKnownClients(ctx, st, wellKnown, provider.Now()); err != nil {
@@ -168,6 +169,7 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 	}
 	idp.Mount(apis, provider)
 	resource.Mount(apis, resource.Documents(s.cfg.Issuer(), scope.Known(), resource.MCPScopes))
+	mcp.New(mcp.Config{Tokens: provider, Store: s.store, Repos: repos, Issuer: s.cfg.Issuer(), Version: Version, Logger: s.log}).Mount(apis)
 	apis.Handle(oauth.DeviceCodePath, dialect.Limit(limits, "device", provider.DeviceAuthorizationHandler()))
 	apis.HandleFunc("GET /healthz", s.healthz)
 	apis.HandleFunc("GET /readyz", s.readyz)

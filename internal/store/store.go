@@ -265,6 +265,9 @@ type Consent struct {
 	ClientID  string
 	Scopes    []string
 	GrantedAt time.Time
+	// Resources are the resource identifiers the user approved the
+	// scopes for; empty: Latchkey's own code-hosting resource.
+	Resources []string
 }
 
 // Session is a browser login. ID is the hex SHA-256 of the cookie value.

@@ -51,15 +51,15 @@ func (s *Store) ListConsentsByUser(ctx context.Context, userID int64, p store.Pa
 		return nil, "", wrap("list consents", err)
 	}
 	b := s.dialect.bytewise()
-	return listPage(ctx, s, "list consents", p, `SELECT user_id, client_id, scopes, granted_at FROM consents
+	return listPage(ctx, s, "list consents", p, `SELECT user_id, client_id, scopes, granted_at, resources FROM consents
 		WHERE user_id = $1 AND (granted_at < $2 OR (granted_at = $2 AND client_id`+b+` > $3))
 		ORDER BY granted_at DESC, client_id`+b+` LIMIT $4`,
 		func(r rowScanner) (keyed[store.Consent], error) {
 			var c store.Consent
-			var scopes string
+			var scopes, resources string
 			var at int64
-			err := r.Scan(&c.UserID, &c.ClientID, &scopes, &at)
-			c.Scopes, c.GrantedAt = splitList(scopes), fromMillis(at)
+			err := r.Scan(&c.UserID, &c.ClientID, &scopes, &at, &resources)
+			c.Scopes, c.GrantedAt, c.Resources = splitList(scopes), fromMillis(at), splitList(resources)
 			return keyed[store.Consent]{c, cursorOf(at, c.ClientID)}, err
 		}, userID, granted, client)
 }
