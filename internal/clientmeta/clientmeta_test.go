@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"latchkey/internal/clientmeta"
 	"latchkey/internal/oauth"
 	"latchkey/internal/outbound"
+	"latchkey/internal/scope"
 	"latchkey/internal/store"
 	"latchkey/internal/store/backend"
 	"latchkey/internal/testkit"
@@ -395,5 +397,37 @@ func TestLifetime(t *testing.T) {
 		if got := clientmeta.Lifetime(tc.header, now); got != tc.want {
 			t.Errorf("Lifetime(%v) = %v, want %v", tc.header, got, tc.want)
 		}
+	}
+}
+
+func TestScopes(t *testing.T) {
+	const id = "https://agent.example/client.json"
+	doc := func(extra string) []byte {
+		return []byte(`{"client_id":"` + id + `","redirect_uris":["https://agent.example/cb"]` + extra + `}`)
+	}
+	c, err := clientmeta.Parse(id, doc(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, asked := range []string{"REPO_READ", "read:repository", "public-only read:repository", "openid profile email offline_access", "all", "SYSTEM_ADMIN"} {
+		if !scope.Set(c.Scopes).Covers(scope.MustParse(asked)) {
+			t.Errorf("without a scope member the client may not ask for %q", asked)
+		}
+	}
+	if c.Name != "agent.example" || c.ApplicationType != store.ApplicationWeb || len(c.GrantTypes) != 1 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c, err = clientmeta.Parse(id, doc(`,"scope":"read:repository openid mcp:tools"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Scopes, []string{"openid", "read:repository"}) || !slices.Equal(c.DefaultScopes, c.Scopes) {
+		t.Fatalf("scopes %v default %v", c.Scopes, c.DefaultScopes)
+	}
+	if scope.Set(c.Scopes).Covers(scope.MustParse("write:repository")) {
+		t.Fatal("the document's scope does not limit the client")
+	}
+	if _, err := clientmeta.Parse(id, doc(`,"scope":"mcp:tools"`)); err == nil || !strings.Contains(err.Error(), "none of this server's scopes") {
+		t.Fatalf("unknown scopes only: %v", err)
 	}
 }
