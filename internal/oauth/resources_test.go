@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
+	"latchkey/internal/store/sqlite"
 )
 
 // Resource indicators (RFC 8707) and JWT access tokens for external
@@ -34,7 +36,7 @@ type testSigner struct {
 	pub  ed25519.PublicKey
 }
 
-func newTestSigner(t *testing.T) *testSigner {
+func newTestSigner(t testing.TB) *testSigner {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -340,4 +342,43 @@ func TestRepeatedResourceParameters(t *testing.T) {
 	if _, err := ParseQuery("scope=a&scope=b"); err == nil {
 		t.Fatal("a repeated scope parameter was accepted")
 	}
+}
+
+// FuzzResourceParameters feeds untrusted resource parameters through
+// parsing and resolution: never a panic, never a fault; whatever is
+// accepted is one of Latchkey's own resources or the registered one, and
+// everything else is invalid_target.
+func FuzzResourceParameters(f *testing.F) {
+	for _, s := range []string{testIssuer, mcpResource, extResource, "/mcp", "https://a#b", "https://x y", "%zz", "\n", "urn:x"} {
+		f.Add(s, testIssuer)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(f.TempDir(), "latchkey.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	if _, err := st.CreateResourceServer(context.Background(), store.ResourceServer{URI: extResource, Name: "x", CreatedAt: time.Now()}); err != nil {
+		f.Fatal(err)
+	}
+	p := New(Config{Store: st, Issuer: testIssuer})
+	f.Fuzz(func(t *testing.T, a, b string) {
+		q := url.Values{"resource": {a, b}}
+		params, err := ParseQuery(q.Encode())
+		if err != nil {
+			return
+		}
+		tgt, err := p.resolveTarget(context.Background(), params.Resources())
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Code != CodeInvalidTarget {
+				t.Fatalf("resources %q %q: %v, want invalid_target", a, b, err)
+			}
+			return
+		}
+		for _, id := range tgt.ids {
+			if id != testIssuer && id != mcpResource && id != extResource {
+				t.Fatalf("accepted resource %q", id)
+			}
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"latchkey/internal/oauth"
+	"latchkey/internal/resource"
 	"latchkey/internal/scope"
 )
 
@@ -43,6 +44,10 @@ type Discovery struct {
 	// ClientIDMetadataDocumentSupported: an https client_id may name a
 	// client ID metadata document (draft-ietf-oauth-client-id-metadata-document §6).
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// ProtectedResources are the resource identifiers (RFC 8707) of the
+	// resources the server issues tokens for (RFC 9728 §4): Latchkey's
+	// own, and the external resource servers administrators registered.
+	ProtectedResources []string `json:"protected_resources"`
 	// BitbucketEndpoints lists the same endpoints in the Bitbucket layout
 	// (an extension member; RFC 8414 §2 allows additional metadata).
 	BitbucketEndpoints Endpoints `json:"latchkey_bitbucket_endpoints"`
@@ -79,10 +84,21 @@ func (p *Provider) Document() Discovery {
 		PromptValues:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssSupported: true,
 		ClientIDMetadataDocumentSupported: d.ClientIDMetadataDocuments,
+		ProtectedResources:                resource.Own(p.cfg.Issuer),
 		BitbucketEndpoints:                d.Bitbucket,
 	}
 }
 
-func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, discoveryCacheAge, p.Document())
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	d := p.Document()
+	servers, err := p.cfg.Store.ListResourceServers(r.Context())
+	if err != nil {
+		p.log.Error("discovery: list resource servers", "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, 0, map[string]string{"error": "server_error"})
+		return
+	}
+	for _, rs := range servers {
+		d.ProtectedResources = append(d.ProtectedResources, rs.URI)
+	}
+	writeJSON(w, http.StatusOK, discoveryCacheAge, d)
 }

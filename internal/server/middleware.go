@@ -187,10 +187,12 @@ func cors(next http.Handler) http.Handler {
 		}
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, X-AUSERNAME, Link, X-Total-Count, Retry-After")
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, X-AUSERNAME, Link, X-Total-Count, Retry-After, Mcp-Session-Id")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			// The MCP streamable HTTP transport's own headers too, for
+			// MCP clients that run in a browser.
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Protocol-Version, Mcp-Session-Id, Last-Event-ID")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return

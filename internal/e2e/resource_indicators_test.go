@@ -1,0 +1,201 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
+
+	"latchkey/internal/admin"
+	"latchkey/internal/oauth"
+	"latchkey/internal/store"
+)
+
+// Issue 14: RFC 9728 protected resource metadata, RFC 8707 resource
+// indicators and RFC 9068 JWT access tokens, over real HTTP.
+
+// getJSON fetches url and decodes its JSON object.
+func getJSON(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&v)
+	return resp.StatusCode, v
+}
+
+func TestProtectedResourceMetadataAndChallenges(t *testing.T) {
+	n := newRSNode(t)
+	base := n.env.URL
+	for path, want := range map[string]string{
+		"/.well-known/oauth-protected-resource":     base,
+		"/.well-known/oauth-protected-resource/mcp": base + "/mcp",
+	} {
+		status, doc := getJSON(t, base+path)
+		servers, _ := doc["authorization_servers"].([]any)
+		scopes, _ := doc["scopes_supported"].([]any)
+		methods, _ := doc["bearer_methods_supported"].([]any)
+		if status != http.StatusOK || doc["resource"] != want || len(servers) != 1 || servers[0] != base ||
+			len(scopes) == 0 || len(methods) != 1 || methods[0] != "header" {
+			t.Errorf("%s: %d %v", path, status, doc)
+		}
+	}
+	if status, _ := getJSON(t, base+"/.well-known/oauth-protected-resource/elsewhere"); status != http.StatusNotFound {
+		t.Errorf("metadata of a resource Latchkey does not have: %d, want 404", status)
+	}
+	// Every 401 of the REST API (both dialects) and of git names the code
+	// resource's metadata; the MCP endpoint's names its own.
+	code, mcp := base+"/.well-known/oauth-protected-resource", base+"/.well-known/oauth-protected-resource/mcp"
+	for path, want := range map[string]string{
+		"/api/v1/user":           code,
+		"/rest/api/1.0/projects": code,
+		"/scm/prj/repo.git/info/refs?service=git-upload-pack": code,
+		"/mcp": mcp,
+	} {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if strings.HasPrefix(path, "/rest/api/1.0/projects") {
+			req.Header.Set("Authorization", "Bearer lat_not-a-token")
+		}
+		if path == "/mcp" {
+			req.Method = http.MethodPost
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		var bearer string
+		for _, c := range resp.Header.Values("WWW-Authenticate") {
+			if strings.HasPrefix(c, "Bearer ") {
+				bearer = c
+			}
+		}
+		if resp.StatusCode != http.StatusUnauthorized && !(path == "/rest/api/1.0/projects" && resp.StatusCode == http.StatusOK) {
+			t.Errorf("%s: status %d", path, resp.StatusCode)
+		}
+		if resp.StatusCode == http.StatusUnauthorized && !strings.Contains(bearer, `resource_metadata="`+want+`"`) {
+			t.Errorf("%s: Bearer challenge %q does not name %s", path, bearer, want)
+		}
+	}
+}
+
+// codeToken runs the code flow for user with resource parameters at the
+// authorization and token endpoints (x/oauth2 for the exchange).
+func (n *rsNode) codeToken(t *testing.T, user store.User, scopes string, authorize, token []string) (*oauth2.Token, error) {
+	t.Helper()
+	ctx := context.Background()
+	p := n.env.Server.Provider
+	q := url.Values{"response_type": {"code"}, "client_id": {n.clientID}, "redirect_uri": {redirectURI}, "scope": {scopes},
+		"state": {"s"}, "resource": authorize}
+	params, err := oauth.ParseQuery(q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := p.ValidateAuthorize(ctx, params)
+	if err != nil {
+		t.Fatalf("authorize: %v", err)
+	}
+	target, err := p.IssueCode(ctx, req, user.ID, n.env.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(target)
+	conf := &oauth2.Config{ClientID: n.clientID, ClientSecret: n.secret, RedirectURL: redirectURI,
+		Endpoint: oauth2.Endpoint{TokenURL: n.env.URL + "/login/oauth/access_token", AuthStyle: oauth2.AuthStyleInHeader}}
+	var opts []oauth2.AuthCodeOption
+	for _, r := range token {
+		opts = append(opts, oauth2.SetAuthURLParam("resource", r))
+	}
+	return conf.Exchange(ctx, u.Query().Get("code"), opts...)
+}
+
+func TestResourceIndicatorsAndJWTAccessTokensOverHTTP(t *testing.T) {
+	n := newRSNode(t)
+	base := n.env.URL
+	ctx := context.Background()
+	alice := n.env.User("alice", "alice-password")
+	const ext = "https://tools.example.com/mcp"
+	rs, introSecret, err := admin.CreateResourceServer(ctx, n.env.Store, base,
+		admin.NewResourceServer{URI: ext, Name: "Tools", Scopes: "tools:call read:repository", Introspect: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A token for the MCP endpoint opens /mcp's door but not the REST API's.
+	mcpTok, err := n.codeToken(t, alice, "read:repository", []string{base + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := n.call(t, http.MethodGet, "/api/v1/user", mcpTok.AccessToken, nil); r.status != http.StatusUnauthorized ||
+		!strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("an MCP token at the REST API: %d %s", r.status, r.header.Get("WWW-Authenticate"))
+	}
+	plain, err := n.codeToken(t, alice, "read:repository", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := n.call(t, http.MethodGet, "/api/v1/user", plain.AccessToken, nil); r.status != http.StatusOK {
+		t.Errorf("a token requested without resource at the REST API: %d", r.status)
+	}
+
+	// An unknown resource is invalid_target at the token endpoint.
+	if _, err := n.codeToken(t, alice, "read:repository", nil, []string{"https://unknown.example"}); !isOAuthError(err, "invalid_target") {
+		t.Errorf("unknown resource at the token endpoint: %v", err)
+	}
+
+	// The external resource server gets an RFC 9068 JWT, verified against
+	// the published key set with go-oidc, as a resource server would.
+	tok, err := n.codeToken(t, alice, "tools:call", []string{ext}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := oidc.NewRemoteKeySet(ctx, base+"/login/oauth/keys")
+	verifier := oidc.NewVerifier(base, keys, &oidc.Config{ClientID: ext, SupportedSigningAlgs: []string{"RS256", "ES256", "EdDSA"}})
+	idt, err := verifier.Verify(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatalf("the JWT access token does not verify with the JWKS: %v", err)
+	}
+	var claims struct {
+		ClientID string `json:"client_id"`
+		Scope    string `json:"scope"`
+		JTI      string `json:"jti"`
+	}
+	if err := idt.Claims(&claims); err != nil || claims.ClientID != n.clientID || claims.Scope != "tools:call" || claims.JTI == "" ||
+		idt.Subject != strconv.FormatInt(alice.ID, 10) {
+		t.Fatalf("claims %+v sub %q (%v)", claims, idt.Subject, err)
+	}
+	parsed, err := jose.ParseSigned(tok.AccessToken, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	if err != nil || parsed.Signatures[0].Protected.ExtraHeaders[jose.HeaderType] != "at+jwt" {
+		t.Fatalf("typ of the JWT access token: %v (%v)", parsed.Signatures[0].Protected.ExtraHeaders, err)
+	}
+	if r := n.call(t, http.MethodGet, "/api/v1/user", tok.AccessToken, nil); r.status != http.StatusUnauthorized {
+		t.Errorf("a JWT for an external resource server at Latchkey's REST API: %d", r.status)
+	}
+	// The resource server introspects with its own credentials.
+	form := url.Values{"token": {tok.AccessToken}}
+	req, _ := http.NewRequest(http.MethodPost, base+"/login/oauth/introspect", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(rs.IntrospectionClientID, introSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var intro map[string]any
+	if err := json.Unmarshal(body, &intro); err != nil || intro["active"] != true || intro["aud"] != ext {
+		t.Fatalf("introspection by the resource server: %d %s", resp.StatusCode, body)
+	}
+}
