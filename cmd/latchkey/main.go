@@ -37,7 +37,7 @@ Usage:
   latchkey client device-grant --client-id ID --on|--off   allow or refuse the device grant (RFC 8628)
   latchkey tokens list --user U | tokens revoke --user U [--client-id ID]
   latchkey keys list                          list the ID-token signing keys
-  latchkey resource-server add --uri URI --name NAME [--scopes "a b"] [--introspect]
+  latchkey resource-server add --uri URI --name NAME [--scopes "a b"] [--introspect] [--base-url URL]
                                               register an external resource server (RFC 8707;
                                               its tokens are RFC 9068 JWTs)
   latchkey resource-server list               list the external resource servers

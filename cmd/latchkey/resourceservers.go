@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -8,14 +9,18 @@ import (
 	"time"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/config"
 )
 
 // resourceServerAddCommand registers an external resource server (issue
 // 14): tokens for it are RFC 9068 JWTs it verifies with the JWKS.
 func resourceServerAddCommand() *command {
 	var n admin.NewResourceServer
+	var baseURL string
 	return &command{
 		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&baseURL, "base-url", cmp.Or(lookupEnv("LATCHKEY_BASE_URL"), config.DefaultBaseURL),
+				"the server's base URL, as serve has it: its own resources cannot be registered (env LATCHKEY_BASE_URL)")
 			fs.StringVar(&n.URI, "uri", "", "the resource identifier, the audience of its tokens, e.g. https://mcp.example.com/mcp (required)")
 			fs.StringVar(&n.Name, "name", "", "name shown on the consent page (required)")
 			fs.StringVar(&n.Scopes, "scopes", "", "space-separated scopes it understands")
@@ -23,6 +28,7 @@ func resourceServerAddCommand() *command {
 		},
 		run: func(ctx context.Context, e *cmdEnv) error {
 			n.AllowInsecure = e.cfg.SkipRedirectURLHTTPS
+			e.cfg.BaseURL = baseURL
 			e.cfg.NormalizeBaseURL()
 			rs, plain, err := admin.CreateResourceServer(ctx, e.store, e.cfg.Issuer(), n, time.Now())
 			if err != nil {

@@ -198,4 +198,29 @@ func TestResourceIndicatorsAndJWTAccessTokensOverHTTP(t *testing.T) {
 	if err := json.Unmarshal(body, &intro); err != nil || intro["active"] != true || intro["aud"] != ext {
 		t.Fatalf("introspection by the resource server: %d %s", resp.StatusCode, body)
 	}
+	// Through the consent page: it names where the access goes, and the
+	// form carries both resources back (one hidden field each).
+	b := n.env.Browser("alice", "alice-password")
+	b.Decision = "approve"
+	q := url.Values{"response_type": {"code"}, "client_id": {n.clientID}, "redirect_uri": {redirectURI},
+		"scope": {"tools:call read:repository"}, "state": {"s"}, "resource": {base + "/mcp", ext}, "prompt": {"consent"}}
+	back, err := b.Authorize(base + "/login/oauth/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatalf("browser flow: %v", err)
+	}
+	consent := b.Pages[len(b.Pages)-1]
+	for _, want := range []string{"Tools, a service outside this server", "this server&#39;s MCP endpoint", "at Tools.", ext} {
+		if !strings.Contains(consent, want) {
+			t.Errorf("the consent page does not say %q:\n%s", want, consent)
+		}
+	}
+	conf := &oauth2.Config{ClientID: n.clientID, ClientSecret: n.secret, RedirectURL: redirectURI,
+		Endpoint: oauth2.Endpoint{TokenURL: base + "/login/oauth/access_token", AuthStyle: oauth2.AuthStyleInHeader}}
+	mcpOnly, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.SetAuthURLParam("resource", base+"/mcp"))
+	if err != nil {
+		t.Fatalf("exchange for the MCP endpoint: %v", err)
+	}
+	if mcpOnly.Extra("scope") != "read:repository" {
+		t.Errorf("the MCP token carries scope %v, want Latchkey's part only", mcpOnly.Extra("scope"))
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"latchkey/internal/audit"
 	"latchkey/internal/oauth"
+	"latchkey/internal/resource"
 	"latchkey/internal/store"
 )
 
@@ -99,8 +100,19 @@ type consentData struct {
 	// Device is set on the device confirmation page (RFC 8628 §5.4).
 	Device *deviceOrigin
 	Scopes []consentScope
-	Hidden []hiddenField
-	Action string
+	// Resources are where the tokens may be used, when the request named
+	// resources (RFC 8707); empty for Latchkey's code-hosting resource,
+	// which needs no words.
+	Resources []consentResource
+	Hidden    []hiddenField
+	Action    string
+}
+
+// consentResource is a resource a consent page names: its identifier,
+// what it is, and whether it is a service outside this server.
+type consentResource struct {
+	URI, What string
+	External  bool
 }
 
 // consentForm shows what the application asks for, with Approve and Deny.
@@ -116,11 +128,11 @@ func (p *Pages) consentForm(w http.ResponseWriter, r *http.Request) error {
 	if user == nil {
 		return requireLogin(r, req)
 	}
-	p.render(w, r, http.StatusOK, "consent", "Authorize "+req.Client.Name, user, consentView(req))
+	p.render(w, r, http.StatusOK, "consent", "Authorize "+req.Client.Name, user, consentView(p.provider.Issuer(), req))
 	return nil
 }
 
-func consentView(req *oauth.AuthRequest) consentData {
+func consentView(issuer string, req *oauth.AuthRequest) consentData {
 	d := consentData{ClientName: req.Client.Name, Action: ConsentPath, Origin: string(req.Client.Origin), ClientID: req.Client.ID}
 	if req.Client.Origin == store.OriginMetadata {
 		if u, err := url.Parse(req.Client.ID); err == nil {
@@ -134,31 +146,63 @@ func consentView(req *oauth.AuthRequest) consentData {
 		}
 	}
 	d.Scopes = describedScopes(req.Scopes)
+	for i, sc := range d.Scopes {
+		for _, rs := range req.Servers {
+			if sc.Description == "" && slices.Contains(rs.Scopes, sc.Name) {
+				d.Scopes[i].Description = "Use the permission “" + sc.Name + "” at " + rs.Name + "."
+			}
+		}
+	}
+	d.Resources = consentResources(issuer, req)
 	names := make([]string, 0, len(req.Params))
 	for name := range req.Params {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
+		if name == oauth.ParamResource { // repeatable: one field per value
+			for _, v := range req.Params.Resources() {
+				d.Hidden = append(d.Hidden, hiddenField{Name: name, Value: v})
+			}
+			continue
+		}
 		d.Hidden = append(d.Hidden, hiddenField{Name: name, Value: req.Params[name]})
 	}
 	return d
 }
 
+// consentResources names the resources of a request that named any: the
+// MCP endpoint, the REST API and git, and external resource servers by
+// their registered names.
+func consentResources(issuer string, req *oauth.AuthRequest) []consentResource {
+	var out []consentResource
+	for _, id := range req.Resources {
+		switch i := slices.IndexFunc(req.Servers, func(rs store.ResourceServer) bool { return rs.URI == id }); {
+		case i >= 0:
+			out = append(out, consentResource{URI: id, What: req.Servers[i].Name + ", a service outside this server", External: true})
+		case id == resource.MCP(issuer):
+			out = append(out, consentResource{URI: id, What: "this server's MCP endpoint, which AI agents use"})
+		default:
+			out = append(out, consentResource{URI: id, What: "this server's REST API and git"})
+		}
+	}
+	return out
+}
+
 // consent takes the person's decision. The request is validated again
 // from the form: nothing from the first look is trusted.
 func (p *Pages) consent(w http.ResponseWriter, r *http.Request) error {
-	params := oauth.Params{}
+	form := url.Values{}
 	for name, values := range r.PostForm {
-		if name == csrfField || name == "decision" {
-			continue
+		if name != csrfField && name != "decision" {
+			form[name] = values
 		}
-		if len(values) != 1 {
-			return refuse(http.StatusBadRequest, "The consent form is malformed.")
-		}
-		if values[0] != "" {
-			params[name] = values[0]
-		}
+	}
+	// Parsed as the authorization request was: each parameter once, but
+	// resource (RFC 8707) as often as the request named it.
+	params, err := oauth.ParseQuery(form.Encode())
+	if err != nil {
+		return refuse(http.StatusBadRequest, "The consent form is malformed.")
 	}
 	req, err := p.provider.ValidateAuthorize(r.Context(), params)
 	if err != nil {
