@@ -36,6 +36,9 @@ Usage:
   latchkey client list | client suspend|reinstate|delete --client-id ID
   latchkey client device-grant --client-id ID --on|--off   allow or refuse the device grant (RFC 8628)
   latchkey tokens list --user U | tokens revoke --user U [--client-id ID]
+  latchkey registration token create [--label L] [--expires 720h]
+                                              issue an initial access token for --registration token
+  latchkey registration token list | registration token revoke HASH-PREFIX
   latchkey keys list                          list the ID-token signing keys
   latchkey resource-server add --uri URI --name NAME [--scopes "a b"] [--introspect] [--base-url URL]
                                               register an external resource server (RFC 8707;
@@ -57,7 +60,10 @@ func main() {
 type command struct {
 	flags func(fs *flag.FlagSet)
 	check func(env *cmdEnv) error // optional, before the database is opened
-	run   func(ctx context.Context, env *cmdEnv) error
+	// arg names the one positional argument the command takes after its
+	// flags (env.arg); "" for none.
+	arg string
+	run func(ctx context.Context, env *cmdEnv) error
 }
 
 // cmdEnv is what a running subcommand gets.
@@ -69,10 +75,11 @@ type cmdEnv struct {
 	stderr io.Writer
 	log    *slog.Logger
 	store  store.Store
+	arg    string // the positional argument of a command that takes one
 }
 
 func commands() map[string]*command {
-	return map[string]*command{
+	cmds := map[string]*command{
 		"serve":                  serveCommand(),
 		"migrate":                {run: func(context.Context, *cmdEnv) error { return nil }},
 		"user create":            userCreateCommand(),
@@ -98,6 +105,10 @@ func commands() map[string]*command {
 		"resource-server list":   resourceServerListCommand(),
 		"resource-server delete": resourceServerDeleteCommand(),
 	}
+	for name, c := range registrationCommands() {
+		cmds[name] = c
+	}
+	return cmds
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -127,6 +138,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 2
 	}
+	if cmd.arg != "" {
+		if fs.NArg() == 0 {
+			fmt.Fprintf(stderr, "latchkey %s: missing %s\n", name, cmd.arg)
+			return 2
+		}
+		env.arg = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil { // flags may follow the argument
+			return 2
+		}
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "latchkey %s: unexpected argument %q\n", name, fs.Arg(0))
 		return 2
@@ -139,9 +160,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 0
 }
 
-// lookup finds the subcommand named by the first one or two arguments.
+// lookup finds the subcommand named by the first three, two or one arguments.
 func lookup(args []string) (string, []string, *command) {
 	cmds := commands()
+	if len(args) >= 3 {
+		name := args[0] + " " + args[1] + " " + args[2]
+		if c, ok := cmds[name]; ok {
+			return name, args[3:], c
+		}
+	}
 	if len(args) >= 2 {
 		if c, ok := cmds[args[0]+" "+args[1]]; ok {
 			return args[0] + " " + args[1], args[2:], c

@@ -54,7 +54,7 @@ func serve(ctx context.Context, e *cmdEnv) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	stopCleanup := cleanup.Start(ctx, cleanup.Config{Store: e.store, Interval: e.cfg.CleanupInterval,
-		AuditRetention: e.cfg.AuditRetention, Logger: e.log})
+		AuditRetention: e.cfg.AuditRetention, UnusedClientsAfter: e.cfg.RegistrationUnusedAfter, Logger: e.log})
 	defer stopCleanup() // before the store closes
 	e.log.Info("latchkey listening", "addr", ln.Addr().String(), "base_url", e.cfg.Issuer(), "db", config.RedactDSN(e.cfg.DSN()))
 	return srv.Serve(ctx, ln)

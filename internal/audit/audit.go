@@ -48,6 +48,12 @@ const (
 	ClientSuspended         Event = "client.suspended"
 	ClientReinstated        Event = "client.reinstated"
 	ClientDeleted           Event = "client.deleted"
+	// Dynamic client registration (RFC 7591, RFC 7592): a client
+	// registered itself, or changed or deleted its own registration with
+	// its registration access token.
+	ClientRegistered          Event = "client.registered"
+	ClientRegistrationUpdated Event = "client.registration_updated"
+	ClientRegistrationDeleted Event = "client.registration_deleted"
 )
 
 // Administration events: users, permissions, projects, repositories, keys.
@@ -85,6 +91,7 @@ func Events() []Event {
 		ConsentGranted, ConsentDenied, DeviceApprove, DeviceDeny, DeviceCodeRejected,
 		AuthorizationRevoked, TokenRevoked, CodeReused, RefreshReused,
 		ClientCreated, ClientUpdated, ClientSecretRegenerated, ClientSuspended, ClientReinstated, ClientDeleted,
+		ClientRegistered, ClientRegistrationUpdated, ClientRegistrationDeleted,
 		UserCreated, UserUpdated, UserDeleted, UserEnabled, UserDisabled, UserSignedOut, PermissionGranted, PermissionRevoked,
 		ProjectCreated, ProjectUpdated, ProjectDeleted, RepoCreated, RepoUpdated, RepoDeleted,
 		WebhookCreated, WebhookUpdated, WebhookDeleted, SigningKeyRotated,

@@ -15,6 +15,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"latchkey/internal/store"
 )
 
 // Deleter is the part of store.Store the cleaner needs.
@@ -56,8 +58,13 @@ type Config struct {
 	// AuditRetention is how long audit events are kept; zero keeps them
 	// for ever. It needs a Store that can delete them (store.Store can).
 	AuditRetention time.Duration
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// UnusedClientsAfter is how long a self-registered client (RFC 7591,
+	// store.OriginRegistered) may go with no token family created or used
+	// before it is deleted; zero keeps them. It needs a Store that can
+	// delete them (store.Store can).
+	UnusedClientsAfter time.Duration
+	Now                func() time.Time
+	Logger             *slog.Logger
 }
 
 func (c *Config) fill() {
@@ -130,10 +137,17 @@ type auditPruner interface {
 	DeleteAuditBefore(ctx context.Context, before time.Time, batch int) (int, error)
 }
 
-// Sweep deletes what has expired, and audit events older than the
-// retention, batch after batch, until a call deletes nothing, MaxRounds
-// calls have run, a call fails or ctx ends. It returns the number of rows
-// deleted.
+// unusedClientDeleter is the optional part of the store that deletes
+// clients nobody uses.
+type unusedClientDeleter interface {
+	DeleteUnusedClients(ctx context.Context, origin store.ClientOrigin, cutoff time.Time, batch int) (int, error)
+}
+
+// Sweep deletes what has expired, audit events older than the retention
+// and self-registered clients unused for longer than UnusedClientsAfter
+// (with their codes, consents and token families), batch after batch,
+// until a call deletes nothing, MaxRounds calls have run, a call fails or
+// ctx ends. It returns the number of rows deleted.
 func Sweep(ctx context.Context, cfg Config) int {
 	cfg.fill()
 	start := time.Now()
@@ -144,6 +158,16 @@ func Sweep(ctx context.Context, cfg Config) int {
 		total += rounds(ctx, cfg, func() (int, error) {
 			return p.DeleteAuditBefore(ctx, cfg.Now().Add(-cfg.AuditRetention), cfg.Batch)
 		})
+	}
+	if d, ok := cfg.Store.(unusedClientDeleter); ok && cfg.UnusedClientsAfter > 0 {
+		clients := rounds(ctx, cfg, func() (int, error) {
+			return d.DeleteUnusedClients(ctx, store.OriginRegistered, cfg.Now().Add(-cfg.UnusedClientsAfter), cfg.Batch)
+		})
+		if clients > 0 {
+			cfg.Logger.Info("cleanup: deleted unused self-registered clients", "clients", clients,
+				"unused_for", cfg.UnusedClientsAfter.String())
+		}
+		total += clients
 	}
 	if total > 0 {
 		cfg.Logger.Info("cleanup", "deleted", total, "duration", time.Since(start))

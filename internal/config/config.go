@@ -19,6 +19,7 @@ import (
 
 	"latchkey/internal/mail"
 	"latchkey/internal/outbound"
+	"latchkey/internal/scope"
 )
 
 // Config is the whole configuration of a Latchkey process.
@@ -58,7 +59,17 @@ type Config struct {
 	// (its base64), kept anywhere: the form to prefer over a flag value.
 	KeyEncryptionKeyFile string
 	Webhook              Webhook
-	ClientMetadata       ClientMetadata
+	// Registration is the dynamic client registration policy (RFC 7591):
+	// "off" (also when empty), "open" or "token" (package register).
+	Registration string
+	// RegistrationScopes are the scopes, space-separated, that
+	// self-registered clients may ever be given; empty: register.DefaultScopes.
+	RegistrationScopes string
+	// RegistrationUnusedAfter is how long a self-registered client may go
+	// without a new or used token family before the cleanup deletes it;
+	// 0 keeps them.
+	RegistrationUnusedAfter time.Duration
+	ClientMetadata          ClientMetadata
 }
 
 // ClientMetadata is how the node treats client ID metadata documents
@@ -275,6 +286,7 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	c.registerRateLimitFlags(fs)
 	c.registerWebhookFlags(fs)
 	c.registerClientMetadataFlags(fs)
+	c.registerRegistrationFlags(fs)
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
 }
 
@@ -420,6 +432,45 @@ func (c *Config) registerClientMetadataFlags(fs *flag.FlagSet) {
 		"comma-separated host names, IP addresses and CIDRs that client ID metadata documents may be fetched from although they are loopback, link-local or private (env LATCHKEY_CLIENT_METADATA_ALLOWED_INTERNAL_HOSTS)")
 }
 
+// Defaults of the dynamic client registration settings.
+const (
+	DefaultRegistrationScopes      = "read:repository read:user openid profile email offline_access REPO_READ PUBLIC_REPOS"
+	DefaultRegistrationUnusedAfter = 30 * 24 * time.Hour
+)
+
+// registerRegistrationFlags registers the --registration* flags.
+func (c *Config) registerRegistrationFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Registration, "registration", env("REGISTRATION", "off"),
+		"dynamic client registration (RFC 7591) at /register: off, open (anyone may register a client) or token "+
+			"(with an initial access token from `latchkey registration token create`) (env LATCHKEY_REGISTRATION)")
+	fs.StringVar(&c.RegistrationScopes, "registration-scopes", env("REGISTRATION_SCOPES", DefaultRegistrationScopes),
+		"space-separated scopes self-registered clients may ever be given; others they ask for are dropped (env LATCHKEY_REGISTRATION_SCOPES)")
+	fs.DurationVar(&c.RegistrationUnusedAfter, "registration-unused-after", envDuration("REGISTRATION_UNUSED_AFTER", DefaultRegistrationUnusedAfter),
+		"the cleanup deletes a self-registered client whose tokens were neither issued nor used for this long; 0 keeps them (env LATCHKEY_REGISTRATION_UNUSED_AFTER)")
+}
+
+// validateRegistration refuses registration settings that cannot work.
+func (c *Config) validateRegistration() error {
+	switch c.Registration {
+	case "", "off", "open", "token":
+	default:
+		return fmt.Errorf("--registration %q must be off, open or token", c.Registration)
+	}
+	if c.RegistrationScopes != "" {
+		set, err := scope.Parse(c.RegistrationScopes)
+		if err != nil {
+			return fmt.Errorf("--registration-scopes: %w", err)
+		}
+		if len(set) == 0 {
+			return errors.New("--registration-scopes must name at least one scope")
+		}
+	}
+	if c.RegistrationUnusedAfter < 0 {
+		return errors.New("--registration-unused-after must not be negative")
+	}
+	return nil
+}
+
 // validate refuses webhook settings that cannot work.
 func (w Webhook) validate() error {
 	if w.Timeout < 0 || w.RetryBackoff < 0 || w.PollInterval < 0 || w.MaxAttempts < 0 {
@@ -515,6 +566,12 @@ func (c *Config) ValidateServe() ([]string, error) {
 	}
 	if err := c.Webhook.validate(); err != nil {
 		return nil, err
+	}
+	if err := c.validateRegistration(); err != nil {
+		return nil, err
+	}
+	if c.Registration == "open" {
+		warnings = append(warnings, "dynamic client registration is open (--registration open): anyone who reaches "+c.Issuer()+"/register may register a client")
 	}
 	if c.Webhook.AllowedHosts != "" {
 		warnings = append(warnings, "webhooks may reach these internal hosts (--webhook-allowed-hosts): "+c.Webhook.AllowedHosts)

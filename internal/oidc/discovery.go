@@ -48,6 +48,9 @@ type Discovery struct {
 	// resources the server issues tokens for (RFC 9728 §4): Latchkey's
 	// own, and the external resource servers administrators registered.
 	ProtectedResources []string `json:"protected_resources"`
+	// Registration is the RFC 7591 registration endpoint; omitted when
+	// dynamic registration is off.
+	Registration string `json:"registration_endpoint,omitempty"`
 	// BitbucketEndpoints lists the same endpoints in the Bitbucket layout
 	// (an extension member; RFC 8414 §2 allows additional metadata).
 	BitbucketEndpoints Endpoints `json:"latchkey_bitbucket_endpoints"`
@@ -60,6 +63,7 @@ type DiscoveryConfig struct {
 	// ClientIDMetadataDocuments says that client ID metadata documents
 	// are accepted (package clientmeta).
 	ClientIDMetadataDocuments bool
+	Registration              string // the registration endpoint's URL; "" when off
 }
 
 // Document builds the discovery document.
@@ -86,6 +90,7 @@ func (p *Provider) Document() Discovery {
 		ClientIDMetadataDocumentSupported: d.ClientIDMetadataDocuments,
 		ProtectedResources:                resource.Own(p.cfg.Issuer),
 		BitbucketEndpoints:                d.Bitbucket,
+		Registration:                      d.Registration,
 	}
 }
 

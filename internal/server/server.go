@@ -32,6 +32,7 @@ import (
 	"latchkey/internal/oidc"
 	"latchkey/internal/outbound"
 	"latchkey/internal/ratelimit"
+	"latchkey/internal/register"
 	"latchkey/internal/resource"
 	"latchkey/internal/routes"
 	"latchkey/internal/scope"
@@ -88,6 +89,10 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	registration, err := registrationConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	idp, keys, err := newOIDC(ctx, cfg, st, log, opts.Now)
 	if err != nil {
 		return nil, err
@@ -132,6 +137,8 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 		layout.Mount(pageRouter, apiMux, provider, authorize, limits)
 	}
 	s.mountAPI(apiMux, provider, idp, keys, limits)
+	registration.Store, registration.Provider, registration.Limits, registration.Logger = st, provider, limits, log
+	register.Mount(apiMux, registration)
 	if opts.Routes != nil {
 		opts.Routes(pageRouter, apiMux)
 	}
@@ -174,6 +181,20 @@ func (s *Server) mountAPI(apis *routes.Table, provider *oauth.Provider, idp *oid
 	apis.HandleFunc("GET /healthz", s.healthz)
 	apis.HandleFunc("GET /readyz", s.readyz)
 	apis.Handle("GET /metrics", s.metrics.handler())
+}
+
+// registrationConfig reads the dynamic client registration settings.
+func registrationConfig(cfg config.Config) (register.Config, error) {
+	policy, err := register.ParsePolicy(cfg.Registration)
+	if err != nil {
+		return register.Config{}, err
+	}
+	scopes, err := register.ParseScopes(cmp.Or(cfg.RegistrationScopes, register.DefaultScopes))
+	if err != nil {
+		return register.Config{}, err
+	}
+	return register.Config{Issuer: cfg.Issuer(), Policy: policy,
+		Rules: register.Rules{Scopes: scopes, AllowInsecureRedirects: cfg.SkipRedirectURLHTTPS}}, nil
 }
 
 // newHookSecrets seals webhook secrets under the key-encryption key.
@@ -266,6 +287,7 @@ func newOIDC(ctx context.Context, cfg config.Config, st store.Store, log *slog.L
 		Discovery: oidc.DiscoveryConfig{
 			Gitea: dialect.Gitea().Endpoints(cfg.Issuer()), Bitbucket: dialect.Bitbucket().Endpoints(cfg.Issuer()),
 			GrantTypes: oauth.GrantTypes(), ClientIDMetadataDocuments: !cfg.ClientMetadata.Off(),
+			Registration: register.Endpoint(cfg.Issuer(), register.Policy(cfg.Registration)),
 		},
 	}), keys, nil
 }
