@@ -69,6 +69,52 @@ type Config struct {
 	// without a new or used token family before the cleanup deletes it;
 	// 0 keeps them.
 	RegistrationUnusedAfter time.Duration
+	ClientMetadata          ClientMetadata
+}
+
+// ClientMetadata is how the node treats client ID metadata documents
+// (package clientmeta): a client_id that is the https URL of a JSON
+// document describing the client.
+type ClientMetadata struct {
+	// Documents is "on" (the default; also when empty) or "off".
+	Documents string
+	// Hosts, comma-separated, are the only hosts whose documents are
+	// fetched; empty: any public host.
+	Hosts string
+	// AllowedInternalHosts lists, comma-separated, the host names, IP
+	// addresses and CIDR prefixes that may be fetched from although they
+	// are loopback, link-local or private (package outbound).
+	AllowedInternalHosts string
+}
+
+// Off reports whether documents are switched off.
+func (m ClientMetadata) Off() bool { return m.Documents == "off" }
+
+// HostList is Hosts as a list.
+func (m ClientMetadata) HostList() []string {
+	var out []string
+	for h := range strings.SplitSeq(m.Hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// validate refuses client metadata settings that cannot work.
+func (m ClientMetadata) validate() error {
+	if m.Documents != "" && m.Documents != "on" && m.Documents != "off" {
+		return fmt.Errorf("--client-metadata-documents must be on or off, not %q", m.Documents)
+	}
+	for _, h := range m.HostList() {
+		if strings.ContainsAny(h, "/:@ ") {
+			return fmt.Errorf("--client-metadata-hosts: %q is not a host name", h)
+		}
+	}
+	if _, err := outbound.ParseAllowList(m.AllowedInternalHosts); err != nil {
+		return fmt.Errorf("--client-metadata-allowed-internal-hosts: %w", err)
+	}
+	return nil
 }
 
 // Webhook is how the node sends webhook deliveries. A zero field takes its
@@ -239,6 +285,7 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	c.registerSMTPFlags(fs)
 	c.registerRateLimitFlags(fs)
 	c.registerWebhookFlags(fs)
+	c.registerClientMetadataFlags(fs)
 	c.registerRegistrationFlags(fs)
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
 }
@@ -373,6 +420,16 @@ func (c *Config) registerWebhookFlags(fs *flag.FlagSet) {
 		"wait after a failed webhook delivery attempt, doubled after each further one up to an hour (env LATCHKEY_WEBHOOK_RETRY_BACKOFF)")
 	fs.DurationVar(&c.Webhook.PollInterval, "webhook-poll-interval", envDuration("WEBHOOK_POLL_INTERVAL", DefaultWebhookPollInterval),
 		"how often a node looks for due webhook deliveries (retries, and those other nodes stored) (env LATCHKEY_WEBHOOK_POLL_INTERVAL)")
+}
+
+// registerClientMetadataFlags registers the --client-metadata-* flags.
+func (c *Config) registerClientMetadataFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.ClientMetadata.Documents, "client-metadata-documents", env("CLIENT_METADATA_DOCUMENTS", "on"),
+		"on or off: accept a client_id that is the https URL of a client ID metadata document, fetched and shown as not verified by the administrator (env LATCHKEY_CLIENT_METADATA_DOCUMENTS)")
+	fs.StringVar(&c.ClientMetadata.Hosts, "client-metadata-hosts", env("CLIENT_METADATA_HOSTS", ""),
+		"comma-separated host names whose client ID metadata documents are accepted; empty: any public host (env LATCHKEY_CLIENT_METADATA_HOSTS)")
+	fs.StringVar(&c.ClientMetadata.AllowedInternalHosts, "client-metadata-allowed-internal-hosts", env("CLIENT_METADATA_ALLOWED_INTERNAL_HOSTS", ""),
+		"comma-separated host names, IP addresses and CIDRs that client ID metadata documents may be fetched from although they are loopback, link-local or private (env LATCHKEY_CLIENT_METADATA_ALLOWED_INTERNAL_HOSTS)")
 }
 
 // Defaults of the dynamic client registration settings.
@@ -518,6 +575,12 @@ func (c *Config) ValidateServe() ([]string, error) {
 	}
 	if c.Webhook.AllowedHosts != "" {
 		warnings = append(warnings, "webhooks may reach these internal hosts (--webhook-allowed-hosts): "+c.Webhook.AllowedHosts)
+	}
+	if err := c.ClientMetadata.validate(); err != nil {
+		return nil, err
+	}
+	if c.ClientMetadata.AllowedInternalHosts != "" && !c.ClientMetadata.Off() {
+		warnings = append(warnings, "client ID metadata documents may be fetched from these internal hosts (--client-metadata-allowed-internal-hosts): "+c.ClientMetadata.AllowedInternalHosts)
 	}
 	return warnings, nil
 }

@@ -41,6 +41,9 @@ type Discovery struct {
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseIssSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// ClientIDMetadataDocumentSupported: an https client_id may name a
+	// client ID metadata document (draft-ietf-oauth-client-id-metadata-document §6).
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 	// ProtectedResources are the resource identifiers (RFC 8707) of the
 	// resources the server issues tokens for (RFC 9728 §4): Latchkey's
 	// own, and the external resource servers administrators registered.
@@ -57,7 +60,10 @@ type Discovery struct {
 type DiscoveryConfig struct {
 	Gitea, Bitbucket Endpoints
 	GrantTypes       []string
-	Registration     string // the registration endpoint's URL; "" when off
+	// ClientIDMetadataDocuments says that client ID metadata documents
+	// are accepted (package clientmeta).
+	ClientIDMetadataDocuments bool
+	Registration              string // the registration endpoint's URL; "" when off
 }
 
 // Document builds the discovery document.
@@ -81,6 +87,7 @@ func (p *Provider) Document() Discovery {
 		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "nickname", "email", "email_verified", "groups"},
 		PromptValues:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssSupported: true,
+		ClientIDMetadataDocumentSupported: d.ClientIDMetadataDocuments,
 		ProtectedResources:                resource.Own(p.cfg.Issuer),
 		BitbucketEndpoints:                d.Bitbucket,
 		Registration:                      d.Registration,

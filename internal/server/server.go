@@ -12,6 +12,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,10 @@ type Options struct {
 	// Routes, if set, registers more routes after the node's own, the
 	// ordinary way: pages on the page router, the rest on the API mux.
 	Routes func(pages *web.Router, apis routes.Mux)
+	// OutboundRootCAs, if set, are the certificate authorities that client
+	// ID metadata documents are verified against instead of the system's
+	// (tests). No flag sets it.
+	OutboundRootCAs *x509.CertPool
 }
 
 // Route is a route the node serves, and whether it is a page (served by
@@ -92,8 +97,12 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	clients, err := newClientSource(cfg, st, log, opts)
+	if err != nil {
+		return nil, err
+	}
 	provider := oauth.New(oauth.Config{
-		Store: st, Issuer: cfg.Issuer(), Logger: log, Now: opts.Now, IDTokens: idp, AccessTokens: keys,
+		Store: st, Issuer: cfg.Issuer(), Logger: log, Now: opts.Now, IDTokens: idp, AccessTokens: keys, Clients: clients,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, CodeTTL: cfg.CodeTTL,
 	})
 	if err := admin.SyncWellKnownClients(ctx, st, wellKnown, provider.Now()); err != nil {
@@ -277,7 +286,8 @@ func newOIDC(ctx context.Context, cfg config.Config, st store.Store, log *slog.L
 		Store: st, Keys: keys, Issuer: cfg.Issuer(), TokenTTL: cfg.AccessTokenTTL, Now: now, Logger: log,
 		Discovery: oidc.DiscoveryConfig{
 			Gitea: dialect.Gitea().Endpoints(cfg.Issuer()), Bitbucket: dialect.Bitbucket().Endpoints(cfg.Issuer()),
-			GrantTypes: oauth.GrantTypes(), Registration: register.Endpoint(cfg.Issuer(), register.Policy(cfg.Registration)),
+			GrantTypes: oauth.GrantTypes(), ClientIDMetadataDocuments: !cfg.ClientMetadata.Off(),
+			Registration: register.Endpoint(cfg.Issuer(), register.Policy(cfg.Registration)),
 		},
 	}), keys, nil
 }

@@ -105,17 +105,24 @@ func New(t testing.TB, opts ...Option) *Env {
 // the page router, the rest on the API mux (server.Options.Routes).
 func NewWithRoutes(t testing.TB, extra func(pages *web.Router, apis routes.Mux), opts ...Option) *Env {
 	t.Helper()
-	return start(t, extra, Logger(), opts)
+	return start(t, server.Options{Routes: extra}, Logger(), opts)
+}
+
+// NewWithServerOptions starts a node like New with more server options
+// (OutboundRootCAs, say); Now is the Env's clock whatever so says.
+func NewWithServerOptions(t testing.TB, so server.Options, opts ...Option) *Env {
+	t.Helper()
+	return start(t, so, Logger(), opts)
 }
 
 // NewWithLog starts a node like New that writes its log, as JSON lines,
 // to w (a SyncBuffer, say), for tests of what is logged.
 func NewWithLog(t testing.TB, w io.Writer, opts ...Option) *Env {
 	t.Helper()
-	return start(t, nil, slog.New(slog.NewJSONHandler(w, nil)), opts)
+	return start(t, server.Options{}, slog.New(slog.NewJSONHandler(w, nil)), opts)
 }
 
-func start(t testing.TB, extra func(pages *web.Router, apis routes.Mux), log *slog.Logger, opts []Option) *Env {
+func start(t testing.TB, so server.Options, log *slog.Logger, opts []Option) *Env {
 	t.Helper()
 	ctx := context.Background()
 	hs := httptest.NewUnstartedServer(nil)
@@ -141,7 +148,8 @@ func start(t testing.TB, extra func(pages *web.Router, apis routes.Mux), log *sl
 		t.Fatalf("testkit: open store: %v", err)
 	}
 	clock := &Clock{}
-	srv, err := server.New(ctx, cfg, st, log, server.Options{Now: clock.Now, Routes: extra})
+	so.Now = clock.Now
+	srv, err := server.New(ctx, cfg, st, log, so)
 	if err != nil {
 		t.Fatalf("testkit: new server: %v", err)
 	}

@@ -91,6 +91,12 @@ type hiddenField struct{ Name, Value string }
 type consentData struct {
 	ClientName   string
 	RedirectHost string
+	// Origin is the client's store.ClientOrigin: "metadata" (client ID
+	// metadata document) and "registered" (dynamic registration) are
+	// shown as not verified by the administrator.
+	Origin string
+	// ClientID and ClientHost name a metadata document client by its URL.
+	ClientID, ClientHost string
 	// Device is set on the device confirmation page (RFC 8628 §5.4).
 	Device *deviceOrigin
 	Scopes []consentScope
@@ -127,7 +133,12 @@ func (p *Pages) consentForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func consentView(issuer string, req *oauth.AuthRequest) consentData {
-	d := consentData{ClientName: req.Client.Name, Action: ConsentPath}
+	d := consentData{ClientName: req.Client.Name, Action: ConsentPath, Origin: string(req.Client.Origin), ClientID: req.Client.ID}
+	if req.Client.Origin == store.OriginMetadata {
+		if u, err := url.Parse(req.Client.ID); err == nil {
+			d.ClientHost = u.Host
+		}
+	}
 	if u, err := url.Parse(req.RedirectURI); err == nil {
 		d.RedirectHost = u.Scheme + "://" + u.Host
 		if u.Host == "" {

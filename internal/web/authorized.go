@@ -20,7 +20,9 @@ type authorizedApp struct {
 	Scopes     []consentScope
 	GrantedAt  time.Time // the earliest live grant or consent
 	LastUsedAt time.Time // zero: never used
-	scopes     scope.Set
+	// Origin is the client's store.ClientOrigin ("" if it is gone).
+	Origin string
+	scopes scope.Set
 }
 
 // authorizedApps lists, by application name, what the user authorized:
@@ -66,6 +68,12 @@ func (p *Pages) authorizedApps(ctx context.Context, userID int64) ([]authorizedA
 	out := make([]authorizedApp, 0, len(byClient))
 	for _, a := range byClient {
 		a.Scopes = describedScopes(a.scopes)
+		switch c, err := p.store.GetClient(ctx, a.ClientID); {
+		case err == nil:
+			a.Origin = string(c.Origin)
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("load client: %w", err)
+		}
 		out = append(out, *a)
 	}
 	slices.SortFunc(out, func(a, b authorizedApp) int {
