@@ -1,6 +1,7 @@
 package rp
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"latchkey/internal/config"
+	"latchkey/internal/server"
 	"latchkey/internal/testkit"
 )
 
@@ -69,12 +71,15 @@ func (d *clientDocs) publish(name, redirectURI string) string {
 // fetches says how many times a document was fetched.
 func (d *clientDocs) fetches() int64 { return d.fetched.Load() }
 
-// options configure the node to fetch these documents: trust the test
-// server's certificate and allow its loopback address. They wait for
-// internal/clientmeta's configuration (see the report); until then the
-// node keeps its defaults and the scenario stops at the metadata check.
-func (d *clientDocs) options() []testkit.Option {
-	return nil
+// options configure the node to fetch these documents: verify the test
+// server's certificate against its own CA (server.Options.OutboundRootCAs)
+// and allow its loopback address (--client-metadata-allowed-internal-hosts).
+func (d *clientDocs) options() (server.Options, []testkit.Option) {
+	roots := x509.NewCertPool()
+	roots.AddCert(d.srv.Certificate())
+	return server.Options{OutboundRootCAs: roots}, []testkit.Option{func(c *config.Config) {
+		c.ClientMetadata.AllowedInternalHosts = "127.0.0.1"
+	}}
 }
 
 // dynamicRegistrationOptions switch RFC 7591 registration on with the open

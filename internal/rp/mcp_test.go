@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/server"
 	"latchkey/internal/store"
 	"latchkey/internal/testkit"
 )
@@ -32,9 +33,9 @@ type mcpWorld struct {
 	alice int64
 }
 
-func newMCPWorld(t *testing.T, opts ...testkit.Option) mcpWorld {
+func newMCPWorld(t *testing.T, so server.Options, opts ...testkit.Option) mcpWorld {
 	t.Helper()
-	env := testkit.New(t, opts...)
+	env := testkit.NewWithServerOptions(t, so, opts...)
 	alice := env.User("alice", "alice-password")
 	env.User("bob", "bob-password")
 	env.Project("PRIV", false)
@@ -114,14 +115,16 @@ func TestMCPTypeScriptSDKAtLatchkey(t *testing.T) {
 func runLatchkeyMCP(t *testing.T, registration string) {
 	node := requireMCPClient(t)
 	var docs *clientDocs
-	opts := []testkit.Option{}
-	if registration == "metadata" {
+	var so server.Options
+	var opts []testkit.Option
+	switch registration {
+	case "metadata":
 		docs = newClientDocs(t)
-		opts = append(opts, docs.options()...)
-	} else {
-		opts = append(opts, dynamicRegistrationOptions()...)
+		so, opts = docs.options()
+	case "registered":
+		opts = dynamicRegistrationOptions()
 	}
-	w := newMCPWorld(t, opts...)
+	w := newMCPWorld(t, so, opts...)
 	env := w.env
 	requireLatchkeyMCP(t, env)
 	meta := authServerMetadata(t, env)
@@ -161,6 +164,10 @@ func runLatchkeyMCP(t *testing.T, registration string) {
 	t.Logf("the consent page: %s", person.Consents[0])
 	if !strings.Contains(person.Consents[0], env.URL+"/mcp") {
 		t.Errorf("the consent page does not name the resource %s/mcp:\n%s", env.URL, person.Consents[0])
+	}
+	// A client no administrator registered is marked as such.
+	if unverified := strings.Contains(strings.ToLower(person.Consents[0]), "not verified by the administrator"); unverified != (registration != "admin") {
+		t.Errorf("the consent page for a %s client says \"not verified by the administrator\": %v, want %v", registration, unverified, registration != "admin")
 	}
 	if !slices.Contains(conn.Tools, mcpListTool) {
 		t.Fatalf("tools %q lack %s", conn.Tools, mcpListTool)
@@ -279,7 +286,7 @@ func checkDiscovery(t *testing.T, st mcpState, issuer, resource string) {
 // external server is refused at Latchkey's /mcp and the other way round.
 func TestMCPTypeScriptSDKAtExternalServer(t *testing.T) {
 	node := requireMCPClient(t)
-	w := newMCPWorld(t)
+	w := newMCPWorld(t, server.Options{})
 	env := w.env
 	meta := authServerMetadata(t, env)
 	ext := startExternalMCP(t, env, meta.JWKSURI)
