@@ -48,14 +48,12 @@ func requireMCPClient(t *testing.T) string {
 	return node
 }
 
-// pending skips a scenario whose product piece (issue 14) is not on this
-// branch yet, naming the piece. It skips even under CI=true: it reports
-// work in progress, not a broken install. Once issue 14 is complete every
-// call of it is a failure to investigate (see the report of the helper that
-// wrote this test).
-func pending(t *testing.T, format string, args ...any) {
+// lacking fails the test because a piece of issue 14 that the scenario
+// needs is not there, naming the piece, so that a regression says what
+// went missing rather than failing later on a symptom.
+func lacking(t *testing.T, format string, args ...any) {
 	t.Helper()
-	t.Skipf("pending (issue 14): "+format, args...)
+	t.Fatalf("issue 14 piece missing: "+format, args...)
 }
 
 // mcpScript is a run of client.mjs: the test writes commands to its stdin
