@@ -59,7 +59,8 @@ type Config struct {
 	// for ever. It needs a Store that can delete them (store.Store can).
 	AuditRetention time.Duration
 	// UnusedClientsAfter is how long a self-registered client (RFC 7591,
-	// store.OriginRegistered) may go with no token family created or used
+	// store.OriginRegistered) or one known by its client ID metadata
+	// document (store.OriginMetadata) may go with no token family created or used
 	// before it is deleted; zero keeps them. It needs a Store that can
 	// delete them (store.Store can).
 	UnusedClientsAfter time.Duration
@@ -144,7 +145,8 @@ type unusedClientDeleter interface {
 }
 
 // Sweep deletes what has expired, audit events older than the retention
-// and self-registered clients unused for longer than UnusedClientsAfter
+// and self-registered and metadata-document clients unused for longer
+// than UnusedClientsAfter
 // (with their codes, consents and token families), batch after batch,
 // until a call deletes nothing, MaxRounds calls have run, a call fails or
 // ctx ends. It returns the number of rows deleted.
@@ -160,14 +162,18 @@ func Sweep(ctx context.Context, cfg Config) int {
 		})
 	}
 	if d, ok := cfg.Store.(unusedClientDeleter); ok && cfg.UnusedClientsAfter > 0 {
-		clients := rounds(ctx, cfg, func() (int, error) {
-			return d.DeleteUnusedClients(ctx, store.OriginRegistered, cfg.Now().Add(-cfg.UnusedClientsAfter), cfg.Batch)
-		})
-		if clients > 0 {
-			cfg.Logger.Info("cleanup: deleted unused self-registered clients", "clients", clients,
-				"unused_for", cfg.UnusedClientsAfter.String())
+		// Clients known by their metadata documents go the same way: the
+		// next use fetches the document again.
+		for _, origin := range []store.ClientOrigin{store.OriginRegistered, store.OriginMetadata} {
+			clients := rounds(ctx, cfg, func() (int, error) {
+				return d.DeleteUnusedClients(ctx, origin, cfg.Now().Add(-cfg.UnusedClientsAfter), cfg.Batch)
+			})
+			if clients > 0 {
+				cfg.Logger.Info("cleanup: deleted unused clients that no administrator registered", "origin", string(origin),
+					"clients", clients, "unused_for", cfg.UnusedClientsAfter.String())
+			}
+			total += clients
 		}
-		total += clients
 	}
 	if total > 0 {
 		cfg.Logger.Info("cleanup", "deleted", total, "duration", time.Since(start))

@@ -446,7 +446,7 @@ func (c *Config) registerRegistrationFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistrationScopes, "registration-scopes", env("REGISTRATION_SCOPES", DefaultRegistrationScopes),
 		"space-separated scopes self-registered clients may ever be given; others they ask for are dropped (env LATCHKEY_REGISTRATION_SCOPES)")
 	fs.DurationVar(&c.RegistrationUnusedAfter, "registration-unused-after", envDuration("REGISTRATION_UNUSED_AFTER", DefaultRegistrationUnusedAfter),
-		"the cleanup deletes a self-registered client whose tokens were neither issued nor used for this long; 0 keeps them (env LATCHKEY_REGISTRATION_UNUSED_AFTER)")
+		"the cleanup deletes a self-registered client, or one known by its metadata document, whose tokens were neither issued nor used for this long; 0 keeps them (env LATCHKEY_REGISTRATION_UNUSED_AFTER)")
 }
 
 // validateRegistration refuses registration settings that cannot work.
