@@ -1,0 +1,403 @@
+package rp
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"latchkey/internal/server"
+	"latchkey/internal/store"
+	"latchkey/internal/testkit"
+)
+
+// mcpRemoteDir holds the package.json and lock file that pin mcp-remote,
+// the stdio-to-remote MCP bridge that Claude Desktop, Cursor and Windsurf
+// document for remote servers with OAuth; .ci/run runs `npm ci` there.
+const (
+	mcpRemoteDir     = "testdata/mcp-remote"
+	mcpRemoteVersion = "0.15.1"
+)
+
+// latchkeyMCPTools are the tools Latchkey's /mcp serves (internal/mcp).
+var latchkeyMCPTools = []string{"list_branches", "list_commits", "list_projects", "list_repositories", "read_file", "search_files"}
+
+// requireMCPRemote returns the node binary, with mcp-remote installed from
+// the lock file at the pinned version, or skips the test (fails under
+// CI=true).
+func requireMCPRemote(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing(t, "node is not installed")
+	}
+	installed := func() bool {
+		var pkg struct{ Version string }
+		b, err := os.ReadFile(filepath.Join(mcpRemoteDir, "node_modules", "mcp-remote", "package.json"))
+		return err == nil && json.Unmarshal(b, &pkg) == nil && pkg.Version == mcpRemoteVersion
+	}
+	if installed() {
+		return node
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		missing(t, "npm is not installed and %s/node_modules lacks mcp-remote %s", mcpRemoteDir, mcpRemoteVersion)
+	}
+	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
+	cmd.Dir = mcpRemoteDir
+	if out, err := cmd.CombinedOutput(); err != nil || !installed() {
+		missing(t, "npm ci in %s failed: %v\n%s", mcpRemoteDir, err, out)
+	}
+	return node
+}
+
+// TestMCPRemoteAtLatchkey runs mcp-remote (pinned in testdata/mcp-remote)
+// the way an agent host runs it from its configuration (`npx mcp-remote
+// {issuer}/mcp`): as a child process whose stdin and stdout carry the MCP
+// JSON-RPC of the agent, which the test speaks. Nothing is set up by hand
+// in Latchkey beyond its settings: mcp-remote discovers Latchkey from the
+// 401 of /mcp, registers itself (RFC 7591 with --registration open, or by
+// a client ID metadata document with --client-metadata-url), prints the
+// authorization URL, which the test opens in headless Chromium to sign in
+// and approve, and receives the code on its own loopback callback. The
+// agent then lists the tools and calls list_repositories; a second
+// mcp-remote process reuses the tokens the first stored, without the
+// browser.
+func TestMCPRemoteAtLatchkey(t *testing.T) {
+	t.Run("dynamic registration", func(t *testing.T) { runMCPRemote(t, "registered") })
+	t.Run("client ID metadata document", func(t *testing.T) { runMCPRemote(t, "metadata") })
+}
+
+func runMCPRemote(t *testing.T, registration string) {
+	node := requireMCPRemote(t)
+	var docs *clientDocs
+	var so server.Options
+	opts := dynamicRegistrationOptions()
+	if registration == "metadata" {
+		docs = newClientDocs(t)
+		var docOpts []testkit.Option
+		so, docOpts = docs.options()
+		opts = docOpts // registration stays off: the document is the only way in
+	}
+	w := newMCPWorld(t, so, opts...)
+	env := w.env
+	requireLatchkeyMCP(t, env)
+	meta := authServerMetadata(t, env)
+	mcpURL := env.URL + "/mcp"
+
+	// The callback mcp-remote serves: its default host and path, on a
+	// port the test chooses (mcp-remote's second argument).
+	port := freePort(t)
+	redirectURI := fmt.Sprintf("http://localhost:%d/oauth/callback", port)
+	args := []string{mcpURL, fmt.Sprint(port)}
+	var docURL string
+	switch registration {
+	case "registered":
+		if meta.RegistrationEndpoint == "" {
+			lacking(t, "the authorization server metadata has no registration_endpoint (internal/register, with the policy open)")
+		}
+	case "metadata":
+		if !meta.ClientIDMetadataDocSupported {
+			lacking(t, "the authorization server metadata lacks client_id_metadata_document_supported: true (internal/clientmeta)")
+		}
+		docURL = docs.publish("mcp-remote", redirectURI)
+		args = append(args, "--client-metadata-url", docURL)
+	}
+
+	configDir := t.TempDir()
+	person := newChromiumUser(t, "alice", "alice-password")
+	start := time.Now()
+
+	r := startMCPRemote(t, node, configDir, args...)
+	authURL := r.authorizationURL()
+	person.authorize(authURL, redirectURI)
+	tools, listed := r.agentSession()
+	if len(person.Consents) != 1 {
+		t.Fatalf("consent pages %d, want 1", len(person.Consents))
+	}
+	t.Logf("the consent page: %s", person.Consents[0])
+	if !strings.Contains(strings.ToLower(person.Consents[0]), "not verified by the administrator") {
+		t.Errorf("the consent page for a client no administrator registered does not say \"not verified by the administrator\":\n%s", person.Consents[0])
+	}
+	if !slices.Equal(tools, latchkeyMCPTools) {
+		t.Errorf("tools/list through mcp-remote: %q, want %q", tools, latchkeyMCPTools)
+	}
+	checkListed(t, "list_repositories through mcp-remote", listed)
+
+	// The client mcp-remote used, in the store.
+	clientID := docURL
+	if registration == "registered" {
+		var info struct {
+			ClientID string `json:"client_id"`
+		}
+		readMCPRemoteFile(t, configDir, "client_info.json", &info)
+		clientID = info.ClientID
+		if clientID == "" || strings.HasPrefix(clientID, "https://") {
+			t.Errorf("mcp-remote's client_info.json names client_id %q; want one Latchkey assigned by registration", clientID)
+		}
+	}
+	wantOrigin := map[string]store.ClientOrigin{"registered": store.OriginRegistered, "metadata": store.OriginMetadata}[registration]
+	c, err := env.Store.GetClient(context.Background(), clientID)
+	if err != nil || c.Origin != wantOrigin || !slices.Contains(c.RedirectURIs, redirectURI) {
+		t.Errorf("the client %q in the store: origin %q, redirect URIs %q (%v); want origin %q and %s", clientID, c.Origin, c.RedirectURIs, err, wantOrigin, redirectURI)
+	}
+	if registration == "metadata" && docs.fetches() == 0 {
+		t.Error("Latchkey never fetched mcp-remote's client ID metadata document")
+	}
+
+	// The token mcp-remote holds is alice's, for this client, bound to
+	// {issuer}/mcp (RFC 8707), and refused by the REST API.
+	var tokens struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	readMCPRemoteFile(t, configDir, "tokens.json", &tokens)
+	sum := sha256.Sum256([]byte(tokens.AccessToken))
+	tok, fam, err := env.Store.GetToken(context.Background(), hex.EncodeToString(sum[:]))
+	if err != nil {
+		t.Fatalf("the access token mcp-remote stored is not in Latchkey's store: %v", err)
+	}
+	want := []string{mcpURL}
+	if !slices.Equal(fam.Resources, want) || !slices.Equal(tok.Resources, want) || fam.ClientID != clientID || fam.UserID != w.alice {
+		t.Errorf("the stored family: resources %q, client %q, user %d; the token's resources %q; want %q, %q, %d", fam.Resources, fam.ClientID, fam.UserID, tok.Resources, want, clientID, w.alice)
+	}
+	if tokens.RefreshToken == "" {
+		t.Error("mcp-remote holds no refresh token")
+	}
+	if status, e := bearerStatus(t, http.MethodGet, env.URL+"/rest/api/latest/projects/PRIV/repos/"+mcpVisibleRepo, tokens.AccessToken); status != http.StatusUnauthorized || e != "invalid_token" {
+		t.Errorf("mcp-remote's token at the REST API: %d %q, want 401 invalid_token", status, e)
+	}
+	r.quit()
+
+	// The agent host starts mcp-remote again: it uses the stored tokens,
+	// asks nobody and registers nothing new.
+	r2 := startMCPRemote(t, node, configDir, args...)
+	_, again := r2.agentSession()
+	checkListed(t, "list_repositories through a second mcp-remote", again)
+	if strings.Contains(r2.stderr.String(), "Please authorize") || len(person.Consents) != 1 {
+		t.Errorf("the second mcp-remote asked for authorization again:\n%s", r2.stderr.String())
+	}
+	r2.quit()
+	t.Logf("%s: mcp-remote %s signed in and listed through Latchkey's /mcp in %v", registration, mcpRemoteVersion, time.Since(start).Round(time.Millisecond))
+}
+
+// mcpRemote is a running mcp-remote: the test is the agent host at the
+// other end of its stdin and stdout.
+type mcpRemote struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  *bufio.Scanner
+	stderr *testkit.SyncBuffer
+	nextID int
+}
+
+// startMCPRemote runs `node node_modules/.bin/mcp-remote args...` in
+// mcpRemoteDir with its store in configDir (MCP_REMOTE_CONFIG_DIR, and
+// HOME for anything else it writes). BROWSER=true makes xdg-open succeed
+// without opening anything, so mcp-remote neither spawns a real browser
+// nor falls back to others; it prints the authorization URL on stderr
+// either way, and the test's Chromium plays the browser.
+func startMCPRemote(t *testing.T, node, configDir string, args ...string) *mcpRemote {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join("node_modules", ".bin", "mcp-remote")}, args...)...)
+	cmd.Dir = mcpRemoteDir
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "HOME", "MCP_REMOTE_CONFIG_DIR", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy":
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
+	cmd.Env = append(cmd.Env, "MCP_REMOTE_CONFIG_DIR="+configDir, "HOME="+configDir, "BROWSER=true")
+	r := &mcpRemote{t: t, cmd: cmd, stderr: &testkit.SyncBuffer{}}
+	cmd.Stderr = r.stderr
+	var err error
+	if r.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = r.stdin.Close()
+		if cmd.ProcessState == nil {
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("mcp-remote %s stderr:\n%s", strings.Join(args, " "), r.stderr.String())
+		}
+	})
+	r.lines = bufio.NewScanner(stdout)
+	r.lines.Buffer(make([]byte, 1<<20), 1<<20)
+	return r
+}
+
+// authorizationURL waits for the URL mcp-remote prints for the person
+// ("Please authorize this client by visiting:" and the URL on the next
+// line) and returns it.
+func (r *mcpRemote) authorizationURL() string {
+	r.t.Helper()
+	const marker = "Please authorize this client by visiting:\n"
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		out := r.stderr.String()
+		if _, rest, ok := strings.Cut(out, marker); ok {
+			if u, _, ok := strings.Cut(rest, "\n"); ok {
+				return strings.TrimSpace(u)
+			}
+		}
+		if r.cmd.ProcessState != nil || strings.Contains(out, "Fatal error") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.t.Fatalf("mcp-remote printed no authorization URL:\n%s", r.stderr.String())
+	return ""
+}
+
+// rpc sends one JSON-RPC request (or, with notify, a notification) on
+// mcp-remote's stdin and, for a request, returns the result of the
+// response with its id, skipping the notifications and requests the
+// server sends meanwhile. A JSON-RPC error fails the test.
+func (r *mcpRemote) rpc(method string, params any, notify bool) json.RawMessage {
+	r.t.Helper()
+	msg := map[string]any{"jsonrpc": "2.0", "method": method}
+	if params != nil {
+		msg["params"] = params
+	}
+	if !notify {
+		r.nextID++
+		msg["id"] = r.nextID
+	}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.stdin.Write(append(b, '\n')); err != nil {
+		r.t.Fatalf("mcp-remote: write %s: %v\nstderr:\n%s", method, err, r.stderr.String())
+	}
+	if notify {
+		return nil
+	}
+	for r.lines.Scan() {
+		var resp struct {
+			ID     *int            `json:"id"`
+			Method string          `json:"method"`
+			Result json.RawMessage `json:"result"`
+			Error  *struct {
+				Code    int    `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(r.lines.Bytes(), &resp); err != nil {
+			r.t.Fatalf("mcp-remote wrote %q on stdout: %v", r.lines.Text(), err)
+		}
+		if resp.Method != "" || resp.ID == nil || *resp.ID != r.nextID {
+			continue // a notification or a request of the server's
+		}
+		if resp.Error != nil {
+			r.t.Fatalf("%s through mcp-remote: JSON-RPC error %d %s\nstderr:\n%s", method, resp.Error.Code, resp.Error.Message, r.stderr.String())
+		}
+		return resp.Result
+	}
+	err = r.cmd.Wait()
+	r.t.Fatalf("mcp-remote closed its stdout before answering %s (%v):\n%s", method, err, r.stderr.String())
+	return nil
+}
+
+// agentSession is what an agent host does first: initialize,
+// notifications/initialized, tools/list, then one tools/call of
+// list_repositories. It returns the tool names, sorted, and the call's
+// result.
+func (r *mcpRemote) agentSession() ([]string, mcpCall) {
+	r.t.Helper()
+	var init struct {
+		ProtocolVersion string `json:"protocolVersion"`
+		ServerInfo      struct {
+			Name string `json:"name"`
+		} `json:"serverInfo"`
+	}
+	raw := r.rpc("initialize", map[string]any{
+		"protocolVersion": "2025-06-18",
+		"capabilities":    map[string]any{},
+		"clientInfo":      map[string]any{"name": "latchkey-test-agent", "version": "1.0.0"},
+	}, false)
+	if err := json.Unmarshal(raw, &init); err != nil || init.ServerInfo.Name != "latchkey" {
+		r.t.Fatalf("initialize through mcp-remote answered %s (%v), want Latchkey's server", raw, err)
+	}
+	r.rpc("notifications/initialized", nil, true)
+	var list struct {
+		Tools []struct {
+			Name string `json:"name"`
+		} `json:"tools"`
+	}
+	if err := json.Unmarshal(r.rpc("tools/list", map[string]any{}, false), &list); err != nil {
+		r.t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range list.Tools {
+		names = append(names, tool.Name)
+	}
+	slices.Sort(names)
+	var call mcpCall
+	raw = r.rpc("tools/call", map[string]any{"name": mcpListTool, "arguments": map[string]any{}}, false)
+	if err := json.Unmarshal(raw, &call.Result); err != nil {
+		r.t.Fatalf("tools/call answered %s: %v", raw, err)
+	}
+	return names, call
+}
+
+// quit closes mcp-remote's stdin, as an agent host does when it stops a
+// server, and waits for it to exit, so that its callback port is free.
+func (r *mcpRemote) quit() {
+	r.t.Helper()
+	_ = r.stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- r.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			r.t.Errorf("mcp-remote exited: %v\n%s", err, r.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-done
+		r.t.Errorf("mcp-remote did not exit when its stdin closed:\n%s", r.stderr.String())
+	}
+}
+
+// readMCPRemoteFile decodes the one file of mcp-remote's store in
+// configDir whose name ends in _name ({server hash}_name).
+func readMCPRemoteFile(t *testing.T, configDir, name string, v any) {
+	t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(configDir, "mcp-remote-v*", "*_"+name))
+	if len(matches) != 1 {
+		t.Fatalf("mcp-remote's store %s holds %d files named *_%s, want 1", configDir, len(matches), name)
+	}
+	b, err := os.ReadFile(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", matches[0], err)
+	}
+}
