@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"latchkey/internal/server"
 	"latchkey/internal/store"
 	"latchkey/internal/testkit"
@@ -122,6 +124,10 @@ func runMCPRemote(t *testing.T, registration string) {
 	r := startMCPRemote(t, node, configDir, args...)
 	authURL := r.authorizationURL()
 	person.authorize(authURL, redirectURI)
+	// mcp-remote answers its callback once it has exchanged the code.
+	if page := callbackPage(person); !strings.Contains(page, "Authorization successful") {
+		t.Errorf("mcp-remote's callback page says %q, want \"Authorization successful\"", page)
+	}
 	tools, listed := r.agentSession()
 	if len(person.Consents) != 1 {
 		t.Fatalf("consent pages %d, want 1", len(person.Consents))
@@ -238,9 +244,8 @@ func startMCPRemote(t *testing.T, node, configDir string, args ...string) *mcpRe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = r.stdin.Close()
 		if cmd.ProcessState == nil {
-			_ = cmd.Wait()
+			_ = r.stop()
 		}
 		if t.Failed() {
 			t.Logf("mcp-remote %s stderr:\n%s", strings.Join(args, " "), r.stderr.String())
@@ -370,19 +375,40 @@ func (r *mcpRemote) agentSession() ([]string, mcpCall) {
 // server, and waits for it to exit, so that its callback port is free.
 func (r *mcpRemote) quit() {
 	r.t.Helper()
+	if err := r.stop(); err != nil {
+		r.t.Errorf("mcp-remote: %v\n%s", err, r.stderr.String())
+	}
+}
+
+// stop closes mcp-remote's stdin and waits for it to exit; one still
+// running after 5 seconds (waiting for a callback that will not come) is
+// killed.
+func (r *mcpRemote) stop() error {
 	_ = r.stdin.Close()
 	done := make(chan error, 1)
 	go func() { done <- r.cmd.Wait() }()
 	select {
 	case err := <-done:
-		if err != nil {
-			r.t.Errorf("mcp-remote exited: %v\n%s", err, r.stderr.String())
-		}
-	case <-time.After(10 * time.Second):
+		return err
+	case <-time.After(5 * time.Second):
 		_ = r.cmd.Process.Kill()
 		<-done
-		r.t.Errorf("mcp-remote did not exit when its stdin closed:\n%s", r.stderr.String())
+		return fmt.Errorf("did not exit when its stdin closed; killed")
 	}
+}
+
+// callbackPage returns the text of the page the person's browser shows at
+// the callback, waiting for it to load.
+func callbackPage(person *chromiumUser) string {
+	var text string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var err error
+		text, err = chromedp.Run(person.ctx, chromedp.Text(chromedp.CSS("body")))
+		if err == nil && strings.TrimSpace(text) != "" {
+			break
+		}
+	}
+	return strings.TrimSpace(text)
 }
 
 // readMCPRemoteFile decodes the one file of mcp-remote's store in
