@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"latchkey/internal/admin"
 	"latchkey/internal/server"
 	"latchkey/internal/store"
 	"latchkey/internal/testkit"
@@ -67,30 +68,37 @@ func requireMCPRemote(t *testing.T) string {
 // TestMCPRemoteAtLatchkey runs mcp-remote (pinned in testdata/mcp-remote)
 // the way an agent host runs it from its configuration (`npx mcp-remote
 // {issuer}/mcp`): as a child process whose stdin and stdout carry the MCP
-// JSON-RPC of the agent, which the test speaks. Nothing is set up by hand
-// in Latchkey beyond its settings: mcp-remote discovers Latchkey from the
-// 401 of /mcp, registers itself (RFC 7591 with --registration open, or by
-// a client ID metadata document with --client-metadata-url), prints the
-// authorization URL, which the test opens in headless Chromium to sign in
-// and approve, and receives the code on its own loopback callback. The
-// agent then lists the tools and calls list_repositories; a second
-// mcp-remote process reuses the tokens the first stored, without the
-// browser.
+// JSON-RPC of the agent, which the test speaks. mcp-remote discovers
+// Latchkey from the 401 of /mcp and gets itself a client: by RFC 7591
+// registration (--registration open; nothing set up by hand), by a client
+// ID metadata document (--client-metadata-url, registration off), or, the
+// way left when registration is off or needs an initial access token,
+// which mcp-remote cannot present, a client an administrator registered
+// (--static-oauth-client-info). It prints the authorization URL, which the
+// test opens in headless Chromium to sign in and approve, and receives the
+// code on its own loopback callback. The agent then lists the tools and
+// calls list_repositories; a second mcp-remote process reuses the tokens
+// the first stored, without the browser.
 func TestMCPRemoteAtLatchkey(t *testing.T) {
 	t.Run("dynamic registration", func(t *testing.T) { runMCPRemote(t, "registered") })
 	t.Run("client ID metadata document", func(t *testing.T) { runMCPRemote(t, "metadata") })
+	t.Run("administrator-registered client", func(t *testing.T) { runMCPRemote(t, "admin") })
 }
 
 func runMCPRemote(t *testing.T, registration string) {
 	node := requireMCPRemote(t)
 	var docs *clientDocs
 	var so server.Options
-	opts := dynamicRegistrationOptions()
-	if registration == "metadata" {
+	// Registration is off (Latchkey's default) but in the dynamic
+	// registration run: the document, or the administrator's client, is
+	// the only way in.
+	var opts []testkit.Option
+	switch registration {
+	case "registered":
+		opts = dynamicRegistrationOptions()
+	case "metadata":
 		docs = newClientDocs(t)
-		var docOpts []testkit.Option
-		so, docOpts = docs.options()
-		opts = docOpts // registration stays off: the document is the only way in
+		so, opts = docs.options()
 	}
 	w := newMCPWorld(t, so, opts...)
 	env := w.env
@@ -103,8 +111,16 @@ func runMCPRemote(t *testing.T, registration string) {
 	port := freePort(t)
 	redirectURI := fmt.Sprintf("http://localhost:%d/oauth/callback", port)
 	args := []string{mcpURL, fmt.Sprint(port)}
-	var docURL string
+	var docURL, adminID string
 	switch registration {
+	case "admin":
+		// What an administrator does when registration is off or needs
+		// an initial access token, which mcp-remote cannot present: a
+		// public client with mcp-remote's callback, whose ID the person
+		// passes with --static-oauth-client-info.
+		adminID, _ = env.Client(admin.NewClient{Name: "mcp-remote", RedirectURIs: []string{redirectURI}, Public: true,
+			Scopes: "read:repository offline_access"})
+		args = append(args, "--static-oauth-client-info", fmt.Sprintf(`{"client_id":%q}`, adminID))
 	case "registered":
 		if meta.RegistrationEndpoint == "" {
 			lacking(t, "the authorization server metadata has no registration_endpoint (internal/register, with the policy open)")
@@ -133,8 +149,8 @@ func runMCPRemote(t *testing.T, registration string) {
 		t.Fatalf("consent pages %d, want 1", len(person.Consents))
 	}
 	t.Logf("the consent page: %s", person.Consents[0])
-	if !strings.Contains(strings.ToLower(person.Consents[0]), "not verified by the administrator") {
-		t.Errorf("the consent page for a client no administrator registered does not say \"not verified by the administrator\":\n%s", person.Consents[0])
+	if unverified := strings.Contains(strings.ToLower(person.Consents[0]), "not verified by the administrator"); unverified != (registration != "admin") {
+		t.Errorf("the consent page for a %s client says \"not verified by the administrator\": %v, want %v", registration, unverified, registration != "admin")
 	}
 	if !slices.Equal(tools, latchkeyMCPTools) {
 		t.Errorf("tools/list through mcp-remote: %q, want %q", tools, latchkeyMCPTools)
@@ -153,7 +169,10 @@ func runMCPRemote(t *testing.T, registration string) {
 			t.Errorf("mcp-remote's client_info.json names client_id %q; want one Latchkey assigned by registration", clientID)
 		}
 	}
-	wantOrigin := map[string]store.ClientOrigin{"registered": store.OriginRegistered, "metadata": store.OriginMetadata}[registration]
+	if registration == "admin" {
+		clientID = adminID
+	}
+	wantOrigin := map[string]store.ClientOrigin{"registered": store.OriginRegistered, "metadata": store.OriginMetadata, "admin": store.OriginAdmin}[registration]
 	c, err := env.Store.GetClient(context.Background(), clientID)
 	if err != nil || c.Origin != wantOrigin || !slices.Contains(c.RedirectURIs, redirectURI) {
 		t.Errorf("the client %q in the store: origin %q, redirect URIs %q (%v); want origin %q and %s", clientID, c.Origin, c.RedirectURIs, err, wantOrigin, redirectURI)
@@ -275,7 +294,7 @@ func (r *mcpRemote) authorizationURL() string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	r.t.Fatalf("mcp-remote printed no authorization URL:\n%s", r.stderr.String())
+	r.t.Fatal("mcp-remote printed no authorization URL")
 	return ""
 }
 
@@ -298,7 +317,7 @@ func (r *mcpRemote) rpc(method string, params any, notify bool) json.RawMessage 
 		r.t.Fatal(err)
 	}
 	if _, err := r.stdin.Write(append(b, '\n')); err != nil {
-		r.t.Fatalf("mcp-remote: write %s: %v\nstderr:\n%s", method, err, r.stderr.String())
+		r.t.Fatalf("mcp-remote: write %s: %v", method, err)
 	}
 	if notify {
 		return nil
@@ -320,12 +339,12 @@ func (r *mcpRemote) rpc(method string, params any, notify bool) json.RawMessage 
 			continue // a notification or a request of the server's
 		}
 		if resp.Error != nil {
-			r.t.Fatalf("%s through mcp-remote: JSON-RPC error %d %s\nstderr:\n%s", method, resp.Error.Code, resp.Error.Message, r.stderr.String())
+			r.t.Fatalf("%s through mcp-remote: JSON-RPC error %d %s", method, resp.Error.Code, resp.Error.Message)
 		}
 		return resp.Result
 	}
 	err = r.cmd.Wait()
-	r.t.Fatalf("mcp-remote closed its stdout before answering %s (%v):\n%s", method, err, r.stderr.String())
+	r.t.Fatalf("mcp-remote closed its stdout before answering %s (%v)", method, err)
 	return nil
 }
 
@@ -376,7 +395,7 @@ func (r *mcpRemote) agentSession() ([]string, mcpCall) {
 func (r *mcpRemote) quit() {
 	r.t.Helper()
 	if err := r.stop(); err != nil {
-		r.t.Errorf("mcp-remote: %v\n%s", err, r.stderr.String())
+		r.t.Errorf("mcp-remote: %v", err)
 	}
 }
 
