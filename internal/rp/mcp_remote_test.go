@@ -78,7 +78,8 @@ func requireMCPRemote(t *testing.T) string {
 // test opens in headless Chromium to sign in and approve, and receives the
 // code on its own loopback callback. The agent then lists the tools and
 // calls list_repositories; a second mcp-remote process reuses the tokens
-// the first stored, without the browser.
+// the first stored, without the browser. A registered client that
+// Latchkey's cleanup deleted is registered again.
 func TestMCPRemoteAtLatchkey(t *testing.T) {
 	t.Run("dynamic registration", func(t *testing.T) { runMCPRemote(t, "registered") })
 	t.Run("client ID metadata document", func(t *testing.T) { runMCPRemote(t, "metadata") })
@@ -214,6 +215,28 @@ func runMCPRemote(t *testing.T, registration string) {
 		t.Errorf("the second mcp-remote asked for authorization again:\n%s", r2.stderr.String())
 	}
 	r2.quit()
+	if registration == "registered" {
+		// Latchkey's cleanup deletes a self-registered client unused for
+		// --registration-unused-after, and its grants with it. mcp-remote
+		// then meets a refused token and an unknown client: it registers
+		// again and asks the person again.
+		if err := env.Store.DeleteClient(context.Background(), clientID); err != nil {
+			t.Fatal(err)
+		}
+		r3 := startMCPRemote(t, node, configDir, args...)
+		person.authorize(r3.authorizationURL(), redirectURI)
+		_, l3 := r3.agentSession()
+		checkListed(t, "list_repositories after the client was deleted", l3)
+		var info struct {
+			ClientID string `json:"client_id"`
+		}
+		readMCPRemoteFile(t, configDir, "client_info.json", &info)
+		if c, err := env.Store.GetClient(context.Background(), info.ClientID); err != nil || info.ClientID == clientID || c.Origin != store.OriginRegistered || len(person.Consents) != 2 {
+			t.Errorf("after its client was deleted mcp-remote uses client %q (origin %q, %v; the deleted one was %q) after %d consents; want a new registration and a second consent",
+				info.ClientID, c.Origin, err, clientID, len(person.Consents))
+		}
+		r3.quit()
+	}
 	t.Logf("%s: mcp-remote %s signed in and listed through Latchkey's /mcp in %v", registration, mcpRemoteVersion, time.Since(start).Round(time.Millisecond))
 }
 
@@ -277,14 +300,18 @@ func startMCPRemote(t *testing.T, node, configDir string, args ...string) *mcpRe
 
 // authorizationURL waits for the URL mcp-remote prints for the person
 // ("Please authorize this client by visiting:" and the URL on the next
-// line) and returns it.
+// line) and for its callback server to listen, and returns the URL.
 func (r *mcpRemote) authorizationURL() string {
 	r.t.Helper()
 	const marker = "Please authorize this client by visiting:\n"
+	// When mcp-remote starts with tokens that turn out to be refused, it
+	// prints the URL before its callback server listens: a person is
+	// never that quick, but the test's browser is.
+	const listening = "OAuth callback server running at"
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		out := r.stderr.String()
-		if _, rest, ok := strings.Cut(out, marker); ok {
+		if _, rest, ok := strings.Cut(out, marker); ok && strings.Contains(out, listening) {
 			if u, _, ok := strings.Cut(rest, "\n"); ok {
 				return strings.TrimSpace(u)
 			}
