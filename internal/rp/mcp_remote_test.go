@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -471,5 +472,38 @@ func readMCPRemoteFile(t *testing.T, configDir, name string, v any) {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%s: %v", matches[0], err)
+	}
+}
+
+// TestDocsMCPRemoteIsTheTestedOne: the mcp-remote that docs/agents.md's
+// tested configuration names is the version testdata/mcp-remote pins and
+// TestMCPRemoteAtLatchkey runs.
+func TestDocsMCPRemoteIsTheTestedOne(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/agents.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkg struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	b, err := os.ReadFile(filepath.Join(mcpRemoteDir, "package.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &pkg); err != nil {
+		t.Fatal(err)
+	}
+	if got := pkg.Dependencies["mcp-remote"]; got != mcpRemoteVersion {
+		t.Errorf("%s/package.json pins mcp-remote %q, want exactly %s", mcpRemoteDir, got, mcpRemoteVersion)
+	}
+	_, section, _ := strings.Cut(string(doc), "## Tested configuration")
+	section, _, _ = strings.Cut(section, "\n## ")
+	if !strings.Contains(section, `"mcp-remote@`+mcpRemoteVersion+`", "https://code.example.com/mcp"`) {
+		t.Errorf("docs/agents.md's tested configuration does not run mcp-remote@%s against https://code.example.com/mcp", mcpRemoteVersion)
+	}
+	for _, v := range regexp.MustCompile(`mcp-remote@([0-9][0-9.]*[0-9])`).FindAllStringSubmatch(section, -1) {
+		if v[1] != mcpRemoteVersion {
+			t.Errorf("docs/agents.md names mcp-remote@%s; the tested one is %s", v[1], mcpRemoteVersion)
+		}
 	}
 }
