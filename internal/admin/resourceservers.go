@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"latchkey/internal/oauth"
 	"latchkey/internal/resource"
+	"latchkey/internal/scope"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
 )
@@ -74,7 +76,7 @@ func buildResourceServer(issuer string, n NewResourceServer, now time.Time) (sto
 		return store.ResourceServer{}, invalid("the resource URI %q must not have a fragment", n.URI)
 	case u.User != nil:
 		return store.ResourceServer{}, invalid("the resource URI %q must not carry user information", n.URI)
-	case u.Scheme != "https" && !(u.Scheme == "http" && (n.AllowInsecure || isLoopbackHost(u.Hostname()))):
+	case u.Scheme != "https" && !(u.Scheme == "http" && (n.AllowInsecure || oauth.IsLoopbackHost(u.Hostname()))):
 		return store.ResourceServer{}, invalid("the resource URI %q must use https (http only on a loopback host)", n.URI)
 	case resource.IsOwn(issuer, n.URI):
 		return store.ResourceServer{}, invalid("%s is one of Latchkey's own resources", n.URI)
@@ -88,27 +90,12 @@ func buildResourceServer(issuer string, n NewResourceServer, now time.Time) (sto
 		return store.ResourceServer{}, invalid("at most %d scopes", maxResourceScopes)
 	}
 	for _, s := range scopes {
-		if !scopeToken(s) {
+		if !scope.ValidToken(s) || len(s) > 200 {
 			return store.ResourceServer{}, invalid("%q is not a scope token (RFC 6749 §3.3)", s)
 		}
 	}
 	slices.Sort(scopes)
 	return store.ResourceServer{URI: n.URI, Name: name, Scopes: slices.Compact(scopes), CreatedAt: now}, nil
-}
-
-// scopeToken checks RFC 6749 §3.3's scope-token grammar.
-func scopeToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c == 0x22 || c == 0x5C || c > 0x7E {
-			return false
-		}
-	}
-	return s != "" && len(s) <= 200
-}
-
-// isLoopbackHost reports whether host is localhost or a loopback literal.
-func isLoopbackHost(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1" || strings.HasPrefix(host, "127.")
 }
 
 // DeleteResourceServer removes the resource server of uri and its

@@ -245,7 +245,9 @@ func fetchError(err error, timeout time.Duration) error {
 	var ue *url.Error
 	switch {
 	case errors.As(err, &refused):
-		return fmt.Errorf("the document's host resolves to %s, a %s address, which this server does not fetch from (an administrator may allow it with --client-metadata-allowed-internal-hosts)", refused.Addr, refused.Reason)
+		// The address itself is not told: whoever sends an authorization
+		// request would learn how internal names resolve.
+		return fmt.Errorf("the document's host resolves to a %s address, which this server does not fetch from (an administrator may allow it with --client-metadata-allowed-internal-hosts)", refused.Reason)
 	case errors.As(err, &ue) && ue.Timeout():
 		return fmt.Errorf("fetching the document took longer than %s", timeout)
 	case errors.As(err, &ue):

@@ -255,7 +255,7 @@ func TestPrivateAddressRefusedWithoutAllowance(t *testing.T) {
 	id := f.docs.URL + "/client.json"
 	f.docs.handle("/client.json", serveDoc(goodDoc(id)))
 	_, err := f.src.Client(t.Context(), id)
-	refusal(t, err, "127.0.0.1, a loopback address")
+	refusal(t, err, "resolves to a loopback address")
 	refusal(t, err, "--client-metadata-allowed-internal-hosts")
 	if f.docs.hits.Load() != 0 {
 		t.Fatal("the refused address was reached")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -457,13 +458,21 @@ func TestMCPToolsAnswerAsTheRESTAPIDecides(t *testing.T) {
 		})
 
 		t.Run("a private repository is to bob as one that does not exist", func(t *testing.T) {
+			// Each tool with the arguments it takes, so that the answer is
+			// the access decision's, not the argument validation's.
+			extra := map[string]map[string]any{
+				"list_branches": {}, "list_commits": {"path": "README"}, "read_file": {"path": "README"},
+				"search_files": {"pattern": "READ"},
+			}
 			for _, tool := range []string{"list_branches", "list_commits", "read_file", "search_files"} {
 				args := func(repo string) map[string]any {
-					return map[string]any{"repository": repo, "path": "README", "pattern": "READ"}
+					a := map[string]any{"repository": repo}
+					maps.Copy(a, extra[tool])
+					return a
 				}
 				hidden := toolError(t, bob, tool, args("PRJ/code"))
 				missing := toolError(t, bob, tool, args("PRJ/nothere"))
-				if hidden != strings.ReplaceAll(missing, "nothere", "code") {
+				if hidden != strings.ReplaceAll(missing, "nothere", "code") || !strings.Contains(hidden, "does not exist") {
 					t.Fatalf("%s: hidden %q, missing %q", tool, hidden, missing)
 				}
 			}

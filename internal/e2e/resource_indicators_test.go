@@ -224,3 +224,50 @@ func TestResourceIndicatorsAndJWTAccessTokensOverHTTP(t *testing.T) {
 		t.Errorf("the MCP token carries scope %v, want Latchkey's part only", mcpOnly.Extra("scope"))
 	}
 }
+
+// TestDeviceGrantForTheMCPEndpoint: a command-line agent asks for the MCP
+// endpoint with the device grant (x/oauth2); the confirmation page names
+// the resource, and the token opens /mcp but not the REST API.
+func TestDeviceGrantForTheMCPEndpoint(t *testing.T) {
+	f := newDeviceFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	mcp := oauth2.SetAuthURLParam("resource", f.env.URL+"/mcp")
+	da, err := f.conf.DeviceAuth(ctx, mcp)
+	if err != nil {
+		t.Fatalf("device authorization: %v", err)
+	}
+	b := f.env.Browser("alice", "alice-password")
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, err := b.Device(da.VerificationURIComplete)
+		done <- err
+	}()
+	tok, err := f.conf.DeviceAccessToken(ctx, da)
+	if err != nil {
+		t.Fatalf("device access token: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if page := strings.Join(b.Pages, "\n"); !strings.Contains(page, "this server&#39;s MCP endpoint") {
+		t.Errorf("the device confirmation page does not name the MCP endpoint:\n%s", page)
+	}
+	call := func(path string) int {
+		req, _ := http.NewRequest(http.MethodGet, f.env.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := call("/api/v1/user"); s != http.StatusUnauthorized {
+		t.Errorf("the device token for /mcp at the REST API: %d", s)
+	}
+	if s := call("/mcp"); s != http.StatusMethodNotAllowed {
+		t.Errorf("the device token at GET /mcp: %d, want 405 (authenticated; no event stream)", s)
+	}
+}

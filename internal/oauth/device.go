@@ -169,6 +169,9 @@ func withoutOfflineAccess(client store.Client, requested scope.Set) scope.Set {
 type DeviceRequest struct {
 	Code   store.DeviceCode
 	Client store.Client
+	// Servers are the external resource servers among the resources the
+	// request named, for the page to name.
+	Servers []store.ResourceServer
 }
 
 // ErrUnknownUserCode means a user code is unknown, expired or already used;
@@ -195,7 +198,11 @@ func (p *Provider) LookupDevice(ctx context.Context, userCode string) (*DeviceRe
 	if err != nil || client.Suspended {
 		return nil, ErrUnknownUserCode
 	}
-	return &DeviceRequest{Code: d, Client: client}, nil
+	t, err := p.resolveTarget(ctx, d.Resources)
+	if err != nil {
+		return nil, ErrUnknownUserCode // a resource server removed since
+	}
+	return &DeviceRequest{Code: d, Client: client, Servers: t.external}, nil
 }
 
 // DecideDevice records the person's answer to a pending device authorization.

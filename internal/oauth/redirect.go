@@ -36,7 +36,7 @@ func CheckRedirectURI(raw string, allowInsecure bool) error {
 		if err := requireHost(u, raw); err != nil {
 			return err
 		}
-		if allowInsecure || isLoopbackHost(u.Hostname()) {
+		if allowInsecure || IsLoopbackHost(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("redirect URI %q must use https (plain http is allowed only for loopback hosts, or with the skip-redirect-URL-HTTPS setting)", raw)
@@ -56,8 +56,8 @@ func requireHost(u *url.URL, raw string) error {
 	return nil
 }
 
-// isLoopbackHost reports whether host is localhost or a loopback IP literal.
-func isLoopbackHost(host string) bool {
+// IsLoopbackHost reports whether host is localhost or a loopback IP literal.
+func IsLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

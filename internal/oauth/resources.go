@@ -217,7 +217,7 @@ func parseNarrowing(raw string) (scope.Set, error) {
 		}
 		set, err := scope.Parse(tok)
 		if err != nil {
-			if !validScopeToken(tok) {
+			if !scope.ValidToken(tok) {
 				return nil, InvalidScope("%v", err)
 			}
 			set = scope.Set{tok}
@@ -226,14 +226,4 @@ func parseNarrowing(raw string) (scope.Set, error) {
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
-}
-
-// validScopeToken checks RFC 6749 §3.3's scope-token grammar.
-func validScopeToken(tok string) bool {
-	for i := 0; i < len(tok); i++ {
-		if c := tok[i]; c < 0x21 || c == 0x22 || c == 0x5C || c > 0x7E {
-			return false
-		}
-	}
-	return tok != ""
 }

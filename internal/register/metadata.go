@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -260,7 +259,7 @@ func checkRedirect(raw, appType string, allowInsecure bool) *Error {
 		return redirectError("%s", err.Error())
 	}
 	u, _ := url.Parse(raw) // CheckRedirectURI parsed it
-	loopback := isLoopback(u.Hostname())
+	loopback := oauth.IsLoopbackHost(u.Hostname())
 	switch appType {
 	case store.ApplicationNative:
 		if u.Scheme == "http" && !loopback && !allowInsecure {
@@ -277,14 +276,6 @@ func checkRedirect(raw, appType string, allowInsecure bool) *Error {
 		}
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // clientURI checks the client's home page: "" or an absolute http(s) URL

@@ -200,7 +200,7 @@ func Parse(s string) (Set, error) {
 		if tok == "" {
 			continue
 		}
-		if !validToken(tok) {
+		if !ValidToken(tok) {
 			return nil, &UnknownError{Scope: tok}
 		}
 		name, ok := canonical(tok)
@@ -222,8 +222,13 @@ func MustParse(s string) Set {
 	return set
 }
 
-// validToken checks scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-func validToken(tok string) bool {
+// ValidToken checks RFC 6749 §3.3's grammar, scope-token = 1*( %x21 /
+// %x23-5B / %x5D-7E ), whatever vocabulary the scope belongs to (an
+// external resource server's, say).
+func ValidToken(tok string) bool {
+	if tok == "" {
+		return false
+	}
 	for i := 0; i < len(tok); i++ {
 		c := tok[i]
 		if c < 0x21 || c == 0x22 || c == 0x5C || c > 0x7E {

@@ -145,15 +145,8 @@ func consentView(issuer string, req *oauth.AuthRequest) consentData {
 			d.RedirectHost = u.Scheme + ":"
 		}
 	}
-	d.Scopes = describedScopes(req.Scopes)
-	for i, sc := range d.Scopes {
-		for _, rs := range req.Servers {
-			if sc.Description == "" && slices.Contains(rs.Scopes, sc.Name) {
-				d.Scopes[i].Description = "Use the permission “" + sc.Name + "” at " + rs.Name + "."
-			}
-		}
-	}
-	d.Resources = consentResources(issuer, req)
+	d.Scopes = describedScopes(req.Scopes, req.Servers)
+	d.Resources = consentResources(issuer, req.Resources, req.Servers)
 	names := make([]string, 0, len(req.Params))
 	for name := range req.Params {
 		names = append(names, name)
@@ -174,12 +167,12 @@ func consentView(issuer string, req *oauth.AuthRequest) consentData {
 // consentResources names the resources of a request that named any: the
 // MCP endpoint, the REST API and git, and external resource servers by
 // their registered names.
-func consentResources(issuer string, req *oauth.AuthRequest) []consentResource {
+func consentResources(issuer string, ids []string, servers []store.ResourceServer) []consentResource {
 	var out []consentResource
-	for _, id := range req.Resources {
-		switch i := slices.IndexFunc(req.Servers, func(rs store.ResourceServer) bool { return rs.URI == id }); {
+	for _, id := range ids {
+		switch i := slices.IndexFunc(servers, func(rs store.ResourceServer) bool { return rs.URI == id }); {
 		case i >= 0:
-			out = append(out, consentResource{URI: id, What: req.Servers[i].Name + ", a service outside this server", External: true})
+			out = append(out, consentResource{URI: id, What: servers[i].Name + ", a service outside this server", External: true})
 		case id == resource.MCP(issuer):
 			out = append(out, consentResource{URI: id, What: "this server's MCP endpoint, which AI agents use"})
 		default:

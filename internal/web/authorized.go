@@ -67,7 +67,7 @@ func (p *Pages) authorizedApps(ctx context.Context, userID int64) ([]authorizedA
 	}
 	out := make([]authorizedApp, 0, len(byClient))
 	for _, a := range byClient {
-		a.Scopes = describedScopes(a.scopes)
+		a.Scopes = describedScopes(a.scopes, nil)
 		switch c, err := p.store.GetClient(ctx, a.ClientID); {
 		case err == nil:
 			a.Origin = string(c.Origin)

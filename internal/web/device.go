@@ -113,8 +113,9 @@ func (p *Pages) deviceConfirm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return p.deviceFormAgain(w, r, user, code, err)
 	}
-	d := consentData{ClientName: req.Client.Name, Action: deviceConfirmPath, Scopes: describedScopes(req.Code.Scopes),
-		Hidden: []hiddenField{{Name: "user_code", Value: code}},
+	d := consentData{ClientName: req.Client.Name, Action: deviceConfirmPath, Scopes: describedScopes(req.Code.Scopes, req.Servers),
+		Resources: consentResources(p.provider.Issuer(), req.Code.Resources, req.Servers),
+		Hidden:    []hiddenField{{Name: "user_code", Value: code}},
 		Device: &deviceOrigin{ClientID: req.Client.ID, Source: cmp.Or(req.Code.SourceAddress, "an unknown address"),
 			Browser: clientAddress(r), Requested: req.Code.CreatedAt.UTC().Format("15:04 MST")}}
 	p.render(w, r, http.StatusOK, "consent", "Authorize "+req.Client.Name, user, d)

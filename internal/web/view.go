@@ -165,10 +165,19 @@ func scopeChecklist(checked []string) []scopeGroup {
 }
 
 // describedScopes pairs each scope with its plain-words description.
-func describedScopes(scopes []string) []consentScope {
+// describedScopes words each scope for a person: Latchkey's from their
+// descriptions, an external resource server's own as a permission at
+// that server.
+func describedScopes(scopes []string, servers []store.ResourceServer) []consentScope {
 	out := make([]consentScope, 0, len(scopes))
 	for _, s := range scopes {
-		out = append(out, consentScope{Name: s, Description: scope.Descriptions[s]})
+		d := scope.Descriptions[s]
+		for _, rs := range servers {
+			if d == "" && slices.Contains(rs.Scopes, s) {
+				d = "Use the permission “" + s + "” at " + rs.Name + "."
+			}
+		}
+		out = append(out, consentScope{Name: s, Description: d})
 	}
 	return out
 }
