@@ -266,6 +266,9 @@ var hTables = map[string]string{
 	"commit_statuses":       "id, repo_id, sha, context, state, name, target_url, description, creator_id, created_at",
 	"resource_servers":      "uri, name, scopes, introspection_client_id",
 	"initial_access_tokens": "hash, label, expires_at",
+	"user_factors":          "id, user_id, kind, name, secret, credential_id, last_step",
+	"recovery_codes":        "user_id, hash, used_at",
+	"pending_logins":        "hash, user_id, amr, expires_at",
 }
 
 // hLeftOut are the tables the suite does not compare, on purpose (see the

@@ -211,6 +211,57 @@ type Client struct {
 	// metadata document, when the copy stored here must be fetched anew;
 	// zero for other clients.
 	MetadataExpiresAt time.Time
+	// Trusted clients (first-party applications an administrator marked)
+	// skip the consent page; the grant is still recorded. Only a
+	// confidential client of origin OriginAdmin may be trusted.
+	Trusted bool
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// browser back to (exact match).
+	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI receives OpenID Connect back-channel logout
+	// tokens; "" for none. BackchannelLogoutSessionRequired says the
+	// client needs sid in them.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+}
+
+// FactorKind is the kind of a second factor.
+type FactorKind string
+
+// Factor kinds.
+const (
+	FactorTOTP     FactorKind = "totp"     // RFC 6238 one-time codes
+	FactorWebAuthn FactorKind = "webauthn" // a passkey or security key
+)
+
+// Factor is a second factor of a user. Secret is sealed by the caller for
+// TOTP (the shared key) and holds the credential (as its package encodes
+// it) for WebAuthn; CredentialID is the WebAuthn credential ID
+// (base64url), unique, "" for TOTP. LastStep is the last TOTP time step
+// accepted, so that a code is used once; a WebAuthn factor keeps its
+// signature counter in its credential.
+type Factor struct {
+	ID           int64
+	UserID       int64
+	Kind         FactorKind
+	Name         string
+	Secret       []byte
+	CredentialID string
+	LastStep     int64
+	CreatedAt    time.Time
+	LastUsedAt   time.Time
+}
+
+// PendingLogin is a sign-in that passed its first step (a password) and
+// waits for its second factor. Hash is the hex SHA-256 of the value of
+// the cookie that carries it. It is not a session: nothing that needs a
+// signed-in user accepts it.
+type PendingLogin struct {
+	Hash      string
+	UserID    int64
+	AMR       []string // what the first step was
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // ClientOrigin says how a client came to be known.
@@ -277,6 +328,24 @@ type Session struct {
 	AuthTime  time.Time
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// SID is the session's OpenID Connect session ID (the sid claim of
+	// ID and logout tokens): random, public, and unlike ID no key to the
+	// session; "" for sessions made before it existed.
+	SID string
+	// AMR are the RFC 8176 methods the sign-in used ("pwd", "otp",
+	// "hwk", "user", "mfa"), and ACR the class of authentication they
+	// add up to (package web names them).
+	AMR []string
+	ACR string
+}
+
+// SignIn is what a sign-in was, carried from the session to the codes,
+// device codes and token families it authorizes: for ID tokens (sid, amr,
+// acr) and for back-channel logout (which clients a session signed in to).
+type SignIn struct {
+	SID string
+	AMR []string
+	ACR string
 }
 
 // AuthCode is an issued authorization code. Hash is the hex SHA-256 of the code.
@@ -298,6 +367,8 @@ type AuthCode struct {
 	// Resources are the RFC 8707 resource identifiers the authorization
 	// request named; empty: Latchkey's own code-hosting resource.
 	Resources []string
+	// SignIn is the session that authorized the code.
+	SignIn SignIn
 }
 
 // TokenKind distinguishes access from refresh tokens.
@@ -332,6 +403,15 @@ type TokenFamily struct {
 	// token of the family is for some of them. Empty: Latchkey's own
 	// code-hosting resource (the only one before resource indicators).
 	Resources []string
+	// SignIn is the session that authorized the grant; zero for a grant
+	// without one (client credentials, grants made before it existed).
+	SignIn SignIn
+	// RotatedAt is when the family's refresh token was last rotated, and
+	// PreviousRefresh the hex SHA-256 of the refresh token that rotation
+	// replaced: for the refresh grace period (zero and "" before any
+	// rotation). The store sets both on every rotation.
+	RotatedAt       time.Time
+	PreviousRefresh string
 	// LastUsedAt is when a token of the family last passed the bearer
 	// check, as TouchFamily recorded it; zero if never. The bearer check
 	// records it at most about once a minute, so it may lag by that much.
@@ -386,6 +466,10 @@ type Presented struct {
 	// Lineage is, for a refresh token that carries a family handle, the
 	// hex SHA-256 of that handle (TokenFamily.Lineage); empty otherwise.
 	Lineage string
+	// Grace is the refresh grace period: a refresh token that the
+	// family's last rotation replaced less than Grace ago is not a reuse
+	// (RotateRefreshToken); zero: none.
+	Grace time.Duration
 }
 
 // Issue is what a grant asks the store to write: a family (new, or the one
@@ -438,6 +522,9 @@ type DeviceCode struct {
 	// Resources are the RFC 8707 resource identifiers the device
 	// authorization request named; empty: Latchkey's own.
 	Resources []string
+	// SignIn is the session of the person who answered; zero while
+	// pending.
+	SignIn SignIn
 	// SourceAddress is the client address the device authorization
 	// request came from (RFC 8628 §5.4: shown to the person who confirms
 	// it); "" when unknown. It never changes after creation.
@@ -759,8 +846,15 @@ type Store interface {
 	// token (or an access token), ErrWrongClient (checked first, nothing
 	// written) if the family belongs to another client, ErrRevoked if the
 	// family is revoked, ErrTokenReused (after revoking the family at now)
-	// if the token was already rotated, however long ago. If issue returns
-	// an error nothing is written and that error is returned as it is.
+	// if the token was already rotated, however long ago; except the
+	// refresh token the family's last rotation replaced, presented less
+	// than p.Grace after that rotation: issue is then called with a
+	// refresh token of the current generation, and the tokens it returns
+	// join that generation (the family does not advance, and the tokens
+	// the rotation issued stay live). Every rotation records its time and
+	// the hash it replaced (TokenFamily.RotatedAt, PreviousRefresh). If
+	// issue returns an error nothing is written and that error is
+	// returned as it is.
 	RotateRefreshToken(ctx context.Context, p Presented, now time.Time, issue func(TokenFamily, Token) (Issue, error)) (Issue, error)
 	// CreateFamily writes a new family (generation 1) and its tokens without
 	// an authorization code, for grants that have none (client credentials).
@@ -963,6 +1057,42 @@ type Store interface {
 	// before cutoff none of whose token families was created or used
 	// since cutoff, and returns how many it deleted.
 	DeleteUnusedClients(ctx context.Context, origin ClientOrigin, cutoff time.Time, batch int) (int, error)
+
+	// CreateFactor adds a second factor and returns it with ID set;
+	// ErrAlreadyExists if its credential ID is taken, ErrNotFound if the
+	// user does not exist.
+	CreateFactor(ctx context.Context, f Factor) (Factor, error)
+	// ListFactors returns the factors of a user, oldest first.
+	ListFactors(ctx context.Context, userID int64) ([]Factor, error)
+	// GetFactorByCredentialID returns the WebAuthn factor of a
+	// credential ID (a passkey's sign-in names no user).
+	GetFactorByCredentialID(ctx context.Context, credentialID string) (Factor, error)
+	// UpdateFactor changes a factor of the user under a lock, so that of
+	// two concurrent uses of one TOTP step one sees the other's LastStep.
+	// fn cannot change ID, UserID, Kind or CreatedAt; an error of fn is
+	// returned as it is and changes nothing.
+	UpdateFactor(ctx context.Context, userID, id int64, fn func(Factor) (Factor, error)) (Factor, error)
+	// DeleteFactor removes a factor of the user; ErrNotFound if none.
+	DeleteFactor(ctx context.Context, userID, id int64) error
+	// DeleteUserFactors removes every factor and recovery code of the
+	// user (an administrator's reset) and returns how many factors went.
+	DeleteUserFactors(ctx context.Context, userID int64) (int, error)
+	// ReplaceRecoveryCodes replaces the user's recovery codes by hashes
+	// (hex SHA-256 of each code).
+	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string, now time.Time) error
+	// UseRecoveryCode marks the unused recovery code of hash used;
+	// ErrNotFound unless the user has it unused. Of concurrent uses of
+	// one code exactly one succeeds.
+	UseRecoveryCode(ctx context.Context, userID int64, hash string, now time.Time) error
+	// CountRecoveryCodes counts the user's unused recovery codes.
+	CountRecoveryCodes(ctx context.Context, userID int64) (int, error)
+	// CreatePendingLogin stores a sign-in waiting for its second factor.
+	CreatePendingLogin(ctx context.Context, p PendingLogin) error
+	// GetPendingLogin returns the pending sign-in of hash.
+	GetPendingLogin(ctx context.Context, hash string) (PendingLogin, error)
+	// DeletePendingLogin removes it; ErrNotFound if none (it was
+	// finished or abandoned by another request).
+	DeletePendingLogin(ctx context.Context, hash string) error
 
 	// AppendAudit adds an event to the audit trail and returns it with ID
 	// set. IDs grow with every append.

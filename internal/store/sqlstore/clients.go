@@ -8,16 +8,21 @@ import (
 
 const clientColumns = `id, name, secret_hash, public, redirect_uris, scopes, default_scopes,
 	grant_types, pkce_required, owner_user_id, suspended, created_at, origin, application_type,
-	client_uri, registration_token_hash, metadata_expires_at`
+	client_uri, registration_token_hash, metadata_expires_at, trusted, post_logout_redirect_uris,
+	backchannel_logout_uri, backchannel_logout_session_required`
 
 func scanClient(r rowScanner) (store.Client, error) {
 	var c store.Client
-	var uris, scopes, defaults, grants, origin string
+	var uris, scopes, defaults, grants, origin, logoutURIs string
 	var created, metadataExpires int64
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, &uris, &scopes, &defaults,
 		&grants, &c.PKCERequired, &c.OwnerUserID, &c.Suspended, &created, &origin, &c.ApplicationType,
-		&c.ClientURI, &c.RegistrationTokenHash, &metadataExpires)
+		&c.ClientURI, &c.RegistrationTokenHash, &metadataExpires, &c.Trusted, &logoutURIs,
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired)
 	if err != nil {
+		return store.Client{}, err
+	}
+	if c.PostLogoutRedirectURIs, err = fromJSONList(logoutURIs); err != nil {
 		return store.Client{}, err
 	}
 	if c.RedirectURIs, err = fromJSONList(uris); err != nil {
@@ -32,11 +37,12 @@ func scanClient(r rowScanner) (store.Client, error) {
 func (s *Store) CreateClient(ctx context.Context, c store.Client) (store.Client, error) {
 	c.CreatedAt = truncate(c.CreatedAt)
 	_, err := s.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 		c.ID, c.Name, c.SecretHash, flag(c.Public), jsonList(c.RedirectURIs), joinList(c.Scopes),
 		joinList(c.DefaultScopes), joinList(c.GrantTypes), flag(c.PKCERequired), c.OwnerUserID,
 		flag(c.Suspended), millis(c.CreatedAt), string(c.Origin), c.ApplicationType, c.ClientURI,
-		c.RegistrationTokenHash, millis(c.MetadataExpiresAt))
+		c.RegistrationTokenHash, millis(c.MetadataExpiresAt), flag(c.Trusted), jsonList(c.PostLogoutRedirectURIs),
+		c.BackchannelLogoutURI, flag(c.BackchannelLogoutSessionRequired))
 	if err != nil {
 		return store.Client{}, wrap("create client", err)
 	}
@@ -69,11 +75,14 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		_, err = tx.ExecContext(ctx, `UPDATE clients SET name = $2, secret_hash = $3, public = $4,
 			redirect_uris = $5, scopes = $6, default_scopes = $7, grant_types = $8,
 			pkce_required = $9, owner_user_id = $10, suspended = $11, origin = $12, application_type = $13,
-			client_uri = $14, registration_token_hash = $15, metadata_expires_at = $16 WHERE id = $1`,
+			client_uri = $14, registration_token_hash = $15, metadata_expires_at = $16, trusted = $17,
+			post_logout_redirect_uris = $18, backchannel_logout_uri = $19, backchannel_logout_session_required = $20
+			WHERE id = $1`,
 			c.ID, c.Name, c.SecretHash, flag(c.Public), jsonList(c.RedirectURIs), joinList(c.Scopes),
 			joinList(c.DefaultScopes), joinList(c.GrantTypes), flag(c.PKCERequired), c.OwnerUserID,
 			flag(c.Suspended), string(c.Origin), c.ApplicationType, c.ClientURI, c.RegistrationTokenHash,
-			millis(c.MetadataExpiresAt))
+			millis(c.MetadataExpiresAt), flag(c.Trusted), jsonList(c.PostLogoutRedirectURIs), c.BackchannelLogoutURI,
+			flag(c.BackchannelLogoutSessionRequired))
 		out = c
 		return err
 	})

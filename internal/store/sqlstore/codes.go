@@ -10,14 +10,17 @@ import (
 )
 
 const codeColumns = `hash, client_id, user_id, redirect_uri, redirect_uri_sent, scopes, code_challenge,
-	challenge_method, nonce, auth_time, created_at, expires_at, used_at, COALESCE(family_id, 0), resources`
+	challenge_method, nonce, auth_time, created_at, expires_at, used_at, COALESCE(family_id, 0), resources,
+	sid, amr, acr`
 
 func scanCode(r rowScanner) (store.AuthCode, error) {
 	var c store.AuthCode
-	var scopes, resources string
+	var scopes, resources, amr string
 	var auth, created, expires, used int64
 	err := r.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.RedirectURISent, &scopes,
-		&c.CodeChallenge, &c.ChallengeMethod, &c.Nonce, &auth, &created, &expires, &used, &c.FamilyID, &resources)
+		&c.CodeChallenge, &c.ChallengeMethod, &c.Nonce, &auth, &created, &expires, &used, &c.FamilyID, &resources,
+		&c.SignIn.SID, &amr, &c.SignIn.ACR)
+	c.SignIn.AMR = splitList(amr)
 	if err != nil {
 		return store.AuthCode{}, err
 	}
@@ -33,11 +36,11 @@ func scanCode(r rowScanner) (store.AuthCode, error) {
 func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 	_, err := s.exec(ctx, `INSERT INTO auth_codes (hash, client_id, user_id, redirect_uri,
 		redirect_uri_sent, scopes, code_challenge, challenge_method, nonce, auth_time, created_at, expires_at,
-		resources)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		resources, sid, amr, acr)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, flag(c.RedirectURISent), joinList(c.Scopes),
 		c.CodeChallenge, c.ChallengeMethod, c.Nonce, millis(c.AuthTime), millis(c.CreatedAt),
-		millis(c.ExpiresAt), joinList(c.Resources))
+		millis(c.ExpiresAt), joinList(c.Resources), c.SignIn.SID, joinList(c.SignIn.AMR), c.SignIn.ACR)
 	return wrap("create auth code", err)
 }
 

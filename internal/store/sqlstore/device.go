@@ -8,14 +8,16 @@ import (
 )
 
 const deviceColumns = `hash, user_code, client_id, scopes, status, user_id, auth_time, interval_ms,
-	last_polled_at, created_at, expires_at, family_id, source_address, resources`
+	last_polled_at, created_at, expires_at, family_id, source_address, resources,
+	sid, amr, acr`
 
 func scanDevice(r rowScanner) (store.DeviceCode, error) {
 	var d store.DeviceCode
-	var scopes, status, resources string
+	var scopes, status, resources, amr string
 	var auth, interval, polled, created, expires int64
 	err := r.Scan(&d.Hash, &d.UserCode, &d.ClientID, &scopes, &status, &d.UserID, &auth, &interval,
-		&polled, &created, &expires, &d.FamilyID, &d.SourceAddress, &resources)
+		&polled, &created, &expires, &d.FamilyID, &d.SourceAddress, &resources, &d.SignIn.SID, &amr, &d.SignIn.ACR)
+	d.SignIn.AMR = splitList(amr)
 	if err != nil {
 		return store.DeviceCode{}, err
 	}
@@ -33,10 +35,10 @@ func (s *Store) CreateDeviceCode(ctx context.Context, d store.DeviceCode) error 
 		d.Status = store.DevicePending
 	}
 	_, err := s.exec(ctx, `INSERT INTO device_codes (`+deviceColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		d.Hash, d.UserCode, d.ClientID, joinList(d.Scopes), string(d.Status), d.UserID, millis(d.AuthTime),
 		d.Interval.Milliseconds(), millis(d.LastPolledAt), millis(d.CreatedAt), millis(d.ExpiresAt), d.FamilyID,
-		d.SourceAddress, joinList(d.Resources))
+		d.SourceAddress, joinList(d.Resources), d.SignIn.SID, joinList(d.SignIn.AMR), d.SignIn.ACR)
 	return wrap("create device code", err)
 }
 
@@ -86,15 +88,15 @@ func (s *Store) UpdateDeviceCode(ctx context.Context, hash string, now time.Time
 			next.FamilyID = written.Family.ID
 		}
 		next.Hash, next.UserCode, next.ClientID, next.Scopes = cur.Hash, cur.UserCode, cur.ClientID, cur.Scopes
-		next.SourceAddress = cur.SourceAddress
+		next.SourceAddress, next.Resources = cur.SourceAddress, cur.Resources
 		next.CreatedAt, next.ExpiresAt = cur.CreatedAt, cur.ExpiresAt
 		next.AuthTime, next.LastPolledAt = truncate(next.AuthTime), truncate(next.LastPolledAt)
 		next.Interval = next.Interval.Truncate(time.Millisecond)
 		out = next
 		_, err = tx.ExecContext(ctx, `UPDATE device_codes SET status = $2, user_id = $3, auth_time = $4,
-			interval_ms = $5, last_polled_at = $6, family_id = $7 WHERE hash = $1`,
+			interval_ms = $5, last_polled_at = $6, family_id = $7, sid = $8, amr = $9, acr = $10 WHERE hash = $1`,
 			hash, string(next.Status), next.UserID, millis(next.AuthTime), next.Interval.Milliseconds(),
-			millis(next.LastPolledAt), next.FamilyID)
+			millis(next.LastPolledAt), next.FamilyID, next.SignIn.SID, joinList(next.SignIn.AMR), next.SignIn.ACR)
 		return err
 	})
 	if err != nil {

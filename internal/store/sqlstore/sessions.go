@@ -8,9 +8,9 @@ import (
 
 // CreateSession implements store.Store. ErrAlreadyExists on a taken ID, ErrNotFound if the user does not exist.
 func (s *Store) CreateSession(ctx context.Context, ss store.Session) error {
-	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, auth_time, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5)`,
-		ss.ID, ss.UserID, millis(ss.AuthTime), millis(ss.CreatedAt), millis(ss.ExpiresAt))
+	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, auth_time, created_at, expires_at, sid, amr, acr)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		ss.ID, ss.UserID, millis(ss.AuthTime), millis(ss.CreatedAt), millis(ss.ExpiresAt), ss.SID, joinList(ss.AMR), ss.ACR)
 	return wrap("create session", err)
 }
 
@@ -20,12 +20,14 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error
 	defer cancel()
 	ss := store.Session{ID: id}
 	var auth, created, expires int64
-	err := s.readRow(ctx, `SELECT user_id, auth_time, created_at, expires_at
-		FROM sessions WHERE id = $1`, id).Scan(&ss.UserID, &auth, &created, &expires)
+	var amr string
+	err := s.readRow(ctx, `SELECT user_id, auth_time, created_at, expires_at, sid, amr, acr
+		FROM sessions WHERE id = $1`, id).Scan(&ss.UserID, &auth, &created, &expires, &ss.SID, &amr, &ss.ACR)
 	if err != nil {
 		return store.Session{}, wrap("get session", err)
 	}
 	ss.AuthTime, ss.CreatedAt, ss.ExpiresAt = fromMillis(auth), fromMillis(created), fromMillis(expires)
+	ss.AMR = splitList(amr)
 	return ss, nil
 }
 

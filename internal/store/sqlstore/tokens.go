@@ -11,23 +11,26 @@ import (
 )
 
 const familyColumns = `f.id, f.client_id, f.user_id, f.scopes, f.generation, f.auth_time, f.nonce,
-	f.created_at, f.revoked_at, f.last_used_at, f.lineage, f.resources`
+	f.created_at, f.revoked_at, f.last_used_at, f.lineage, f.resources, f.sid, f.amr, f.acr, f.rotated_at,
+	f.previous_refresh`
 
 // familyRow receives a token_families row.
 type familyRow struct {
 	f                                        store.TokenFamily
-	scopes, resources                        string
-	authTime, createdAt, revokedAt, lastUsed int64
+	scopes, resources, amr                            string
+	authTime, createdAt, revokedAt, lastUsed, rotated int64
 }
 
 func (r *familyRow) dest() []any {
 	return []any{&r.f.ID, &r.f.ClientID, &r.f.UserID, &r.scopes, &r.f.Generation, &r.authTime,
-		&r.f.Nonce, &r.createdAt, &r.revokedAt, &r.lastUsed, &r.f.Lineage, &r.resources}
+		&r.f.Nonce, &r.createdAt, &r.revokedAt, &r.lastUsed, &r.f.Lineage, &r.resources,
+		&r.f.SignIn.SID, &r.amr, &r.f.SignIn.ACR, &r.rotated, &r.f.PreviousRefresh}
 }
 
 func (r *familyRow) value() store.TokenFamily {
 	f := r.f
-	f.Scopes, f.Resources = splitList(r.scopes), splitList(r.resources)
+	f.Scopes, f.Resources, f.SignIn.AMR = splitList(r.scopes), splitList(r.resources), splitList(r.amr)
+	f.RotatedAt = fromMillis(r.rotated)
 	f.AuthTime, f.CreatedAt, f.RevokedAt = fromMillis(r.authTime), fromMillis(r.createdAt), fromMillis(r.revokedAt)
 	f.LastUsedAt = fromMillis(r.lastUsed)
 	return f
@@ -136,6 +139,28 @@ func (s *Store) RotateRefreshToken(ctx context.Context, p store.Presented, now t
 			return store.ErrWrongClient // before any write: no reuse revocation
 		case fam.Revoked():
 			return store.ErrRevoked
+		case (tok.Hash == "" || tok.Generation != fam.Generation) && inGrace(p, fam, now):
+			// The refresh token the last rotation replaced, again and
+			// soon: a retry whose answer was lost, or a second tab. It
+			// gets tokens of the current generation beside the ones that
+			// rotation issued; the family does not advance.
+			cur, err := currentRefresh(ctx, tx, fam)
+			if errors.Is(err, sql.ErrNoRows) { // nothing live to stand beside: a reuse after all
+				if err := revokeFamily(ctx, tx, fam.ID, now); err != nil {
+					return err
+				}
+				return committed(store.ErrTokenReused)
+			}
+			if err != nil {
+				return err
+			}
+			iss, err := issue(fam, cur)
+			if err != nil {
+				return &callbackError{err}
+			}
+			toks, err := insertTokens(ctx, tx, fam, iss.Tokens, now)
+			out = store.Issue{Family: fam, Tokens: toks}
+			return err
 		case tok.Hash == "" || tok.Generation != fam.Generation:
 			if err := revokeFamily(ctx, tx, fam.ID, now); err != nil {
 				return err
@@ -146,7 +171,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, p store.Presented, now t
 		if err != nil {
 			return &callbackError{err}
 		}
-		out, err = advance(ctx, tx, fam, iss, now)
+		out, err = advance(ctx, tx, fam, iss, p.Hash, now)
 		return err
 	})
 	if err != nil {
@@ -185,8 +210,9 @@ func (s *Store) lockRefreshToken(ctx context.Context, tx Tx, p store.Presented) 
 // live tokens. The superseded generation's access tokens are deleted, and
 // so are its refresh tokens when the family had a lineage already (their
 // reuse is recognized by it); a family without one takes iss's.
-func advance(ctx context.Context, tx Tx, fam store.TokenFamily, iss store.Issue, now time.Time) (store.Issue, error) {
+func advance(ctx context.Context, tx Tx, fam store.TokenFamily, iss store.Issue, replaced string, now time.Time) (store.Issue, error) {
 	fam.Generation++
+	fam.RotatedAt, fam.PreviousRefresh = truncate(now), replaced
 	superseded := []any{fam.ID, fam.Generation - 1, string(store.AccessToken)}
 	kinds := `kind = $3`
 	if fam.Lineage != "" {
@@ -195,8 +221,9 @@ func advance(ctx context.Context, tx Tx, fam store.TokenFamily, iss store.Issue,
 	} else {
 		fam.Lineage = iss.Family.Lineage
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE token_families SET generation = $2, lineage = $3 WHERE id = $1`,
-		fam.ID, fam.Generation, fam.Lineage); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE token_families SET generation = $2, lineage = $3, rotated_at = $4,
+		previous_refresh = $5 WHERE id = $1`,
+		fam.ID, fam.Generation, fam.Lineage, millis(fam.RotatedAt), fam.PreviousRefresh); err != nil {
 		return store.Issue{}, err
 	}
 	// Only the generation just superseded can still hold access tokens (or,
@@ -219,10 +246,10 @@ func insertFamily(ctx context.Context, tx Tx, f store.TokenFamily, now time.Time
 	f.Generation = 1
 	f.AuthTime, f.CreatedAt, f.RevokedAt, f.LastUsedAt = truncate(f.AuthTime), orTime(f.CreatedAt, now), time.Time{}, time.Time{}
 	err := tx.QueryRowContext(ctx, `INSERT INTO token_families
-		(client_id, user_id, scopes, generation, auth_time, nonce, created_at, lineage, resources)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		(client_id, user_id, scopes, generation, auth_time, nonce, created_at, lineage, resources, sid, amr, acr)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
 		f.ClientID, f.UserID, joinList(f.Scopes), f.Generation, millis(f.AuthTime), f.Nonce,
-		millis(f.CreatedAt), f.Lineage, joinList(f.Resources)).Scan(&f.ID)
+		millis(f.CreatedAt), f.Lineage, joinList(f.Resources), f.SignIn.SID, joinList(f.SignIn.AMR), f.SignIn.ACR).Scan(&f.ID)
 	return f, err
 }
 
@@ -246,4 +273,24 @@ func insertTokens(ctx context.Context, tx Tx, fam store.TokenFamily, toks []stor
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// inGrace reports whether the presented refresh token is the one the
+// family's last rotation replaced, presented within the grace period.
+func inGrace(p store.Presented, fam store.TokenFamily, now time.Time) bool {
+	return p.Grace > 0 && fam.PreviousRefresh != "" && p.Hash == fam.PreviousRefresh && !fam.RotatedAt.IsZero() &&
+		now.Sub(fam.RotatedAt) < p.Grace
+}
+
+// currentRefresh reads a refresh token of the family's current
+// generation (the one its last rotation issued).
+func currentRefresh(ctx context.Context, tx Tx, fam store.TokenFamily) (store.Token, error) {
+	var tr tokenRow
+	err := tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens t
+		WHERE t.family_id = $1 AND t.generation = $2 AND t.kind = $3 ORDER BY t.created_at LIMIT 1`,
+		fam.ID, fam.Generation, string(store.RefreshToken)).Scan(tr.dest()...)
+	if err != nil {
+		return store.Token{}, err
+	}
+	return tr.value(), nil
 }

@@ -63,6 +63,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Delivery", deliveryTests},
 		{"CommitStatus", statusTests},
 		{"Registry", registryTests},
+		{"SignIn", signInTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -329,7 +329,8 @@ func testRotate(t *testing.T, s store.Store) {
 	first := grant(t, s)
 	old := tokenOf(t, first, store.RefreshToken)
 	var want store.Issue
-	iss, err := s.RotateRefreshToken(ctx(t), refreshBy(t, s, old.Hash), now(), func(fam store.TokenFamily, tok store.Token) (store.Issue, error) {
+	at := now()
+	iss, err := s.RotateRefreshToken(ctx(t), refreshBy(t, s, old.Hash), at, func(fam store.TokenFamily, tok store.Token) (store.Issue, error) {
 		same(t, "family given to issue", fam, first.Family)
 		same(t, "token given to issue", tok, old)
 		want = store.Issue{Tokens: newTokens([]string{"REPO_READ"})}
@@ -338,6 +339,7 @@ func testRotate(t *testing.T, s store.Store) {
 	must(t, "rotate", err)
 	want.Family = first.Family
 	want.Family.Generation = 2
+	want.Family.RotatedAt, want.Family.PreviousRefresh = at, old.Hash // for the refresh grace period
 	for i := range want.Tokens {
 		want.Tokens[i].FamilyID, want.Tokens[i].Generation = first.Family.ID, 2
 	}
