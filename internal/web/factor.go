@@ -169,7 +169,7 @@ func (p *Pages) pendingOrLogin(r *http.Request) (*store.User, *store.PendingLogi
 	return user, pl, nil
 }
 
-// FinishSignIn ends a pending sign-in whose second step passed: it
+// finishSignIn ends a pending sign-in whose second step passed: it
 // deletes the pending sign-in (once: a second request finishing the same
 // one is refused), starts the session with what the two steps proved
 // (signInWith) and remembers the browser. It writes no answer: the caller
