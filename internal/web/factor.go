@@ -360,10 +360,11 @@ func (p *Pages) enrolDataFor(secretB32 string, user *store.User, action, next st
 }
 
 // issuerName is the name authenticator apps show for this server: the
-// host of the base URL.
+// host name of the base URL (without a port: the otpauth label separates
+// issuer and account with a colon).
 func (p *Pages) issuerName() string {
-	if u, err := url.Parse(p.provider.Issuer()); err == nil && u.Host != "" {
-		return "Latchkey " + u.Host
+	if u, err := url.Parse(p.provider.Issuer()); err == nil && u.Hostname() != "" {
+		return "Latchkey " + u.Hostname()
 	}
 	return "Latchkey"
 }
