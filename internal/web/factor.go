@@ -500,9 +500,3 @@ func trimName(s, def string) string {
 
 // quoted puts a name typed by a person in quotes for an audit detail.
 func quoted(s string) string { return fmt.Sprintf("%q", s) }
-
-// needsStepUp reports whether the session is of a lower class than the
-// request asks for (acr_values).
-func needsStepUp(req *oauth.AuthRequest, session *store.Session) bool {
-	return req.NeedsStepUp(session.ACR)
-}

@@ -239,7 +239,7 @@ func TestPolicyLeadsToEnrolmentBeforeASession(t *testing.T) {
 		t.Fatalf("factor page of a user without factor: %d", status)
 	}
 	status, body = get(t, b, "/login/enrol?next="+url.QueryEscape(back))
-	wantPage(t, "enrolment", status, body, http.StatusOK, "must have a second factor", "data:image/png;base64,")
+	wantPage(t, "enrolment", status, body, http.StatusOK, "needs a second factor", "data:image/png;base64,")
 	key := regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`).FindStringSubmatch(body)
 	if key == nil {
 		t.Fatal("no secret on the enrolment page")
@@ -469,5 +469,35 @@ func TestPromptLoginAsksForBothStepsAgain(t *testing.T) {
 		if s := sessionOf(t, env, b); s == nil || s.SID == first.SID || !s.AuthTime.After(first.AuthTime) {
 			t.Fatalf("%s: the session is not a fresh one: %+v", extra, s)
 		}
+	}
+}
+
+// TestStepUpWithoutAFactorLeadsToEnrolment: acr_values asking for a
+// second factor of a user who has none leads to setting one up, then
+// back to the request.
+func TestStepUpWithoutAFactorLeadsToEnrolment(t *testing.T) {
+	env := testkit.New(t)
+	env.User("alice", "alice-password")
+	id, plain := env.Client(admin.NewClient{Name: "Editor", RedirectURIs: []string{redirectURI}, Scopes: "REPO_READ read:user openid"})
+	conf := oauthConfig(env, id, plain)
+	b := signedIn(t, env, "alice", "alice-password")
+	resp, err := b.Client.Get(conf.AuthCodeURL("st") + "&acr_values=mfa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back := mustNext(t, resp.Header.Get("Location"))
+	status, body := get(t, b, "/login/factor?next="+url.QueryEscape(back))
+	if status != http.StatusSeeOther {
+		t.Fatalf("the factor page of a user without factor: %d", status)
+	}
+	status, body = get(t, b, "/login/enrol?next="+url.QueryEscape(back))
+	wantPage(t, "enrolment for the step-up", status, body, http.StatusOK, "needs a second factor")
+	key := regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`).FindStringSubmatch(body)[1]
+	status, _, body = submit(t, b, "/login/enrol", url.Values{"secret": {key}, "code": {totpCode(t, env, key)}, "next": {back}})
+	wantPage(t, "enrolled", status, body, http.StatusOK, "Save these codes now", "acr_values=mfa")
+	cb, err := b.Authorize(absolute(env, back))
+	if err != nil || cb.Query().Get("code") == "" {
+		t.Fatalf("authorize after the step-up: %v %v", cb, err)
 	}
 }
