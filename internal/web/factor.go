@@ -65,8 +65,11 @@ const (
 	PolicyEveryone = "everyone"
 )
 
-// secondStep is what the second step added: an AMR value (TOTP's "otp";
-// "" for a recovery code, which RFC 8176 has no name for).
+// signInWith is the sign-in of a first step that proved first (its AMR)
+// and a second step by method: an AMR value (TOTP's "otp"; "" for a
+// recovery code, which RFC 8176 has no name for). Two steps add up to
+// "mfa" and the multi-factor class. Package passkey's ceremony passes
+// "hwk" (and adds "user" when the authenticator verified the user).
 func signInWith(first []string, method string) store.SignIn {
 	amr := slices.Clone(first)
 	if method != "" && !slices.Contains(amr, method) {
