@@ -70,7 +70,14 @@ func (p *Pages) currentUser(r *http.Request) (*store.User, *store.Session, error
 // fixation; the request's old session, if any, is deleted. Callers start
 // a session only after every step the sign-in needs (see factor.go).
 func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, user *store.User, in store.SignIn) (string, error) {
+	sid := secret.NewID()
 	if old, err := r.Cookie(p.cookieName(sessionCookie)); err == nil && old.Value != "" {
+		// A sign-in again by the same user (a step-up, prompt=login) goes on
+		// as the same OpenID Connect session: what it signed in to stays
+		// tied to it, for logout. Another user's session ends here.
+		if prev, err := p.store.GetSession(r.Context(), secret.Hash(old.Value)); err == nil && prev.UserID == user.ID && prev.SID != "" {
+			sid = prev.SID
+		}
 		_ = p.store.DeleteSession(r.Context(), secret.Hash(old.Value))
 	}
 	value := secret.New(secret.SessionPrefix)
@@ -78,7 +85,7 @@ func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, user *store
 	id := secret.Hash(value)
 	err := p.store.CreateSession(r.Context(), store.Session{
 		ID: id, UserID: user.ID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
-		SID: secret.NewID(), AMR: in.AMR, ACR: in.ACR,
+		SID: sid, AMR: in.AMR, ACR: in.ACR,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create session: %w", err)
