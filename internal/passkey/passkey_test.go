@@ -121,7 +121,7 @@ func TestEnrolThenSignInBothWays(t *testing.T) {
 		}
 		var opts struct {
 			PublicKey struct {
-				AllowCredentials []any `json:"allowCredentials"`
+				AllowCredentials []any  `json:"allowCredentials"`
 				UserVerification string `json:"userVerification"`
 				RPID             string `json:"rpId"`
 			} `json:"publicKey"`

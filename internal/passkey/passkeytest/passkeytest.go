@@ -91,7 +91,7 @@ func (a *Authenticator) Create(opts []byte, tw Tweak) ([]byte, *Credential, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	auth := a.authData(c.RPID, tw, 0x41, 0) // UP, AT
+	auth := a.authData(c.RPID, tw, 0x41, 0)  // UP, AT
 	auth = append(auth, make([]byte, 16)...) // AAGUID
 	auth = binary.BigEndian.AppendUint16(auth, uint16(len(id)))
 	auth = append(auth, id...)
