@@ -35,6 +35,7 @@ import (
 	"latchkey/internal/admin"
 	"latchkey/internal/audit"
 	"latchkey/internal/oauth"
+	"latchkey/internal/passkey"
 	"latchkey/internal/store"
 )
 
@@ -72,6 +73,7 @@ type Pages struct {
 	pages    map[string]*template.Template
 	csrfKey  []byte
 	throttle *throttle
+	passkeys *passkey.RP
 }
 
 // New loads templates and the shared CSRF key.
@@ -88,6 +90,10 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 	}
 	p := &Pages{cfg: cfg, provider: cfg.Provider, store: cfg.Store, log: cfg.Logger,
 		pages: map[string]*template.Template{}, csrfKey: key, throttle: newThrottle(cfg.Store, cfg.Provider.Now)}
+	if p.passkeys, err = passkey.New(ctx, passkey.Config{BaseURL: cfg.Provider.Issuer(), Store: cfg.Store,
+		Now: cfg.Provider.Now}); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFS,
 			"templates/layout.html", "templates/parts.html", "templates/"+name+".html")
@@ -122,6 +128,7 @@ func (p *Pages) Mount(rt *Router) {
 	rt.HandleFunc("GET "+deviceConfirmPath, p.deviceConfirm)
 	rt.HandleFunc("POST "+deviceConfirmPath, p.deviceDecide)
 	p.mountSettings(rt)
+	p.mountPasskeys(rt)
 	p.mountAdmin(rt)
 }
 
