@@ -34,6 +34,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/audit"
+	"latchkey/internal/mfa"
 	"latchkey/internal/oauth"
 	"latchkey/internal/passkey"
 	"latchkey/internal/store"
@@ -62,6 +63,11 @@ type Config struct {
 	Logger                 *slog.Logger
 	// Emails verifies the addresses people set on their own accounts.
 	Emails *admin.EmailChanges
+	// Factors checks and enrols second factors (TOTP, recovery codes).
+	Factors *mfa.Factors
+	// RequireSecondFactor is the second-factor policy: PolicyOff (or
+	// ""), PolicyAdmins or PolicyEveryone.
+	RequireSecondFactor string
 }
 
 // Pages serves the HTML pages.
@@ -107,7 +113,8 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 
 // pageNames are the templates in templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "consent", "error", "home", "device", "device_done", "confirm",
-	"applications", "application", "secret", "account", "verify_email", "admin_apps", "admin_users", "admin_user", "admin_audit"}
+	"applications", "application", "secret", "account", "verify_email", "admin_apps", "admin_users", "admin_user", "admin_audit",
+	"factor", "enrol", "recovery_codes", "security", "security_remove"}
 
 // widePages hold tables and use the wider layout.
 var widePages = map[string]bool{"applications": true, "application": true, "admin_apps": true,
@@ -121,6 +128,10 @@ func (p *Pages) Mount(rt *Router) {
 	rt.HandleFunc("GET /login", p.loginForm)
 	rt.HandleFunc("POST /login", p.login)
 	rt.HandleFunc("POST /logout", p.logout)
+	rt.HandleFunc("GET "+factorPath, p.factorForm)
+	rt.HandleFunc("POST "+factorPath, p.factorSubmit)
+	rt.HandleFunc("GET "+enrolPath, p.enrolForm)
+	rt.HandleFunc("POST "+enrolPath, p.enrolSubmit)
 	rt.HandleFunc("GET "+ConsentPath, p.consentForm)
 	rt.HandleFunc("POST "+ConsentPath, p.consent)
 	rt.HandleFunc("GET "+oauth.DevicePath, p.deviceForm)

@@ -241,8 +241,7 @@ func (p *Pages) webauthnSignInFinish(w http.ResponseWriter, r *http.Request) err
 	if err := p.throttle.Reset(r.Context(), keys[0].name); err != nil {
 		return err
 	}
-	in := store.SignIn{AMR: res.AMR, ACR: acrMultiFactorPasskey}
-	if err := p.startPasskeySession(w, r, &user, in); err != nil {
+	if _, err := p.startSession(w, r, &user, store.SignIn{AMR: res.AMR, ACR: acrMultiFactor}); err != nil {
 		return err
 	}
 	p.audit(r, event(audit.Login, &user, "", "passkey "+quoted(res.Factor.Name)))

@@ -63,10 +63,13 @@ func (p *Pages) currentUser(r *http.Request) (*store.User, *store.Session, error
 	return &u, &s, nil
 }
 
-// startSession creates a session for the user, sets its cookie and returns
-// its ID. A fresh cookie value on every login prevents session fixation;
-// the request's old session, if any, is deleted.
-func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, userID int64) (string, error) {
+// startSession is the one place a session starts: it creates a session
+// for user that records what the sign-in proved (in's AMR and ACR; the
+// SID is drawn here, random, and in's is ignored), sets its cookie and
+// returns its ID. A fresh cookie value on every sign-in prevents session
+// fixation; the request's old session, if any, is deleted. Callers start
+// a session only after every step the sign-in needs (see factor.go).
+func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, user *store.User, in store.SignIn) (string, error) {
 	if old, err := r.Cookie(p.cookieName(sessionCookie)); err == nil && old.Value != "" {
 		_ = p.store.DeleteSession(r.Context(), secret.Hash(old.Value))
 	}
@@ -74,7 +77,8 @@ func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, userID int6
 	now := p.provider.Now()
 	id := secret.Hash(value)
 	err := p.store.CreateSession(r.Context(), store.Session{
-		ID: id, UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
+		ID: id, UserID: user.ID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
+		SID: secret.NewID(), AMR: in.AMR, ACR: in.ACR,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create session: %w", err)
