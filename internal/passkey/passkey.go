@@ -37,6 +37,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -72,6 +73,10 @@ var (
 	// biometric on the authenticator), so it counts as two factors.
 	PasskeyAMR = []string{"hwk", "user", "mfa"}
 )
+
+// ErrNoDomain: the base URL's host is an IP address, which browsers do
+// not accept as a relying party ID; passkeys need a host name.
+var ErrNoDomain = errors.New("passkey: the base URL's host is an IP address; security keys and passkeys need a host name (localhost will do for development)")
 
 // Errors of Finish. Each is a refusal of what the browser sent, never a
 // fault of the server; callers answer them with one message and may log
@@ -118,11 +123,15 @@ type RP struct {
 }
 
 // New builds the relying party, loading (or making, on the first node that
-// starts) the key that seals ceremony states.
+// starts) the key that seals ceremony states. It returns ErrNoDomain when
+// the base URL's host is an IP address.
 func New(ctx context.Context, cfg Config) (*RP, error) {
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" {
 		return nil, fmt.Errorf("passkey: the base URL %q is no http(s) URL", cfg.BaseURL)
+	}
+	if _, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil {
+		return nil, ErrNoDomain
 	}
 	origin := u.Scheme + "://" + u.Host
 	if cfg.Now == nil {

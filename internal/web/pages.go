@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -96,8 +97,10 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 	}
 	p := &Pages{cfg: cfg, provider: cfg.Provider, store: cfg.Store, log: cfg.Logger,
 		pages: map[string]*template.Template{}, csrfKey: key, throttle: newThrottle(cfg.Store, cfg.Provider.Now)}
-	if p.passkeys, err = passkey.New(ctx, passkey.Config{BaseURL: cfg.Provider.Issuer(), Store: cfg.Store,
-		Now: cfg.Provider.Now}); err != nil {
+	p.passkeys, err = passkey.New(ctx, passkey.Config{BaseURL: cfg.Provider.Issuer(), Store: cfg.Store, Now: cfg.Provider.Now})
+	if errors.Is(err, passkey.ErrNoDomain) {
+		cfg.Logger.Warn("security keys and passkeys are off: " + err.Error())
+	} else if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	for _, name := range pageNames {
@@ -154,13 +157,16 @@ type view struct {
 	Admin   bool
 	Section string
 	Wide    bool
+	// Passkeys shows the security key and passkey buttons: the base URL
+	// has a host name (see passkey.ErrNoDomain).
+	Passkeys bool
 }
 
 // render writes a page. It buffers, so a template error becomes a clean 500.
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name, title string, user *store.User, data any) {
 	var buf bytes.Buffer
 	v := view{Title: title, User: user, CSRF: p.csrfToken(w, r), Data: data,
-		Section: section(r.URL.Path), Wide: widePages[name]}
+		Section: section(r.URL.Path), Wide: widePages[name], Passkeys: p.passkeys != nil}
 	if user != nil {
 		v.Admin = p.isAdmin(r.Context(), user.ID)
 	}

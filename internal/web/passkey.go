@@ -33,9 +33,12 @@ const (
 	// security page); webauthnSignInPath signs in with a passkey alone
 	// (the sign-in page); webauthnFactorPath is the second step of a
 	// pending sign-in (the factor page).
-	webauthnRegisterPath = "/user/settings/security/webauthn"
+	webauthnRegisterPath = securityPath + "/webauthn"
 	webauthnSignInPath   = "/login/passkey"
 	webauthnFactorPath   = "/login/factor/webauthn"
+	// webauthnEnrolPath enrols a key as the first factor of a pending
+	// sign-in whose user the policy requires one of (the enrolment page).
+	webauthnEnrolPath = "/login/enrol/webauthn"
 	// webauthnCookie prefixes the cookie of a begun ceremony's state; the
 	// purpose follows, so that ceremonies in two tabs do not meet.
 	webauthnCookie = "latchkey_webauthn_"
@@ -43,12 +46,20 @@ const (
 	credentialField = "credential"
 )
 
-// mountPasskeys registers the ceremonies' endpoints.
+// mountPasskeys registers the ceremonies' endpoints, when the base URL
+// allows passkeys (it has a host name).
 func (p *Pages) mountPasskeys(rt *Router) {
+	if p.passkeys == nil {
+		return
+	}
 	rt.HandleFunc("POST "+webauthnRegisterPath+"/begin", p.webauthnRegisterBegin)
 	rt.HandleFunc("POST "+webauthnRegisterPath+"/finish", p.webauthnRegisterFinish)
 	rt.HandleFunc("POST "+webauthnSignInPath+"/begin", p.webauthnSignInBegin)
 	rt.HandleFunc("POST "+webauthnSignInPath+"/finish", p.webauthnSignInFinish)
+	rt.HandleFunc("POST "+webauthnFactorPath+"/begin", p.webauthnFactorBegin)
+	rt.HandleFunc("POST "+webauthnFactorPath+"/finish", p.webauthnFactorFinish)
+	rt.HandleFunc("POST "+webauthnEnrolPath+"/begin", p.webauthnEnrolBegin)
+	rt.HandleFunc("POST "+webauthnEnrolPath+"/finish", p.webauthnEnrolFinish)
 }
 
 // ceremonyAnswer is what a finish endpoint answers.
@@ -178,7 +189,11 @@ func (p *Pages) webauthnRegisterFinish(w http.ResponseWriter, r *http.Request) e
 		return p.refuseCeremony(w, r, user, err, passkey.Register)
 	}
 	p.audit(r, event(audit.FactorAdded, user, "", factorWords(f)))
-	writeJSON(w, http.StatusOK, ceremonyAnswer{Redirect: p.afterKeyAdded(r, user)})
+	to, err := p.afterKeyAdded(r, user)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ceremonyAnswer{Redirect: to})
 	return nil
 }
 
@@ -223,6 +238,11 @@ func (p *Pages) webauthnSignInFinish(w http.ResponseWriter, r *http.Request) err
 		if _, _, ok := refusal(err, passkey.SignIn); !ok {
 			return errors.Join(err, p.throttle.Release(r.Context(), keys...))
 		}
+		if errors.Is(err, passkey.ErrState) { // no guess: a ceremony that expired or never began
+			if err := p.throttle.Release(r.Context(), keys...); err != nil {
+				return err
+			}
+		}
 		p.audit(r, event(audit.LoginFailed, nil, "", "passkey refused: "+refusalKind(err)))
 		return p.refuseCeremony(w, r, nil, err, passkey.SignIn)
 	}
@@ -249,7 +269,148 @@ func (p *Pages) webauthnSignInFinish(w http.ResponseWriter, r *http.Request) err
 	return nil
 }
 
-// afterKeyAdded is where the person goes after adding a key.
-func (p *Pages) afterKeyAdded(_ *http.Request, _ *store.User) string {
-	return "/user/settings/security?" + url.Values{"done": {"key_added"}}.Encode()
+// afterKeyAdded is where the person goes after adding a key: the security
+// page, which asks them to make recovery codes when they have none.
+func (p *Pages) afterKeyAdded(r *http.Request, user *store.User) (string, error) {
+	left, err := p.store.CountRecoveryCodes(r.Context(), user.ID)
+	if err != nil {
+		return "", err
+	}
+	done := "key_added"
+	if left == 0 {
+		done = "key_added_no_codes"
+	}
+	return securityPath + "?" + url.Values{"done": {done}}.Encode(), nil
+}
+
+// amrHardwareKey is RFC 8176's method of a security key or passkey.
+const amrHardwareKey = "hwk"
+
+// pendingJSON returns the request's pending sign-in, or answers that it
+// expired (user nil).
+func (p *Pages) pendingJSON(w http.ResponseWriter, r *http.Request) (*store.User, *store.PendingLogin, error) {
+	user, pl, err := p.currentPending(r)
+	if err != nil || user != nil {
+		return user, pl, err
+	}
+	writeJSON(w, http.StatusUnauthorized, ceremonyAnswer{Error: "Your sign-in has expired. Reload the page and sign in again."})
+	return nil, nil, nil
+}
+
+// answerPageError answers a page error (of finishSignIn, say) as JSON;
+// other errors are returned for the renderer.
+func answerPageError(w http.ResponseWriter, err error) error {
+	var pe *pageError
+	if errors.As(err, &pe) {
+		writeJSON(w, pe.status, ceremonyAnswer{Error: pe.message})
+		return nil
+	}
+	return err
+}
+
+// webauthnFactorBegin starts the second step of a pending sign-in with
+// one of the user's keys.
+func (p *Pages) webauthnFactorBegin(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.pendingJSON(w, r)
+	if err != nil || user == nil {
+		return err
+	}
+	c, err := p.passkeys.BeginSecondFactor(r.Context(), *user)
+	if err != nil {
+		return p.refuseCeremony(w, r, user, err, passkey.SecondFactor)
+	}
+	p.answerCeremony(w, c, passkey.SecondFactor)
+	return nil
+}
+
+// webauthnFactorFinish checks the key's answer and finishes the sign-in
+// (password and security key: amr [pwd hwk mfa]). Attempts are throttled
+// as the factor page's codes are.
+func (p *Pages) webauthnFactorFinish(w http.ResponseWriter, r *http.Request) error {
+	state := p.ceremonyState(w, r, passkey.SecondFactor)
+	user, pl, err := p.pendingJSON(w, r)
+	if err != nil || user == nil {
+		return err
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	attempt := p.factorAttempt(r, user.Username)
+	wait, err := p.throttle.Reserve(r.Context(), attempt.keys...)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		writeJSON(w, http.StatusTooManyRequests, ceremonyAnswer{Error: tooManyAttempts(wait)})
+		return nil
+	}
+	res, err := p.passkeys.FinishSecondFactor(r.Context(), *user, state, []byte(r.PostForm.Get(credentialField)))
+	if err != nil {
+		if _, _, ok := refusal(err, passkey.SecondFactor); !ok {
+			return errors.Join(err, p.throttle.Release(r.Context(), attempt.keys...))
+		}
+		if errors.Is(err, passkey.ErrState) { // no guess: a ceremony that expired or never began
+			if err := p.throttle.Release(r.Context(), attempt.keys...); err != nil {
+				return err
+			}
+		}
+		p.audit(r, event(audit.LoginFactorFailed, user, "", "security key refused: "+refusalKind(err)))
+		return p.refuseCeremony(w, r, user, err, passkey.SecondFactor)
+	}
+	if err := p.throttle.Release(r.Context(), attempt.keys...); err != nil {
+		return err
+	}
+	if err := p.throttle.Reset(r.Context(), attempt.clear...); err != nil {
+		return err
+	}
+	if err := p.finishSignIn(w, r, user, pl, signInWith(pl.AMR, amrHardwareKey), "with "+factorWords(res.Factor)); err != nil {
+		return answerPageError(w, err)
+	}
+	writeJSON(w, http.StatusOK, ceremonyAnswer{Redirect: next})
+	return nil
+}
+
+// webauthnEnrolBegin starts enrolling a key as the first factor of a
+// pending sign-in that the policy stopped for want of one.
+func (p *Pages) webauthnEnrolBegin(w http.ResponseWriter, r *http.Request) error {
+	user, _, err := p.pendingJSON(w, r)
+	if err != nil || user == nil {
+		return err
+	}
+	c, err := p.passkeys.BeginRegistration(r.Context(), *user)
+	if err != nil {
+		return err
+	}
+	p.answerCeremony(w, c, passkey.Register)
+	return nil
+}
+
+// webauthnEnrolFinish stores the key and finishes the sign-in with it
+// (the key was used to make the credential: [pwd hwk mfa]), then goes on
+// where the sign-in was going; recovery codes are made on the security
+// page, whose notice asks for them (key_added_no_codes). A user who has a
+// factor by now (another tab) is refused, to reload and use it.
+func (p *Pages) webauthnEnrolFinish(w http.ResponseWriter, r *http.Request) error {
+	state := p.ceremonyState(w, r, passkey.Register)
+	user, pl, err := p.pendingJSON(w, r)
+	if err != nil || user == nil {
+		return err
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	has, err := p.cfg.Factors.Has(r.Context(), user.ID)
+	if err != nil {
+		return err
+	}
+	if has {
+		writeJSON(w, http.StatusConflict, ceremonyAnswer{Error: "Your account has a second factor now. Reload the page to use it."})
+		return nil
+	}
+	f, err := p.passkeys.FinishRegistration(r.Context(), *user, state, []byte(r.PostForm.Get(credentialField)), r.PostForm.Get("name"))
+	if err != nil {
+		return p.refuseCeremony(w, r, user, err, passkey.Register)
+	}
+	p.audit(r, event(audit.FactorAdded, user, "", factorWords(f)))
+	if err := p.finishSignIn(w, r, user, pl, signInWith(pl.AMR, amrHardwareKey), "with "+factorWords(f)+", set up now"); err != nil {
+		return answerPageError(w, err)
+	}
+	writeJSON(w, http.StatusOK, ceremonyAnswer{Redirect: next})
+	return nil
 }
