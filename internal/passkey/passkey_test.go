@@ -372,3 +372,24 @@ func TestConcurrentUsesOfOneCounter(t *testing.T) {
 		}
 	})
 }
+
+// A ceremony begun on one node finishes on another that shares the
+// database: the state's key is the database's.
+func TestCeremonyFinishesOnAnotherNode(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		other, err := passkey.New(context.Background(), passkey.Config{BaseURL: base, Store: f.st, Now: func() time.Time { return f.now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &passkeytest.Authenticator{Origin: base, UV: true}
+		cred, _ := f.enrol(a, f.alice)
+		c, err := f.rp.BeginSignIn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, _ := a.Get(c.Options, cred, passkeytest.Tweak{})
+		if res, err := other.FinishSignIn(context.Background(), c.State, resp); err != nil || res.UserID != f.alice.ID {
+			t.Fatalf("finish on the other node: %+v, %v", res, err)
+		}
+	})
+}
