@@ -94,8 +94,11 @@ func NewEnrolment(issuer, account string) (Enrolment, error) {
 // returns the canonical form.
 func ParseSecret(s string) (string, bool) {
 	s = strings.ToUpper(strings.TrimRight(strings.TrimSpace(s), "="))
-	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(s)
-	if err != nil || len(key) != keySize {
+	enc := base32.StdEncoding.WithPadding(base32.NoPadding)
+	key, err := enc.DecodeString(s)
+	// The canonical form only: the decoder takes trailing characters
+	// that carry no whole byte.
+	if err != nil || len(key) != keySize || enc.EncodeToString(key) != s {
 		return "", false
 	}
 	return s, true

@@ -58,12 +58,6 @@ const (
 	amrMFA      = "mfa"
 )
 
-// Authentication classes (oauth.ACRPassword, oauth.ACRMultiFactor).
-const (
-	acrPassword    = "urn:latchkey:acr:pwd"
-	acrMultiFactor = "urn:latchkey:acr:mfa"
-)
-
 // Second-factor policies (--require-second-factor).
 const (
 	PolicyOff      = "off"
@@ -81,12 +75,12 @@ func signInWith(first []string, method string) store.SignIn {
 	if !slices.Contains(amr, amrMFA) {
 		amr = append(amr, amrMFA)
 	}
-	return store.SignIn{AMR: amr, ACR: acrMultiFactor}
+	return store.SignIn{AMR: amr, ACR: oauth.ACRMultiFactor}
 }
 
 // passwordOnly is the sign-in of a password alone.
 func passwordOnly() store.SignIn {
-	return store.SignIn{AMR: []string{amrPassword}, ACR: acrPassword}
+	return store.SignIn{AMR: []string{amrPassword}, ACR: oauth.ACRPassword}
 }
 
 // policyCovers reports whether the second-factor policy requires a factor
@@ -175,7 +169,7 @@ func (p *Pages) pendingOrLogin(r *http.Request) (*store.User, *store.PendingLogi
 	return user, pl, nil
 }
 
-// FinishSignIn ends a pending sign-in whose second step passed: it
+// finishSignIn ends a pending sign-in whose second step passed: it
 // deletes the pending sign-in (once: a second request finishing the same
 // one is refused), starts the session with what the two steps proved
 // (signInWith) and remembers the browser. It writes no answer: the caller
@@ -509,10 +503,5 @@ func quoted(s string) string { return fmt.Sprintf("%q", s) }
 // needsStepUp reports whether the session is of a lower class than the
 // request asks for (acr_values).
 func needsStepUp(req *oauth.AuthRequest, session *store.Session) bool {
-	for _, v := range strings.Fields(req.Params["acr_values"]) {
-		if (v == acrMultiFactor || v == "mfa") && session.ACR != acrMultiFactor {
-			return true
-		}
-	}
-	return false
+	return req.NeedsStepUp(session.ACR)
 }

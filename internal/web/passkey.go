@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"latchkey/internal/audit"
+	"latchkey/internal/oauth"
 	"latchkey/internal/passkey"
 	"latchkey/internal/store"
 )
@@ -261,9 +262,11 @@ func (p *Pages) webauthnSignInFinish(w http.ResponseWriter, r *http.Request) err
 	if err := p.throttle.Reset(r.Context(), keys[0].name); err != nil {
 		return err
 	}
-	if _, err := p.startSession(w, r, &user, store.SignIn{AMR: res.AMR, ACR: acrMultiFactor}); err != nil {
+	if _, err := p.startSession(w, r, &user, store.SignIn{AMR: res.AMR, ACR: oauth.ACRMultiFactor}); err != nil {
 		return err
 	}
+	attempt := p.loginAttempt(r, user.Username)
+	p.rememberBrowser(w, attempt.account, attempt.browser)
 	p.audit(r, event(audit.Login, &user, "", "passkey "+quoted(res.Factor.Name)))
 	writeJSON(w, http.StatusOK, ceremonyAnswer{Redirect: next})
 	return nil

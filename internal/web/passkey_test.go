@@ -15,7 +15,6 @@ import (
 	"latchkey/internal/config"
 	"latchkey/internal/passkey"
 	"latchkey/internal/passkey/passkeytest"
-	"latchkey/internal/secret"
 	"latchkey/internal/store"
 	"latchkey/internal/testkit"
 )
@@ -86,22 +85,6 @@ func assert(t *testing.T, a *passkeytest.Authenticator, cred *passkeytest.Creden
 		}
 		return resp
 	}
-}
-
-// sessionOf is the browser's session in the store, or nil when it has none.
-func sessionOf(t *testing.T, env *testkit.Env, b *testkit.Browser) *store.Session {
-	t.Helper()
-	u, _ := url.Parse(env.URL)
-	for _, c := range b.Client.Jar.Cookies(u) {
-		if c.Name == "latchkey_session" && c.Value != "" {
-			s, err := env.Store.GetSession(context.Background(), secret.Hash(c.Value))
-			if err != nil {
-				return nil
-			}
-			return &s
-		}
-	}
-	return nil
 }
 
 // enrolKey adds a key of a for the user b is signed in as and returns
