@@ -350,3 +350,38 @@ func TestDisabledAccountDoesNotSignInWithAPasskey(t *testing.T) {
 		t.Fatalf("%+v", res)
 	}
 }
+
+// Under the policy, a user without a factor may enrol a security key at
+// the sign-in instead of an authenticator app; the sign-in then finishes
+// with it.
+func TestPolicyEnrolmentWithASecurityKey(t *testing.T) {
+	env := testkit.New(t, onLocalhost, func(c *config.Config) { c.RequireSecondFactor = "everyone" })
+	alice := env.User("alice", "alice-password")
+	b := env.Browser("alice", "alice-password")
+	status, loc, _ := submit(t, b, "/login", url.Values{"username": {"alice"}, "password": {"alice-password"}, "next": {"/user/settings/account"}})
+	if status != http.StatusSeeOther || sessionOf(t, env, b) != nil {
+		t.Fatalf("password step: %d %s", status, loc)
+	}
+	_, page := get(t, b, "/login/enrol?next=/user/settings/account")
+	if !strings.Contains(page, "Use a security key or passkey instead") {
+		t.Fatal("the enrolment page offers no security key")
+	}
+	key := &passkeytest.Authenticator{Origin: origin(env)}
+	var cred *passkeytest.Credential
+	res := ceremony(t, b, "/login/enrol/webauthn", url.Values{"next": {"/user/settings/account"}}, create(t, key, &cred, passkeytest.Tweak{}))
+	if res.Status != http.StatusOK || res.Redirect != "/user/settings/account" {
+		t.Fatalf("enrol at sign-in: %+v", res)
+	}
+	s := sessionOf(t, env, b)
+	if s == nil || s.UserID != alice.ID || !slices.Equal(s.AMR, []string{"pwd", "hwk", "mfa"}) {
+		t.Fatalf("session = %+v", s)
+	}
+	if !hasEvent(t, env.Store, audit.FactorAdded, `security key "Security key"`) {
+		t.Fatal("no factor.added event")
+	}
+	// Without a pending sign-in the enrolment endpoint adds nothing.
+	fresh := env.Browser("", "")
+	if status, _, body := submit(t, fresh, "/login/enrol/webauthn/begin", nil); status != http.StatusUnauthorized {
+		t.Fatalf("enrol without a pending sign-in: %d %s", status, body)
+	}
+}
