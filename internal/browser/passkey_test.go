@@ -138,6 +138,18 @@ func (p *passkeyTab) credentials() (all, resident int) {
 	return len(creds), resident
 }
 
+// audit runs the pages' accessibility audit (pageAudit) on what the tab
+// shows, with the WebAuthn boxes visible, on a desktop and a phone.
+func (p *passkeyTab) audit(what string) {
+	p.t.Helper()
+	for _, width := range []int64{360, 1100} {
+		if err := chromedp.Do(p.ctx, chromedp.EmulateViewport(width, 800)); err != nil {
+			p.t.Fatalf("set the viewport: %v", err)
+		}
+		auditPage(p.t, p.tab, width, what)
+	}
+}
+
 func (p *passkeyTab) signOut() {
 	p.t.Helper()
 	p.click(`form.signout button[type="submit"]`)
@@ -154,6 +166,7 @@ func TestPasskeyEnrolThenSignInWithoutPassword(t *testing.T) {
 	p.goTo("/login")
 	p.signIn("alice", "alice-password")
 	p.goTo("/user/settings/security")
+	p.audit("/user/settings/security")
 	p.fill("#webauthn-name", "Laptop")
 	p.press("#webauthn-add", "/user/settings/security?done=key_added")
 	p.wantText("security page after adding", "The security key or passkey was added", "Laptop")
@@ -167,6 +180,7 @@ func TestPasskeyEnrolThenSignInWithoutPassword(t *testing.T) {
 
 	// No user name, no password: the passkey alone.
 	p.goTo("/login?next=/user/settings/account")
+	p.audit("/login")
 	p.press("#passkey-signin", "/user/settings/account")
 	if got := p.text("header.site"); !strings.Contains(got, "Signed in as alice") {
 		t.Fatalf("after the passkey sign-in the header says %q", got)
@@ -197,6 +211,7 @@ func TestSecurityKeyAsTheSecondFactor(t *testing.T) {
 	if p.session() != nil {
 		t.Fatal("a session started before the second factor")
 	}
+	p.audit("/login/factor")
 	p.press("#webauthn-factor", "/user/settings/account")
 	s := p.session()
 	if s == nil || !slices.Equal(s.AMR, []string{"pwd", "hwk", "mfa"}) || s.ACR != "urn:latchkey:acr:mfa" {
