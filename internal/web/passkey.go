@@ -180,11 +180,7 @@ func (p *Pages) webauthnRegisterFinish(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	state := p.ceremonyState(w, r, passkey.Register)
-	name := r.PostForm.Get("name")
-	if len([]rune(name)) > 100 {
-		writeJSON(w, http.StatusBadRequest, ceremonyAnswer{Error: "The name is too long: at most 100 characters."})
-		return nil
-	}
+	name := trimName(r.PostForm.Get("name"), "") // empty: package passkey names it by its kind
 	f, err := p.passkeys.FinishRegistration(r.Context(), *user, state, []byte(r.PostForm.Get(credentialField)), name)
 	if err != nil {
 		return p.refuseCeremony(w, r, user, err, passkey.Register)
@@ -406,7 +402,7 @@ func (p *Pages) webauthnEnrolFinish(w http.ResponseWriter, r *http.Request) erro
 		writeJSON(w, http.StatusConflict, ceremonyAnswer{Error: "Your account has a second factor now. Reload the page to use it."})
 		return nil
 	}
-	f, err := p.passkeys.FinishRegistration(r.Context(), *user, state, []byte(r.PostForm.Get(credentialField)), r.PostForm.Get("name"))
+	f, err := p.passkeys.FinishRegistration(r.Context(), *user, state, []byte(r.PostForm.Get(credentialField)), trimName(r.PostForm.Get("name"), ""))
 	if err != nil {
 		return p.refuseCeremony(w, r, user, err, passkey.Register)
 	}
