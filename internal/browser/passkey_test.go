@@ -2,6 +2,8 @@ package browser
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"os"
 	"slices"
@@ -12,11 +14,14 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
 
+	"latchkey/internal/admin"
 	"latchkey/internal/config"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
 	"latchkey/internal/testkit"
+	"latchkey/internal/web"
 )
 
 // Security keys and passkeys in a real Chromium, with the DevTools
@@ -150,6 +155,48 @@ func (p *passkeyTab) audit(what string) {
 	}
 }
 
+// idTokenClaims approves the consent page the tab shows, exchanges the
+// code and returns the ID token's acr and amr.
+func (p *passkeyTab) idTokenClaims(conf *oauth2.Config, state string) (string, []string) {
+	p.t.Helper()
+	p.wantText("consent page", "Authorize")
+	p.click(`button[name="decision"][value="approve"]`)
+	tok, err := conf.Exchange(context.WithoutCancel(p.t.Context()), codeFrom(p.t, p.location(), state))
+	if err != nil {
+		p.t.Fatalf("exchange: %v", err)
+	}
+	idToken, _ := tok.Extra("id_token").(string)
+	parts := strings.Split(idToken, ".")
+	if len(parts) != 3 {
+		p.t.Fatal("no ID token")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var claims struct {
+		AMR []string `json:"amr"`
+		ACR string   `json:"acr"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		p.t.Fatal(err)
+	}
+	return claims.ACR, claims.AMR
+}
+
+// client registers an application of user with an OpenID Connect scope and
+// returns its configuration, with the authorization endpoint on the host
+// name the tab uses.
+func (p *passkeyTab) client(user store.User) *oauth2.Config {
+	p.t.Helper()
+	cb := newCallback(p.t)
+	clientID, secretValue := p.env.Client(admin.NewClient{Name: "Deploys", RedirectURIs: []string{cb.URI()},
+		Scopes: "REPO_READ read:user openid", OwnerUserID: user.ID})
+	conf := oauthConfig(p.env, clientID, secretValue, cb.URI(), "REPO_READ", "openid")
+	conf.Endpoint.AuthURL = p.base + "/login/oauth/authorize"
+	return conf
+}
+
 func (p *passkeyTab) signOut() {
 	p.t.Helper()
 	p.click(`form.signout button[type="submit"]`)
@@ -160,8 +207,9 @@ func (p *passkeyTab) signOut() {
 
 func TestPasskeyEnrolThenSignInWithoutPassword(t *testing.T) {
 	env := testkit.New(t, onLocalhost)
-	env.User("alice", "alice-password")
+	alice := env.User("alice", "alice-password")
 	p := newPasskeyTab(t, env, true)
+	conf := p.client(alice)
 
 	p.goTo("/login")
 	p.signIn("alice", "alice-password")
@@ -189,18 +237,36 @@ func TestPasskeyEnrolThenSignInWithoutPassword(t *testing.T) {
 	if s == nil || !slices.Equal(s.AMR, []string{"hwk", "user", "mfa"}) || s.ACR != "urn:latchkey:acr:mfa" {
 		t.Fatalf("the passkey session = %+v", s)
 	}
+	// An application asking for a second factor gets it without a step-up.
+	p.open(conf.AuthCodeURL("st-1", oauth2.SetAuthURLParam("acr_values", "urn:latchkey:acr:mfa")))
+	if acr, amr := p.idTokenClaims(conf, "st-1"); acr != "urn:latchkey:acr:mfa" || !slices.Equal(amr, []string{"hwk", "user", "mfa"}) {
+		t.Fatalf("ID token acr %q amr %v", acr, amr)
+	}
 }
 
 func TestSecurityKeyAsTheSecondFactor(t *testing.T) {
 	env := testkit.New(t, onLocalhost)
-	env.User("bob", "bob-password")
+	bob := env.User("bob", "bob-password")
 	p := newPasskeyTab(t, env, false)
+	conf := p.client(bob)
 
 	p.goTo("/login")
 	p.signIn("bob", "bob-password")
 	p.goTo("/user/settings/security")
 	p.press("#webauthn-add", "/user/settings/security?done=key_added")
 	p.wantText("security page after adding", "Security key")
+
+	// The session is still a password one: an application asking for a
+	// second factor makes bob step up with the key.
+	p.open(conf.AuthCodeURL("st-1", oauth2.SetAuthURLParam("acr_values", "urn:latchkey:acr:mfa")))
+	if !strings.Contains(p.location(), "/login/factor") {
+		p.fail("acr_values on a password session", nil)
+	}
+	p.press("#webauthn-factor", web.ConsentPath)
+	if acr, amr := p.idTokenClaims(conf, "st-1"); acr != "urn:latchkey:acr:mfa" || !slices.Equal(amr, []string{"pwd", "hwk", "mfa"}) {
+		t.Fatalf("ID token after the step-up: acr %q amr %v", acr, amr)
+	}
+	p.goTo("/")
 	p.signOut()
 
 	p.goTo("/login?next=/user/settings/account")
