@@ -216,6 +216,7 @@ func TestPasskeyEnrolThenSignInWithoutPassword(t *testing.T) {
 	p.goTo("/user/settings/security")
 	p.audit("/user/settings/security")
 	p.fill("#webauthn-name", "Laptop")
+	p.fill("#webauthn-password", "alice-password")
 	p.press("#webauthn-add", "/user/settings/security?done=key_added")
 	p.wantText("security page after adding", "The security key or passkey was added", "Laptop")
 	if all, resident := p.credentials(); all != 1 || resident != 1 {
@@ -253,6 +254,7 @@ func TestSecurityKeyAsTheSecondFactor(t *testing.T) {
 	p.goTo("/login")
 	p.signIn("bob", "bob-password")
 	p.goTo("/user/settings/security")
+	p.fill("#webauthn-password", "bob-password")
 	p.press("#webauthn-add", "/user/settings/security?done=key_added")
 	p.wantText("security page after adding", "Security key")
 

@@ -9,6 +9,7 @@ import (
 	"latchkey/internal/audit"
 	"latchkey/internal/oauth"
 	"latchkey/internal/passkey"
+	"latchkey/internal/secret"
 	"latchkey/internal/store"
 )
 
@@ -158,10 +159,17 @@ func username(u *store.User) string {
 	return u.Username
 }
 
-// webauthnRegisterBegin starts enrolling a key for the signed-in user.
+// webauthnRegisterBegin starts enrolling a key for the signed-in user once
+// they typed their password again (field password): a passkey signs in on
+// its own and outlives a password change, so whoever took over a session
+// must not be able to plant one. A wrong password is a guess, charged to
+// the throttle as on the removal form.
 func (p *Pages) webauthnRegisterBegin(w http.ResponseWriter, r *http.Request) error {
-	user, _, err := p.signedIn(r)
+	user, session, err := p.signedIn(r)
 	if err != nil {
+		return err
+	}
+	if ok, err := p.passwordAgain(w, r, user, session); err != nil || !ok {
 		return err
 	}
 	c, err := p.passkeys.BeginRegistration(r.Context(), *user)
@@ -170,6 +178,34 @@ func (p *Pages) webauthnRegisterBegin(w http.ResponseWriter, r *http.Request) er
 	}
 	p.answerCeremony(w, c, passkey.Register)
 	return nil
+}
+
+// passwordAgain checks the password the form carries for the signed-in
+// user, throttled; when it is wrong it answers and returns false.
+func (p *Pages) passwordAgain(w http.ResponseWriter, r *http.Request, user *store.User, session *store.Session) (bool, error) {
+	account := accountName(user.Username)
+	keys := []throttleKey{pairKey(account, r), {name: "session:" + session.ID, kind: perRequester, gate: true},
+		{name: account, kind: perAccount}}
+	wait, err := p.throttle.Reserve(r.Context(), keys...)
+	if err != nil {
+		return false, err
+	}
+	if wait > 0 {
+		writeJSON(w, http.StatusTooManyRequests, ceremonyAnswer{Error: tooManyAttempts(wait)})
+		return false, nil
+	}
+	password := r.PostForm.Get("password")
+	ok := false
+	if user.PasswordHash != "" && password != "" {
+		if ok, err = secret.CheckPassword(user.PasswordHash, password); err != nil {
+			return false, errors.Join(err, p.throttle.Release(r.Context(), keys...))
+		}
+	}
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, ceremonyAnswer{Error: "That is not your password. Type your password to add a security key or passkey."})
+		return false, nil
+	}
+	return true, p.throttle.Release(r.Context(), keys...)
 }
 
 // webauthnRegisterFinish stores the key the browser made and sends the

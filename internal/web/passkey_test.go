@@ -92,7 +92,7 @@ func assert(t *testing.T, a *passkeytest.Authenticator, cred *passkeytest.Creden
 func enrolKey(t *testing.T, env *testkit.Env, b *testkit.Browser, a *passkeytest.Authenticator, name string) *passkeytest.Credential {
 	t.Helper()
 	var cred *passkeytest.Credential
-	res := ceremony(t, b, "/user/settings/security/webauthn", url.Values{"name": {name}}, create(t, a, &cred, passkeytest.Tweak{}))
+	res := ceremony(t, b, "/user/settings/security/webauthn", url.Values{"name": {name}, "password": {b.Password}}, create(t, a, &cred, passkeytest.Tweak{}))
 	if res.Status != http.StatusOK || !strings.HasPrefix(res.Redirect, "/user/settings/security?done=key_added") {
 		t.Fatalf("enrol: %+v", res)
 	}
@@ -288,6 +288,14 @@ func TestCeremonyEndpointsRefuse(t *testing.T) {
 			t.Fatalf("%v %v", resp, err)
 		}
 	})
+	t.Run("registration needs the password again", func(t *testing.T) {
+		for _, pw := range []string{"", "wrong-password"} {
+			status, _, body := submit(t, ab, "/user/settings/security/webauthn/begin", url.Values{"password": {pw}})
+			if status != http.StatusUnauthorized || !strings.Contains(body, "not your password") {
+				t.Fatalf("password %q: %d %s", pw, status, body)
+			}
+		}
+	})
 	t.Run("registration needs a session", func(t *testing.T) {
 		fresh := env.Browser("", "")
 		status, _, _ := submit(t, fresh, "/user/settings/security/webauthn/begin", nil)
@@ -297,7 +305,7 @@ func TestCeremonyEndpointsRefuse(t *testing.T) {
 	})
 	t.Run("the same key twice", func(t *testing.T) {
 		var again *passkeytest.Credential
-		res := ceremony(t, ab, "/user/settings/security/webauthn", nil, func(opts []byte) []byte {
+		res := ceremony(t, ab, "/user/settings/security/webauthn", url.Values{"password": {"alice-password"}}, func(opts []byte) []byte {
 			var o struct {
 				PublicKey struct {
 					Exclude []struct{ ID string } `json:"excludeCredentials"`
