@@ -137,7 +137,7 @@ func TestPolicyLeadsToEnrolmentAndTheAuthorizationEndpointWaits(t *testing.T) {
 	if !strings.Contains(b.location(), "/login/enrol") {
 		b.fail("after the password", nil)
 	}
-	b.wantText("enrolment", "must have a second factor")
+	b.wantText("enrolment", "needs a second factor")
 	auditPage(t, b, 1100, "/login/enrol")
 	// Past the password only: the endpoint (either dialect's path) leads
 	// back to the second step, never to the application.

@@ -28,7 +28,7 @@ func (p *Pages) authorize(w http.ResponseWriter, r *http.Request) error {
 	if user == nil || req.NeedsLogin(true, session.AuthTime, p.provider.Now()) {
 		return requireLogin(r, req)
 	}
-	if needsStepUp(req, session) {
+	if req.NeedsStepUp(session.ACR) {
 		return p.stepUp(w, r, req, user, session, r.URL.RequestURI())
 	}
 	need, err := p.provider.NeedsConsent(r.Context(), req, user.ID)
@@ -131,7 +131,7 @@ func (p *Pages) consentForm(w http.ResponseWriter, r *http.Request) error {
 	if user == nil {
 		return requireLogin(r, req)
 	}
-	if needsStepUp(req, session) {
+	if req.NeedsStepUp(session.ACR) {
 		return p.stepUp(w, r, req, user, session, r.URL.RequestURI())
 	}
 	p.render(w, r, http.StatusOK, "consent", "Authorize "+req.Client.Name, user, consentView(p.provider.Issuer(), req))
@@ -214,7 +214,7 @@ func (p *Pages) consent(w http.ResponseWriter, r *http.Request) error {
 	if user == nil {
 		return refuse(http.StatusUnauthorized, "Your sign-in has expired. Go back to the application and start again.")
 	}
-	if needsStepUp(req, session) {
+	if req.NeedsStepUp(session.ACR) {
 		return p.stepUp(w, r, req, user, session, ConsentPath+"?"+form.Encode())
 	}
 	switch r.PostForm.Get("decision") {

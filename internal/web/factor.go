@@ -65,8 +65,11 @@ const (
 	PolicyEveryone = "everyone"
 )
 
-// secondStep is what the second step added: an AMR value (TOTP's "otp";
-// "" for a recovery code, which RFC 8176 has no name for).
+// signInWith is the sign-in of a first step that proved first (its AMR)
+// and a second step by method: an AMR value (TOTP's "otp"; "" for a
+// recovery code, which RFC 8176 has no name for). Two steps add up to
+// "mfa" and the multi-factor class. Package passkey's ceremony passes
+// "hwk" (and adds "user" when the authenticator verified the user).
 func signInWith(first []string, method string) store.SignIn {
 	amr := slices.Clone(first)
 	if method != "" && !slices.Contains(amr, method) {
@@ -360,10 +363,11 @@ func (p *Pages) enrolDataFor(secretB32 string, user *store.User, action, next st
 }
 
 // issuerName is the name authenticator apps show for this server: the
-// host of the base URL.
+// host name of the base URL (without a port: the otpauth label separates
+// issuer and account with a colon).
 func (p *Pages) issuerName() string {
-	if u, err := url.Parse(p.provider.Issuer()); err == nil && u.Host != "" {
-		return "Latchkey " + u.Host
+	if u, err := url.Parse(p.provider.Issuer()); err == nil && u.Hostname() != "" {
+		return "Latchkey " + u.Hostname()
 	}
 	return "Latchkey"
 }
@@ -499,9 +503,3 @@ func trimName(s, def string) string {
 
 // quoted puts a name typed by a person in quotes for an audit detail.
 func quoted(s string) string { return fmt.Sprintf("%q", s) }
-
-// needsStepUp reports whether the session is of a lower class than the
-// request asks for (acr_values).
-func needsStepUp(req *oauth.AuthRequest, session *store.Session) bool {
-	return req.NeedsStepUp(session.ACR)
-}

@@ -239,7 +239,7 @@ func TestPolicyLeadsToEnrolmentBeforeASession(t *testing.T) {
 		t.Fatalf("factor page of a user without factor: %d", status)
 	}
 	status, body = get(t, b, "/login/enrol?next="+url.QueryEscape(back))
-	wantPage(t, "enrolment", status, body, http.StatusOK, "must have a second factor", "data:image/png;base64,")
+	wantPage(t, "enrolment", status, body, http.StatusOK, "needs a second factor", "data:image/png;base64,")
 	key := regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`).FindStringSubmatch(body)
 	if key == nil {
 		t.Fatal("no secret on the enrolment page")
@@ -428,3 +428,76 @@ func absolute(env *testkit.Env, path string) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestPromptLoginAsksForBothStepsAgain: prompt=login (and max_age) on a
+// signed-in user with a factor ask for the password and then the factor.
+func TestPromptLoginAsksForBothStepsAgain(t *testing.T) {
+	env := testkit.New(t)
+	alice := env.User("alice", "alice-password")
+	key := withTOTP(t, env, alice)
+	id, plain := env.Client(admin.NewClient{Name: "Editor", RedirectURIs: []string{redirectURI}, Scopes: "REPO_READ read:user openid"})
+	conf := oauthConfig(env, id, plain)
+	b := env.Browser("alice", "alice-password")
+	b.Code = func() string { return totpCode(t, env, key) }
+	if cb, err := b.Authorize(conf.AuthCodeURL("st")); err != nil || cb.Query().Get("code") == "" {
+		t.Fatalf("first authorization: %v %v", cb, err)
+	}
+	first := sessionOf(t, env, b)
+	for _, extra := range []string{"&prompt=login", "&max_age=0"} {
+		env.Clock.Advance(2 * mfa.Period)
+		resp, err := b.Client.Get(conf.AuthCodeURL("st") + extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if !strings.HasPrefix(loc, "/login?") {
+			t.Fatalf("%s: sent to %q, want the password", extra, loc)
+		}
+		_, loc = password(t, b, mustNext(t, loc))
+		if !strings.HasPrefix(loc, "/login/factor?") {
+			t.Fatalf("%s: after the password sent to %q, want the factor", extra, loc)
+		}
+		status, back, _ := submit(t, b, "/login/factor", url.Values{"code": {totpCode(t, env, key)}, "next": {mustNext(t, loc)}})
+		if status != http.StatusSeeOther {
+			t.Fatalf("%s: factor: %d", extra, status)
+		}
+		cb, err := b.Authorize(absolute(env, back))
+		if err != nil || cb.Query().Get("code") == "" {
+			t.Fatalf("%s: authorize after both steps: %v %v", extra, cb, err)
+		}
+		if s := sessionOf(t, env, b); s == nil || s.SID == first.SID || !s.AuthTime.After(first.AuthTime) {
+			t.Fatalf("%s: the session is not a fresh one: %+v", extra, s)
+		}
+	}
+}
+
+// TestStepUpWithoutAFactorLeadsToEnrolment: acr_values asking for a
+// second factor of a user who has none leads to setting one up, then
+// back to the request.
+func TestStepUpWithoutAFactorLeadsToEnrolment(t *testing.T) {
+	env := testkit.New(t)
+	env.User("alice", "alice-password")
+	id, plain := env.Client(admin.NewClient{Name: "Editor", RedirectURIs: []string{redirectURI}, Scopes: "REPO_READ read:user openid"})
+	conf := oauthConfig(env, id, plain)
+	b := signedIn(t, env, "alice", "alice-password")
+	resp, err := b.Client.Get(conf.AuthCodeURL("st") + "&acr_values=mfa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back := mustNext(t, resp.Header.Get("Location"))
+	status, body := get(t, b, "/login/factor?next="+url.QueryEscape(back))
+	if status != http.StatusSeeOther {
+		t.Fatalf("the factor page of a user without factor: %d", status)
+	}
+	status, body = get(t, b, "/login/enrol?next="+url.QueryEscape(back))
+	wantPage(t, "enrolment for the step-up", status, body, http.StatusOK, "needs a second factor")
+	key := regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`).FindStringSubmatch(body)[1]
+	status, _, body = submit(t, b, "/login/enrol", url.Values{"secret": {key}, "code": {totpCode(t, env, key)}, "next": {back}})
+	wantPage(t, "enrolled", status, body, http.StatusOK, "Save these codes now", "acr_values=mfa")
+	cb, err := b.Authorize(absolute(env, back))
+	if err != nil || cb.Query().Get("code") == "" {
+		t.Fatalf("authorize after the step-up: %v %v", cb, err)
+	}
+}

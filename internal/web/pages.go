@@ -121,7 +121,7 @@ var pageNames = []string{"login", "consent", "error", "home", "device", "device_
 
 // widePages hold tables and use the wider layout.
 var widePages = map[string]bool{"applications": true, "application": true, "admin_apps": true,
-	"admin_users": true, "admin_user": true, "admin_audit": true}
+	"admin_users": true, "admin_user": true, "admin_audit": true, "security": true}
 
 // Mount registers the pages that are the same in both dialects.
 func (p *Pages) Mount(rt *Router) {
