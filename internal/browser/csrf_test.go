@@ -52,7 +52,7 @@ var csrfAttacks = []csrfAttack{
 // known here, the very thing they change. The same post done right then
 // succeeds, so the checks would have seen a change.
 func TestFormsRefuseForgedPosts(t *testing.T) {
-	env := testkit.New(t)
+	env := testkit.New(t, onLocalhost) // a host name: the passkey routes are on too
 	alice := env.User("alice", "alice-password")
 	env.User("root", "root-password")
 	env.Grant("root", admin.Target{Global: true}, "SYS_ADMIN")

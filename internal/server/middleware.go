@@ -11,10 +11,11 @@ import (
 	"time"
 )
 
-// contentSecurityPolicy allows only the server's own style sheet, and no
+// contentSecurityPolicy allows only the server's own style sheet and
+// script (static/webauthn.js, which fetches only from this origin), and no
 // framing. form-action is left out on purpose: the consent form's answer is
 // a redirect to the client, which form-action would block.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 
 // commonHeaders sets the headers every response carries.
 func commonHeaders(https bool, next http.Handler) http.Handler {

@@ -14,7 +14,8 @@ import (
 )
 
 // TestPagesSendStrictHeaders: every page, signed in or not, forbids
-// framing and scripts and is not cached.
+// framing and every script but the server's own files (no inline script,
+// no eval) and is not cached.
 func TestPagesSendStrictHeaders(t *testing.T) {
 	env := testkit.New(t)
 	env.User("root", "root-password")
@@ -30,7 +31,7 @@ func TestPagesSendStrictHeaders(t *testing.T) {
 		h := resp.Header
 		csp := h.Get("Content-Security-Policy")
 		if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") ||
-			strings.Contains(csp, "script-src") {
+			!strings.Contains(csp, "script-src 'self';") || strings.Contains(csp, "unsafe") {
 			t.Errorf("%s: Content-Security-Policy %q", path, csp)
 		}
 		if h.Get("X-Frame-Options") != "DENY" || h.Get("Cache-Control") != "no-store" || h.Get("X-Content-Type-Options") != "nosniff" {

@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -36,6 +37,7 @@ import (
 	"latchkey/internal/audit"
 	"latchkey/internal/mfa"
 	"latchkey/internal/oauth"
+	"latchkey/internal/passkey"
 	"latchkey/internal/store"
 )
 
@@ -78,6 +80,7 @@ type Pages struct {
 	pages    map[string]*template.Template
 	csrfKey  []byte
 	throttle *throttle
+	passkeys *passkey.RP
 }
 
 // New loads templates and the shared CSRF key.
@@ -94,6 +97,12 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 	}
 	p := &Pages{cfg: cfg, provider: cfg.Provider, store: cfg.Store, log: cfg.Logger,
 		pages: map[string]*template.Template{}, csrfKey: key, throttle: newThrottle(cfg.Store, cfg.Provider.Now)}
+	p.passkeys, err = passkey.New(ctx, passkey.Config{BaseURL: cfg.Provider.Issuer(), Store: cfg.Store, Now: cfg.Provider.Now})
+	if errors.Is(err, passkey.ErrNoDomain) {
+		cfg.Logger.Warn("security keys and passkeys are off: " + err.Error())
+	} else if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFS,
 			"templates/layout.html", "templates/parts.html", "templates/"+name+".html")
@@ -133,6 +142,7 @@ func (p *Pages) Mount(rt *Router) {
 	rt.HandleFunc("GET "+deviceConfirmPath, p.deviceConfirm)
 	rt.HandleFunc("POST "+deviceConfirmPath, p.deviceDecide)
 	p.mountSettings(rt)
+	p.mountPasskeys(rt)
 	p.mountAdmin(rt)
 }
 
@@ -147,13 +157,16 @@ type view struct {
 	Admin   bool
 	Section string
 	Wide    bool
+	// Passkeys shows the security key and passkey buttons: the base URL
+	// has a host name (see passkey.ErrNoDomain).
+	Passkeys bool
 }
 
 // render writes a page. It buffers, so a template error becomes a clean 500.
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name, title string, user *store.User, data any) {
 	var buf bytes.Buffer
 	v := view{Title: title, User: user, CSRF: p.csrfToken(w, r), Data: data,
-		Section: section(r.URL.Path), Wide: widePages[name]}
+		Section: section(r.URL.Path), Wide: widePages[name], Passkeys: p.passkeys != nil}
 	if user != nil {
 		v.Admin = p.isAdmin(r.Context(), user.ID)
 	}

@@ -72,6 +72,9 @@ var notices = map[string]string{
 	"email_set":       "The email address was set. It counts as verified.",
 	"factor_added":    "The authenticator app was added. Sign-ins now ask for its code after your password.",
 	"factor_removed":  "The factor was removed.",
+	"key_added":       "The security key or passkey was added.",
+	"key_added_no_codes": "The security key or passkey was added. You have no recovery codes: generate them below " +
+		"and keep them somewhere safe, so that losing the key does not lock you out.",
 	"factors_reset": "Every second factor and recovery code of the user was removed, and their sessions ended. " +
 		"They sign in with their password alone (or enrol again, if the policy requires a factor).",
 }
