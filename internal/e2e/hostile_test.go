@@ -269,6 +269,7 @@ var hTables = map[string]string{
 	"user_factors":          "id, user_id, kind, name, secret, credential_id, last_step",
 	"recovery_codes":        "user_id, hash, used_at",
 	"pending_logins":        "hash, user_id, amr, expires_at",
+	"used_once":             "key, expires_at",
 }
 
 // hLeftOut are the tables the suite does not compare, on purpose (see the

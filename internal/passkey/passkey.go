@@ -300,7 +300,7 @@ func (rp *RP) BeginRegistration(ctx context.Context, u store.User) (Ceremony, er
 // a factor of u named name. It returns ErrState, ErrResponse or
 // ErrAlreadyRegistered when it refuses.
 func (rp *RP) FinishRegistration(ctx context.Context, u store.User, state string, response []byte, name string) (store.Factor, error) {
-	session, err := rp.open(state, Register, u.ID)
+	session, err := rp.open(ctx, state, Register, u.ID)
 	if err != nil {
 		return store.Factor{}, err
 	}
@@ -364,7 +364,7 @@ func (rp *RP) BeginSecondFactor(ctx context.Context, u store.User) (Ceremony, er
 // another user (ErrUnknownCredential) and a counter that went back
 // (ErrCloned).
 func (rp *RP) FinishSecondFactor(ctx context.Context, u store.User, state string, response []byte) (Result, error) {
-	session, err := rp.open(state, SecondFactor, u.ID)
+	session, err := rp.open(ctx, state, SecondFactor, u.ID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -403,7 +403,7 @@ func (rp *RP) BeginSignIn(ctx context.Context) (Ceremony, error) {
 // handle must name them. The caller must still check that the account may
 // sign in (not disabled).
 func (rp *RP) FinishSignIn(ctx context.Context, state string, response []byte) (Result, error) {
-	session, err := rp.open(state, SignIn, 0)
+	session, err := rp.open(ctx, state, SignIn, 0)
 	if err != nil {
 		return Result{}, err
 	}
@@ -536,7 +536,12 @@ func (rp *RP) begun(options any, session *webauthn.SessionData, purpose Purpose,
 
 // open returns the session data of a state sealed for purpose and userID
 // that has not expired; ErrState otherwise.
-func (rp *RP) open(state string, purpose Purpose, userID int64) (webauthn.SessionData, error) {
+//
+// A state opens once: its challenge is marked used in the store (on any
+// node), so that a captured state and answer cannot be replayed within
+// its lifetime, also for a synced passkey whose counter stays 0. A
+// finish that fails after opening needs a new begin.
+func (rp *RP) open(ctx context.Context, state string, purpose Purpose, userID int64) (webauthn.SessionData, error) {
 	box, err := base64.RawURLEncoding.DecodeString(state)
 	n := rp.aead.NonceSize()
 	if err != nil || len(box) < n+rp.aead.Overhead() {
@@ -552,6 +557,13 @@ func (rp *RP) open(state string, purpose Purpose, userID int64) (webauthn.Sessio
 	}
 	if !rp.now().Before(time.UnixMilli(s.Expires)) {
 		return webauthn.SessionData{}, fmt.Errorf("%w: it expired", ErrState)
+	}
+	err = rp.store.UseOnce(ctx, "webauthn:"+s.Session.Challenge, time.UnixMilli(s.Expires))
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return webauthn.SessionData{}, fmt.Errorf("%w: it was already used", ErrState)
+	}
+	if err != nil {
+		return webauthn.SessionData{}, fmt.Errorf("passkey: mark the challenge used: %w", err)
 	}
 	return s.Session, nil
 }

@@ -345,6 +345,24 @@ func TestZeroCounterIsNoRegression(t *testing.T) {
 	})
 }
 
+// A captured state and answer are refused the second time, even from a
+// synced passkey whose counter stays zero: the challenge is used once.
+func TestAStateAndAnswerAreUsedOnce(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		a := &passkeytest.Authenticator{Origin: base, UV: true}
+		cred, _ := f.enrol(a, f.alice)
+		cred.Fixed = true
+		c, _ := f.rp.BeginSignIn(context.Background())
+		resp, _ := a.Get(c.Options, cred, passkeytest.Tweak{})
+		if _, err := f.rp.FinishSignIn(context.Background(), c.State, resp); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.rp.FinishSignIn(context.Background(), c.State, resp); !errors.Is(err, passkey.ErrState) {
+			t.Fatalf("the replayed state and answer: %v, want ErrState", err)
+		}
+	})
+}
+
 // Of two uses of one assertion counter at once, one passes.
 func TestConcurrentUsesOfOneCounter(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {

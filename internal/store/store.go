@@ -1099,6 +1099,11 @@ type Store interface {
 	// finished or abandoned by another request).
 	DeletePendingLogin(ctx context.Context, hash string) error
 
+	// UseOnce records that key was used, until expires; ErrAlreadyExists
+	// if it was already (on any node). DeleteExpired forgets it after
+	// expires.
+	UseOnce(ctx context.Context, key string, expires time.Time) error
+
 	// AppendAudit adds an event to the audit trail and returns it with ID
 	// set. IDs grow with every append.
 	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)

@@ -62,6 +62,10 @@ var cleanupSteps = []cleanupStep{
 			SELECT name FROM throttle_counters
 			WHERE last_failed_at < CAST($1 AS BIGINT) - 900000 AND blocked_until < $1 LIMIT $2` + d.skipLocked() + `)`
 	}},
+	{"used once", func(d Dialect) string {
+		return `DELETE FROM used_once WHERE key IN (
+			SELECT key FROM used_once WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
+	}},
 	{"pending logins", func(d Dialect) string {
 		return `DELETE FROM pending_logins WHERE hash IN (
 			SELECT hash FROM pending_logins WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`

@@ -182,3 +182,9 @@ func (s *Store) DeletePendingLogin(ctx context.Context, hash string) error {
 	res, err := s.exec(ctx, `DELETE FROM pending_logins WHERE hash = $1`, hash)
 	return wrap("delete pending login", oneRow(res, err))
 }
+
+// UseOnce implements store.Store: the primary key refuses a second use.
+func (s *Store) UseOnce(ctx context.Context, key string, expires time.Time) error {
+	_, err := s.exec(ctx, `INSERT INTO used_once (key, expires_at) VALUES ($1, $2)`, key, millis(expires))
+	return wrap("use once", err)
+}

@@ -20,6 +20,18 @@ var signInTests = []test{
 	{"PendingLogins", testPendingLogins},
 	{"ClientLogoutSettingsRoundTrip", testClientLogoutSettings},
 	{"RefreshGracePeriod", testRefreshGrace},
+	{"UseOnce", testUseOnce},
+}
+
+func testUseOnce(t *testing.T, s store.Store) {
+	at := now()
+	must(t, "first use", s.UseOnce(ctx(t), "webauthn:abc", at.Add(time.Minute)))
+	wantErr(t, "second use", s.UseOnce(ctx(t), "webauthn:abc", at.Add(time.Minute)), store.ErrAlreadyExists)
+	must(t, "another key", s.UseOnce(ctx(t), "webauthn:abd", at.Add(-time.Minute)))
+	_, err := s.DeleteExpired(ctx(t), at, 100)
+	must(t, "delete expired", err)
+	must(t, "an expired key is forgotten", s.UseOnce(ctx(t), "webauthn:abd", at.Add(time.Minute)))
+	wantErr(t, "an unexpired key is kept", s.UseOnce(ctx(t), "webauthn:abc", at.Add(time.Minute)), store.ErrAlreadyExists)
 }
 
 func testSignInRoundTrip(t *testing.T, s store.Store) {
