@@ -1110,13 +1110,15 @@ type Store interface {
 
 	// --- Back-channel logout (issue 15; package logout owns this block) ---
 
-	// LogoutTargets returns the clients a user's token families were
-	// granted to that have a BackchannelLogoutURI, each once, by client
-	// ID: the families of session sid (TokenFamily.SignIn.SID == sid), or
-	// every family of the user when sid is "". Every stored family counts,
-	// revoked or not (a revoked family's relying party may still hold a
-	// session), so callers may ask before or after revoking.
-	LogoutTargets(ctx context.Context, userID int64, sid string) ([]Client, error)
+	// LogoutTargets returns, once each and ordered by client ID then SID,
+	// the (client, SID) pairs of the user's token families whose client
+	// has a BackchannelLogoutURI: of the families of session sid
+	// (TokenFamily.SignIn.SID == sid), or of every family of the user
+	// when sid is "" (then SID is each family's, "" for a family made
+	// without a session ID). Every stored family counts, revoked or not
+	// (a revoked family's relying party may still hold a session), so
+	// callers may ask before or after revoking.
+	LogoutTargets(ctx context.Context, userID int64, sid string) ([]LogoutTarget, error)
 	// EnqueueLogouts stores logout deliveries in one transaction, pending
 	// with their NextAttemptAt, and returns them with IDs set. Only
 	// ClientID, Subject, SID, JTI, NextAttemptAt and CreatedAt are taken
@@ -1139,6 +1141,13 @@ type Store interface {
 	// logout deliveries last attempted before before, and returns how
 	// many it deleted.
 	PruneLogouts(ctx context.Context, before time.Time, batch int) (int, error)
+}
+
+// LogoutTarget is a client to send a logout token to, and the session
+// (sid claim) the token is about; "" for none.
+type LogoutTarget struct {
+	Client Client
+	SID    string
 }
 
 // LogoutDelivery is one OpenID Connect back-channel logout token to POST

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"latchkey/internal/store"
@@ -33,18 +34,42 @@ func scanLogout(r rowScanner) (store.LogoutDelivery, error) {
 }
 
 // LogoutTargets implements store.Store.
-func (s *Store) LogoutTargets(ctx context.Context, userID int64, sid string) ([]store.Client, error) {
+func (s *Store) LogoutTargets(ctx context.Context, userID int64, sid string) ([]store.LogoutTarget, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT `+clientColumns+` FROM clients
-		WHERE backchannel_logout_uri <> '' AND id IN (SELECT client_id FROM token_families
-			WHERE user_id = $1 AND ($2 = '' OR sid = $2))
-		ORDER BY id`, userID, sid)
+	rows, err := s.readRows(ctx, `SELECT `+prefixed("c.", clientColumns)+`, f.sid FROM clients c
+		JOIN (SELECT DISTINCT client_id, sid FROM token_families WHERE user_id = $1 AND ($2 = '' OR sid = $2)) f
+			ON f.client_id = c.id
+		WHERE c.backchannel_logout_uri <> ''
+		ORDER BY c.id, f.sid`, userID, sid)
 	if err != nil {
 		return nil, wrap("logout targets", err)
 	}
-	out, err := collect(rows, scanClient)
+	out, err := collect(rows, func(r rowScanner) (store.LogoutTarget, error) {
+		var t store.LogoutTarget
+		var err error
+		t.Client, err = scanClient(withTail{r, &t.SID})
+		return t, err
+	})
 	return out, wrap("logout targets", err)
+}
+
+// withTail scans the columns of a row scanner's reader followed by more
+// destinations.
+type withTail struct {
+	r    rowScanner
+	tail any
+}
+
+func (w withTail) Scan(dest ...any) error { return w.r.Scan(append(dest, w.tail)...) }
+
+// prefixed qualifies every column of a column list with a table alias.
+func prefixed(alias, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, p := range parts {
+		parts[i] = alias + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // EnqueueLogouts implements store.Store.

@@ -39,10 +39,10 @@ func mkSignedInFamily(t *testing.T, s store.Store, userID int64, clientID, sid s
 	return iss.Family
 }
 
-func clientIDs(cs []store.Client) []string {
+func clientIDs(ts []store.LogoutTarget) []string {
 	ids := []string{}
-	for _, c := range cs {
-		ids = append(ids, c.ID)
+	for _, t := range ts {
+		ids = append(ids, t.Client.ID+"/"+t.SID)
 	}
 	return ids
 }
@@ -58,18 +58,19 @@ func testLogoutTargets(t *testing.T, s store.Store) {
 	f := mkSignedInFamily(t, s, alice.ID, "b", "s1")
 	mkSignedInFamily(t, s, alice.ID, "quiet", "s1")
 	mkSignedInFamily(t, s, alice.ID, "c", "s2")
+	mkSignedInFamily(t, s, alice.ID, "a", "") // made without a session ID
 	mkSignedInFamily(t, s, bob.ID, "c", "s1") // another user's family of the same sid
 	must(t, "revoke family", s.RevokeFamily(ctx(t), f.ID, now()))
 
 	got, err := s.LogoutTargets(ctx(t), alice.ID, "s1")
 	must(t, "targets of s1", err)
-	same(t, "targets of s1", clientIDs(got), []string{"a", "b"})
-	if got[0].BackchannelLogoutURI != "https://a.example.com/bcl" {
+	same(t, "targets of s1", clientIDs(got), []string{"a/s1", "b/s1"})
+	if got[0].Client.BackchannelLogoutURI != "https://a.example.com/bcl" {
 		t.Errorf("target a: %+v", got[0])
 	}
 	got, err = s.LogoutTargets(ctx(t), alice.ID, "")
 	must(t, "targets of alice", err)
-	same(t, "targets of alice", clientIDs(got), []string{"a", "b", "c"})
+	same(t, "targets of alice", clientIDs(got), []string{"a/", "a/s1", "b/s1", "c/s2"})
 	got, err = s.LogoutTargets(ctx(t), alice.ID, "nope")
 	must(t, "targets of an unknown sid", err)
 	same(t, "targets of an unknown sid", clientIDs(got), []string{})
