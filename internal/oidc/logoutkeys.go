@@ -54,4 +54,3 @@ func (k *Keys) VerifyOwn(ctx context.Context, token string, out any) error {
 	}
 	return fmt.Errorf("%w: no published key %q for %s", ErrNotOurs, h.KeyID, h.Algorithm)
 }
-

@@ -34,6 +34,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/audit"
+	"latchkey/internal/logout"
 	"latchkey/internal/oauth"
 	"latchkey/internal/store"
 )
@@ -61,6 +62,9 @@ type Config struct {
 	Logger                 *slog.Logger
 	// Emails verifies the addresses people set on their own accounts.
 	Emails *admin.EmailChanges
+	// Logout checks RP-initiated logout requests and queues back-channel
+	// logout tokens when a session ends; nil: no end-session endpoint.
+	Logout *logout.Service
 }
 
 // Pages serves the HTML pages.
@@ -101,7 +105,8 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 
 // pageNames are the templates in templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "consent", "error", "home", "device", "device_done", "confirm",
-	"applications", "application", "secret", "account", "verify_email", "admin_apps", "admin_users", "admin_user", "admin_audit"}
+	"applications", "application", "secret", "account", "verify_email", "admin_apps", "admin_users", "admin_user", "admin_audit",
+	"logout_confirm", "signed_out"}
 
 // widePages hold tables and use the wider layout.
 var widePages = map[string]bool{"applications": true, "application": true, "admin_apps": true,
@@ -115,6 +120,7 @@ func (p *Pages) Mount(rt *Router) {
 	rt.HandleFunc("GET /login", p.loginForm)
 	rt.HandleFunc("POST /login", p.login)
 	rt.HandleFunc("POST /logout", p.logout)
+	rt.HandleFunc("POST "+EndSessionConfirmPath, p.endSessionConfirm)
 	rt.HandleFunc("GET "+ConsentPath, p.consentForm)
 	rt.HandleFunc("POST "+ConsentPath, p.consent)
 	rt.HandleFunc("GET "+oauth.DevicePath, p.deviceForm)
