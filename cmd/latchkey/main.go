@@ -36,6 +36,7 @@ Usage:
   latchkey user sign-out --username U         end every session, revoke every application's tokens
   latchkey client list | client suspend|reinstate|delete --client-id ID
   latchkey client device-grant --client-id ID --on|--off   allow or refuse the device grant (RFC 8628)
+  latchkey client trust --client-id ID --on|--off         a trusted first-party application: no consent page
   latchkey tokens list --user U | tokens revoke --user U [--client-id ID]
   latchkey registration token create [--label L] [--expires 720h]
                                               issue an initial access token for --registration token
@@ -99,6 +100,7 @@ func commands() map[string]*command {
 		"client reinstate":       clientSuspendCommand(false),
 		"client delete":          clientDeleteCommand(),
 		"client device-grant":    clientDeviceGrantCommand(),
+		"client trust":           clientTrustCommand(),
 		"tokens list":            tokensListCommand(),
 		"tokens revoke":          tokensRevokeCommand(),
 		"keys list":              keysListCommand(),

@@ -258,3 +258,29 @@ func lookupUsername(ctx context.Context, e *cmdEnv, username string) (store.User
 	}
 	return u, err
 }
+
+// clientTrustCommand marks a client a trusted first-party application or
+// takes the mark away (admin.SetClientTrusted): its users are then not
+// asked to consent.
+func clientTrustCommand() *command {
+	var id string
+	var on, off bool
+	return &command{
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&id, "client-id", "", "client ID (required)")
+			fs.BoolVar(&on, "on", false, "trust it: its users are not shown the consent page")
+			fs.BoolVar(&off, "off", false, "ask its users for consent again")
+		},
+		run: func(ctx context.Context, e *cmdEnv) error {
+			if on == off {
+				return errors.New("give exactly one of --on and --off")
+			}
+			c, err := admin.SetClientTrusted(ctx, e.store, id, on)
+			if err != nil {
+				return err
+			}
+			return e.emit(map[string]any{"client_id": c.ID, "trusted": c.Trusted},
+				"client "+c.ID+": trusted "+map[bool]string{true: "on", false: "off"}[on])
+		},
+	}
+}

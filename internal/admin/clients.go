@@ -143,3 +143,26 @@ func SetDeviceGrant(ctx context.Context, st store.Store, id string, on bool) (st
 
 // HasDeviceGrant reports whether c may use the device authorization grant.
 func HasDeviceGrant(c store.Client) bool { return slices.Contains(c.GrantTypes, oauth.GrantDeviceCode) }
+
+// SetClientTrusted marks a client a trusted first-party application (its
+// users are not asked to consent; oauth.IsTrusted) or takes the mark
+// away. Only a confidential client an administrator or a user registered
+// can be trusted: a public, self-registered or metadata-document client
+// is refused.
+func SetClientTrusted(ctx context.Context, st store.Store, id string, trusted bool) (store.Client, error) {
+	c, err := st.UpdateClient(ctx, id, func(c store.Client) (store.Client, error) {
+		c.Trusted = trusted
+		if trusted && !oauth.IsTrusted(c) {
+			return c, invalid("only a confidential client registered by an administrator or a user can be trusted; %s is public or registered itself", id)
+		}
+		return c, nil
+	})
+	if err != nil {
+		var ae *Error
+		if errors.As(err, &ae) {
+			return store.Client{}, err
+		}
+		return store.Client{}, clientError("change", id, err)
+	}
+	return c, nil
+}

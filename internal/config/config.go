@@ -24,14 +24,17 @@ import (
 
 // Config is the whole configuration of a Latchkey process.
 type Config struct {
-	Listen                string
-	BaseURL               string
-	DB                    string
-	DataDir               string
-	SkipBaseURLHTTPS      bool
-	SkipRedirectURLHTTPS  bool
-	AccessTokenTTL        time.Duration
-	RefreshTokenTTL       time.Duration
+	Listen               string
+	BaseURL              string
+	DB                   string
+	DataDir              string
+	SkipBaseURLHTTPS     bool
+	SkipRedirectURLHTTPS bool
+	AccessTokenTTL       time.Duration
+	RefreshTokenTTL      time.Duration
+	// RefreshGracePeriod is how long after a rotation the refresh token it
+	// replaced is still answered instead of revoking its grant (0: off).
+	RefreshGracePeriod    time.Duration
 	CodeTTL               time.Duration
 	SessionTTL            time.Duration
 	ShutdownTimeout       time.Duration
@@ -200,7 +203,10 @@ const (
 
 	DefaultListen  = "127.0.0.1:8080"
 	DefaultBaseURL = "http://localhost:8080"
-	DefaultDataDir = "data"
+	// MaxRefreshGracePeriod bounds --refresh-grace-period: long enough for
+	// a retry or a second tab, short enough to keep reuse detection.
+	MaxRefreshGracePeriod = time.Minute
+	DefaultDataDir        = "data"
 )
 
 // env reads LATCHKEY_<name>.
@@ -284,6 +290,8 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 		"allow a plain-http base URL that is not loopback: for development only (env LATCHKEY_SKIP_BASE_URL_HTTPS_REQUIREMENT)")
 	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", envDuration("ACCESS_TOKEN_TTL", time.Hour), "access token lifetime (env LATCHKEY_ACCESS_TOKEN_TTL)")
 	fs.DurationVar(&c.RefreshTokenTTL, "refresh-token-ttl", envDuration("REFRESH_TOKEN_TTL", 90*24*time.Hour), "refresh token lifetime (env LATCHKEY_REFRESH_TOKEN_TTL)")
+	fs.DurationVar(&c.RefreshGracePeriod, "refresh-grace-period", envDuration("REFRESH_GRACE_PERIOD", 0),
+		"for this long after a rotation, the refresh token it replaced gets new tokens instead of revoking the grant (a retry, a second tab); 0 (default) off, at most 60s (env LATCHKEY_REFRESH_GRACE_PERIOD)")
 	fs.DurationVar(&c.CodeTTL, "code-ttl", envDuration("CODE_TTL", time.Minute), "authorization code lifetime, at most 10m (env LATCHKEY_CODE_TTL)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", envDuration("SESSION_TTL", 12*time.Hour), "browser session lifetime (env LATCHKEY_SESSION_TTL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 15*time.Second), "how long to drain requests on SIGTERM (env LATCHKEY_SHUTDOWN_TIMEOUT)")
@@ -578,6 +586,9 @@ func (c *Config) ValidateServe() ([]string, error) {
 	}
 	if c.SkipRedirectURLHTTPS {
 		warnings = append(warnings, "INSECURE: plain-http redirect URIs are allowed (--skip-redirect-url-https-requirement); never run this in production")
+	}
+	if c.RefreshGracePeriod < 0 || c.RefreshGracePeriod > MaxRefreshGracePeriod {
+		return nil, fmt.Errorf("--refresh-grace-period must be between 0 and %s", MaxRefreshGracePeriod)
 	}
 	if c.CodeTTL > 10*time.Minute {
 		return nil, errors.New("code lifetime must be at most 10m")

@@ -17,6 +17,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/oauth"
+	"latchkey/internal/store"
 	"latchkey/internal/testkit"
 )
 
@@ -231,7 +232,7 @@ func newBenchNode(b *testing.B) *benchNode {
 // issueCode creates an authorization code the way the consent page does,
 // without the browser.
 func (n *benchNode) issueCode(b *testing.B) string {
-	target, err := n.env.Server.Provider.IssueCode(context.Background(), n.authReq, n.userID, n.env.Clock.Now())
+	target, err := n.env.Server.Provider.IssueCode(context.Background(), n.authReq, n.userID, n.env.Clock.Now(), store.SignIn{})
 	if err != nil {
 		b.Fatalf("issue code: %v", err)
 	}

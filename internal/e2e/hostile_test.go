@@ -204,7 +204,7 @@ func (f *hFixture) issue(t *testing.T, user store.User, scopes string) string {
 	if err != nil {
 		t.Fatalf("authorize %q: %v", scopes, err)
 	}
-	target, err := p.IssueCode(ctx, req, user.ID, f.env.Clock.Now())
+	target, err := p.IssueCode(ctx, req, user.ID, f.env.Clock.Now(), store.SignIn{})
 	if err != nil {
 		t.Fatalf("issue code: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"latchkey/internal/config"
 	"latchkey/internal/oauth"
 	"latchkey/internal/secret"
+	"latchkey/internal/store"
 	"latchkey/internal/testkit"
 )
 
@@ -116,7 +117,7 @@ func (n *rsNode) codeTokens(t *testing.T, userID int64, scopes string) *oauth2.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, err := p.IssueCode(ctx, req, userID, n.env.Clock.Now())
+	target, err := p.IssueCode(ctx, req, userID, n.env.Clock.Now(), store.SignIn{})
 	if err != nil {
 		t.Fatal(err)
 	}

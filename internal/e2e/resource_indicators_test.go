@@ -107,7 +107,7 @@ func (n *rsNode) codeToken(t *testing.T, user store.User, scopes string, authori
 	if err != nil {
 		t.Fatalf("authorize: %v", err)
 	}
-	target, err := p.IssueCode(ctx, req, user.ID, n.env.Clock.Now())
+	target, err := p.IssueCode(ctx, req, user.ID, n.env.Clock.Now(), store.SignIn{})
 	if err != nil {
 		t.Fatal(err)
 	}

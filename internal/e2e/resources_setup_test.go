@@ -57,7 +57,7 @@ func (n *rsNode) token(t *testing.T, user store.User, scopes string) string {
 	if err != nil {
 		t.Fatalf("authorize %s for %q: %v", user.Username, scopes, err)
 	}
-	target, err := p.IssueCode(ctx, req, user.ID, n.env.Clock.Now())
+	target, err := p.IssueCode(ctx, req, user.ID, n.env.Clock.Now(), store.SignIn{})
 	if err != nil {
 		t.Fatalf("issue code: %v", err)
 	}

@@ -52,6 +52,10 @@ type AuthRequest struct {
 	ChallengeMethod string // S256 or plain; empty without PKCE
 	Nonce           string
 	Prompt          []string
+	// ACR is the authentication class the request asks for with
+	// acr_values (OpenID Connect Core §3.1.2.1): ACRMultiFactor when it
+	// names it (or its alias "mfa"), else "" (any sign-in will do).
+	ACR string
 	// MaxAge is the max_age parameter (OpenID Connect Core §3.1.2.1): the
 	// longest time since the user last signed in; negative when absent.
 	MaxAge time.Duration
@@ -132,7 +136,7 @@ func (p *Provider) ValidateAuthorize(ctx context.Context, params Params) (*AuthR
 		return e
 	}
 	for _, check := range []func(*AuthRequest, Params) *Error{
-		checkUnsupported, checkResponseType, checkScopes, checkPKCE, checkPrompt, checkNonce, checkMaxAge,
+		checkUnsupported, checkResponseType, checkScopes, checkPKCE, checkPrompt, checkNonce, checkMaxAge, checkACR,
 	} {
 		if e := check(req, params); e != nil {
 			return nil, req.Fail(e)
@@ -296,11 +300,15 @@ func (p *Provider) ErrorRedirectURL(e *RedirectError) string {
 	return appendQuery(e.RedirectURI, q)
 }
 
-// NeedsConsent reports whether the user must be asked: prompt=consent, or
-// no remembered consent that covers the requested scopes.
+// NeedsConsent reports whether the user must be asked: prompt=consent, or,
+// unless the client is trusted (IsTrusted), no remembered consent that
+// covers the requested scopes and resources.
 func (p *Provider) NeedsConsent(ctx context.Context, req *AuthRequest, userID int64) (bool, error) {
 	if req.HasPrompt(PromptConsent) {
 		return true, nil
+	}
+	if IsTrusted(req.Client) {
+		return false, nil
 	}
 	c, err := p.store.GetConsent(ctx, userID, req.Client.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -358,8 +366,14 @@ func (p *Provider) RememberConsent(ctx context.Context, req *AuthRequest, userID
 }
 
 // IssueCode creates a single-use authorization code bound to the request
-// and the user, and returns the redirect URI that carries it.
-func (p *Provider) IssueCode(ctx context.Context, req *AuthRequest, userID int64, authTime time.Time) (string, error) {
+// and the user, and returns the redirect URI that carries it. signIn is
+// what the user's session signed in with; the code, its grant and its ID
+// tokens carry it (sid, amr, acr).
+func (p *Provider) IssueCode(ctx context.Context, req *AuthRequest, userID int64, authTime time.Time, signIn store.SignIn) (string, error) {
+	if req.ACR == ACRMultiFactor && signIn.ACR != ACRMultiFactor {
+		// The pages step up before they issue; this is the last guard.
+		return "", fmt.Errorf("authorize: a code for %s from a sign-in of class %q", req.ACR, signIn.ACR)
+	}
 	code := secret.New(secret.CodePrefix)
 	now := p.cfg.Now()
 	err := p.store.CreateAuthCode(ctx, store.AuthCode{
@@ -376,6 +390,7 @@ func (p *Provider) IssueCode(ctx context.Context, req *AuthRequest, userID int64
 		CreatedAt:       now,
 		ExpiresAt:       now.Add(p.cfg.CodeTTL),
 		Resources:       req.Resources,
+		SignIn:          signIn,
 	})
 	if err != nil {
 		return "", fmt.Errorf("authorize: store code: %w", err)
@@ -385,4 +400,44 @@ func (p *Provider) IssueCode(ctx context.Context, req *AuthRequest, userID int64
 		q.Set("state", req.State)
 	}
 	return appendQuery(req.RedirectURI, q), nil
+}
+
+// Authentication classes (the acr claim; OpenID Connect Core §2): what
+// a sign-in proved. Latchkey names two.
+const (
+	ACRPassword    = "urn:latchkey:acr:pwd" // one factor: a password
+	ACRMultiFactor = "urn:latchkey:acr:mfa" // a second factor, or a passkey that verified the user
+)
+
+// ACRValuesSupported lists the classes acr_values may ask for, for
+// discovery.
+func ACRValuesSupported() []string { return []string{ACRPassword, ACRMultiFactor} }
+
+// checkACR reads acr_values: a space-separated list of classes in order
+// of preference (OpenID Connect Core §3.1.2.1), voluntary. Asking for
+// ACRMultiFactor (or "mfa") anywhere in it makes the pages require a
+// second factor of the session, stepping up if need be; other values,
+// known or not, ask for nothing more than a sign-in.
+func checkACR(req *AuthRequest, params Params) *Error {
+	for _, v := range strings.Fields(params.Get("acr_values")) {
+		if v == ACRMultiFactor || v == "mfa" {
+			req.ACR = ACRMultiFactor
+		}
+	}
+	return nil
+}
+
+// NeedsStepUp reports whether a session whose sign-in was of class acr
+// falls short of what the request asks for.
+func (r *AuthRequest) NeedsStepUp(acr string) bool {
+	return r.ACR == ACRMultiFactor && acr != ACRMultiFactor
+}
+
+// IsTrusted reports whether c is a trusted first-party application, whose
+// users are not asked to consent (the grant is recorded as any other): an
+// administrator marked it, and it is confidential and registered by an
+// administrator or a user, never public or self-registered, so that no
+// one can make a client trusted by registering it.
+func IsTrusted(c store.Client) bool {
+	return c.Trusted && !c.Public && c.Origin == store.OriginAdmin && c.SecretHash != ""
 }

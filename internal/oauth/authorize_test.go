@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"latchkey/internal/store"
 )
 
 // authorizeCase is one authorization request (RFC 6749 §4.1.1). Exactly
@@ -260,7 +262,7 @@ func TestIssueCodeRedirect(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw, err := h.p.IssueCode(context.Background(), req, h.alice.ID, h.clock.Now())
+			raw, err := h.p.IssueCode(context.Background(), req, h.alice.ID, h.clock.Now(), store.SignIn{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -205,14 +205,15 @@ func (p *Provider) LookupDevice(ctx context.Context, userCode string) (*DeviceRe
 	return &DeviceRequest{Code: d, Client: client, Servers: t.external}, nil
 }
 
-// DecideDevice records the person's answer to a pending device authorization.
-func (p *Provider) DecideDevice(ctx context.Context, req *DeviceRequest, userID int64, authTime time.Time, approve bool) error {
+// DecideDevice records the person's answer to a pending device
+// authorization; signIn is what their session signed in with.
+func (p *Provider) DecideDevice(ctx context.Context, req *DeviceRequest, userID int64, authTime time.Time, signIn store.SignIn, approve bool) error {
 	now := p.cfg.Now()
 	_, err := p.store.UpdateDeviceCode(ctx, req.Code.Hash, now, func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
 		if d.Status != store.DevicePending || !now.Before(d.ExpiresAt) {
 			return d, nil, ErrUnknownUserCode
 		}
-		d.Status, d.UserID, d.AuthTime = store.DeviceDenied, userID, authTime
+		d.Status, d.UserID, d.AuthTime, d.SignIn = store.DeviceDenied, userID, authTime, signIn
 		if approve {
 			d.Status = store.DeviceApproved
 		}
@@ -260,7 +261,8 @@ func (g deviceGrant) handle(ctx context.Context, client store.Client, params Par
 		return nil, outcome
 	}
 	resp := g.p.response(draw, is.access)
-	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{ClientID: client.ID, UserID: d.UserID, Scopes: d.Scopes, AuthTime: d.AuthTime})
+	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{ClientID: client.ID, UserID: d.UserID, Scopes: d.Scopes,
+		AuthTime: d.AuthTime, SignIn: d.SignIn})
 }
 
 // holder reads the user who answered the device authorization, if anyone
@@ -305,7 +307,7 @@ func (g deviceGrant) poll(client store.Client, d store.DeviceCode, h holder, dra
 	}
 	d.Status = store.DeviceConsumed
 	iss := &store.Issue{Family: store.TokenFamily{Scopes: d.Scopes, AuthTime: d.AuthTime, CreatedAt: now, Lineage: draw.lineage,
-		Resources: d.Resources}, Tokens: toks}
+		Resources: d.Resources, SignIn: d.SignIn}, Tokens: toks}
 	return d, iss, nil
 }
 

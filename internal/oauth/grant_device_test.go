@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"latchkey/internal/store"
 )
 
 // startDevice asks the device authorization endpoint for a code as the
@@ -41,7 +43,7 @@ func (h *harness) decide(userCode string, user int64, approve bool) error {
 	if err != nil {
 		return err
 	}
-	return h.p.DecideDevice(ctx, req, user, h.clock.Now(), approve)
+	return h.p.DecideDevice(ctx, req, user, h.clock.Now(), store.SignIn{}, approve)
 }
 
 // deviceStep is one thing that happens to a device authorization: the
@@ -225,10 +227,10 @@ func TestLookupDevice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.p.DecideDevice(context.Background(), req, h.alice.ID, h.clock.Now(), false); err != nil {
+		if err := h.p.DecideDevice(context.Background(), req, h.alice.ID, h.clock.Now(), store.SignIn{}, false); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.p.DecideDevice(context.Background(), req, h.alice.ID, h.clock.Now(), true); !errors.Is(err, ErrUnknownUserCode) {
+		if err := h.p.DecideDevice(context.Background(), req, h.alice.ID, h.clock.Now(), store.SignIn{}, true); !errors.Is(err, ErrUnknownUserCode) {
 			t.Fatalf("second answer: %v, want ErrUnknownUserCode", err)
 		}
 		if _, err := h.p.LookupDevice(context.Background(), d.UserCode); !errors.Is(err, ErrUnknownUserCode) {
@@ -245,7 +247,7 @@ func TestLookupDevice(t *testing.T) {
 		if _, err := h.p.LookupDevice(context.Background(), d.UserCode); !errors.Is(err, ErrUnknownUserCode) {
 			t.Fatalf("lookup of an expired code: %v", err)
 		}
-		if err := h.p.DecideDevice(context.Background(), req, h.alice.ID, h.clock.Now(), true); !errors.Is(err, ErrUnknownUserCode) {
+		if err := h.p.DecideDevice(context.Background(), req, h.alice.ID, h.clock.Now(), store.SignIn{}, true); !errors.Is(err, ErrUnknownUserCode) {
 			t.Fatalf("answer to an expired code: %v", err)
 		}
 	})

@@ -45,7 +45,7 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 		}
 		return store.Issue{
 			Family: store.TokenFamily{Scopes: ac.Scopes, AuthTime: ac.AuthTime, Nonce: ac.Nonce, CreatedAt: now,
-				Lineage: draw.lineage, Resources: ac.Resources},
+				Lineage: draw.lineage, Resources: ac.Resources, SignIn: ac.SignIn},
 			Tokens: toks,
 		}, nil
 	})
@@ -66,6 +66,7 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 	resp := g.p.response(draw, is.access)
 	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{
 		ClientID: client.ID, UserID: fam.UserID, Scopes: fam.Scopes, AuthTime: fam.AuthTime, Nonce: fam.Nonce,
+		SignIn: fam.SignIn,
 	})
 }
 
@@ -113,8 +114,7 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 	if err != nil {
 		return nil, err
 	}
-	hash := secret.Hash(refresh)
-	pre, h, err := g.holder(ctx, hash)
+	pre, h, err := g.holder(ctx, refresh)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,9 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 	}
 	now := g.p.cfg.Now()
 	draw := drawRotation(refresh)
-	iss, err := g.p.store.RotateRefreshToken(ctx, presentedRefresh(refresh, client.ID), now, func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
+	presented := presentedRefresh(refresh, client.ID)
+	presented.Grace = g.p.cfg.RefreshGrace
+	iss, err := g.p.store.RotateRefreshToken(ctx, presented, now, func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
 		if err := g.check(fam, old, h, now); err != nil {
 			return store.Issue{}, err
 		}
@@ -163,14 +165,29 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 	resp := g.p.response(draw, is.access)
 	return resp, g.p.withIDToken(ctx, resp, IDTokenRequest{
 		ClientID: client.ID, UserID: iss.Family.UserID, Scopes: is.scopes, AuthTime: iss.Family.AuthTime,
+		SignIn: iss.Family.SignIn,
 	})
 }
 
 // holder reads the user of the token's family, with the token, before the
 // rotation. A family's user never changes; an unknown token has no user
 // and is refused by the rotation itself.
-func (g refreshGrant) holder(ctx context.Context, hash string) (store.Bearer, holder, error) {
+//
+// With a grace period, a token that is not stored (rotated away) but is
+// the one its family's last rotation replaced stands for the family's
+// current refresh token: what the rotation will give the callback.
+func (g refreshGrant) holder(ctx context.Context, refresh string) (store.Bearer, holder, error) {
+	hash := secret.Hash(refresh)
 	b, err := g.p.store.GetBearer(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) && g.p.cfg.RefreshGrace > 0 {
+		if handle, ok := secret.RefreshHandle(refresh); ok {
+			tok, fam, cerr := g.p.store.GetCurrentRefresh(ctx, secret.Lineage(handle))
+			if cerr == nil && fam.PreviousRefresh == hash {
+				h, err := g.p.readHolder(ctx, fam.UserID)
+				return store.Bearer{Token: tok, Family: fam}, h, err
+			}
+		}
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Bearer{}, holder{}, nil
 	}

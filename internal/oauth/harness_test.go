@@ -230,7 +230,7 @@ func (h *harness) code(user store.User, query string) string {
 	if err != nil {
 		h.t.Fatalf("authorization request %q refused: %v", query, err)
 	}
-	back, err := h.p.IssueCode(context.Background(), req, user.ID, h.clock.Now().Add(-time.Minute))
+	back, err := h.p.IssueCode(context.Background(), req, user.ID, h.clock.Now().Add(-time.Minute), store.SignIn{})
 	if err != nil {
 		h.t.Fatalf("issue code: %v", err)
 	}

@@ -32,8 +32,12 @@ type Config struct {
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
 	CodeTTL         time.Duration // at most 10 minutes
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// RefreshGrace is the refresh grace period (store.Presented.Grace):
+	// zero, the default, revokes a grant at the first reuse of a rotated
+	// refresh token.
+	RefreshGrace time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
 	// IDTokens signs ID tokens for grants that include the openid scope;
 	// nil disables OpenID Connect.
 	IDTokens IDTokenIssuer
@@ -58,6 +62,9 @@ type IDTokenRequest struct {
 	AuthTime    time.Time
 	Nonce       string // empty on refresh (OpenID Connect Core §12.2)
 	AccessToken string // for at_hash
+	// SignIn is what the session that authorized the grant signed in
+	// with: sid, amr and acr of the ID token (zero: none of them).
+	SignIn store.SignIn
 }
 
 // Defaults for token lifetimes.

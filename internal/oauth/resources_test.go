@@ -320,7 +320,7 @@ func TestClientCredentialsAndDeviceGrantsTakeResources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.p.DecideDevice(ctx, req, h.alice.ID, h.clock.Now(), true); err != nil {
+	if err := h.p.DecideDevice(ctx, req, h.alice.ID, h.clock.Now(), store.SignIn{}, true); err != nil {
 		t.Fatal(err)
 	}
 	h.clock.Advance(10 * time.Second)
@@ -381,4 +381,72 @@ func FuzzResourceParameters(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRefreshGracePeriod: with a grace period, the refresh token a
+// rotation just replaced is answered (new tokens, the grant kept, the
+// first answer's tokens live); after it, or without one, it revokes.
+func TestRefreshGracePeriod(t *testing.T) {
+	h := newHarness(t)
+	h.p = New(Config{Store: h.st, Issuer: testIssuer, Now: h.clock.Now, IDTokens: h.idTokens, Logger: h.p.log, RefreshGrace: 10 * time.Second})
+	first := h.grant(h.alice, "REPO_READ")
+	second := wantTokens(t, h.refresh(first.RefreshToken, ""))
+	h.clock.Advance(3 * time.Second)
+	retry := wantTokens(t, h.refresh(first.RefreshToken, ""))
+	for _, tok := range []string{second.AccessToken, retry.AccessToken} {
+		if !h.accessLive(tok) {
+			t.Fatal("an access token of the grace answer or of the rotation is not live")
+		}
+	}
+	// Both refresh tokens of the current generation rotate on.
+	third := wantTokens(t, h.refresh(retry.RefreshToken, ""))
+	h.clock.Advance(11 * time.Second)
+	wantError(t, h.refresh(first.RefreshToken, ""), http.StatusBadRequest, CodeInvalidGrant)
+	if h.accessLive(third.AccessToken) {
+		t.Fatal("a reuse after the grace period left the grant live")
+	}
+	// Without a grace period the first reuse revokes.
+	h2 := newHarness(t)
+	g := h2.grant(h2.alice, "REPO_READ")
+	next := wantTokens(t, h2.refresh(g.RefreshToken, ""))
+	wantError(t, h2.refresh(g.RefreshToken, ""), http.StatusBadRequest, CodeInvalidGrant)
+	if h2.accessLive(next.AccessToken) {
+		t.Fatal("reuse without a grace period left the grant live")
+	}
+}
+
+// TestSignInTravelsToTheIDToken: what the session signed in with reaches
+// the code, the grant, and every ID token of the grant (sid, amr, acr);
+// a code for acr_values=mfa is never issued to a one-factor session.
+func TestSignInTravelsToTheIDToken(t *testing.T) {
+	h := newHarness(t)
+	in := store.SignIn{SID: "sid-7", AMR: []string{"mfa", "otp", "pwd"}, ACR: ACRMultiFactor}
+	q := url.Values{"response_type": {"code"}, "client_id": {"conf"}, "redirect_uri": {appURI}, "scope": {"openid"},
+		"acr_values": {"urn:other mfa"}}
+	req, err := h.authorize(q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !req.NeedsStepUp(ACRPassword) || req.NeedsStepUp(ACRMultiFactor) {
+		t.Fatal("acr_values naming mfa does not ask a one-factor session to step up")
+	}
+	if _, err := h.p.IssueCode(context.Background(), req, h.alice.ID, h.clock.Now(), store.SignIn{SID: "s", ACR: ACRPassword}); err == nil {
+		t.Fatal("a code for acr_values=mfa was issued to a one-factor session")
+	}
+	back, err := h.p.IssueCode(context.Background(), req, h.alice.ID, h.clock.Now(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(back)
+	resp := wantTokens(t, h.token(url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")},
+		"redirect_uri": {appURI}}, basicOf("conf")))
+	wantTokens(t, h.refresh(resp.RefreshToken, ""))
+	if n := len(h.idTokens.requests); n != 2 {
+		t.Fatalf("%d ID tokens", n)
+	}
+	for _, r := range h.idTokens.requests {
+		if r.SignIn.SID != in.SID || r.SignIn.ACR != in.ACR || strings.Join(r.SignIn.AMR, " ") != "mfa otp pwd" {
+			t.Fatalf("ID token request %+v", r.SignIn)
+		}
+	}
 }

@@ -38,6 +38,7 @@ type Discovery struct {
 	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported"`
 	CodeChallengeMethods              []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                   []string `json:"claims_supported"`
+	ACRValuesSupported                []string `json:"acr_values_supported"`
 	PromptValues                      []string `json:"prompt_values_supported"`
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
@@ -91,7 +92,8 @@ func (p *Provider) Document() Discovery {
 		RevocationAuthMethods:             []string{"client_secret_basic", "client_secret_post", "none"},
 		IntrospectionAuthMethods:          []string{"client_secret_basic", "client_secret_post"},
 		CodeChallengeMethods:              []string{"S256", "plain"},
-		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "nickname", "email", "email_verified", "groups"},
+		ClaimsSupported:                   []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr", "name", "preferred_username", "nickname", "email", "email_verified", "groups"},
+		ACRValuesSupported:                oauth.ACRValuesSupported(),
 		PromptValues:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssSupported: true,
 		ClientIDMetadataDocumentSupported: d.ClientIDMetadataDocuments,

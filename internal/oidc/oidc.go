@@ -58,9 +58,12 @@ func New(cfg Config) *Provider {
 // idClaims are the claims of an ID token (OpenID Connect Core §2, §5.1).
 type idClaims struct {
 	jwt.Claims
-	AuthTime int64  `json:"auth_time,omitempty"`
-	Nonce    string `json:"nonce,omitempty"`
-	AtHash   string `json:"at_hash,omitempty"`
+	AuthTime int64    `json:"auth_time,omitempty"`
+	Nonce    string   `json:"nonce,omitempty"`
+	AtHash   string   `json:"at_hash,omitempty"`
+	SID      string   `json:"sid,omitempty"` // OpenID Connect Front-/Back-Channel Logout: the session
+	AMR      []string `json:"amr,omitempty"` // RFC 8176
+	ACR      string   `json:"acr,omitempty"`
 	userClaims
 }
 
@@ -93,6 +96,9 @@ func (p *Provider) IssueIDToken(ctx context.Context, req oauth.IDTokenRequest) (
 		},
 		Nonce:      req.Nonce,
 		AtHash:     halfHash(alg, req.AccessToken),
+		SID:        req.SignIn.SID,
+		AMR:        req.SignIn.AMR,
+		ACR:        req.SignIn.ACR,
 		userClaims: uc,
 	}
 	if !req.AuthTime.IsZero() {

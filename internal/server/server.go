@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	provider := oauth.New(oauth.Config{
 		Store: st, Issuer: cfg.Issuer(), Logger: log, Now: opts.Now, IDTokens: idp, AccessTokens: keys, Clients: clients,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, CodeTTL: cfg.CodeTTL,
+		RefreshGrace: cfg.RefreshGracePeriod,
 	})
 	if err := admin.SyncWellKnownClients(ctx, st, wellKnown, provider.Now()); err != nil {
 		return nil, err

@@ -866,6 +866,11 @@ type Store interface {
 	GetBearer(ctx context.Context, hash string) (Bearer, error)
 	// GetToken returns a token of either kind with its family.
 	GetToken(ctx context.Context, hash string) (Token, TokenFamily, error)
+	// GetCurrentRefresh returns the family of a lineage and a refresh
+	// token of its current generation: what a refresh token of the family
+	// that is no longer stored (rotated away) stands for, read before a
+	// rotation inside the grace period. ErrNotFound if none.
+	GetCurrentRefresh(ctx context.Context, lineage string) (Token, TokenFamily, error)
 	// RevokeFamily revokes every token of the family at now. Revoking
 	// twice is not an error (the first time is kept).
 	RevokeFamily(ctx context.Context, familyID int64, now time.Time) error

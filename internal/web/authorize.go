@@ -76,7 +76,7 @@ func requireLogin(r *http.Request, req *oauth.AuthRequest) error {
 }
 
 func (p *Pages) issueCode(w http.ResponseWriter, r *http.Request, req *oauth.AuthRequest, user *store.User, session *store.Session) error {
-	target, err := p.provider.IssueCode(r.Context(), req, user.ID, session.AuthTime)
+	target, err := p.provider.IssueCode(r.Context(), req, user.ID, session.AuthTime, signInOf(session))
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,7 @@ func (p *Pages) deviceDecide(w http.ResponseWriter, r *http.Request) error {
 	if decision != "approve" && decision != "deny" {
 		return refuse(http.StatusBadRequest, "Choose Approve or Deny.")
 	}
-	if err := p.provider.DecideDevice(r.Context(), req, user.ID, session.AuthTime, decision == "approve"); err != nil {
+	if err := p.provider.DecideDevice(r.Context(), req, user.ID, session.AuthTime, signInOf(session), decision == "approve"); err != nil {
 		return err
 	}
 	name := audit.DeviceApprove

@@ -106,3 +106,8 @@ func (p *Pages) cookie(name, value string, ttl time.Duration) *http.Cookie {
 	}
 	return c
 }
+
+// signInOf is what a session signed in with, as codes and grants carry it.
+func signInOf(s *store.Session) store.SignIn {
+	return store.SignIn{SID: s.SID, AMR: s.AMR, ACR: s.ACR}
+}

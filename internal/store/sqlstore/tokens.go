@@ -16,7 +16,7 @@ const familyColumns = `f.id, f.client_id, f.user_id, f.scopes, f.generation, f.a
 
 // familyRow receives a token_families row.
 type familyRow struct {
-	f                                        store.TokenFamily
+	f                                                 store.TokenFamily
 	scopes, resources, amr                            string
 	authTime, createdAt, revokedAt, lastUsed, rotated int64
 }
@@ -293,4 +293,22 @@ func currentRefresh(ctx context.Context, tx Tx, fam store.TokenFamily) (store.To
 		return store.Token{}, err
 	}
 	return tr.value(), nil
+}
+
+// GetCurrentRefresh implements store.Store.
+func (s *Store) GetCurrentRefresh(ctx context.Context, lineage string) (store.Token, store.TokenFamily, error) {
+	if lineage == "" {
+		return store.Token{}, store.TokenFamily{}, wrap("get current refresh token", store.ErrNotFound)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var tr tokenRow
+	var fr familyRow
+	err := s.readRow(ctx, `SELECT `+tokenColumns+`, `+familyColumns+`
+		FROM token_families f JOIN tokens t ON t.family_id = f.id AND t.generation = f.generation AND t.kind = $2
+		WHERE f.lineage = $1 ORDER BY t.created_at LIMIT 1`, lineage, string(store.RefreshToken)).Scan(append(tr.dest(), fr.dest()...)...)
+	if err != nil {
+		return store.Token{}, store.TokenFamily{}, wrap("get current refresh token", err)
+	}
+	return tr.value(), fr.value(), nil
 }
