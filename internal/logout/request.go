@@ -102,7 +102,7 @@ func (s *Service) Check(ctx context.Context, form url.Values) (Request, error) {
 	if clientID != "" {
 		c, err := s.cfg.Store.GetClient(ctx, clientID)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalidText):
 			return Request{}, refuse("The application that asked to sign you out is not registered here.")
 		case err != nil:
 			return Request{}, err
