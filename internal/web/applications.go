@@ -230,7 +230,7 @@ func (p *Pages) updateApplication(w http.ResponseWriter, r *http.Request) error 
 		_, err = admin.UpdateClient(r.Context(), p.store, c.ID, admin.ClientChanges{
 			Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "), PKCERequired: f.PKCE,
 			AllowInsecureRedirects: p.cfg.AllowInsecureRedirects,
-			Logout: &admin.LogoutSettings{PostLogoutRedirectURIs: strings.Fields(f.PostLogoutURIs), BackchannelLogoutURI: f.BackchannelURI},
+			Logout:                 &admin.LogoutSettings{PostLogoutRedirectURIs: strings.Fields(f.PostLogoutURIs), BackchannelLogoutURI: f.BackchannelURI},
 		})
 		f.Error, _ = refused(err)
 	}
