@@ -34,6 +34,7 @@ Usage:
   latchkey permission grant|revoke --user U (--global | --project K | --repo K/S) --permission P
   latchkey user list | user disable --username U | user enable --username U
   latchkey user sign-out --username U         end every session, revoke every application's tokens
+  latchkey user reset-factors --username U    remove every second factor and recovery code, end every session
   latchkey client list | client suspend|reinstate|delete --client-id ID
   latchkey client device-grant --client-id ID --on|--off   allow or refuse the device grant (RFC 8628)
   latchkey client trust --client-id ID --on|--off         a trusted first-party application: no consent page
@@ -95,6 +96,7 @@ func commands() map[string]*command {
 		"user disable":           userDisableCommand(true),
 		"user enable":            userDisableCommand(false),
 		"user sign-out":          userSignOutCommand(),
+		"user reset-factors":     userResetFactorsCommand(),
 		"client list":            clientListCommand(),
 		"client suspend":         clientSuspendCommand(true),
 		"client reinstate":       clientSuspendCommand(false),

@@ -90,6 +90,34 @@ func userSignOutCommand() *command {
 	}
 }
 
+// userResetFactorsCommand removes every second factor and recovery code
+// of a user and ends their sessions (admin.ResetFactors), for someone
+// who lost their factors and recovery codes.
+func userResetFactorsCommand() *command {
+	var username string
+	return &command{
+		flags: func(fs *flag.FlagSet) { fs.StringVar(&username, "username", "", "user name (required)") },
+		run: func(ctx context.Context, e *cmdEnv) error {
+			u, err := lookupUsername(ctx, e, username)
+			if err != nil {
+				return err
+			}
+			out, err := admin.ResetFactors(ctx, e.store, u.ID)
+			if err != nil {
+				return err
+			}
+			detail := fmt.Sprintf("user: %s; %d factors removed, %d sessions ended; from the command line",
+				u.Username, out.Factors, out.Sessions)
+			if _, err := e.store.AppendAudit(ctx, store.AuditEvent{At: time.Now(), Event: audit.FactorsReset, Detail: detail}); err != nil {
+				return fmt.Errorf("record the audit event: %w", err)
+			}
+			return e.emit(map[string]any{"username": u.Username, "factors_removed": out.Factors, "sessions_ended": out.Sessions},
+				fmt.Sprintf("reset the second factors of %s: %d factors removed (with their recovery codes), %d sessions ended",
+					u.Username, out.Factors, out.Sessions))
+		},
+	}
+}
+
 // clientListCommand lists clients (never their secrets: only hashes are stored).
 func clientListCommand() *command {
 	return &command{run: func(ctx context.Context, e *cmdEnv) error {

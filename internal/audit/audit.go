@@ -27,6 +27,21 @@ const (
 	SignedOutEverywhere Event = "account.signed_out_everywhere"
 )
 
+// Second-factor events (the sign-in, the security page, the admin pages
+// and the command line).
+const (
+	// LoginFactorFailed: a wrong TOTP or recovery code at the sign-in's
+	// factor step (the password was right).
+	LoginFactorFailed Event = "login.factor_failed"
+	FactorAdded       Event = "factor.added"
+	FactorRemoved     Event = "factor.removed"
+	RecoveryGenerated Event = "recovery.generated"
+	RecoveryUsed      Event = "recovery.used"
+	// FactorsReset: an administrator removed every factor and recovery
+	// code of a user (and ended their sessions).
+	FactorsReset Event = "factors.reset"
+)
+
 // Authorization events: consent, device approvals, revocation, reuse.
 const (
 	ConsentGranted       Event = "consent.granted"
@@ -88,6 +103,7 @@ func Events() []Event {
 	return []Event{
 		Login, LoginFailed, Logout, PasswordChanged, PasswordChangeFailed, AccountUpdated,
 		EmailChangeRequested, EmailConfirmed, SignedOutEverywhere,
+		LoginFactorFailed, FactorAdded, FactorRemoved, RecoveryGenerated, RecoveryUsed, FactorsReset,
 		ConsentGranted, ConsentDenied, DeviceApprove, DeviceDeny, DeviceCodeRejected,
 		AuthorizationRevoked, TokenRevoked, CodeReused, RefreshReused,
 		ClientCreated, ClientUpdated, ClientSecretRegenerated, ClientSuspended, ClientReinstated, ClientDeleted,

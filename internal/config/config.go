@@ -64,6 +64,11 @@ type Config struct {
 	Webhook              Webhook
 	// BackchannelLogout is how the node sends back-channel logout tokens.
 	BackchannelLogout BackchannelLogout
+	// RequireSecondFactor is the second-factor policy: "off" (also when
+	// empty), "admins" (users with a global admin permission) or
+	// "everyone". A user the policy covers who has no factor is led to
+	// enrol one after the password, before a session starts.
+	RequireSecondFactor string
 	// Registration is the dynamic client registration policy (RFC 7591):
 	// "off" (also when empty), "open" or "token" (package register).
 	Registration string
@@ -310,6 +315,8 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	c.registerBackchannelLogoutFlags(fs)
 	c.registerClientMetadataFlags(fs)
 	c.registerRegistrationFlags(fs)
+	fs.StringVar(&c.RequireSecondFactor, "require-second-factor", env("REQUIRE_SECOND_FACTOR", "off"),
+		"who must sign in with a second factor: off, admins or everyone; users it covers without one enrol at their next sign-in (env LATCHKEY_REQUIRE_SECOND_FACTOR)")
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
 }
 
@@ -618,6 +625,11 @@ func (c *Config) ValidateServe() ([]string, error) {
 	}
 	if err := c.BackchannelLogout.validate(); err != nil {
 		return nil, err
+	}
+	switch c.RequireSecondFactor {
+	case "", "off", "admins", "everyone":
+	default:
+		return nil, fmt.Errorf("--require-second-factor %q must be off, admins or everyone", c.RequireSecondFactor)
 	}
 	if err := c.validateRegistration(); err != nil {
 		return nil, err

@@ -14,7 +14,7 @@ import (
 // contentSecurityPolicy allows only the server's own style sheet, and no
 // framing. form-action is left out on purpose: the consent form's answer is
 // a redirect to the client, which form-action would block.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 
 // commonHeaders sets the headers every response carries.
 func commonHeaders(https bool, next http.Handler) http.Handler {

@@ -29,6 +29,7 @@ import (
 	"latchkey/internal/logout"
 	"latchkey/internal/mail"
 	"latchkey/internal/mcp"
+	"latchkey/internal/mfa"
 	"latchkey/internal/oauth"
 	"latchkey/internal/oidc"
 	"latchkey/internal/outbound"
@@ -120,9 +121,14 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	factors, err := newFactors(cfg, st, provider.Now)
+	if err != nil {
+		return nil, err
+	}
 	pages, err := web.New(ctx, web.Config{
 		Provider: provider, Store: st, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL, Logger: log,
-		AllowInsecureRedirects: cfg.SkipRedirectURLHTTPS, Emails: emails, Logout: logouts,
+		AllowInsecureRedirects: cfg.SkipRedirectURLHTTPS, Emails: emails,
+		Factors: factors, Logout: logouts, RequireSecondFactor: cfg.RequireSecondFactor,
 	})
 	if err != nil {
 		return nil, err
@@ -208,6 +214,16 @@ func registrationConfig(cfg config.Config) (register.Config, error) {
 	}
 	return register.Config{Issuer: cfg.Issuer(), Policy: policy,
 		Rules: register.Rules{Scopes: scopes, AllowInsecureRedirects: cfg.SkipRedirectURLHTTPS}}, nil
+}
+
+// newFactors checks second factors, sealing TOTP keys under the
+// key-encryption key.
+func newFactors(cfg config.Config, st store.Store, now func() time.Time) (*mfa.Factors, error) {
+	kek, err := cfg.LoadKeyEncryptionKey()
+	if err != nil {
+		return nil, err
+	}
+	return mfa.New(st, kek, now)
 }
 
 // newHookSecrets seals webhook secrets under the key-encryption key.

@@ -21,8 +21,11 @@ type Browser struct {
 	Decision string
 	// UserCode is typed into the device form when it is not prefilled.
 	UserCode string
-	Client   *http.Client
-	base     *url.URL
+	// Code, when set, answers the second step of the sign-in (the factor
+	// page's authenticator app code): a code the test computes.
+	Code   func() string
+	Client *http.Client
+	base   *url.URL
 	// Pages records every page the browser saw, for assertions.
 	Pages []string
 }
@@ -123,6 +126,9 @@ func (b *Browser) answer(body string) (string, url.Values, bool) {
 		case action == "/login":
 			values.Set("username", b.Username)
 			values.Set("password", b.Password)
+			return action, values, true
+		case action == "/login/factor" && b.Code != nil && strings.Contains(inner, `name="code"`):
+			values.Set("code", b.Code())
 			return action, values, true
 		case action == "/login/device":
 			values.Set("user_code", b.UserCode)

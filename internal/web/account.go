@@ -97,14 +97,15 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := p.throttle.Reset(r.Context(), keys[0].name); err != nil {
 		p.log.Warn("reset throttle", "error", err)
 	}
-	return p.endOtherSessions(w, r, user, revokeAll)
+	return p.endOtherSessions(w, r, user, session, revokeAll)
 }
 
 // endOtherSessions gives this browser a new session and deletes every
 // other session of the user, with revokeAll every grant of theirs too,
 // then confirms the change.
-func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, user *store.User, revokeAll bool) error {
-	id, err := p.startSession(w, r, user.ID)
+func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, user *store.User, session *store.Session, revokeAll bool) error {
+	// The new session proved what the old one did.
+	id, err := p.startSession(w, r, user, store.SignIn{AMR: session.AMR, ACR: session.ACR})
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ func (p *Pages) mountAdmin(rt *Router) {
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/enable", p.adminDisable(false))
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/email", p.adminSetEmail)
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/sign-out", p.adminSignOut)
+	rt.HandleFunc("POST "+adminPath+"/users/{user}/reset-factors", p.adminResetFactors)
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions", p.adminPermission(true))
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions/revoke", p.adminPermission(false))
 	rt.HandleFunc("GET "+adminPath+"/audit", p.adminAudit)
@@ -301,6 +302,33 @@ func (p *Pages) adminSignOut(w http.ResponseWriter, r *http.Request) error {
 	}
 	p.audit(r, event(audit.UserSignedOut, user, "", "user: "+target.Username+"; "+signedOutDetail(out)))
 	redirectDone(w, r, back, "user_signed_out")
+	return nil
+}
+
+// adminResetFactors removes every second factor and recovery code of a
+// user and ends their sessions (admin.ResetFactors), after asking: for
+// someone who lost their factors and their recovery codes.
+func (p *Pages) adminResetFactors(w http.ResponseWriter, r *http.Request) error {
+	user, _, target, err := p.managedUser(r)
+	if err != nil {
+		return err
+	}
+	back := fmt.Sprintf("%s/users/%d", adminPath, target.ID)
+	if !confirmed(r) {
+		return p.askConfirmation(w, r, user, "Reset the second factors of "+target.Username+"?", confirmData{
+			Message: "This removes every authenticator app, security key, passkey and recovery code of " + target.Username +
+				" and ends every session of theirs. They then sign in with their password alone, or set up a new " +
+				"factor at their next sign-in if the policy requires one. Make sure it is really them who lost their factors.",
+			Button: "Reset second factors", Cancel: back,
+		})
+	}
+	out, err := admin.ResetFactors(r.Context(), p.store, target.ID)
+	if err != nil {
+		return err
+	}
+	p.audit(r, event(audit.FactorsReset, user, "", fmt.Sprintf("user: %s; %s removed, %s ended",
+		target.Username, pluralize(out.Factors, "factor"), pluralize(out.Sessions, "session"))))
+	redirectDone(w, r, back, "factors_reset")
 	return nil
 }
 

@@ -45,6 +45,9 @@ type adminUserData struct {
 	Permissions   []permissionRow
 	Form          grantForm
 	Names         map[string][]scope.PermissionName // permission names by target kind
+	// Factors and Recovery count the user's second factors and unused
+	// recovery codes.
+	Factors, Recovery int
 }
 
 // permissionNames are the names the grant form offers, by target kind.
@@ -82,6 +85,14 @@ func (p *Pages) renderAdminUser(w http.ResponseWriter, r *http.Request, user *st
 		return err
 	}
 	d.Notice, d.Self, d.Permissions, d.Names = notice(r), d.Target.ID == user.ID, rows, permissionNames()
+	factors, err := p.store.ListFactors(r.Context(), d.Target.ID)
+	if err != nil {
+		return err
+	}
+	d.Factors = len(factors)
+	if d.Recovery, err = p.store.CountRecoveryCodes(r.Context(), d.Target.ID); err != nil {
+		return err
+	}
 	if d.Form.Kind == "" {
 		d.Form.Kind = string(store.TargetProject)
 	}

@@ -31,6 +31,7 @@ func (p *Pages) mountSettings(rt *Router) {
 	rt.HandleFunc("POST "+accountPath, p.changePassword)
 	rt.HandleFunc("POST "+signOutEverywherePath, p.signOutEverywhere)
 	p.mountEmail(rt)
+	p.mountSecurity(rt)
 }
 
 // appForm is the registration and edit form of an application, as typed.

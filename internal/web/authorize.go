@@ -28,6 +28,9 @@ func (p *Pages) authorize(w http.ResponseWriter, r *http.Request) error {
 	if user == nil || req.NeedsLogin(true, session.AuthTime, p.provider.Now()) {
 		return requireLogin(r, req)
 	}
+	if req.NeedsStepUp(session.ACR) {
+		return p.stepUp(w, r, req, user, session, r.URL.RequestURI())
+	}
 	need, err := p.provider.NeedsConsent(r.Context(), req, user.ID)
 	if err != nil {
 		return err
@@ -121,12 +124,15 @@ func (p *Pages) consentForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	user, _, err := p.currentUser(r)
+	user, session, err := p.currentUser(r)
 	if err != nil {
 		return err
 	}
 	if user == nil {
 		return requireLogin(r, req)
+	}
+	if req.NeedsStepUp(session.ACR) {
+		return p.stepUp(w, r, req, user, session, r.URL.RequestURI())
 	}
 	p.render(w, r, http.StatusOK, "consent", "Authorize "+req.Client.Name, user, consentView(p.provider.Issuer(), req))
 	return nil
@@ -207,6 +213,9 @@ func (p *Pages) consent(w http.ResponseWriter, r *http.Request) error {
 	}
 	if user == nil {
 		return refuse(http.StatusUnauthorized, "Your sign-in has expired. Go back to the application and start again.")
+	}
+	if req.NeedsStepUp(session.ACR) {
+		return p.stepUp(w, r, req, user, session, ConsentPath+"?"+form.Encode())
 	}
 	switch r.PostForm.Get("decision") {
 	case "approve":

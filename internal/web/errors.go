@@ -80,6 +80,13 @@ func (p *Pages) askSignIn(w http.ResponseWriter, r *http.Request, back string) {
 	if back == "" {
 		back = r.URL.RequestURI()
 	}
+	// Past the password, the way on is the factor step, not the password
+	// again: a pending sign-in is no session, but it leads back to its
+	// second step.
+	if user, _, err := p.currentPending(r); err == nil && user != nil {
+		http.Redirect(w, r, factorPath+"?"+url.Values{"next": {back}}.Encode(), http.StatusFound)
+		return
+	}
 	http.Redirect(w, r, "/login?"+url.Values{"next": {back}}.Encode(), http.StatusFound)
 }
 

@@ -22,10 +22,13 @@ func (p *Pages) loginForm(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// login checks the password and starts a session. Unknown users and wrong
-// passwords get the same answer after the same work, so the form does not
-// tell which user names exist. The attempt is charged to the throttle
-// before the password is checked (loginAttempt says to which keys).
+// login checks the password and starts a session, or, for a user who has
+// a second factor or whom the policy requires to have one, a pending
+// sign-in that leads to the factor page (factor.go). Unknown users and
+// wrong passwords get the same answer after the same work, so the form
+// does not tell which user names exist. The attempt is charged to the
+// throttle before the password is checked (loginAttempt says to which
+// keys).
 func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
 	next := safeNext(r.PostForm.Get("next"))
@@ -55,7 +58,14 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) error {
 	if err := p.throttle.Reset(r.Context(), attempt.clear...); err != nil {
 		return err
 	}
-	if _, err := p.startSession(w, r, user.ID); err != nil {
+	second, err := p.needsSecondStep(r.Context(), user)
+	if err != nil {
+		return err
+	}
+	if second {
+		return p.beginPending(w, r, user, []string{amrPassword}, next)
+	}
+	if _, err := p.startSession(w, r, user, passwordOnly()); err != nil {
 		return err
 	}
 	p.rememberBrowser(w, attempt.account, attempt.browser)
@@ -110,6 +120,7 @@ func (p *Pages) logout(w http.ResponseWriter, r *http.Request) error {
 	if user != nil {
 		p.audit(r, event(audit.Logout, user, "", ""))
 	}
+	http.SetCookie(w, p.cookie(pendingCookie, "", -1))
 	if err := p.endSession(w, r); err != nil {
 		return err
 	}

@@ -116,13 +116,15 @@ func (p *Pages) finishEndSession(w http.ResponseWriter, r *http.Request, user *s
 // SignOut ends the browser's session sess of user: it records the
 // sign-out in the audit trail (naming clientID, the relying party that
 // asked, if any), deletes the session, clears its cookie and queues the
-// back-channel logout tokens of the clients the session signed in to. A
+// back-channel logout tokens of the clients the session signed in to
+// (and clears a half-finished sign-in's cookie). A
 // failure to queue them is logged, not returned: the sign-out goes on.
 // The sign-out button (login.go) should end sessions through it too.
 func (p *Pages) SignOut(w http.ResponseWriter, r *http.Request, user *store.User, sess *store.Session, clientID string) error {
 	if user != nil {
 		p.audit(r, event(audit.Logout, user, clientID, ""))
 	}
+	http.SetCookie(w, p.cookie(pendingCookie, "", -1))
 	if err := p.endSession(w, r); err != nil {
 		return err
 	}

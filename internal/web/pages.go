@@ -35,6 +35,7 @@ import (
 	"latchkey/internal/admin"
 	"latchkey/internal/audit"
 	"latchkey/internal/logout"
+	"latchkey/internal/mfa"
 	"latchkey/internal/oauth"
 	"latchkey/internal/store"
 )
@@ -65,6 +66,11 @@ type Config struct {
 	// Logout checks RP-initiated logout requests and queues back-channel
 	// logout tokens when a session ends; nil: no end-session endpoint.
 	Logout *logout.Service
+	// Factors checks and enrols second factors (TOTP, recovery codes).
+	Factors *mfa.Factors
+	// RequireSecondFactor is the second-factor policy: PolicyOff (or
+	// ""), PolicyAdmins or PolicyEveryone.
+	RequireSecondFactor string
 }
 
 // Pages serves the HTML pages.
@@ -106,11 +112,12 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 // pageNames are the templates in templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "consent", "error", "home", "device", "device_done", "confirm",
 	"applications", "application", "secret", "account", "verify_email", "admin_apps", "admin_users", "admin_user", "admin_audit",
-	"logout_confirm", "signed_out"}
+	"logout_confirm", "signed_out",
+	"factor", "enrol", "recovery_codes", "security", "security_remove"}
 
 // widePages hold tables and use the wider layout.
 var widePages = map[string]bool{"applications": true, "application": true, "admin_apps": true,
-	"admin_users": true, "admin_user": true, "admin_audit": true}
+	"admin_users": true, "admin_user": true, "admin_audit": true, "security": true}
 
 // Mount registers the pages that are the same in both dialects.
 func (p *Pages) Mount(rt *Router) {
@@ -121,6 +128,10 @@ func (p *Pages) Mount(rt *Router) {
 	rt.HandleFunc("POST /login", p.login)
 	rt.HandleFunc("POST /logout", p.logout)
 	rt.HandleFunc("POST "+EndSessionConfirmPath, p.endSessionConfirm)
+	rt.HandleFunc("GET "+factorPath, p.factorForm)
+	rt.HandleFunc("POST "+factorPath, p.factorSubmit)
+	rt.HandleFunc("GET "+enrolPath, p.enrolForm)
+	rt.HandleFunc("POST "+enrolPath, p.enrolSubmit)
 	rt.HandleFunc("GET "+ConsentPath, p.consentForm)
 	rt.HandleFunc("POST "+ConsentPath, p.consent)
 	rt.HandleFunc("GET "+oauth.DevicePath, p.deviceForm)

@@ -63,18 +63,29 @@ func (p *Pages) currentUser(r *http.Request) (*store.User, *store.Session, error
 	return &u, &s, nil
 }
 
-// startSession creates a session for the user, sets its cookie and returns
-// its ID. A fresh cookie value on every login prevents session fixation;
-// the request's old session, if any, is deleted.
-func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, userID int64) (string, error) {
+// startSession is the one place a session starts: it creates a session
+// for user that records what the sign-in proved (in's AMR and ACR; the
+// SID is drawn here, random, and in's is ignored), sets its cookie and
+// returns its ID. A fresh cookie value on every sign-in prevents session
+// fixation; the request's old session, if any, is deleted. Callers start
+// a session only after every step the sign-in needs (see factor.go).
+func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, user *store.User, in store.SignIn) (string, error) {
+	sid := secret.NewID()
 	if old, err := r.Cookie(p.cookieName(sessionCookie)); err == nil && old.Value != "" {
+		// A sign-in again by the same user (a step-up, prompt=login) goes on
+		// as the same OpenID Connect session: what it signed in to stays
+		// tied to it, for logout. Another user's session ends here.
+		if prev, err := p.store.GetSession(r.Context(), secret.Hash(old.Value)); err == nil && prev.UserID == user.ID && prev.SID != "" {
+			sid = prev.SID
+		}
 		_ = p.store.DeleteSession(r.Context(), secret.Hash(old.Value))
 	}
 	value := secret.New(secret.SessionPrefix)
 	now := p.provider.Now()
 	id := secret.Hash(value)
 	err := p.store.CreateSession(r.Context(), store.Session{
-		ID: id, UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
+		ID: id, UserID: user.ID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
+		SID: sid, AMR: in.AMR, ACR: in.ACR,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create session: %w", err)

@@ -35,7 +35,7 @@ func section(path string) string {
 	switch {
 	case strings.HasPrefix(path, applicationsPath), strings.HasPrefix(path, authorizationsPath):
 		return "applications"
-	case strings.HasPrefix(path, accountPath):
+	case strings.HasPrefix(path, accountPath), strings.HasPrefix(path, securityPath):
 		return "account"
 	case strings.HasPrefix(path, adminPath):
 		return "admin"
@@ -70,6 +70,10 @@ var notices = map[string]string{
 	"email_removed":   "Your email address was removed.",
 	"email_confirmed": "Your email address was confirmed. Applications now see it as verified.",
 	"email_set":       "The email address was set. It counts as verified.",
+	"factor_added":    "The authenticator app was added. Sign-ins now ask for its code after your password.",
+	"factor_removed":  "The factor was removed.",
+	"factors_reset": "Every second factor and recovery code of the user was removed, and their sessions ended. " +
+		"They sign in with their password alone (or enrol again, if the policy requires a factor).",
 }
 
 // notice returns the confirmation the request asks to show, or "".

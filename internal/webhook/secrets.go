@@ -6,25 +6,22 @@
 package webhook
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+
+	"latchkey/internal/secret"
 )
 
 // Secrets seals webhook secrets for storage and opens them to sign a
-// delivery: AES-256-GCM under a key derived from the key-encryption key
-// (the one that seals the signing keys), with the repository's ID as
-// additional data, so that a sealed secret copied onto another
-// repository's hook does not open.
+// delivery: with secret.Sealer under the key-encryption key (purpose
+// "latchkey webhook secrets"), with the repository's ID as additional
+// data, so that a sealed secret copied onto another repository's hook
+// does not open.
 type Secrets struct {
-	aead cipher.AEAD
+	sealer *secret.Sealer
 }
 
 // NewSecrets derives the sealing key from the 32-byte key-encryption key.
@@ -32,32 +29,20 @@ func NewSecrets(kek []byte) (*Secrets, error) {
 	if len(kek) != 32 {
 		return nil, errors.New("webhook: the key-encryption key must be 32 bytes")
 	}
-	key, err := hkdf.Key(sha256.New, kek, nil, "latchkey webhook secrets", 32)
+	s, err := secret.NewSealer(kek, "latchkey webhook secrets")
 	if err != nil {
-		return nil, fmt.Errorf("webhook: derive the secret key: %w", err)
+		return nil, fmt.Errorf("webhook: %w", err)
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("webhook: secret cipher: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("webhook: secret cipher: %w", err)
-	}
-	return &Secrets{aead: aead}, nil
+	return &Secrets{sealer: s}, nil
 }
 
 // Seal encrypts a hook's secret for repository repoID. An empty secret
 // seals to nil: the hook signs nothing.
-func (s *Secrets) Seal(repoID int64, secret string) ([]byte, error) {
-	if secret == "" {
+func (s *Secrets) Seal(repoID int64, plain string) ([]byte, error) {
+	if plain == "" {
 		return nil, nil
 	}
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return s.aead.Seal(nonce, nonce, []byte(secret), additional(repoID)), nil
+	return s.sealer.Seal([]byte(plain), additional(repoID))
 }
 
 // Open decrypts a secret sealed for repository repoID; nil opens to "".
@@ -65,13 +50,9 @@ func (s *Secrets) Open(repoID int64, sealed []byte) (string, error) {
 	if len(sealed) == 0 {
 		return "", nil
 	}
-	n := s.aead.NonceSize()
-	if len(sealed) < n {
-		return "", errors.New("webhook: sealed secret too short")
-	}
-	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], additional(repoID))
+	plain, err := s.sealer.Open(sealed, additional(repoID))
 	if err != nil {
-		return "", fmt.Errorf("webhook: open secret (wrong key-encryption key?): %w", err)
+		return "", fmt.Errorf("webhook: open secret: %w", err)
 	}
 	return string(plain), nil
 }
