@@ -410,3 +410,32 @@ func TestUserSignedOutTellsEveryClientOfEverySession(t *testing.T) {
 		t.Errorf("%d tokens, want 3", n)
 	}
 }
+
+// TestRPInitiatedLogoutAfterARealSignIn: the same as with a prepared
+// session, through the sign-in page: the session it starts has a sid,
+// which reaches the ID token, the end-session check and the logout token.
+func TestRPInitiatedLogoutAfterARealSignIn(t *testing.T) {
+	f := newLogoutFixture(t)
+	f.browser = f.env.Browser("alice", "alice-password") // no session: the flow signs in
+	hint := f.idToken(t)
+	base, _ := url.Parse(f.env.URL)
+	var value string
+	for _, c := range f.browser.Client.Jar.Cookies(base) {
+		if c.Name == "latchkey_session" {
+			value = c.Value
+		}
+	}
+	sess, err := f.env.Store.GetSession(context.Background(), secret.Hash(value))
+	if err != nil || sess.SID == "" {
+		t.Fatalf("the sign-in page's session: %+v %v", sess, err)
+	}
+	f.sess = sess
+	status, loc, _ := f.get(t, endSessionPath(url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {postLogoutURI}}))
+	if status != http.StatusFound || loc != postLogoutURI || f.signedIn(t) {
+		t.Fatalf("end session: %d to %q, signed in %v", status, loc, f.signedIn(t))
+	}
+	c := f.checkLogoutToken(t, f.recv.wait(t, 1)[0])
+	if c.SID != sess.SID {
+		t.Errorf("logout token sid %q, want the session's %q", c.SID, sess.SID)
+	}
+}
