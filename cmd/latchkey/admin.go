@@ -59,11 +59,15 @@ func readLine(e *cmdEnv) (string, error) {
 
 func clientCreateCommand() *command {
 	var nc admin.NewClient
-	var redirects stringList
+	var redirects, postLogout stringList
 	return &command{
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&nc.Name, "name", "", "application name shown on the consent page (required)")
 			fs.Var(&redirects, "redirect-uri", "a redirect URI (repeatable; at least one)")
+			fs.Var(&postLogout, "post-logout-redirect-uri", "where OpenID Connect RP-initiated logout may return (repeatable)")
+			fs.StringVar(&nc.BackchannelLogoutURI, "backchannel-logout-uri", "", "where OpenID Connect back-channel logout tokens are posted")
+			fs.BoolVar(&nc.BackchannelLogoutSessionRequired, "backchannel-logout-session-required", false,
+				"the client needs sid in logout tokens (Latchkey sends it whenever the session has one)")
 			fs.StringVar(&nc.Scopes, "scopes", "", "space-separated scopes the client may ask for (default \""+admin.DefaultClientScopes+"\")")
 			fs.StringVar(&nc.DefaultScopes, "default-scopes", "", "space-separated scopes for requests without scope (default PUBLIC_REPOS)")
 			fs.StringVar(&nc.GrantTypes, "grant-types", "", "space-separated grant types (default \""+admin.DefaultGrantTypes+"\")")
@@ -71,7 +75,7 @@ func clientCreateCommand() *command {
 			fs.BoolVar(&nc.PKCERequired, "pkce-required", false, "require PKCE from this confidential client too")
 		},
 		run: func(ctx context.Context, e *cmdEnv) error {
-			nc.RedirectURIs = redirects
+			nc.RedirectURIs, nc.PostLogoutRedirectURIs = redirects, postLogout
 			nc.AllowInsecureRedirects = e.cfg.SkipRedirectURLHTTPS
 			c, plain, err := admin.CreateClient(ctx, e.store, nc, time.Now())
 			if err != nil {

@@ -26,6 +26,7 @@ Usage:
   latchkey migrate [flags]                    create or upgrade the database schema
   latchkey user create --username U --email E [--admin] [--password-stdin]
   latchkey client create --name N --redirect-uri URI [--redirect-uri URI ...]
+                         [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI [--backchannel-logout-session-required]]
                          [--scopes "S ..."] [--default-scopes "S ..."] [--grant-types "G ..."]
                          [--public] [--pkce-required]
   latchkey project create --key K --name N [--public]

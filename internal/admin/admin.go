@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"latchkey/internal/logout"
 	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
 	"latchkey/internal/secret"
@@ -171,6 +172,12 @@ type NewClient struct {
 	OwnerUserID   int64
 	// AllowInsecureRedirects is the skip-redirect-URL-HTTPS setting.
 	AllowInsecureRedirects bool
+	// PostLogoutRedirectURIs are where RP-initiated logout may return
+	// (validated as redirect URIs); BackchannelLogoutURI receives logout
+	// tokens (https, or http on loopback or with AllowInsecureRedirects).
+	PostLogoutRedirectURIs           []string
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
 }
 
 // Defaults for client registration.
@@ -215,6 +222,16 @@ func buildClient(nc NewClient, now time.Time) (store.Client, error) {
 			return store.Client{}, invalid("%s", err.Error())
 		}
 	}
+	for _, u := range nc.PostLogoutRedirectURIs {
+		if err := logout.CheckPostLogoutURI(u, nc.AllowInsecureRedirects); err != nil {
+			return store.Client{}, invalid("%s", err.Error())
+		}
+	}
+	if nc.BackchannelLogoutURI != "" {
+		if err := logout.CheckBackchannelURI(nc.BackchannelLogoutURI, nc.AllowInsecureRedirects); err != nil {
+			return store.Client{}, invalid("%s", err.Error())
+		}
+	}
 	scopes, defaults, err := clientScopes(nc)
 	if err != nil {
 		return store.Client{}, err
@@ -230,6 +247,8 @@ func buildClient(nc NewClient, now time.Time) (store.Client, error) {
 		ID: secret.NewID(), Name: name, Public: nc.Public, RedirectURIs: slices.Compact(slices.Clone(nc.RedirectURIs)),
 		Scopes: scopes, DefaultScopes: defaults, GrantTypes: grants,
 		PKCERequired: nc.PKCERequired || nc.Public, OwnerUserID: nc.OwnerUserID, CreatedAt: now,
+		PostLogoutRedirectURIs: slices.Compact(slices.Clone(nc.PostLogoutRedirectURIs)),
+		BackchannelLogoutURI:   nc.BackchannelLogoutURI, BackchannelLogoutSessionRequired: nc.BackchannelLogoutSessionRequired,
 	}, nil
 }
 

@@ -24,6 +24,15 @@ type ClientChanges struct {
 	PKCERequired bool   // ignored for a public client, which always needs PKCE
 	// AllowInsecureRedirects is the skip-redirect-URL-HTTPS setting.
 	AllowInsecureRedirects bool
+	// Logout, when not nil, replaces the client's logout settings
+	// (validated as at registration); nil keeps them.
+	Logout *LogoutSettings
+}
+
+// LogoutSettings are a client's OpenID Connect logout settings.
+type LogoutSettings struct {
+	PostLogoutRedirectURIs []string
+	BackchannelLogoutURI   string
 }
 
 // UpdateClient validates ch as registration does and stores it. The
@@ -33,15 +42,22 @@ type ClientChanges struct {
 // can revoke them.
 func UpdateClient(ctx context.Context, st store.Store, id string, ch ClientChanges) (store.Client, error) {
 	c, err := st.UpdateClient(ctx, id, func(old store.Client) (store.Client, error) {
-		built, err := buildClient(NewClient{
+		nc := NewClient{
 			Name: ch.Name, RedirectURIs: ch.RedirectURIs, Scopes: ch.Scopes,
 			GrantTypes: strings.Join(old.GrantTypes, " "), Public: old.Public, PKCERequired: ch.PKCERequired,
 			AllowInsecureRedirects: ch.AllowInsecureRedirects,
-		}, old.CreatedAt)
+		}
+		if ch.Logout != nil {
+			nc.PostLogoutRedirectURIs, nc.BackchannelLogoutURI = ch.Logout.PostLogoutRedirectURIs, ch.Logout.BackchannelLogoutURI
+		}
+		built, err := buildClient(nc, old.CreatedAt)
 		if err != nil {
 			return store.Client{}, err
 		}
 		old.Name, old.RedirectURIs, old.Scopes, old.PKCERequired = built.Name, built.RedirectURIs, built.Scopes, built.PKCERequired
+		if ch.Logout != nil {
+			old.PostLogoutRedirectURIs, old.BackchannelLogoutURI = built.PostLogoutRedirectURIs, built.BackchannelLogoutURI
+		}
 		if !scope.Set(old.Scopes).Covers(old.DefaultScopes) {
 			old.DefaultScopes = []string{scope.PublicRepos}
 		}

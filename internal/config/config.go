@@ -62,6 +62,8 @@ type Config struct {
 	// (its base64), kept anywhere: the form to prefer over a flag value.
 	KeyEncryptionKeyFile string
 	Webhook              Webhook
+	// BackchannelLogout is how the node sends back-channel logout tokens.
+	BackchannelLogout BackchannelLogout
 	// RequireSecondFactor is the second-factor policy: "off" (also when
 	// empty), "admins" (users with a global admin permission) or
 	// "everyone". A user the policy covers who has no factor is led to
@@ -136,6 +138,18 @@ type Webhook struct {
 	MaxAttempts  int           // attempts before a delivery is marked failed
 	RetryBackoff time.Duration // wait after the first failed attempt, doubled after each further one
 	PollInterval time.Duration // how often a node looks for due deliveries it was not told of
+}
+
+// BackchannelLogout is how the node sends OpenID Connect back-channel
+// logout tokens (package logout). A zero field takes package logout's
+// default.
+type BackchannelLogout struct {
+	// AllowedHosts lists, comma-separated, the host names, IP addresses
+	// and CIDR prefixes that logout tokens may be sent to although they
+	// are loopback, link-local or private (package outbound).
+	AllowedHosts string
+	RetryBackoff time.Duration
+	PollInterval time.Duration
 }
 
 // Defaults of the webhook settings.
@@ -298,6 +312,7 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	c.registerSMTPFlags(fs)
 	c.registerRateLimitFlags(fs)
 	c.registerWebhookFlags(fs)
+	c.registerBackchannelLogoutFlags(fs)
 	c.registerClientMetadataFlags(fs)
 	c.registerRegistrationFlags(fs)
 	fs.StringVar(&c.RequireSecondFactor, "require-second-factor", env("REQUIRE_SECOND_FACTOR", "off"),
@@ -435,6 +450,29 @@ func (c *Config) registerWebhookFlags(fs *flag.FlagSet) {
 		"wait after a failed webhook delivery attempt, doubled after each further one up to an hour (env LATCHKEY_WEBHOOK_RETRY_BACKOFF)")
 	fs.DurationVar(&c.Webhook.PollInterval, "webhook-poll-interval", envDuration("WEBHOOK_POLL_INTERVAL", DefaultWebhookPollInterval),
 		"how often a node looks for due webhook deliveries (retries, and those other nodes stored) (env LATCHKEY_WEBHOOK_POLL_INTERVAL)")
+}
+
+// registerBackchannelLogoutFlags registers the --backchannel-logout-* flags.
+func (c *Config) registerBackchannelLogoutFlags(fs *flag.FlagSet) {
+	b := &c.BackchannelLogout
+	fs.StringVar(&b.AllowedHosts, "backchannel-logout-allowed-hosts", env("BACKCHANNEL_LOGOUT_ALLOWED_HOSTS", ""),
+		"comma-separated host names, IP addresses and CIDRs that back-channel logout tokens may be sent to although they are loopback, "+
+			"link-local or private (env LATCHKEY_BACKCHANNEL_LOGOUT_ALLOWED_HOSTS)")
+	fs.DurationVar(&b.RetryBackoff, "backchannel-logout-retry-backoff", envDuration("BACKCHANNEL_LOGOUT_RETRY_BACKOFF", 5*time.Second),
+		"wait after a failed back-channel logout attempt, doubled after each further one up to ten minutes; six attempts in all (env LATCHKEY_BACKCHANNEL_LOGOUT_RETRY_BACKOFF)")
+	fs.DurationVar(&b.PollInterval, "backchannel-logout-poll-interval", envDuration("BACKCHANNEL_LOGOUT_POLL_INTERVAL", 5*time.Second),
+		"how often a node looks for due back-channel logout tokens (retries, and those other nodes queued) (env LATCHKEY_BACKCHANNEL_LOGOUT_POLL_INTERVAL)")
+}
+
+// validate refuses back-channel logout settings that cannot work.
+func (b BackchannelLogout) validate() error {
+	if b.RetryBackoff < 0 || b.PollInterval < 0 {
+		return errors.New("--backchannel-logout-retry-backoff and --backchannel-logout-poll-interval must not be negative")
+	}
+	if _, err := outbound.ParseAllowList(b.AllowedHosts); err != nil {
+		return fmt.Errorf("--backchannel-logout-allowed-hosts: %w", err)
+	}
+	return nil
 }
 
 // registerClientMetadataFlags registers the --client-metadata-* flags.
@@ -585,6 +623,9 @@ func (c *Config) ValidateServe() ([]string, error) {
 	if err := c.Webhook.validate(); err != nil {
 		return nil, err
 	}
+	if err := c.BackchannelLogout.validate(); err != nil {
+		return nil, err
+	}
 	switch c.RequireSecondFactor {
 	case "", "off", "admins", "everyone":
 	default:
@@ -595,6 +636,9 @@ func (c *Config) ValidateServe() ([]string, error) {
 	}
 	if c.Registration == "open" {
 		warnings = append(warnings, "dynamic client registration is open (--registration open): anyone who reaches "+c.Issuer()+"/register may register a client")
+	}
+	if c.BackchannelLogout.AllowedHosts != "" {
+		warnings = append(warnings, "back-channel logout tokens may be sent to these internal hosts (--backchannel-logout-allowed-hosts): "+c.BackchannelLogout.AllowedHosts)
 	}
 	if c.Webhook.AllowedHosts != "" {
 		warnings = append(warnings, "webhooks may reach these internal hosts (--webhook-allowed-hosts): "+c.Webhook.AllowedHosts)

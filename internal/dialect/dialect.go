@@ -27,6 +27,10 @@ type Layout struct {
 	Name string
 	// Paths of the OAuth 2.0 endpoints.
 	AuthorizePath, TokenPath, RevokePath, IntrospectPath string
+	// EndSessionPath is the OpenID Connect end_session_endpoint
+	// (RP-Initiated Logout 1.0), a page of package web; the server mounts
+	// it (GET and POST) on the page router.
+	EndSessionPath string
 	// TokenCreatedAt adds created_at to token responses (Bitbucket's
 	// documented response carries it).
 	TokenCreatedAt bool
@@ -41,6 +45,7 @@ func Bitbucket() Layout {
 		Name:          "bitbucket",
 		AuthorizePath: "/rest/oauth2/latest/authorize", TokenPath: "/rest/oauth2/latest/token",
 		RevokePath: "/rest/oauth2/latest/revoke", IntrospectPath: "/rest/oauth2/latest/introspect",
+		EndSessionPath: "/rest/oauth2/latest/logout",
 		TokenCreatedAt: true,
 		errorBody:      func(_, msg string) any { return bitbucketErrors(msg) },
 	}
@@ -53,7 +58,8 @@ func Gitea() Layout {
 		Name:          "gitea",
 		AuthorizePath: "/login/oauth/authorize", TokenPath: "/login/oauth/access_token",
 		RevokePath: "/login/oauth/revoke", IntrospectPath: "/login/oauth/introspect",
-		errorBody: func(base, msg string) any { return giteaError{Message: msg, URL: base + "/api/swagger"} },
+		EndSessionPath: "/login/oauth/logout",
+		errorBody:      func(base, msg string) any { return giteaError{Message: msg, URL: base + "/api/swagger"} },
 	}
 }
 
@@ -100,7 +106,7 @@ func (l Layout) Endpoints(base string) oidc.Endpoints {
 	return oidc.Endpoints{
 		Authorization: base + l.AuthorizePath, Token: base + l.TokenPath,
 		Revocation: base + l.RevokePath, Introspection: base + l.IntrospectPath,
-		Device: base + oauth.DeviceCodePath,
+		Device: base + oauth.DeviceCodePath, EndSession: base + l.EndSessionPath,
 	}
 }
 

@@ -22,7 +22,8 @@ package e2e
 // pending device code records the poll, RFC 8628 §3.5 slow_down), and
 // the progress of a webhook delivery (its state, attempts, lease and
 // last answer, which the delivery worker writes in the background):
-// which deliveries exist, and what they carry, is compared.
+// which deliveries exist, and what they carry, is compared; the same
+// for back-channel logout deliveries.
 
 import (
 	"context"
@@ -270,6 +271,7 @@ var hTables = map[string]string{
 	"recovery_codes":        "user_id, hash, used_at",
 	"pending_logins":        "hash, user_id, amr, expires_at",
 	"used_once":             "key, expires_at",
+	"logout_deliveries":     "id, client_id, subject, sid, jti, created_at",
 }
 
 // hLeftOut are the tables the suite does not compare, on purpose (see the

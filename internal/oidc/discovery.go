@@ -16,6 +16,8 @@ type Endpoints struct {
 	Revocation    string `json:"revocation_endpoint,omitempty"`
 	Introspection string `json:"introspection_endpoint,omitempty"`
 	Device        string `json:"device_authorization_endpoint,omitempty"`
+	// EndSession is the RP-Initiated Logout 1.0 end_session_endpoint.
+	EndSession string `json:"end_session_endpoint,omitempty"`
 }
 
 // Discovery is the provider metadata (OpenID Connect Discovery 1.0 §3,
@@ -49,6 +51,11 @@ type Discovery struct {
 	// resources the server issues tokens for (RFC 9728 §4): Latchkey's
 	// own, and the external resource servers administrators registered.
 	ProtectedResources []string `json:"protected_resources"`
+	// Back-channel logout (Back-Channel Logout 1.0 §2.1): supported, with
+	// sid in logout tokens; front-channel logout is not.
+	BackchannelLogoutSupported        bool `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported       bool `json:"frontchannel_logout_supported"`
 	// Registration is the RFC 7591 registration endpoint; omitted when
 	// dynamic registration is off.
 	Registration string `json:"registration_endpoint,omitempty"`
@@ -93,6 +100,8 @@ func (p *Provider) Document() Discovery {
 		ProtectedResources:                resource.Own(p.cfg.Issuer),
 		BitbucketEndpoints:                d.Bitbucket,
 		Registration:                      d.Registration,
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
 	}
 }
 

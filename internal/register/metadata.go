@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"latchkey/internal/logout"
 	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
@@ -78,6 +79,11 @@ type Metadata struct {
 	ClientURI               string   `json:"client_uri"`
 	Scope                   string   `json:"scope"`
 	ApplicationType         string   `json:"application_type"`
+	// OpenID Connect RP-Initiated Logout 1.0 §3.1 and Back-Channel
+	// Logout 1.0 §2.2.
+	PostLogoutRedirectURIs           []string `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI             string   `json:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool     `json:"backchannel_logout_session_required"`
 	// ClientID and ClientSecret are only read from an RFC 7592 update.
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
@@ -129,6 +135,11 @@ type Registered struct {
 	Scopes          scope.Set
 	ApplicationType string
 	ClientURI       string
+	// Logout settings: post-logout redirect URIs checked as redirect
+	// URIs are, the back-channel logout URI by logout.CheckBackchannelURI.
+	PostLogoutRedirectURIs           []string
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
 }
 
 // Public reports whether the client has no secret.
@@ -173,6 +184,25 @@ func (rules Rules) Check(m Metadata) (Registered, *Error) {
 		}
 	}
 	reg.RedirectURIs = slices.Compact(slices.Clone(m.RedirectURIs))
+	if len(m.PostLogoutRedirectURIs) > MaxRedirectURIs {
+		return Registered{}, metadataError("at most %d post-logout redirect URIs may be registered", MaxRedirectURIs)
+	}
+	for _, u := range m.PostLogoutRedirectURIs {
+		if err := checkRedirect(u, reg.ApplicationType, rules.AllowInsecureRedirects); err != nil {
+			return Registered{}, metadataError("post_logout_redirect_uris: %s", err.Description)
+		}
+	}
+	reg.PostLogoutRedirectURIs = slices.Compact(slices.Clone(m.PostLogoutRedirectURIs))
+	if u := m.BackchannelLogoutURI; u != "" {
+		if len(u) > MaxURILength {
+			return Registered{}, metadataError("backchannel_logout_uri is longer than %d bytes", MaxURILength)
+		}
+		if err := logout.CheckBackchannelURI(u, rules.AllowInsecureRedirects); err != nil {
+			return Registered{}, metadataError("%s", err.Error())
+		}
+		reg.BackchannelLogoutURI = u
+	}
+	reg.BackchannelLogoutSessionRequired = m.BackchannelLogoutSessionRequired
 	if reg.ClientURI, err = clientURI(m.ClientURI, rules.AllowInsecureRedirects); err != nil {
 		return Registered{}, err
 	}

@@ -137,20 +137,23 @@ type handler struct{ cfg Config }
 // RFC 7592 §3): the client's identifiers, its secret and registration
 // access token when they are handed out, and the metadata as registered.
 type Response struct {
-	ClientID                string   `json:"client_id"`
-	ClientIDIssuedAt        int64    `json:"client_id_issued_at"`
-	ClientSecret            string   `json:"client_secret,omitempty"`
-	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
-	RegistrationAccessToken string   `json:"registration_access_token,omitempty"`
-	RegistrationClientURI   string   `json:"registration_client_uri"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	ClientName              string   `json:"client_name"`
-	ClientURI               string   `json:"client_uri,omitempty"`
-	Scope                   string   `json:"scope"`
-	ApplicationType         string   `json:"application_type"`
+	ClientID                         string   `json:"client_id"`
+	ClientIDIssuedAt                 int64    `json:"client_id_issued_at"`
+	ClientSecret                     string   `json:"client_secret,omitempty"`
+	ClientSecretExpiresAt            *int64   `json:"client_secret_expires_at,omitempty"`
+	RegistrationAccessToken          string   `json:"registration_access_token,omitempty"`
+	RegistrationClientURI            string   `json:"registration_client_uri"`
+	RedirectURIs                     []string `json:"redirect_uris"`
+	TokenEndpointAuthMethod          string   `json:"token_endpoint_auth_method"`
+	GrantTypes                       []string `json:"grant_types"`
+	ResponseTypes                    []string `json:"response_types"`
+	ClientName                       string   `json:"client_name"`
+	ClientURI                        string   `json:"client_uri,omitempty"`
+	Scope                            string   `json:"scope"`
+	ApplicationType                  string   `json:"application_type"`
+	PostLogoutRedirectURIs           []string `json:"post_logout_redirect_uris,omitempty"`
+	BackchannelLogoutURI             string   `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool     `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // register serves POST /register (RFC 7591 §3).
@@ -206,6 +209,8 @@ func apply(c *store.Client, reg Registered) {
 	c.Name, c.RedirectURIs, c.GrantTypes = reg.Name, reg.RedirectURIs, reg.GrantTypes
 	c.Public, c.ApplicationType, c.ClientURI = reg.Public(), reg.ApplicationType, reg.ClientURI
 	c.Scopes = reg.Scopes
+	c.PostLogoutRedirectURIs, c.BackchannelLogoutURI = reg.PostLogoutRedirectURIs, reg.BackchannelLogoutURI
+	c.BackchannelLogoutSessionRequired = reg.BackchannelLogoutSessionRequired
 	// A request without scope gets what the client registered, but no
 	// refresh token unless it asks for one.
 	c.DefaultScopes = nil
@@ -235,7 +240,8 @@ func (h *handler) response(c store.Client, authMethod, regToken string) Response
 		RegistrationClientURI: h.cfg.Issuer + Path + "/" + c.ID, RedirectURIs: c.RedirectURIs,
 		TokenEndpointAuthMethod: authMethod, GrantTypes: c.GrantTypes, ResponseTypes: []string{},
 		ClientName: c.Name, ClientURI: c.ClientURI, Scope: scope.Set(c.Scopes).String(),
-		ApplicationType: c.ApplicationType,
+		ApplicationType: c.ApplicationType, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	}
 	if resp.RedirectURIs == nil {
 		resp.RedirectURIs = []string{}

@@ -26,6 +26,7 @@ import (
 	"latchkey/internal/dialect"
 	"latchkey/internal/gitrepo"
 	"latchkey/internal/gitserve"
+	"latchkey/internal/logout"
 	"latchkey/internal/mail"
 	"latchkey/internal/mcp"
 	"latchkey/internal/mfa"
@@ -59,6 +60,8 @@ type Server struct {
 	hookSecrets *webhook.Secrets
 	// hooks turns pushes into webhook deliveries and sends them.
 	hooks *webhook.Hooks
+	// logouts queues and sends back-channel logout tokens.
+	logouts *logout.Service
 }
 
 // Options are test hooks; zero values mean production behaviour.
@@ -114,6 +117,10 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	logouts, err := newLogout(cfg, st, keys, log, opts)
+	if err != nil {
+		return nil, err
+	}
 	factors, err := newFactors(cfg, st, provider.Now)
 	if err != nil {
 		return nil, err
@@ -121,7 +128,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	pages, err := web.New(ctx, web.Config{
 		Provider: provider, Store: st, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL, Logger: log,
 		AllowInsecureRedirects: cfg.SkipRedirectURLHTTPS, Emails: emails,
-		Factors: factors, RequireSecondFactor: cfg.RequireSecondFactor,
+		Factors: factors, Logout: logouts, RequireSecondFactor: cfg.RequireSecondFactor,
 	})
 	if err != nil {
 		return nil, err
@@ -131,7 +138,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: st, log: log, Provider: provider, metrics: newMetrics(), emails: emails,
-		hookSecrets: hookSecrets}
+		hookSecrets: hookSecrets, logouts: logouts}
 	if s.hooks, err = newHooks(cfg, st, hookSecrets, log, provider.Now); err != nil {
 		return nil, err
 	}
@@ -140,8 +147,14 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	authorize := dialect.Authorize{Handler: pages.Authorize(), Refuse: pages.RateLimited}
 	limits := newLimits(cfg, st, log, opts.Now)
 	apiMux := routes.NewTable()
+	crossOrigin := http.NewCrossOriginProtection()
 	for _, layout := range dialect.All() {
 		layout.Mount(pageRouter, apiMux, provider, authorize, limits)
+		// The end-session endpoint takes relying parties' cross-site
+		// posts by design (web.Pages.EndSession says why that is safe).
+		pageRouter.HandleFunc("GET "+layout.EndSessionPath, pages.EndSession())
+		pageRouter.HandleCrossSite("POST "+layout.EndSessionPath, pages.EndSession())
+		crossOrigin.AddInsecureBypassPattern("POST " + layout.EndSessionPath)
 	}
 	s.mountAPI(apiMux, provider, idp, keys, limits)
 	registration.Store, registration.Provider, registration.Limits, registration.Logger = st, provider, limits, log
@@ -152,7 +165,6 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if s.routes, err = disjoint(pageRouter, apiMux); err != nil {
 		return nil, err
 	}
-	crossOrigin := http.NewCrossOriginProtection()
 	crossOrigin.SetDenyHandler(pages.CrossOriginDenied())
 	protectedPages := pageHeaders(crossOrigin.Handler(pageRouter))
 	trusted, err := parseProxies(cfg.TrustedProxies)
@@ -240,6 +252,31 @@ func newHooks(cfg config.Config, st store.Store, secrets *webhook.Secrets, log *
 		Timeout: timeout, PollInterval: w.PollInterval, MaxAttempts: w.MaxAttempts, RetryBackoff: w.RetryBackoff,
 	}), nil
 }
+
+// newLogout builds the node's logout service: logout tokens go through
+// the guarded outbound client, which reaches internal addresses only when
+// --backchannel-logout-allowed-hosts names them.
+func newLogout(cfg config.Config, st store.Store, keys *oidc.Keys, log *slog.Logger, opts Options) (*logout.Service, error) {
+	b := cfg.BackchannelLogout
+	allow, err := outbound.ParseAllowList(b.AllowedHosts)
+	if err != nil {
+		return nil, fmt.Errorf("--backchannel-logout-allowed-hosts: %w", err)
+	}
+	return logout.New(logout.Config{
+		Store: st, Keys: keys, Issuer: cfg.Issuer(), Now: opts.Now, Logger: log,
+		Client:       outbound.New(outbound.Config{Allow: allow, Timeout: logout.DefaultTimeout, RootCAs: opts.OutboundRootCAs}),
+		RetryBackoff: b.RetryBackoff, PollInterval: b.PollInterval,
+	}), nil
+}
+
+// StartLogouts starts the node's back-channel logout worker; stop stops
+// it and waits for the tokens it is sending to be recorded. Serve calls
+// it; tests that serve the Handler themselves call it.
+func (s *Server) StartLogouts(ctx context.Context) (stop func()) { return s.logouts.Start(ctx) }
+
+// Logouts is the node's logout service: what ends sessions calls its
+// SessionEnded and UserSignedOut (logout.Ender).
+func (s *Server) Logouts() *logout.Service { return s.logouts }
 
 // StartWebhooks starts the node's webhook delivery worker; stop stops it
 // and waits for the deliveries it is sending to be recorded (call it
@@ -385,6 +422,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// may store deliveries), and before the caller closes the store.
 	stopHooks := s.StartWebhooks(context.WithoutCancel(ctx))
 	defer stopHooks()
+	stopLogouts := s.StartLogouts(context.WithoutCancel(ctx))
+	defer stopLogouts()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -1117,4 +1117,67 @@ type Store interface {
 	// build expects (its newest migration applied); ErrUnavailable if not.
 	Ping(ctx context.Context) error
 	Close() error
+
+	// --- Back-channel logout (issue 15; package logout owns this block) ---
+
+	// LogoutTargets returns, once each and ordered by client ID then SID,
+	// the (client, SID) pairs of the user's token families whose client
+	// has a BackchannelLogoutURI: of the families of session sid
+	// (TokenFamily.SignIn.SID == sid), or of every family of the user
+	// when sid is "" (then SID is each family's, "" for a family made
+	// without a session ID). Every stored family counts, revoked or not
+	// (a revoked family's relying party may still hold a session), so
+	// callers may ask before or after revoking.
+	LogoutTargets(ctx context.Context, userID int64, sid string) ([]LogoutTarget, error)
+	// EnqueueLogouts stores logout deliveries in one transaction, pending
+	// with their NextAttemptAt, and returns them with IDs set. Only
+	// ClientID, Subject, SID, JTI, NextAttemptAt and CreatedAt are taken
+	// from ds. ErrNotFound (nothing stored) if a client does not exist;
+	// ErrAlreadyExists if a JTI is taken.
+	EnqueueLogouts(ctx context.Context, ds []LogoutDelivery) ([]LogoutDelivery, error)
+	// ClaimLogouts takes up to limit pending logout deliveries that are
+	// due (NextAttemptAt and LeaseUntil at most now), most overdue first,
+	// leases them until now+lease and counts the attempt, exactly as
+	// ClaimDeliveries does for webhooks: across every process sharing the
+	// database a delivery is leased to one caller at a time.
+	ClaimLogouts(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]LogoutDelivery, error)
+	// FinishLogout records an attempt's result (r's State, NextAttemptAt,
+	// ResponseStatus, Error, AttemptedAt; the body is not kept) and ends
+	// the lease. ErrNotFound if the delivery (or its client) is gone.
+	FinishLogout(ctx context.Context, id int64, r DeliveryResult) error
+	// ListLogouts lists a client's logout deliveries newest first.
+	ListLogouts(ctx context.Context, clientID string, p Page) ([]LogoutDelivery, Cursor, error)
+	// PruneLogouts deletes up to batch finished (delivered or failed)
+	// logout deliveries last attempted before before, and returns how
+	// many it deleted.
+	PruneLogouts(ctx context.Context, before time.Time, batch int) (int, error)
+}
+
+// LogoutTarget is a client to send a logout token to, and the session
+// (sid claim) the token is about; "" for none.
+type LogoutTarget struct {
+	Client Client
+	SID    string
+}
+
+// LogoutDelivery is one OpenID Connect back-channel logout token to POST
+// to a client's BackchannelLogoutURI: what the token says (the sender
+// signs it at each attempt, with the same JTI) and where its delivery
+// stands (as a webhook Delivery).
+type LogoutDelivery struct {
+	ID       int64
+	ClientID string
+	Subject  string // the sub claim
+	SID      string // the sid claim; "" for a user-wide logout
+	JTI      string
+	State    DeliveryState
+	Attempts int
+	// NextAttemptAt is when a pending delivery is due; LeaseUntil the
+	// end of the lease of a claimed one (zero when not leased).
+	NextAttemptAt  time.Time
+	LeaseUntil     time.Time
+	ResponseStatus int
+	Error          string
+	AttemptedAt    time.Time
+	CreatedAt      time.Time
 }

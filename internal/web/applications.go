@@ -43,6 +43,10 @@ type appForm struct {
 	Scopes       []string
 	Error        string
 	Checklist    []scopeGroup
+	// PostLogoutURIs (one per line) and BackchannelURI are the OpenID
+	// Connect logout settings (package logout).
+	PostLogoutURIs string
+	BackchannelURI string
 }
 
 // newAppForm is the empty registration form.
@@ -59,6 +63,9 @@ func readAppForm(r *http.Request) appForm {
 		Public:       r.PostForm.Get("client_type") == "public",
 		PKCE:         r.PostForm.Get("pkce_required") == "on",
 		Scopes:       r.PostForm["scope"],
+
+		PostLogoutURIs: strings.TrimSpace(r.PostForm.Get("post_logout_redirect_uris")),
+		BackchannelURI: strings.TrimSpace(r.PostForm.Get("backchannel_logout_uri")),
 	}
 	f.Checklist = scopeChecklist(f.Scopes)
 	return f
@@ -159,6 +166,7 @@ func (p *Pages) registerApplication(w http.ResponseWriter, r *http.Request) erro
 	c, plain, err := admin.CreateClient(r.Context(), p.store, admin.NewClient{
 		Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "), Public: f.Public,
 		PKCERequired: f.PKCE, OwnerUserID: user.ID, AllowInsecureRedirects: p.cfg.AllowInsecureRedirects,
+		PostLogoutRedirectURIs: strings.Fields(f.PostLogoutURIs), BackchannelLogoutURI: f.BackchannelURI,
 	}, p.provider.Now())
 	if msg, ok := refused(err); ok {
 		f.Error = msg
@@ -204,7 +212,8 @@ func (p *Pages) application(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := appForm{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), Public: c.Public,
-		PKCE: c.PKCERequired, Scopes: c.Scopes, Checklist: scopeChecklist(c.Scopes)}
+		PKCE: c.PKCERequired, Scopes: c.Scopes, Checklist: scopeChecklist(c.Scopes),
+		PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"), BackchannelURI: c.BackchannelLogoutURI}
 	p.render(w, r, http.StatusOK, "application", c.Name, user, applicationData{Notice: notice(r), Client: c, Form: f})
 	return nil
 }
@@ -222,6 +231,7 @@ func (p *Pages) updateApplication(w http.ResponseWriter, r *http.Request) error 
 		_, err = admin.UpdateClient(r.Context(), p.store, c.ID, admin.ClientChanges{
 			Name: f.Name, RedirectURIs: f.uris(), Scopes: strings.Join(f.Scopes, " "), PKCERequired: f.PKCE,
 			AllowInsecureRedirects: p.cfg.AllowInsecureRedirects,
+			Logout:                 &admin.LogoutSettings{PostLogoutRedirectURIs: strings.Fields(f.PostLogoutURIs), BackchannelLogoutURI: f.BackchannelURI},
 		})
 		f.Error, _ = refused(err)
 	}

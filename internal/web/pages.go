@@ -35,6 +35,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/audit"
+	"latchkey/internal/logout"
 	"latchkey/internal/mfa"
 	"latchkey/internal/oauth"
 	"latchkey/internal/passkey"
@@ -64,6 +65,9 @@ type Config struct {
 	Logger                 *slog.Logger
 	// Emails verifies the addresses people set on their own accounts.
 	Emails *admin.EmailChanges
+	// Logout checks RP-initiated logout requests and queues back-channel
+	// logout tokens when a session ends; nil: no end-session endpoint.
+	Logout *logout.Service
 	// Factors checks and enrols second factors (TOTP, recovery codes).
 	Factors *mfa.Factors
 	// RequireSecondFactor is the second-factor policy: PolicyOff (or
@@ -117,6 +121,7 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 // pageNames are the templates in templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "consent", "error", "home", "device", "device_done", "confirm",
 	"applications", "application", "secret", "account", "verify_email", "admin_apps", "admin_users", "admin_user", "admin_audit",
+	"logout_confirm", "signed_out",
 	"factor", "enrol", "recovery_codes", "security", "security_remove"}
 
 // widePages hold tables and use the wider layout.
@@ -131,6 +136,7 @@ func (p *Pages) Mount(rt *Router) {
 	rt.HandleFunc("GET /login", p.loginForm)
 	rt.HandleFunc("POST /login", p.login)
 	rt.HandleFunc("POST /logout", p.logout)
+	rt.HandleFunc("POST "+EndSessionConfirmPath, p.endSessionConfirm)
 	rt.HandleFunc("GET "+factorPath, p.factorForm)
 	rt.HandleFunc("POST "+factorPath, p.factorSubmit)
 	rt.HandleFunc("GET "+enrolPath, p.enrolForm)

@@ -34,6 +34,17 @@ func (rt *Router) HandleFunc(pattern string, h HandlerFunc) {
 	rt.Handle(pattern, rt.pages.serve(h))
 }
 
+// HandleCrossSite registers a page handler for pattern WITHOUT the form
+// check: for the one kind of route that other sites' pages post to by
+// design (the OpenID Connect end-session endpoint). Its handler reads the
+// form itself, bounded, and must change nothing a forged request could
+// abuse: a cross-site post carries no session cookie (SameSite=Lax), and
+// the handler must ask before acting on anything else. The server lets
+// such posts through its cross-origin protection too (package server).
+func (rt *Router) HandleCrossSite(pattern string, h HandlerFunc) {
+	rt.table.Handle(pattern, rt.pages.serve(h))
+}
+
 // Handler returns the handler for r and the pattern it matched, "" when
 // no page route matches (http.ServeMux.Handler).
 func (rt *Router) Handler(r *http.Request) (http.Handler, string) { return rt.table.Handler(r) }

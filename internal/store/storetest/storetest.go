@@ -64,6 +64,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CommitStatus", statusTests},
 		{"Registry", registryTests},
 		{"SignIn", signInTests},
+		{"Logout", logoutTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
