@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/logout"
 	"latchkey/internal/audit"
 	"latchkey/internal/store"
 )
@@ -53,6 +54,11 @@ func userDisableCommand(disable bool) *command {
 			if err != nil {
 				return err
 			}
+			if disable {
+				if err := queueUserSignedOut(ctx, e, u.ID); err != nil {
+					return err
+				}
+			}
 			if _, err := admin.SetUserDisabled(ctx, e.store, u.ID, disable); err != nil {
 				return err
 			}
@@ -75,6 +81,9 @@ func userSignOutCommand() *command {
 				return err
 			}
 			now := time.Now()
+			if err := queueUserSignedOut(ctx, e, u.ID); err != nil {
+				return err
+			}
 			out, err := admin.SignOutEverywhere(ctx, e.store, u.ID, "", now)
 			if err != nil {
 				return err
@@ -100,6 +109,9 @@ func userResetFactorsCommand() *command {
 		run: func(ctx context.Context, e *cmdEnv) error {
 			u, err := lookupUsername(ctx, e, username)
 			if err != nil {
+				return err
+			}
+			if err := queueUserSignedOut(ctx, e, u.ID); err != nil {
 				return err
 			}
 			out, err := admin.ResetFactors(ctx, e.store, u.ID)
@@ -311,4 +323,10 @@ func clientTrustCommand() *command {
 				"client "+c.ID+": trusted "+map[bool]string{true: "on", false: "off"}[on])
 		},
 	}
+}
+
+// queueUserSignedOut queues the back-channel logout of a user-wide event
+// in the database; the running nodes send it (logout.Service).
+func queueUserSignedOut(ctx context.Context, e *cmdEnv, userID int64) error {
+	return logout.New(logout.Config{Store: e.store}).UserSignedOut(ctx, userID, "")
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -437,5 +438,49 @@ func TestRPInitiatedLogoutAfterARealSignIn(t *testing.T) {
 	c := f.checkLogoutToken(t, f.recv.wait(t, 1)[0])
 	if c.SID != sess.SID {
 		t.Errorf("logout token sid %q, want the session's %q", c.SID, sess.SID)
+	}
+}
+
+// TestSignOutAndAccountEventsTellTheClients: the sign-out button, and an
+// administrator disabling a user, queue logout tokens that reach the
+// client's back-channel URI (the hooks of the existing pages).
+func TestSignOutAndAccountEventsTellTheClients(t *testing.T) {
+	f := newLogoutFixture(t)
+	f.idToken(t) // the client signed in through this session
+	// The sign-out button: POST /logout with the page's CSRF token.
+	token, err := f.browser.CSRF("/user/settings/account")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _, err := f.browser.Post("/logout", url.Values{"csrf_token": {token}})
+	if err != nil || resp.StatusCode != http.StatusSeeOther || f.signedIn(t) {
+		t.Fatalf("sign out: %v %v, signed in %v", resp, err, f.signedIn(t))
+	}
+	c := f.checkLogoutToken(t, f.recv.wait(t, 1)[0])
+	if c.SID != f.sess.SID {
+		t.Errorf("the sign-out's logout token has sid %q, want %q", c.SID, f.sess.SID)
+	}
+	// An administrator disables the user: a user-wide event.
+	alice, err := f.env.Store.GetUserByUsername(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.env.User("root", "root-password")
+	f.env.Grant("root", admin.Target{Global: true}, "SYS_ADMIN")
+	b := f.env.Browser("root", "root-password")
+	if err := b.SignIn(); err != nil {
+		t.Fatal(err)
+	}
+	path := "/admin/users/" + strconv.FormatInt(alice.ID, 10)
+	tok, err := b.CSRF(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, body, err := b.Post(path+"/disable", url.Values{"csrf_token": {tok}})
+	if err != nil || r2.StatusCode >= 400 {
+		t.Fatalf("disable: %v %v %s", r2, err, body)
+	}
+	if got := f.recv.wait(t, 2); len(got) < 2 {
+		t.Fatalf("no logout token after the user was disabled")
 	}
 }

@@ -110,6 +110,7 @@ func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, user *s
 		return err
 	}
 	if !revokeAll {
+		p.userSignedOut(r.Context(), user.ID, session.SID)
 		n, err := p.store.DeleteUserSessions(r.Context(), user.ID, id)
 		if err != nil {
 			return err
@@ -118,6 +119,7 @@ func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, user *s
 		redirectDone(w, r, accountPath, "password")
 		return nil
 	}
+	p.userSignedOut(r.Context(), user.ID, session.SID)
 	out, err := admin.SignOutEverywhere(r.Context(), p.store, user.ID, id, p.provider.Now())
 	if err != nil {
 		return err
@@ -144,6 +146,7 @@ func (p *Pages) signOutEverywhere(w http.ResponseWriter, r *http.Request) error 
 			Button: "Sign out everywhere", Cancel: accountPath,
 		})
 	}
+	p.userSignedOut(r.Context(), user.ID, "")
 	out, err := admin.SignOutEverywhere(r.Context(), p.store, user.ID, "", p.provider.Now())
 	if err != nil {
 		return err

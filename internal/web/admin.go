@@ -262,6 +262,9 @@ func (p *Pages) adminDisable(disable bool) HandlerFunc {
 		if target.ID == user.ID {
 			return refuse(http.StatusBadRequest, "You cannot disable or enable your own account.")
 		}
+		if disable {
+			p.userSignedOut(r.Context(), target.ID, "")
+		}
 		if _, err := admin.SetUserDisabled(r.Context(), p.store, target.ID, disable); err != nil {
 			return err
 		}
@@ -296,6 +299,7 @@ func (p *Pages) adminSignOut(w http.ResponseWriter, r *http.Request) error {
 			Button: "Sign out everywhere", Cancel: back,
 		})
 	}
+	p.userSignedOut(r.Context(), target.ID, "")
 	out, err := admin.SignOutEverywhere(r.Context(), p.store, target.ID, "", p.provider.Now())
 	if err != nil {
 		return err
@@ -322,6 +326,7 @@ func (p *Pages) adminResetFactors(w http.ResponseWriter, r *http.Request) error 
 			Button: "Reset second factors", Cancel: back,
 		})
 	}
+	p.userSignedOut(r.Context(), target.ID, "")
 	out, err := admin.ResetFactors(r.Context(), p.store, target.ID)
 	if err != nil {
 		return err

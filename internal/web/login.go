@@ -113,15 +113,11 @@ func (p *Pages) checkLogin(r *http.Request, username, password string) (*store.U
 }
 
 func (p *Pages) logout(w http.ResponseWriter, r *http.Request) error {
-	user, _, err := p.currentUser(r)
+	user, sess, err := p.currentUser(r)
 	if err != nil {
 		return err
 	}
-	if user != nil {
-		p.audit(r, event(audit.Logout, user, "", ""))
-	}
-	http.SetCookie(w, p.cookie(pendingCookie, "", -1))
-	if err := p.endSession(w, r); err != nil {
+	if err := p.SignOut(w, r, user, sess, ""); err != nil { // back-channel logout of its clients too
 		return err
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)

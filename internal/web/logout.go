@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -142,4 +143,18 @@ func appName(c store.Client) string {
 		return c.Name
 	}
 	return c.ID
+}
+
+// userSignedOut queues the back-channel logout of a user-wide event (sign
+// out everywhere, a password change, an administrator's sign-out, a
+// disabled account, a factor reset) for every client of the user's,
+// except those of the session keepSID ("" for none). A failure to queue
+// is logged: the event itself goes on.
+func (p *Pages) userSignedOut(ctx context.Context, userID int64, keepSID string) {
+	if p.cfg.Logout == nil {
+		return
+	}
+	if err := p.cfg.Logout.UserSignedOut(ctx, userID, keepSID); err != nil {
+		p.log.Error("queue back-channel logout", "user", userID, "error", err)
+	}
 }

@@ -75,8 +75,16 @@ func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, user *store
 		// A sign-in again by the same user (a step-up, prompt=login) goes on
 		// as the same OpenID Connect session: what it signed in to stays
 		// tied to it, for logout. Another user's session ends here.
-		if prev, err := p.store.GetSession(r.Context(), secret.Hash(old.Value)); err == nil && prev.UserID == user.ID && prev.SID != "" {
+		prev, err := p.store.GetSession(r.Context(), secret.Hash(old.Value))
+		switch {
+		case err == nil && prev.UserID == user.ID && prev.SID != "":
 			sid = prev.SID
+		case err == nil && prev.UserID != user.ID && p.cfg.Logout != nil:
+			// Another user signs in in this browser: the earlier user's
+			// session ends, and its clients hear of it.
+			if err := p.cfg.Logout.SessionEnded(r.Context(), prev); err != nil {
+				p.log.Error("queue back-channel logout", "user", prev.UserID, "error", err)
+			}
 		}
 		_ = p.store.DeleteSession(r.Context(), secret.Hash(old.Value))
 	}
