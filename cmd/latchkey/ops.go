@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"latchkey/internal/admin"
-	"latchkey/internal/logout"
 	"latchkey/internal/audit"
+	"latchkey/internal/logout"
 	"latchkey/internal/store"
 )
 
