@@ -15,6 +15,7 @@ import (
 	"latchkey/internal/secret"
 	"latchkey/internal/server"
 	"latchkey/internal/store"
+	"latchkey/internal/dialect"
 	"latchkey/internal/testkit"
 )
 
@@ -90,6 +91,17 @@ func TestFormsRefuseForgedPosts(t *testing.T) {
 		"POST /logout": {"sign out", victim, "", url.Values{},
 			func(ctx context.Context) error { return signedIn(victim) }},
 	}
+	// The one kind of page route a relying party's page posts on purpose:
+	// the end_session_endpoint (RP-Initiated Logout). It takes no CSRF
+	// token; a post without a hint of the session must answer with the
+	// confirmation page and change nothing.
+	crossSite := map[string]bool{}
+	for _, path := range []string{dialect.Gitea().EndSessionPath, dialect.Bitbucket().EndSessionPath} {
+		name := "RP-initiated logout at " + path
+		known["POST "+path] = csrfForm{name: name, as: victim, fields: url.Values{},
+			unchanged: func(ctx context.Context) error { return signedIn(victim) }}
+		crossSite[name] = true
+	}
 	values := map[string]string{"client": clientID, "user": itoa(alice.ID)}
 	forms := formsOf(t, env.Server.Routes(), known, values, victim, root)
 	for _, f := range forms {
@@ -102,7 +114,11 @@ func TestFormsRefuseForgedPosts(t *testing.T) {
 					fields.Set("csrf_token", tk)
 				}
 				status, body := postForm(t, f.as, env.URL, f.path, fields, a.header)
-				if status != http.StatusForbidden || !strings.Contains(body, "did not come from this site") {
+				if crossSite[f.name] {
+					if status != http.StatusOK || !strings.Contains(body, "Sign out?") {
+						t.Errorf("posted %s to the end-session endpoint: status %d, want the confirmation page: %.300s", a.name, status, body)
+					}
+				} else if status != http.StatusForbidden || !strings.Contains(body, "did not come from this site") {
 					t.Errorf("posted %s: status %d, want 403 with a page that says why: %.300s", a.name, status, body)
 				}
 				if err := f.unchanged(t.Context()); err != nil {
