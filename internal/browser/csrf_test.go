@@ -12,10 +12,10 @@ import (
 	"testing"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/dialect"
 	"latchkey/internal/secret"
 	"latchkey/internal/server"
 	"latchkey/internal/store"
-	"latchkey/internal/dialect"
 	"latchkey/internal/testkit"
 )
 
