@@ -190,28 +190,39 @@ func clientDeleteCommand() *command {
 // on or off (admin.SetDeviceGrant): off, nobody can start a device flow in
 // its name (RFC 8628 §5.4).
 func clientDeviceGrantCommand() *command {
+	return clientSwitchCommand("allow the device grant", "refuse the device grant",
+		func(ctx context.Context, e *cmdEnv, id string, on bool) error {
+			c, err := admin.SetDeviceGrant(ctx, e.store, id, on)
+			if err != nil {
+				return err
+			}
+			return e.emit(map[string]any{"client_id": c.ID, "device_grant": on, "grant_types": c.GrantTypes},
+				"client "+c.ID+": device grant "+onOff(on))
+		})
+}
+
+// clientSwitchCommand is a command that turns a setting of a client on
+// (--on) or off (--off), exactly one of them, with set.
+func clientSwitchCommand(onUsage, offUsage string, set func(ctx context.Context, e *cmdEnv, id string, on bool) error) *command {
 	var id string
 	var on, off bool
 	return &command{
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "client-id", "", "client ID (required)")
-			fs.BoolVar(&on, "on", false, "allow the device grant")
-			fs.BoolVar(&off, "off", false, "refuse the device grant")
+			fs.BoolVar(&on, "on", false, onUsage)
+			fs.BoolVar(&off, "off", false, offUsage)
 		},
 		run: func(ctx context.Context, e *cmdEnv) error {
 			if on == off {
 				return errors.New("give exactly one of --on and --off")
 			}
-			c, err := admin.SetDeviceGrant(ctx, e.store, id, on)
-			if err != nil {
-				return err
-			}
-			state := map[bool]string{true: "on", false: "off"}[on]
-			return e.emit(map[string]any{"client_id": c.ID, "device_grant": on, "grant_types": c.GrantTypes},
-				"client "+c.ID+": device grant "+state)
+			return set(ctx, e, id, on)
 		},
 	}
 }
+
+// onOff words a switch.
+func onOff(on bool) string { return map[bool]string{true: "on", false: "off"}[on] }
 
 // tokensListCommand lists a user's live grants (token families).
 func tokensListCommand() *command {
@@ -303,26 +314,14 @@ func lookupUsername(ctx context.Context, e *cmdEnv, username string) (store.User
 // takes the mark away (admin.SetClientTrusted): its users are then not
 // asked to consent.
 func clientTrustCommand() *command {
-	var id string
-	var on, off bool
-	return &command{
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&id, "client-id", "", "client ID (required)")
-			fs.BoolVar(&on, "on", false, "trust it: its users are not shown the consent page")
-			fs.BoolVar(&off, "off", false, "ask its users for consent again")
-		},
-		run: func(ctx context.Context, e *cmdEnv) error {
-			if on == off {
-				return errors.New("give exactly one of --on and --off")
-			}
+	return clientSwitchCommand("trust it: its users are not shown the consent page", "ask its users for consent again",
+		func(ctx context.Context, e *cmdEnv, id string, on bool) error {
 			c, err := admin.SetClientTrusted(ctx, e.store, id, on)
 			if err != nil {
 				return err
 			}
-			return e.emit(map[string]any{"client_id": c.ID, "trusted": c.Trusted},
-				"client "+c.ID+": trusted "+map[bool]string{true: "on", false: "off"}[on])
-		},
-	}
+			return e.emit(map[string]any{"client_id": c.ID, "trusted": c.Trusted}, "client "+c.ID+": trusted "+onOff(on))
+		})
 }
 
 // queueUserSignedOut queues the back-channel logout of a user-wide event
