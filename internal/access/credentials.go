@@ -92,16 +92,37 @@ func Anonymous() *oauth.Caller { return &oauth.Caller{Principal: scope.Anonymous
 // is no header at all, or when r carries more than one; the core's
 // invalid_token or server_error.
 func (g *Guard) Authenticate(r *http.Request) (*oauth.Caller, error) {
-	if n := len(r.Header.Values("Authorization")); n > 1 {
-		// One credential per request (RFC 9110 §11.6.2): with two, a proxy
-		// in front might have judged the request by the other one.
-		return nil, oauth.InvalidRequest("send one Authorization header, not %d", n)
-	}
-	token, err := g.token(r.Header.Get("Authorization"))
+	token, err := g.credential(r)
 	if err != nil {
 		return nil, err
 	}
 	return g.cfg.Tokens.AuthenticateToken(r.Context(), token, g.cfg.Resource)
+}
+
+// bearerReader reads the credentials of BearerToken: a Guard of no
+// resource that accepts the Bearer scheme alone.
+var bearerReader = New(Config{Schemes: []Scheme{Bearer()}})
+
+// BearerToken returns the token r carries as "Authorization: Bearer
+// <token>" (RFC 6750 §2.1), read exactly as a Guard that accepts only
+// Bearer() reads it, for an endpoint that checks the token itself rather
+// than as an access token (the registration endpoints' initial and
+// registration access tokens). It does not check the token. Errors are
+// Authenticate's before the token is checked: ErrNoCredentials,
+// ErrUnsupportedScheme (which matches it), or invalid_request for a
+// malformed header or more than one.
+func BearerToken(r *http.Request) (string, error) { return bearerReader.credential(r) }
+
+// credential returns the access token r's Authorization header carries
+// in a scheme the resource accepts, unchecked; errors as Authenticate's
+// before the token is checked.
+func (g *Guard) credential(r *http.Request) (string, error) {
+	if n := len(r.Header.Values("Authorization")); n > 1 {
+		// One credential per request (RFC 9110 §11.6.2): with two, a proxy
+		// in front might have judged the request by the other one.
+		return "", oauth.InvalidRequest("send one Authorization header, not %d", n)
+	}
+	return g.token(r.Header.Get("Authorization"))
 }
 
 // AuthenticateOrAnonymous is Authenticate for a resource that serves

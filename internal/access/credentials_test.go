@@ -132,3 +132,35 @@ func TestMalformedHeaderNamesEveryAcceptedForm(t *testing.T) {
 		}
 	}
 }
+
+// TestBearerToken: BearerToken reads the header as a Bearer-only Guard
+// does, and does not check the token.
+func TestBearerToken(t *testing.T) {
+	for _, c := range []struct {
+		headers []string
+		token   string
+		err     func(error) bool
+	}{
+		{headers: []string{"Bearer abc"}, token: "abc"},
+		{headers: []string{"bEaReR  abc "}, token: "abc"},
+		{headers: nil, err: func(err error) bool { return errors.Is(err, ErrNoCredentials) && !errors.Is(err, ErrUnsupportedScheme) }},
+		{headers: []string{"Digest x"}, err: func(err error) bool { return errors.Is(err, ErrUnsupportedScheme) }},
+		{headers: []string{"Bearer"}, err: isInvalidRequest},
+		{headers: []string{"Bearer  "}, err: isInvalidRequest},
+		{headers: []string{"Bearer a", "Bearer b"}, err: isInvalidRequest},
+	} {
+		r, _ := http.NewRequest("GET", "/", nil)
+		for _, h := range c.headers {
+			r.Header.Add("Authorization", h)
+		}
+		token, err := BearerToken(r)
+		if c.err == nil && (err != nil || token != c.token) || c.err != nil && !c.err(err) {
+			t.Errorf("%q: %q, %v", c.headers, token, err)
+		}
+	}
+}
+
+func isInvalidRequest(err error) bool {
+	var e *oauth.Error
+	return errors.As(err, &e) && e.Code == "invalid_request"
+}

@@ -133,6 +133,11 @@ func TestResourceIndicatorsAndJWTAccessTokensOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Discovery lists the registered resource server with Latchkey's own.
+	_, disc := getJSON(t, base+"/.well-known/oauth-authorization-server")
+	if pr, _ := disc["protected_resources"].([]any); len(pr) != 3 || pr[2] != ext {
+		t.Errorf("protected_resources %v, want Latchkey's two and %s", disc["protected_resources"], ext)
+	}
 	// A token for the MCP endpoint opens /mcp's door but not the REST API's.
 	mcpTok, err := n.codeToken(t, alice, "read:repository", []string{base + "/mcp"}, nil)
 	if err != nil {

@@ -103,10 +103,15 @@ func TestCheck(t *testing.T) {
 		"hint of another issuer":     {"id_token_hint": {f.hint(t, map[string]any{"iss": "https://evil.example", "sub": "7", "aud": "rp"})}},
 		"hint without sub":           {"id_token_hint": {f.hint(t, map[string]any{"iss": issuer, "aud": "rp"})}},
 		"long parameter":             {"state": {strings.Repeat("s", maxParam+1)}},
+		"repeated client_id":         {"client_id": {"rp", "other"}},
 	} {
 		if _, err := f.svc.Check(context.Background(), form); !isRefusal(err) {
 			t.Errorf("%s: err %v, want a refusal", name, err)
 		}
+	}
+	// Unknown parameters are ignored, repeated or long (RFC 6749 §3.1).
+	if _, err := f.svc.Check(context.Background(), url.Values{"utm": {"1", "2"}, "ui_locales": {strings.Repeat("x", maxParam+1)}}); err != nil {
+		t.Errorf("unknown parameters: %v", err)
 	}
 	// Nothing at all is a valid request: sign out, no redirect.
 	if req, err := f.svc.Check(context.Background(), url.Values{}); err != nil || req.Destination() != "" || req.Client != nil {

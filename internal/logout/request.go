@@ -66,9 +66,13 @@ const maxParam = 16 << 10
 // hint is there too, must be one of its audiences. A
 // post_logout_redirect_uri needs a client (from client_id or the hint) and
 // must be one of the URIs it registered, exactly. Anything else is an
-// *Error. ui_locales and logout_hint are ignored.
+// *Error. Other parameters (ui_locales, logout_hint, unknown ones) are
+// ignored, repeated or not.
 func (s *Service) Check(ctx context.Context, form url.Values) (Request, error) {
 	for name, vs := range form {
+		if !known(name) {
+			continue // unknown parameters are ignored (RFC 6749 §3.1)
+		}
 		if len(vs) > 1 {
 			return Request{}, refuse("The sign-out request names %s more than once.", name)
 		}
@@ -161,6 +165,15 @@ func Form(form url.Values) url.Values {
 		}
 	}
 	return out
+}
+
+// known reports whether name is a parameter Check reads.
+func known(name string) bool {
+	switch name {
+	case ParamIDTokenHint, ParamClientID, ParamPostLogoutRedirectURI, ParamState:
+		return true
+	}
+	return false
 }
 
 func displayName(c store.Client) string {

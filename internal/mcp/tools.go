@@ -16,6 +16,7 @@ import (
 	"latchkey/internal/access"
 	"latchkey/internal/fault"
 	"latchkey/internal/gitrepo"
+	"latchkey/internal/oauth"
 	"latchkey/internal/scope"
 	"latchkey/internal/store"
 	"latchkey/internal/visible"
@@ -83,9 +84,9 @@ type listProjectsOut struct {
 }
 
 func (e *Endpoint) listProjects(ctx context.Context, req *sdk.CallToolRequest, in listProjectsIn) (*sdk.CallToolResult, listProjectsOut, error) {
-	c, err := caller(req)
+	c, err := e.authenticated(req)
 	if err != nil {
-		return nil, listProjectsOut{}, e.fail(err)
+		return nil, listProjectsOut{}, err
 	}
 	start, limit, err := window(in.Start, in.Limit, defaultList, maxList)
 	if err != nil {
@@ -127,9 +128,9 @@ type listReposOut struct {
 }
 
 func (e *Endpoint) listRepositories(ctx context.Context, req *sdk.CallToolRequest, in listReposIn) (*sdk.CallToolResult, listReposOut, error) {
-	c, err := caller(req)
+	c, err := e.authenticated(req)
 	if err != nil {
-		return nil, listReposOut{}, e.fail(err)
+		return nil, listReposOut{}, err
 	}
 	start, limit, err := window(in.Start, in.Limit, defaultList, maxList)
 	if err != nil {
@@ -309,13 +310,9 @@ func (e *Endpoint) readFile(ctx context.Context, req *sdk.CallToolRequest, in re
 	if strings.Trim(in.Path, "/") == "" {
 		return nil, readFileOut{}, badArg("path is empty; name a file (search_files finds them)")
 	}
-	g, name, err := e.repo(ctx, req, in.Repository)
+	g, name, sha, err := e.commit(ctx, req, in.Repository, in.Ref)
 	if err != nil {
 		return nil, readFileOut{}, err
-	}
-	sha, err := g.Resolve(ctx, in.Ref)
-	if err != nil {
-		return nil, readFileOut{}, e.gitError(err, name, in.Ref)
 	}
 	data, entry, err := g.ReadFile(ctx, sha, in.Path, maxFileSize)
 	switch {
@@ -365,13 +362,9 @@ func (e *Endpoint) searchFiles(ctx context.Context, req *sdk.CallToolRequest, in
 	if err != nil {
 		return nil, searchFilesOut{}, err
 	}
-	g, name, err := e.repo(ctx, req, in.Repository)
+	g, name, sha, err := e.commit(ctx, req, in.Repository, in.Ref)
 	if err != nil {
 		return nil, searchFilesOut{}, err
-	}
-	sha, err := g.Resolve(ctx, in.Ref)
-	if err != nil {
-		return nil, searchFilesOut{}, e.gitError(err, name, in.Ref)
 	}
 	paths, more, err := g.Files(ctx, sha, match, limit)
 	if err != nil {
@@ -387,13 +380,23 @@ func (e *Endpoint) searchFiles(ctx context.Context, req *sdk.CallToolRequest, in
 
 // ---- shared
 
+// authenticated is the caller of req; its absence is a failure of the server
+// (the endpoint's handler authenticates every request), answered as fail's.
+func (e *Endpoint) authenticated(req *sdk.CallToolRequest) (*oauth.Caller, error) {
+	c, err := caller(req)
+	if err != nil {
+		return nil, e.fail(err)
+	}
+	return c, nil
+}
+
 // repo parses a repository name, decides whether the caller of req may
 // read it, and opens its git repository; it returns the name as
 // PROJECT/slug.
 func (e *Endpoint) repo(ctx context.Context, req *sdk.CallToolRequest, repository string) (*gitrepo.Repo, string, error) {
-	c, err := caller(req)
+	c, err := e.authenticated(req)
 	if err != nil {
-		return nil, "", e.fail(err)
+		return nil, "", err
 	}
 	key, slug, err := parseRepoName(repository)
 	if err != nil {
@@ -404,6 +407,21 @@ func (e *Endpoint) repo(ctx context.Context, req *sdk.CallToolRequest, repositor
 		return nil, "", e.refuse(err)
 	}
 	return e.gitRepo(r), p.Key + "/" + r.Slug, nil
+}
+
+// commit is repo, then the full SHA of the commit ref names in the
+// repository (the default branch's for ""); an unknown or invalid ref is
+// gitError's tool error.
+func (e *Endpoint) commit(ctx context.Context, req *sdk.CallToolRequest, repository, ref string) (*gitrepo.Repo, string, string, error) {
+	g, name, err := e.repo(ctx, req, repository)
+	if err != nil {
+		return nil, "", "", err
+	}
+	sha, err := g.Resolve(ctx, ref)
+	if err != nil {
+		return nil, "", "", e.gitError(err, name, ref)
+	}
+	return g, name, sha, nil
 }
 
 // checkRefAndPath checks a ref and a path argument ("" for none) before

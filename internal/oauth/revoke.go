@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"latchkey/internal/audit"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"latchkey/internal/resource"
@@ -155,21 +154,21 @@ func (p *Provider) describe(ctx context.Context, client store.Client, token stri
 // (the audience is that server). A token for an external resource server
 // that has since been removed is no longer active for anyone.
 func (p *Provider) introspectable(ctx context.Context, client store.Client, tok store.Token, fam store.TokenFamily) (any, bool, error) {
-	servers, err := p.store.ListResourceServers(ctx)
-	if err != nil {
-		return nil, false, ServerError(fmt.Errorf("introspect: load resource servers: %w", err))
-	}
 	var audience []string
 	for _, id := range tok.Resources {
 		if resource.IsOwn(p.cfg.Issuer, id) {
 			audience = append(audience, id)
 			continue
 		}
-		i := slices.IndexFunc(servers, func(rs store.ResourceServer) bool { return rs.URI == id })
-		if i < 0 {
+		// Only a token for an external resource server costs a lookup.
+		rs, err := p.store.GetResourceServer(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, false, nil // its resource server is gone
 		}
-		if rs := servers[i]; rs.IntrospectionClientID != "" && rs.IntrospectionClientID == client.ID {
+		if err != nil {
+			return nil, false, ServerError(fmt.Errorf("introspect: load resource server: %w", err))
+		}
+		if rs.IntrospectionClientID != "" && rs.IntrospectionClientID == client.ID {
 			return rs.URI, true, nil
 		}
 		audience = append(audience, id)

@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"latchkey/internal/access"
 	"latchkey/internal/audit"
 	"latchkey/internal/oauth"
 	"latchkey/internal/ratelimit"
@@ -385,16 +386,13 @@ func (h *handler) initialToken(ctx context.Context, r *http.Request) (store.Init
 	return t, nil
 }
 
-// bearer returns the Bearer token of the Authorization header (RFC 6750
-// §2.1; the scheme in any letter case).
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != "" && len(token) <= 512
+// bearer returns the Bearer token of the Authorization header as
+// access.BearerToken reads it; ok is false when there is none to check
+// (no header, another scheme, a malformed one, more than one) or it is
+// longer than any token Latchkey issues.
+func bearer(r *http.Request) (token string, ok bool) {
+	token, err := access.BearerToken(r)
+	return token, err == nil && len(token) <= 512
 }
 
 func missingToken() *Error {

@@ -31,6 +31,9 @@ func (p *Pages) EndSession() HandlerFunc {
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if err := r.ParseForm(); err != nil {
+				if tooBig := new(http.MaxBytesError); errors.As(err, &tooBig) {
+					return refuse(http.StatusRequestEntityTooLarge, "The sign-out request is too large.")
+				}
 				return refuse(http.StatusBadRequest, "The sign-out request could not be read.")
 			}
 			form = r.PostForm
