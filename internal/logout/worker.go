@@ -7,11 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"latchkey/internal/delivery"
 	"latchkey/internal/outbound"
 	"latchkey/internal/store"
 )
@@ -43,89 +42,35 @@ func (s *Service) Token(ctx context.Context, d store.LogoutDelivery) (string, er
 // Start runs the node's worker until ctx is done or stop is called; stop
 // waits for the sends under way to be recorded, so call it before the
 // store is closed.
-func (s *Service) Start(ctx context.Context) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Run(ctx)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
-}
-
-// lease is how long a claimed delivery is this node's: longer than an
-// attempt may last, so that no other node sends it meanwhile; a node that
-// dies mid-attempt leaves it to be sent again once the lease has passed.
-func (s *Service) lease() time.Duration { return 2*s.cfg.Timeout + 10*time.Second }
+func (s *Service) Start(ctx context.Context) (stop func()) { return s.worker().Start(ctx) }
 
 // Run claims due deliveries and sends them, up to Concurrency at once,
 // until ctx is done, then waits for the sends under way. It looks again
 // when Wake is called, when a send ends, and otherwise every
 // PollInterval; it also prunes deliveries finished a week ago.
-func (s *Service) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	slots := make(chan struct{}, s.cfg.Concurrency)
-	freed := make(chan struct{}, 1)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wake:
-		case <-timer.C:
-		case <-freed:
-		}
-		for ctx.Err() == nil {
-			free := cap(slots) - len(slots)
-			if free == 0 {
-				break
+func (s *Service) Run(ctx context.Context) { s.worker().Run(ctx) }
+
+func (s *Service) worker() *delivery.Worker[store.LogoutDelivery] {
+	return &delivery.Worker[store.LogoutDelivery]{
+		Name: "logout", Log: s.log, Now: s.cfg.Now,
+		Timeout: s.cfg.Timeout, PollInterval: s.cfg.PollInterval, Concurrency: s.cfg.Concurrency,
+		Wake: s.wake, Claim: s.cfg.Store.ClaimLogouts, Attempt: s.attempt,
+		After: func(ctx context.Context) {
+			if _, err := s.cfg.Store.PruneLogouts(ctx, s.cfg.Now().Add(-keepFinished), 100); err != nil && ctx.Err() == nil {
+				s.log.Warn("logout: prune deliveries", "error", err)
 			}
-			ds, err := s.cfg.Store.ClaimLogouts(ctx, s.cfg.Now(), s.lease(), free)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("logout: claim deliveries", "error", err)
-				}
-				break
-			}
-			for _, d := range ds {
-				slots <- struct{}{}
-				wg.Go(func() {
-					s.attempt(d)
-					<-slots
-					select {
-					case freed <- struct{}{}:
-					default:
-					}
-				})
-			}
-			if len(ds) < free {
-				break
-			}
-		}
-		if _, err := s.cfg.Store.PruneLogouts(ctx, s.cfg.Now().Add(-keepFinished), 100); err != nil && ctx.Err() == nil {
-			s.log.Warn("logout: prune deliveries", "error", err)
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(s.cfg.PollInterval)
+		},
 	}
 }
 
-// attempt sends one claimed delivery and records the result, within its
-// own bound (not the worker's context: a claimed delivery is finished
-// even while the node stops).
-func (s *Service) attempt(d store.LogoutDelivery) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout+5*time.Second)
-	defer cancel()
+func (s *Service) retry() delivery.Retry {
+	return delivery.Retry{MaxAttempts: s.cfg.MaxAttempts, RetryBackoff: s.cfg.RetryBackoff, MaxBackoff: s.cfg.MaxBackoff}
+}
+
+// attempt sends one claimed delivery and records the result, within ctx
+// (the worker gives it delivery.AttemptBound, not its own context: a
+// claimed delivery is finished even while the node stops).
+func (s *Service) attempt(ctx context.Context, d store.LogoutDelivery) {
 	result := s.send(ctx, d)
 	err := s.cfg.Store.FinishLogout(ctx, d.ID, result)
 	switch {
@@ -148,15 +93,7 @@ func (s *Service) send(ctx context.Context, d store.LogoutDelivery) store.Delive
 		if err != nil {
 			result.Error = err.Error()
 		}
-		switch {
-		case err == nil:
-			result.State = store.DeliveryDelivered
-		case permanent || d.Attempts >= s.cfg.MaxAttempts:
-			result.State = store.DeliveryFailed
-		default:
-			result.State = store.DeliveryPending
-			result.NextAttemptAt = s.cfg.Now().Add(s.backoff(d.Attempts))
-		}
+		s.retry().Settle(&result, s.cfg.Now(), err == nil, permanent, d.Attempts)
 		return result
 	}
 	client, err := s.cfg.Store.GetClient(ctx, d.ClientID)
@@ -195,13 +132,4 @@ func (s *Service) send(ctx context.Context, d store.LogoutDelivery) store.Delive
 	default:
 		return finish(false, resp.Status, fmt.Errorf("the relying party answered %d", resp.Status))
 	}
-}
-
-// backoff is the wait after the attempt-th failed attempt.
-func (s *Service) backoff(attempt int) time.Duration {
-	d := s.cfg.RetryBackoff
-	for i := 1; i < attempt && d < s.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, s.cfg.MaxBackoff)
 }

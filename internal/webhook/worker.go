@@ -12,10 +12,10 @@ import (
 	"hash"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
+	"latchkey/internal/delivery"
 	"latchkey/internal/outbound"
 	"latchkey/internal/store"
 )
@@ -24,93 +24,31 @@ import (
 // called; stop waits for the worker, and for the deliveries it is sending
 // (each bounded by the timeout) to be recorded, so call it before the
 // store is closed.
-func (h *Hooks) Start(ctx context.Context) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		h.Run(ctx)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
-}
-
-// lease is how long a claimed delivery is this node's: longer than an
-// attempt may last (attemptBound), so that no other node sends it
-// meanwhile. A node killed during an attempt leaves the delivery leased:
-// it is sent again once the lease has passed.
-func (h *Hooks) lease() time.Duration { return 2*h.cfg.Timeout + 10*time.Second }
-
-// attemptBound bounds one attempt: the request (itself bounded by the
-// timeout) and recording its result.
-func (h *Hooks) attemptBound() time.Duration { return h.cfg.Timeout + 5*time.Second }
+func (h *Hooks) Start(ctx context.Context) (stop func()) { return h.worker().Start(ctx) }
 
 // Run claims due deliveries and sends them, up to Concurrency at once,
 // until ctx is done; then it waits for the sends under way and returns.
-// It looks again at once when Wake is called, when a send ended while
-// every slot was busy, and otherwise every PollInterval.
-func (h *Hooks) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	slots := make(chan struct{}, h.cfg.Concurrency)
-	freed := make(chan struct{}, 1)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-h.wake:
-		case <-timer.C:
-		case <-freed:
-		}
-		for ctx.Err() == nil {
-			free := cap(slots) - len(slots)
-			if free == 0 {
-				break
-			}
-			ds, err := h.cfg.Store.ClaimDeliveries(ctx, h.cfg.Now(), h.lease(), free)
-			if err != nil {
-				if ctx.Err() == nil {
-					h.log.Warn("webhook: claim deliveries", "error", err)
-				}
-				break
-			}
-			for _, d := range ds {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					h.attempt(d)
-					<-slots
-					select {
-					case freed <- struct{}{}:
-					default:
-					}
-				}()
-			}
-			if len(ds) < free {
-				break // nothing more is due
-			}
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(h.cfg.PollInterval)
+// It looks again at once when Wake is called, when a send ended, and
+// otherwise every PollInterval (see delivery.Worker).
+func (h *Hooks) Run(ctx context.Context) { h.worker().Run(ctx) }
+
+func (h *Hooks) worker() *delivery.Worker[store.Delivery] {
+	return &delivery.Worker[store.Delivery]{
+		Name: "webhook", Log: h.log, Now: h.cfg.Now,
+		Timeout: h.cfg.Timeout, PollInterval: h.cfg.PollInterval, Concurrency: h.cfg.Concurrency,
+		Wake: h.wake, Claim: h.cfg.Store.ClaimDeliveries, Attempt: h.attempt,
 	}
 }
 
-// attempt sends one claimed delivery and records the result. It does not
-// take the worker's context: once claimed, a delivery is sent and its
-// result recorded even while the node stops, within the timeout.
-func (h *Hooks) attempt(d store.Delivery) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.attemptBound())
-	defer cancel()
+func (h *Hooks) retry() delivery.Retry {
+	return delivery.Retry{MaxAttempts: h.cfg.MaxAttempts, RetryBackoff: h.cfg.RetryBackoff, MaxBackoff: h.cfg.MaxBackoff}
+}
+
+// attempt sends one claimed delivery and records the result, within ctx
+// (the worker gives it delivery.AttemptBound, not its own context: once
+// claimed, a delivery is sent and its result recorded even while the node
+// stops).
+func (h *Hooks) attempt(ctx context.Context, d store.Delivery) {
 	result := h.send(ctx, d)
 	err := h.cfg.Store.FinishDelivery(ctx, d.ID, result)
 	switch {
@@ -134,15 +72,7 @@ func (h *Hooks) send(ctx context.Context, d store.Delivery) store.DeliveryResult
 		if err != nil {
 			result.Error = err.Error()
 		}
-		switch {
-		case err == nil && status >= 200 && status < 300:
-			result.State = store.DeliveryDelivered
-		case permanent || d.Attempts >= h.cfg.MaxAttempts:
-			result.State = store.DeliveryFailed
-		default:
-			result.State = store.DeliveryPending
-			result.NextAttemptAt = h.cfg.Now().Add(h.backoff(d.Attempts))
-		}
+		h.retry().Settle(&result, h.cfg.Now(), err == nil && status >= 200 && status < 300, permanent, d.Attempts)
 		return result
 	}
 	hook, err := h.cfg.Store.GetWebhook(ctx, d.RepoID, d.HookID)
@@ -191,13 +121,7 @@ func text(b []byte) string {
 }
 
 // backoff is the wait after the attempt-th failed attempt.
-func (h *Hooks) backoff(attempt int) time.Duration {
-	d := h.cfg.RetryBackoff
-	for i := 1; i < attempt && d < h.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, h.cfg.MaxBackoff)
-}
+func (h *Hooks) backoff(attempt int) time.Duration { return h.retry().Backoff(attempt) }
 
 // request builds the HTTP request of a delivery: its stored body and
 // event headers, and the signatures of the body with the hook's secret
