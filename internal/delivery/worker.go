@@ -161,3 +161,12 @@ func (r Retry) Settle(result *store.DeliveryResult, now time.Time, delivered, pe
 		result.NextAttemptAt = now.Add(r.Backoff(attempt))
 	}
 }
+
+// Wake tells the worker that waits on wake that deliveries are due now,
+// without blocking: a wake-up already pending covers this one.
+func Wake(wake chan<- struct{}) {
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
+}

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"time"
 
+	"latchkey/internal/delivery"
 	"latchkey/internal/oidc"
 	"latchkey/internal/outbound"
 	"latchkey/internal/store"
@@ -171,9 +172,4 @@ func (s *Service) enqueue(ctx context.Context, userID int64, targets []store.Log
 }
 
 // Wake makes this node's worker look for due deliveries now.
-func (s *Service) Wake() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+func (s *Service) Wake() { delivery.Wake(s.wake) }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"latchkey/internal/delivery"
 	"latchkey/internal/gitrepo"
 	"latchkey/internal/oauth"
 	"latchkey/internal/outbound"
@@ -148,12 +149,7 @@ func (h *Hooks) Fire(ctx context.Context, pusher *oauth.Caller, repo store.Repo,
 }
 
 // Wake tells this node's worker that deliveries are due now.
-func (h *Hooks) Wake() {
-	select {
-	case h.wake <- struct{}{}:
-	default:
-	}
-}
+func (h *Hooks) Wake() { delivery.Wake(h.wake) }
 
 // needsCommits reports whether some hook gets a Gitea push payload, the
 // only one that lists commits.
