@@ -136,7 +136,7 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("outbound: %s is a %s address, which is not allowed (an administrator may allow it with --webhook-allowed-hosts)", e.Addr, e.Reason)
+	return fmt.Sprintf("outbound: %s is a %s address, which is not allowed (an administrator may allow it with the allowed-hosts setting of the feature)", e.Addr, e.Reason)
 }
 
 // dial connects to addr; unless its host is on the allow list by name,
@@ -294,3 +294,62 @@ func IsRefused(err error) bool {
 	var r *RefusedError
 	return errors.As(err, &r)
 }
+
+// HTTPClient is an *http.Client under the same rules as Do, for libraries
+// that want one (an OpenID Connect relying party, say): the address
+// check, no redirects, no proxy and the total timeout hold, and the body
+// of every answer ends with an error after the client's MaxBody bytes, so
+// a library reading it never holds more than that.
+func (c *Client) HTTPClient() *http.Client {
+	return &http.Client{
+		Transport:     limitedTransport{c.http.Transport, c.maxBody},
+		Timeout:       c.http.Timeout,
+		CheckRedirect: c.http.CheckRedirect,
+	}
+}
+
+// ErrBodyTooLarge is what reading an answer of HTTPClient returns after
+// more bytes than the client's MaxBody.
+var ErrBodyTooLarge = errors.New("outbound: the answer is larger than allowed")
+
+type limitedTransport struct {
+	next http.RoundTripper
+	max  int64
+}
+
+func (t limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return nil, fmt.Errorf("outbound: scheme %q is not http or https", req.URL.Scheme)
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &limitedBody{rc: resp.Body, left: t.max}
+	return resp, nil
+}
+
+// limitedBody reads at most left bytes and then fails with
+// ErrBodyTooLarge if the answer goes on.
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		if n, _ := b.rc.Read(one[:]); n > 0 {
+			return 0, ErrBodyTooLarge
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
