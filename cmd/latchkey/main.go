@@ -50,6 +50,26 @@ Usage:
   latchkey resource-server delete --uri URI   remove one
   latchkey keys rotate [--publish-ahead 10m] [--access-token-ttl 1h]
                                               publish a new signing key, retire the old one safely
+  latchkey source add-ldap --name NAME [--display-name TEXT] --url ldaps://HOST[:PORT] [--start-tls]
+                           [--ca-file PEM] [--bind-dn DN] [--bind-password-stdin | --bind-password-file PATH]
+                           --user-base DN [--user-filter FILTER] [--username-attr uid]
+                           [--display-name-attr cn] [--email-attr mail] [--group-base DN --group-filter FILTER]
+                           [--group-name-attr cn] [--map GROUP=PERMISSION[:PROJECT[/repo]] ...]
+                           [--sync-interval 1h] [--timeout 10s] [--disabled]
+                                              add an LDAP directory people sign in with
+  latchkey source add-oidc --name NAME [--display-name TEXT] --issuer URL --client-id ID
+                           [--client-secret-stdin | --client-secret-file PATH] [--scopes "openid profile email"]
+                           [--username-claim preferred_username] [--name-claim name] [--email-claim email]
+                           [--groups-claim groups] [--map ...] [--create-users] [--trust-upstream-mfa]
+                           [--mfa-acr VALUE ...] [--disabled]
+                                              add an upstream OpenID Connect provider ("Sign in with ...")
+  latchkey source list                        list the identity sources in their order
+  latchkey source enable|disable NAME         turn a source on or off (off ends its users' sessions and grants)
+  latchkey source move NAME POSITION          put a source at a position of the order (1 is first)
+  latchkey source delete NAME                 delete a source no account belongs to
+  latchkey source sync NAME                   synchronise the accounts of an LDAP source now
+  latchkey source map NAME [--map GROUP=PERMISSION[:PROJECT[/repo]] ...]
+                                              replace the group mappings of a source (none: clear them)
 
 Every command takes --db (a SQLite path or a postgres:// DSN), --data-dir and --json.
 Run "latchkey COMMAND -h" for the flags of one command.
@@ -66,7 +86,10 @@ type command struct {
 	// arg names the one positional argument the command takes after its
 	// flags (env.arg); "" for none.
 	arg string
-	run func(ctx context.Context, env *cmdEnv) error
+	// arg2 names a second positional argument (env.arg2) after arg; ""
+	// for none.
+	arg2 string
+	run  func(ctx context.Context, env *cmdEnv) error
 }
 
 // cmdEnv is what a running subcommand gets.
@@ -79,6 +102,7 @@ type cmdEnv struct {
 	log    *slog.Logger
 	store  store.Store
 	arg    string // the positional argument of a command that takes one
+	arg2   string // the second positional argument of a command that takes two
 }
 
 func commands() map[string]*command {
@@ -111,6 +135,9 @@ func commands() map[string]*command {
 		"resource-server delete": resourceServerDeleteCommand(),
 	}
 	for name, c := range registrationCommands() {
+		cmds[name] = c
+	}
+	for name, c := range sourceCommands() {
 		cmds[name] = c
 	}
 	return cmds
@@ -151,6 +178,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		env.arg = fs.Arg(0)
 		if err := fs.Parse(fs.Args()[1:]); err != nil { // flags may follow the argument
 			return 2
+		}
+		if cmd.arg2 != "" {
+			if fs.NArg() == 0 {
+				fmt.Fprintf(stderr, "latchkey %s: missing %s\n", name, cmd.arg2)
+				return 2
+			}
+			env.arg2 = fs.Arg(0)
+			if err := fs.Parse(fs.Args()[1:]); err != nil {
+				return 2
+			}
 		}
 	}
 	if fs.NArg() > 0 {

@@ -98,6 +98,19 @@ const (
 	SigningKeyRotated Event = "signing_key.rotated"
 )
 
+// Identity source events: an administrator (page or CLI) added, changed,
+// switched on or off, reordered, deleted or synchronised an identity
+// source (an LDAP directory or an upstream OpenID Connect provider).
+const (
+	SourceCreated  Event = "identity_source.created"
+	SourceUpdated  Event = "identity_source.updated"
+	SourceEnabled  Event = "identity_source.enabled"
+	SourceDisabled Event = "identity_source.disabled"
+	SourceMoved    Event = "identity_source.moved"
+	SourceDeleted  Event = "identity_source.deleted"
+	SourceSynced   Event = "identity_source.synced"
+)
+
 // Events lists every event, in the order of the declarations above.
 func Events() []Event {
 	return []Event{
@@ -111,5 +124,6 @@ func Events() []Event {
 		UserCreated, UserUpdated, UserDeleted, UserEnabled, UserDisabled, UserSignedOut, PermissionGranted, PermissionRevoked,
 		ProjectCreated, ProjectUpdated, ProjectDeleted, RepoCreated, RepoUpdated, RepoDeleted,
 		WebhookCreated, WebhookUpdated, WebhookDeleted, SigningKeyRotated,
+		SourceCreated, SourceUpdated, SourceEnabled, SourceDisabled, SourceMoved, SourceDeleted, SourceSynced,
 	}
 }
