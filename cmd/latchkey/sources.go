@@ -282,7 +282,7 @@ func sourceListCommand() *command {
 			if !src.Enabled {
 				state = "disabled"
 			}
-			fmt.Fprintf(&text, "%d  %s  %-4s  %-8s  %q  synced %s%s\n", r.Position, r.Name, r.Kind, state, r.DisplayName,
+			fmt.Fprintf(&text, "%d  %-16s  %-4s  %-8s  %q  synced %s%s\n", r.Position, r.Name, r.Kind, state, r.DisplayName,
 				orDash(r.SyncedAt), map[bool]string{true: " (" + r.SyncError + ")", false: ""}[r.SyncError != ""])
 		}
 		if len(rows) == 0 {
