@@ -38,6 +38,18 @@ func (p *Pages) mountAdmin(rt *Router) {
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions", p.adminPermission(true))
 	rt.HandleFunc("POST "+adminPath+"/users/{user}/permissions/revoke", p.adminPermission(false))
 	rt.HandleFunc("GET "+adminPath+"/audit", p.adminAudit)
+	// Identity sources (adminsources.go): "new" is no source's name here.
+	rt.HandleFunc("GET "+sourcesPath, p.adminSources)
+	rt.HandleFunc("GET "+sourcesPath+"/new", p.adminSourceNew)
+	rt.HandleFunc("POST "+sourcesPath+"/new", p.adminSourceCreate)
+	rt.HandleFunc("GET "+sourcesPath+"/{source}", p.adminSourceEdit)
+	rt.HandleFunc("POST "+sourcesPath+"/{source}", p.adminSourceSave)
+	rt.HandleFunc("POST "+sourcesPath+"/{source}/enable", p.adminSourceEnable(true))
+	rt.HandleFunc("POST "+sourcesPath+"/{source}/disable", p.adminSourceEnable(false))
+	rt.HandleFunc("POST "+sourcesPath+"/{source}/move-up", p.adminSourceMove(-1))
+	rt.HandleFunc("POST "+sourcesPath+"/{source}/move-down", p.adminSourceMove(+1))
+	rt.HandleFunc("POST "+sourcesPath+"/{source}/sync", p.adminSourceSync)
+	rt.HandleFunc("POST "+sourcesPath+"/{source}/delete", p.adminSourceDelete)
 }
 
 // signedInAdmin returns the signed-in user if they hold global ADMIN or

@@ -48,6 +48,10 @@ type adminUserData struct {
 	// Factors and Recovery count the user's second factors and unused
 	// recovery codes.
 	Factors, Recovery int
+	// Source is the identity source the account belongs to ("": Latchkey's
+	// own password); Identities its links to identities of sources.
+	Source     string
+	Identities []linkedIdentity
 }
 
 // permissionNames are the names the grant form offers, by target kind.
@@ -95,6 +99,9 @@ func (p *Pages) renderAdminUser(w http.ResponseWriter, r *http.Request, user *st
 	}
 	if d.Form.Kind == "" {
 		d.Form.Kind = string(store.TargetProject)
+	}
+	if d.Source, d.Identities, err = p.userSources(r, d.Target); err != nil {
+		return err
 	}
 	p.render(w, r, status, "admin_user", "User "+d.Target.Username, user, d)
 	return nil

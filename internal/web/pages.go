@@ -125,12 +125,12 @@ func New(ctx context.Context, cfg Config) (*Pages, error) {
 // pageNames are the templates in templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "consent", "error", "home", "device", "device_done", "confirm",
 	"applications", "application", "secret", "account", "verify_email", "admin_apps", "admin_users", "admin_user", "admin_audit",
-	"logout_confirm", "signed_out",
+	"admin_sources", "admin_source", "logout_confirm", "signed_out",
 	"factor", "enrol", "recovery_codes", "security", "security_remove"}
 
 // widePages hold tables and use the wider layout.
 var widePages = map[string]bool{"applications": true, "application": true, "admin_apps": true,
-	"admin_users": true, "admin_user": true, "admin_audit": true, "security": true}
+	"admin_users": true, "admin_user": true, "admin_audit": true, "security": true, "admin_sources": true}
 
 // Mount registers the pages that are the same in both dialects.
 func (p *Pages) Mount(rt *Router) {
