@@ -163,7 +163,7 @@ func TestAmbiguous(t *testing.T) {
 	s := testkit.StartSlapd(t)
 	ctx := context.Background()
 	for name, filter := range map[string]string{
-		"two":   "(|(uid=%s)(uid=grace))",               // two entries
+		"two":   "(|(uid=%s)(uid=grace))",                 // two entries
 		"three": "(|(uid=%s)(objectClass=inetOrgPerson))", // beyond the size limit
 	} {
 		t.Run(name, func(t *testing.T) {
