@@ -12,6 +12,7 @@ import (
 	"latchkey/internal/scope"
 	"latchkey/internal/secret"
 	"latchkey/internal/store"
+	"latchkey/internal/upstream"
 )
 
 // Person is what a source says of someone who signed in through it.
@@ -101,7 +102,11 @@ type Config struct {
 }
 
 // Service is the identity sources of a node. It is safe for concurrent use.
-type Service struct{ cfg Config }
+type Service struct {
+	cfg      Config
+	upstream *upstream.Client // nil until UseHTTP
+	flows    *secret.Sealer   // seals browsers' upstream sign-in flows
+}
 
 // New returns a Service.
 func New(cfg Config) *Service {

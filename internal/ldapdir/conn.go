@@ -155,10 +155,22 @@ func isResult(err error) bool {
 // unavailable wraps err as ErrUnavailable with what failed, and with the
 // context's error when the context ended the connection.
 func unavailable(ctx context.Context, what string, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := ctxErr(ctx); cerr != nil {
 		return fmt.Errorf("%w: %s: %w (%s)", ErrUnavailable, what, cerr, describe(err))
 	}
 	return fmt.Errorf("%w: %s: %s", ErrUnavailable, what, describe(err))
+}
+
+// ctxErr is ctx's error, or DeadlineExceeded when its deadline has passed
+// (the dialer may see the deadline a moment before ctx does).
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // describe renders a go-ldap error without its "LDAP Result Code 200

@@ -128,7 +128,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	sources, err := newIdentity(cfg, st, log, logouts, provider.Now)
+	sources, err := newIdentity(cfg, st, log, logouts, provider.Now, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -236,14 +236,25 @@ func newFactors(cfg config.Config, st store.Store, now func() time.Time) (*mfa.F
 // newIdentity builds the node's identity sources: their secrets sealed
 // under the key-encryption key; a source's change that ends sessions
 // queues back-channel logout.
-func newIdentity(cfg config.Config, st store.Store, log *slog.Logger, logouts *logout.Service, now func() time.Time) (*identity.Service, error) {
+// Upstream providers are reached through the guarded outbound client:
+// internal addresses only when --identity-allowed-internal-hosts names them.
+func newIdentity(cfg config.Config, st store.Store, log *slog.Logger, logouts *logout.Service, now func() time.Time, opts Options) (*identity.Service, error) {
 	kek, err := cfg.LoadKeyEncryptionKey()
 	if err != nil {
 		return nil, err
 	}
-	return identity.ForNode(st, kek, now, log, func(ctx context.Context, userID int64) error {
+	svc, err := identity.ForNode(st, kek, now, log, func(ctx context.Context, userID int64) error {
 		return logouts.UserSignedOut(ctx, userID, "")
 	})
+	if err != nil {
+		return nil, err
+	}
+	allow, err := outbound.ParseAllowList(cfg.IdentityAllowedInternalHosts)
+	if err != nil {
+		return nil, fmt.Errorf("--identity-allowed-internal-hosts: %w", err)
+	}
+	hc := outbound.New(outbound.Config{Allow: allow, Timeout: 10 * time.Second, MaxBody: 1 << 20, RootCAs: opts.OutboundRootCAs})
+	return svc, svc.UseHTTP(hc.HTTPClient(), kek)
 }
 
 // newHookSecrets seals webhook secrets under the key-encryption key.

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -127,14 +126,8 @@ func (c claimSet) time(name string) time.Time {
 	if !ok {
 		return time.Time{}
 	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var n json.Number
-	if d.Decode(&n) != nil {
-		return time.Time{}
-	}
-	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || f <= 0 || f >= maxEpoch {
+	var f float64 // a JSON number only, not a string
+	if json.Unmarshal(raw, &f) != nil || math.IsNaN(f) || f <= 0 || f >= maxEpoch {
 		return time.Time{}
 	}
 	sec, frac := math.Modf(f)

@@ -153,6 +153,7 @@ func (p *Pages) Mount(rt *Router) {
 	rt.HandleFunc("POST "+deviceConfirmPath, p.deviceDecide)
 	p.mountSettings(rt)
 	p.mountPasskeys(rt)
+	p.mountUpstream(rt)
 	p.mountAdmin(rt)
 }
 

@@ -16,8 +16,8 @@
 // email (email, email_verified) and groups (groups). conformIdTokenClaims
 // is false, so the claims of the granted scopes are in the ID token AND
 // returned by userinfo, except the claims an account lists in
-// userinfo_only, which userinfo alone returns. An account's amr and acr go
-// into the ID token.
+// userinfo_only, which userinfo alone returns. An account's amr and acr,
+// and auth_time, go into the ID token (they ride on the openid scope).
 //
 // Interactions are its own page: GET /interaction/:uid shows a login form
 // (<form method="post" action="/interaction/:uid/login"> with
@@ -155,8 +155,11 @@ async function main() {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
     acrValues,
     conformIdTokenClaims: false,
+    // acr, amr and auth_time ride on the openid scope: oidc-provider puts
+    // in an ID token only the claims its scopes (or a claims request) ask
+    // for, and these three otherwise only when requested.
     claims: {
-      openid: ['sub'],
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       email: ['email', 'email_verified'],
       profile: ['name', 'preferred_username', 'given_name', 'family_name'],
       groups: ['groups'],
