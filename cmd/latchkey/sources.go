@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -180,10 +179,8 @@ func sourceAddLDAPCommand() *command {
 			if err != nil {
 				return err
 			}
+			settings = settings.WithLDAP(c)
 			settings.SyncInterval = identity.Duration(syncInterval)
-			if settings.LDAP, err = json.Marshal(c); err != nil {
-				return fmt.Errorf("encode the directory settings: %w", err)
-			}
 			return addSource(ctx, e, identity.NewSource{Name: shared.name, DisplayName: shared.displayName,
 				Kind: store.SourceLDAP, Settings: settings, Secret: password, Enabled: !shared.disabled})
 		},
@@ -238,10 +235,8 @@ func sourceAddOIDCCommand() *command {
 			if err != nil {
 				return err
 			}
+			settings = settings.WithOIDC(s)
 			settings.CreateUsers, settings.TrustUpstreamMFA, settings.MFAACRValues = createUsers, trustMFA, acrs
-			if settings.OIDC, err = json.Marshal(s); err != nil {
-				return fmt.Errorf("encode the provider settings: %w", err)
-			}
 			return addSource(ctx, e, identity.NewSource{Name: shared.name, DisplayName: shared.displayName,
 				Kind: store.SourceOIDC, Settings: settings, Secret: secret, Enabled: !shared.disabled})
 		},

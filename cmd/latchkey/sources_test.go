@@ -15,6 +15,7 @@ import (
 	"latchkey/internal/ldapdir"
 	"latchkey/internal/store"
 	"latchkey/internal/store/backend"
+	"latchkey/internal/testkit"
 	"latchkey/internal/upstream"
 )
 
@@ -264,5 +265,51 @@ func TestSourceCommandsRefuseBadInput(t *testing.T) {
 	}
 	if got := strings.Join(sourceNames(t, db), " "); got != "corp google" {
 		t.Errorf("refused commands changed the sources: %s", got)
+	}
+}
+
+// TestSourceSyncWithARealDirectory: `source sync` looks every account of a
+// real OpenLDAP up and disables the ones it no longer has.
+func TestSourceSyncWithARealDirectory(t *testing.T) {
+	dir := testkit.StartSlapd(t)
+	db := filepath.Join(t.TempDir(), "lk.db")
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte(dir.CACert), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := dir.Config()
+	code, _, stderr := cli(t, dir.BindPassword+"\n", "source", "add-ldap", "--db", db, "--name", "corp", "--url", c.URL,
+		"--start-tls", "--ca-file", ca, "--bind-dn", c.BindDN, "--bind-password-stdin", "--user-base", c.UserBase,
+		"--user-filter", c.UserFilter)
+	if code != 0 {
+		t.Fatalf("add-ldap: %d %s", code, stderr)
+	}
+	st := openStore(t, db)
+	src, _ := st.GetIdentitySourceByName(t.Context(), "corp")
+	for _, name := range []string{"ada", "gone"} {
+		if _, err := st.CreateUser(t.Context(), store.User{Username: name, SourceID: src.ID, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := runJSON(t, db, "source", "sync", "corp")
+	if out["checked"] != float64(2) || out["disabled"] != float64(1) {
+		t.Errorf("source sync: %v, want 2 checked and 1 disabled", out)
+	}
+	ada, _ := st.GetUserByUsername(t.Context(), "ada")
+	gone, _ := st.GetUserByUsername(t.Context(), "gone")
+	if ada.Disabled || !gone.Disabled || ada.DisplayName != "Ada Lovelace" {
+		t.Errorf("after the sync: ada %+v, gone disabled %v", ada, gone.Disabled)
+	}
+	if list := runJSON(t, db, "source", "list")["sources"].([]any); list[0].(map[string]any)["synced_at"] == nil {
+		t.Errorf("the list shows no sync time: %v", list)
+	}
+	// A directory that does not answer: the sync fails and disables nobody.
+	dir.Stop(t)
+	code, _, stderr = cli(t, "", "source", "sync", "corp", "--db", db)
+	if code != 1 || !strings.Contains(stderr, "could not be reached") {
+		t.Errorf("sync of a stopped directory: exit %d %q", code, stderr)
+	}
+	if ada, _ := st.GetUserByUsername(t.Context(), "ada"); ada.Disabled {
+		t.Error("a failed sync disabled ada")
 	}
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -189,11 +188,9 @@ func formOf(src store.IdentitySource) (sourceForm, error) {
 	}
 	switch src.Kind {
 	case store.SourceLDAP:
-		var c ldapdir.Config
-		if len(s.LDAP) > 0 {
-			if err := json.Unmarshal(s.LDAP, &c); err != nil {
-				return f, fmt.Errorf("source %q: read its directory settings: %w", src.Name, err)
-			}
+		c, err := identity.LDAPConfig(s)
+		if err != nil {
+			return f, fmt.Errorf("source %q: %w", src.Name, err)
 		}
 		f.URL, f.StartTLS, f.CACert, f.BindDN = c.URL, c.StartTLS, c.CACert, c.BindDN
 		f.UserBase, f.UserFilter, f.UsernameAttr, f.NameAttr = c.UserBase, c.UserFilter, c.UsernameAttr, c.DisplayNameAttr
@@ -202,11 +199,9 @@ func formOf(src store.IdentitySource) (sourceForm, error) {
 			f.Timeout = c.Timeout.String()
 		}
 	case store.SourceOIDC:
-		var u upstream.Settings
-		if len(s.OIDC) > 0 {
-			if err := json.Unmarshal(s.OIDC, &u); err != nil {
-				return f, fmt.Errorf("source %q: read its provider settings: %w", src.Name, err)
-			}
+		u, err := identity.OIDCSettings(s)
+		if err != nil {
+			return f, fmt.Errorf("source %q: %w", src.Name, err)
 		}
 		f.Issuer, f.ClientID, f.Scopes = u.Issuer, u.ClientID, strings.Join(u.Scopes, " ")
 		f.UsernameClaim, f.NameClaim, f.EmailClaim, f.GroupsClaim = u.UsernameClaim, u.NameClaim, u.EmailClaim, u.GroupsClaim
@@ -273,20 +268,12 @@ func (f sourceForm) settings() (identity.Settings, error) {
 		c := ldapdir.Config{URL: f.URL, StartTLS: f.StartTLS, CACert: f.CACert, BindDN: f.BindDN, UserBase: f.UserBase,
 			UserFilter: f.UserFilter, UsernameAttr: f.UsernameAttr, DisplayNameAttr: f.NameAttr, EmailAttr: f.EmailAttr,
 			GroupBase: f.GroupBase, GroupFilter: f.GroupFilter, GroupNameAttr: f.GroupAttr, Timeout: timeout}
-		if err := c.Validate(); err != nil {
-			return s, err
-		}
-		s.LDAP, err = json.Marshal(c)
-		return s, err
+		return s.WithLDAP(c), c.Validate()
 	case store.SourceOIDC:
 		u := upstream.Settings{Issuer: f.Issuer, ClientID: f.ClientID, Scopes: strings.Fields(f.Scopes),
 			UsernameClaim: f.UsernameClaim, NameClaim: f.NameClaim, EmailClaim: f.EmailClaim, GroupsClaim: f.GroupsClaim}
-		if err := u.Validate(); err != nil {
-			return s, err
-		}
 		s.CreateUsers, s.TrustUpstreamMFA, s.MFAACRValues = f.CreateUsers, f.TrustMFA, strings.Fields(f.ACRValues)
-		s.OIDC, err = json.Marshal(u)
-		return s, err
+		return s.WithOIDC(u), u.Validate()
 	}
 	return s, fmt.Errorf("unknown kind of source %q", f.Kind)
 }

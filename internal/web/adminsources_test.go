@@ -303,3 +303,44 @@ func sourceOrder(t *testing.T, env *testkit.Env) string {
 	}
 	return strings.Join(names, " ")
 }
+
+// TestAdminSourcePagesWithARealDirectory adds a real OpenLDAP through the
+// form: its people sign in; "Sync now" disables an account the directory
+// no longer has; disabling the source signs its people out at once.
+func TestAdminSourcePagesWithARealDirectory(t *testing.T) {
+	f := newAdminFixture(t)
+	dir := testkit.StartSlapd(t)
+	c := dir.Config()
+	f.addSource(t, ldapForm("corp", url.Values{"url": {c.URL}, "start_tls": {"on"}, "ca_cert": {c.CACert},
+		"bind_dn": {c.BindDN}, "secret": {c.BindPassword}, "user_base": {c.UserBase}, "user_filter": {c.UserFilter},
+		"group_base": {c.GroupBase}, "group_filter": {c.GroupFilter}, "mappings": {"developers=PROJECT_READ:PROJ"}}))
+	ada, grace := signedIn(t, f.env, "ada", "ada-secret-1"), signedIn(t, f.env, "grace", "grace-secret-1")
+	if status, _ := get(t, ada, "/user/settings/account"); status != http.StatusOK {
+		t.Fatalf("ada's session: %d", status)
+	}
+
+	dir.DeleteUser(t, "grace")
+	status, loc, body := submit(t, f.rootUI, "/admin/sources/corp/sync", nil)
+	if status != http.StatusSeeOther || !strings.Contains(loc, "checked=2") || !strings.Contains(loc, "disabled=1") {
+		t.Fatalf("sync: %d %q %.300s", status, loc, body)
+	}
+	_, list := get(t, f.rootUI, loc)
+	wantPage(t, "list after the sync", http.StatusOK, list, http.StatusOK, "2 accounts checked, 1 account disabled")
+	if u, _ := f.env.Store.GetUserByUsername(t.Context(), "grace"); !u.Disabled {
+		t.Error("grace left the directory but her account is enabled")
+	}
+	if status, _ := get(t, grace, "/user/settings/account"); status != http.StatusFound {
+		t.Errorf("grace's session after the sync: %d, want 302 to the login page", status)
+	}
+
+	status, loc, _ = submit(t, f.rootUI, "/admin/sources/corp/disable", url.Values{"confirm": {"yes"}})
+	if status != http.StatusSeeOther || !strings.Contains(loc, "sessions=1") {
+		t.Fatalf("disable: %d %q", status, loc)
+	}
+	if status, _ := get(t, ada, "/user/settings/account"); status != http.StatusFound {
+		t.Errorf("ada's session after disabling her source: %d, want 302 to the login page", status)
+	}
+	if err := f.env.Browser("ada", "ada-secret-1").SignIn(); err == nil {
+		t.Error("ada signed in through a disabled source")
+	}
+}
