@@ -193,6 +193,15 @@ func TestUpstreamSignInRefusesWhatItMust(t *testing.T) {
 			t.Error("a forged state signed in")
 		}
 	})
+	t.Run("another issuer (RFC 9207)", func(t *testing.T) {
+		rp := newRPBrowser(t, f)
+		code, state := rp.provider(t, rp.start(t), "carol", "carol-upstream")
+		status, body := rp.get(t, f.env.URL+"/login/upstream/keycloak/callback?"+url.Values{
+			"code": {code}, "state": {state}, "iss": {"https://idp.example.net"}}.Encode())
+		if status != http.StatusBadRequest || !strings.Contains(body, "another identity provider") || rp.signedIn(t) {
+			t.Errorf("an answer naming another issuer: %d %s", status, textOfPage(body))
+		}
+	})
 	t.Run("no flow in this browser", func(t *testing.T) {
 		rp := newRPBrowser(t, f)
 		authURL := rp.start(t)

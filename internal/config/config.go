@@ -660,6 +660,9 @@ func (c *Config) ValidateServe() ([]string, error) {
 	if err := c.ClientMetadata.validate(); err != nil {
 		return nil, err
 	}
+	if c.IdentityAllowedInternalHosts != "" {
+		warnings = append(warnings, "upstream OpenID Connect providers may be reached at these internal hosts (--identity-allowed-internal-hosts): "+c.IdentityAllowedInternalHosts)
+	}
 	if c.ClientMetadata.AllowedInternalHosts != "" && !c.ClientMetadata.Off() {
 		warnings = append(warnings, "client ID metadata documents may be fetched from these internal hosts (--client-metadata-allowed-internal-hosts): "+c.ClientMetadata.AllowedInternalHosts)
 	}

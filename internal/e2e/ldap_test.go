@@ -5,8 +5,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/config"
 	"latchkey/internal/identity"
 	"latchkey/internal/store"
 	"latchkey/internal/testkit"
@@ -166,4 +168,55 @@ func hasPermission(ps []store.Permission, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestPeriodicDirectorySyncRunsOnceAcrossNodes: two nodes on one
+// database run the periodic sync of a directory whose interval is due;
+// exactly one of them syncs (the other finds the interval's marker
+// taken), and the person who left the directory is disabled by it.
+func TestPeriodicDirectorySyncRunsOnceAcrossNodes(t *testing.T) {
+	dir := testkit.StartSlapd(t)
+	dsn := testkit.FreshPostgres(t)
+	onShared := func(c *config.Config) { c.DB, c.KeyEncryptionKey = dsn, testkit.TestKeyEncryptionKey }
+	var logs [2]testkit.SyncBuffer
+	a := testkit.NewWithLog(t, &logs[0], onShared)
+	b := testkit.NewWithLog(t, &logs[1], onShared)
+	ctx := t.Context()
+	_, err := a.Server.Identity().Add(ctx, identity.NewSource{Name: "corp", DisplayName: "Corporate directory",
+		Kind: store.SourceLDAP, Settings: identity.Settings{SyncInterval: identity.Duration(time.Hour)}.WithLDAP(dir.Config()),
+		Secret: dir.BindPassword, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Browser("linus", "linus-secret-1").SignIn(); err != nil {
+		t.Fatal(err)
+	}
+	linus, err := a.Store.GetUserByUsername(ctx, "linus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir.DeleteUser(t, "linus")
+	stopA := a.Server.StartDirectorySync(ctx, 20*time.Millisecond)
+	stopB := b.Server.StartDirectorySync(ctx, 20*time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		u, err := a.Store.GetUser(ctx, linus.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Disabled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the periodic sync did not disable linus; logs:\n%s\n%s", logs[0].String(), logs[1].String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // ten more rounds of both nodes
+	stopA()
+	stopB()
+	runs := strings.Count(logs[0].String(), "directory synchronised") + strings.Count(logs[1].String(), "directory synchronised")
+	if runs != 1 {
+		t.Errorf("the due sync ran %d times on two nodes, want once", runs)
+	}
 }

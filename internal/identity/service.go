@@ -328,6 +328,11 @@ func (s *Service) userOf(ctx context.Context, src store.IdentitySource, settings
 // create makes the account of a person of src and links it.
 func (s *Service) create(ctx context.Context, src store.IdentitySource, person Person) (store.User, error) {
 	name := person.Username
+	if local, _, ok := strings.Cut(name, "@"); ok {
+		// A provider that names people by address (Google's email, Entra
+		// ID's user principal name): the part before the '@'.
+		name = local
+	}
 	if admin.CheckUsername(name) != nil {
 		return store.User{}, ErrNoUsername
 	}

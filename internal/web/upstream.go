@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"latchkey/internal/audit"
@@ -162,6 +163,12 @@ func (p *Pages) upstreamCallback(w http.ResponseWriter, r *http.Request) error {
 	if code := q.Get("error"); code != "" {
 		p.audit(r, event(audit.LoginFailed, nil, "", "upstream "+src.Name+" answered "+clip(code, 64)))
 		return refuse(http.StatusForbidden, src.DisplayName+" did not sign you in ("+clip(code, 64)+"). Start again.")
+	}
+	// RFC 9207: a provider that names itself in the answer must be the
+	// one the flow went to (a mix-up of providers is refused).
+	if iss := q.Get("iss"); iss != "" && strings.TrimRight(iss, "/") != strings.TrimRight(us.Issuer, "/") {
+		p.audit(r, event(audit.LoginFailed, nil, "", "upstream "+src.Name+": the answer names another issuer"))
+		return refuse(http.StatusBadRequest, "The answer came from another identity provider than "+src.DisplayName+". Start again.")
 	}
 	if err := flow.Flow.CheckState(q.Get("state")); err != nil {
 		p.audit(r, event(audit.LoginFailed, nil, "", "upstream "+src.Name+": the state does not match"))
