@@ -204,6 +204,9 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 // '-', starting with a letter or digit, at most 32 characters (it goes
 // into URLs: /login/upstream/{name}).
 func CheckName(name string) error {
+	if name == "new" { // the admin pages' path of the add form
+		return errors.New(`source name "new" is reserved: choose another`)
+	}
 	if !namePattern.MatchString(name) {
 		return fmt.Errorf("source name %q: use 1 to 32 lower-case letters, digits and '-', starting with a letter or digit", name)
 	}

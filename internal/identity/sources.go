@@ -240,15 +240,27 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	users, _, err := s.cfg.Store.ListSourceUsers(ctx, src.ID, store.Page{Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return ErrSourceInUse
+	}
+	// Sessions and pending sign-ins that went through it (linked
+	// accounts of other sources) end with it.
 	if _, err := s.endSource(ctx, src); err != nil {
 		return err
 	}
 	err = s.cfg.Store.DeleteIdentitySource(ctx, src.ID)
 	if errors.Is(err, store.ErrInUse) {
-		return fmt.Errorf("accounts belong to source %q: disable it instead, or delete those accounts first", name)
+		return ErrSourceInUse
 	}
 	return err
 }
+
+// ErrSourceInUse refuses to delete a source that accounts belong to.
+var ErrSourceInUse = errors.New("accounts belong to this source: disable it instead, or delete those accounts first")
 
 // SyncReport is what a directory sync did.
 type SyncReport struct {
