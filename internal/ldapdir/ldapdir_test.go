@@ -149,6 +149,13 @@ func TestUserFilterEscapesAgainstDirectory(t *testing.T) {
 		}
 		return len(res.Entries)
 	}
+	// The harness's service account reads people but not their passwords.
+	req := ldap.NewSearchRequest(s.UserDN("ada"), ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=*)", []string{"uid", "userPassword"}, nil)
+	if res, err := conn.Search(req); err != nil || len(res.Entries) != 1 ||
+		res.Entries[0].GetAttributeValue("uid") != "ada" || len(res.Entries[0].GetAttributeValues("userPassword")) != 0 {
+		t.Errorf("service account reading ada: %v", err)
+	}
 	for user, want := range map[string]int{
 		"ada": 1, "*": 0, "ad*": 0, "ada)(uid=*": 0, "*)(|(uid=*": 0, `\2a`: 0,
 	} {
