@@ -96,6 +96,12 @@ const (
 	WebhookUpdated    Event = "webhook.updated"
 	WebhookDeleted    Event = "webhook.deleted"
 	SigningKeyRotated Event = "signing_key.rotated"
+	// Identity events (package identity): a person linked an upstream
+	// provider's identity to their account, or removed the link; an
+	// administrator added, changed, enabled, disabled, moved, deleted or
+	// synchronised an identity source.
+	IdentityLinked   Event = "identity.linked"
+	IdentityUnlinked Event = "identity.unlinked"
 )
 
 // Events lists every event, in the order of the declarations above.
@@ -111,5 +117,6 @@ func Events() []Event {
 		UserCreated, UserUpdated, UserDeleted, UserEnabled, UserDisabled, UserSignedOut, PermissionGranted, PermissionRevoked,
 		ProjectCreated, ProjectUpdated, ProjectDeleted, RepoCreated, RepoUpdated, RepoDeleted,
 		WebhookCreated, WebhookUpdated, WebhookDeleted, SigningKeyRotated,
+		IdentityLinked, IdentityUnlinked,
 	}
 }

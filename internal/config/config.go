@@ -80,6 +80,11 @@ type Config struct {
 	// 0 keeps them.
 	RegistrationUnusedAfter time.Duration
 	ClientMetadata          ClientMetadata
+	// IdentityAllowedInternalHosts lists, comma-separated, the upstream
+	// OpenID Connect providers' hosts, IP addresses and CIDR prefixes that
+	// may be reached although they are loopback, link-local or private
+	// (package outbound).
+	IdentityAllowedInternalHosts string
 }
 
 // ClientMetadata is how the node treats client ID metadata documents
@@ -315,6 +320,7 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	c.registerBackchannelLogoutFlags(fs)
 	c.registerClientMetadataFlags(fs)
 	c.registerRegistrationFlags(fs)
+	c.registerIdentityFlags(fs)
 	fs.StringVar(&c.RequireSecondFactor, "require-second-factor", env("REQUIRE_SECOND_FACTOR", "off"),
 		"who must sign in with a second factor: off, admins or everyone; users it covers without one enrol at their next sign-in (env LATCHKEY_REQUIRE_SECOND_FACTOR)")
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
@@ -492,6 +498,11 @@ const (
 )
 
 // registerRegistrationFlags registers the --registration* flags.
+func (c *Config) registerIdentityFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.IdentityAllowedInternalHosts, "identity-allowed-internal-hosts", env("IDENTITY_ALLOWED_INTERNAL_HOSTS", ""),
+		"comma-separated host names, IP addresses and CIDR prefixes of upstream OpenID Connect providers that may be reached although they are internal (env LATCHKEY_IDENTITY_ALLOWED_INTERNAL_HOSTS)")
+}
+
 func (c *Config) registerRegistrationFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Registration, "registration", env("REGISTRATION", "off"),
 		"dynamic client registration (RFC 7591) at /register: off, open (anyone may register a client) or token "+
@@ -643,8 +654,14 @@ func (c *Config) ValidateServe() ([]string, error) {
 	if c.Webhook.AllowedHosts != "" {
 		warnings = append(warnings, "webhooks may reach these internal hosts (--webhook-allowed-hosts): "+c.Webhook.AllowedHosts)
 	}
+	if _, err := outbound.ParseAllowList(c.IdentityAllowedInternalHosts); err != nil {
+		return nil, fmt.Errorf("--identity-allowed-internal-hosts: %w", err)
+	}
 	if err := c.ClientMetadata.validate(); err != nil {
 		return nil, err
+	}
+	if c.IdentityAllowedInternalHosts != "" {
+		warnings = append(warnings, "upstream OpenID Connect providers may be reached at these internal hosts (--identity-allowed-internal-hosts): "+c.IdentityAllowedInternalHosts)
 	}
 	if c.ClientMetadata.AllowedInternalHosts != "" && !c.ClientMetadata.Off() {
 		warnings = append(warnings, "client ID metadata documents may be fetched from these internal hosts (--client-metadata-allowed-internal-hosts): "+c.ClientMetadata.AllowedInternalHosts)

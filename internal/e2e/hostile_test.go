@@ -248,13 +248,13 @@ func (f *hFixture) expand(s string) string {
 // hTables are the tables and columns whose content the suite compares
 // around every case: the state, not the bookkeeping of use.
 var hTables = map[string]string{
-	"users":                 "id, username, email, display_name, password_hash, disabled, email_verified",
+	"users":                 "id, username, email, display_name, password_hash, disabled, email_verified, source_id",
 	"projects":              "id, key, name, description, public",
 	"repos":                 "id, project_id, slug, name, public",
-	"permissions":           "user_id, target, target_id, name",
+	"permissions":           "user_id, target, target_id, name, source_id",
 	"clients":               "id, name, secret_hash, public, redirect_uris, scopes, grant_types, suspended, origin, registration_token_hash",
 	"consents":              "user_id, client_id, scopes, granted_at",
-	"sessions":              "id, user_id, auth_time, expires_at",
+	"sessions":              "id, user_id, auth_time, expires_at, source_id",
 	"token_families":        "id, client_id, user_id, scopes, generation, revoked_at, resources",
 	"tokens":                "hash, kind, family_id, generation, scopes, expires_at, resources",
 	"auth_codes":            "hash, client_id, used_at, family_id, resources",
@@ -272,6 +272,8 @@ var hTables = map[string]string{
 	"pending_logins":        "hash, user_id, amr, expires_at",
 	"used_once":             "key, expires_at",
 	"logout_deliveries":     "id, client_id, subject, sid, jti, created_at",
+	"identity_sources":      "id, name, display_name, kind, enabled, position, config, secret",
+	"external_identities":   "source_id, subject, user_id",
 }
 
 // hLeftOut are the tables the suite does not compare, on purpose (see the

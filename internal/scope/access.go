@@ -374,3 +374,18 @@ func (pr Principal) MayManage(target UserAccess) bool {
 func (pr Principal) MayGrantGlobal(g Global) bool {
 	return g <= pr.GlobalLevel()
 }
+
+// Outranks reports whether permission a grants more than b on the same
+// kind of target (PROJECT_WRITE outranks PROJECT_READ); an unknown name
+// outranks nothing, and every known name outranks an unknown one.
+func Outranks(a, b string) bool {
+	pa, okA := lookupPermission(a)
+	pb, okB := lookupPermission(b)
+	switch {
+	case !okA:
+		return false
+	case !okB:
+		return true
+	}
+	return pa.level > pb.level
+}

@@ -26,6 +26,7 @@ import (
 	"latchkey/internal/dialect"
 	"latchkey/internal/gitrepo"
 	"latchkey/internal/gitserve"
+	"latchkey/internal/identity"
 	"latchkey/internal/logout"
 	"latchkey/internal/mail"
 	"latchkey/internal/mcp"
@@ -62,6 +63,8 @@ type Server struct {
 	hooks *webhook.Hooks
 	// logouts queues and sends back-channel logout tokens.
 	logouts *logout.Service
+	// identity is the node's identity sources.
+	identity *identity.Service
 }
 
 // Options are test hooks; zero values mean production behaviour.
@@ -125,10 +128,14 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	sources, err := newIdentity(cfg, st, log, logouts, provider.Now, opts)
+	if err != nil {
+		return nil, err
+	}
 	pages, err := web.New(ctx, web.Config{
 		Provider: provider, Store: st, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL, Logger: log,
 		AllowInsecureRedirects: cfg.SkipRedirectURLHTTPS, Emails: emails,
-		Factors: factors, Logout: logouts, RequireSecondFactor: cfg.RequireSecondFactor,
+		Factors: factors, Logout: logouts, RequireSecondFactor: cfg.RequireSecondFactor, Identity: sources,
 	})
 	if err != nil {
 		return nil, err
@@ -138,7 +145,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: st, log: log, Provider: provider, metrics: newMetrics(), emails: emails,
-		hookSecrets: hookSecrets, logouts: logouts}
+		hookSecrets: hookSecrets, logouts: logouts, identity: sources}
 	if s.hooks, err = newHooks(cfg, st, hookSecrets, log, provider.Now); err != nil {
 		return nil, err
 	}
@@ -226,6 +233,30 @@ func newFactors(cfg config.Config, st store.Store, now func() time.Time) (*mfa.F
 	return mfa.New(st, kek, now)
 }
 
+// newIdentity builds the node's identity sources: their secrets sealed
+// under the key-encryption key; a source's change that ends sessions
+// queues back-channel logout.
+// Upstream providers are reached through the guarded outbound client:
+// internal addresses only when --identity-allowed-internal-hosts names them.
+func newIdentity(cfg config.Config, st store.Store, log *slog.Logger, logouts *logout.Service, now func() time.Time, opts Options) (*identity.Service, error) {
+	kek, err := cfg.LoadKeyEncryptionKey()
+	if err != nil {
+		return nil, err
+	}
+	svc, err := identity.ForNode(st, kek, now, log, func(ctx context.Context, userID int64) error {
+		return logouts.UserSignedOut(ctx, userID, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	allow, err := outbound.ParseAllowList(cfg.IdentityAllowedInternalHosts)
+	if err != nil {
+		return nil, fmt.Errorf("--identity-allowed-internal-hosts: %w", err)
+	}
+	hc := outbound.New(outbound.Config{Allow: allow, Timeout: 10 * time.Second, MaxBody: 1 << 20, RootCAs: opts.OutboundRootCAs})
+	return svc, svc.UseHTTP(hc.HTTPClient(), kek)
+}
+
 // newHookSecrets seals webhook secrets under the key-encryption key.
 func newHookSecrets(cfg config.Config) (*webhook.Secrets, error) {
 	kek, err := cfg.LoadKeyEncryptionKey()
@@ -277,6 +308,22 @@ func (s *Server) StartLogouts(ctx context.Context) (stop func()) { return s.logo
 // Logouts is the node's logout service: what ends sessions calls its
 // SessionEnded and UserSignedOut (logout.Ender).
 func (s *Server) Logouts() *logout.Service { return s.logouts }
+
+// StartDirectorySync starts the periodic sync of the LDAP sources
+// (identity.Service.RunSync; check 0: every minute); stop stops it and
+// waits for a sync under way to end. Serve calls it.
+func (s *Server) StartDirectorySync(ctx context.Context, check time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.identity.RunSync(ctx, check)
+	}()
+	return func() { cancel(); <-done }
+}
+
+// Identity is the node's identity sources.
+func (s *Server) Identity() *identity.Service { return s.identity }
 
 // StartWebhooks starts the node's webhook delivery worker; stop stops it
 // and waits for the deliveries it is sending to be recorded (call it
@@ -424,6 +471,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopHooks()
 	stopLogouts := s.StartLogouts(context.WithoutCancel(ctx))
 	defer stopLogouts()
+	stopSync := s.StartDirectorySync(ctx, 0)
+	defer stopSync()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -100,6 +100,9 @@ var (
 	// changed that the caller could observe as half-written: a failed
 	// transaction rolls back. Callers answer 503 and may retry later.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrInUse means a row cannot be deleted because others still refer
+	// to it (an identity source that users belong to).
+	ErrInUse = errors.New("still in use")
 )
 
 // User is an account that owns tokens: a person, who signs in with a
@@ -125,6 +128,11 @@ type User struct {
 	PasswordHash  string // PHC-formatted argon2id hash; empty means no password login
 	Disabled      bool
 	CreatedAt     time.Time
+	// SourceID is the identity source the account belongs to: 0 for a
+	// local account (its password, if any, is PasswordHash), else the ID
+	// of the directory or upstream provider that vouches for the person
+	// and keeps their name, address and groups (see IdentitySource).
+	SourceID int64
 }
 
 // EmailVerification is an address a user asked for and has not confirmed
@@ -179,6 +187,11 @@ type Permission struct {
 	Target   TargetKind
 	TargetID int64 // project or repo ID; 0 for global
 	Name     string
+	// SourceID is the identity source whose group mapping granted the
+	// permission (SyncSourcePermissions), 0 when an administrator did
+	// (SetPermission, which always stores 0: a permission an
+	// administrator set is theirs, and no sync takes it away).
+	SourceID int64
 }
 
 // Client is a registered OAuth application.
@@ -262,6 +275,7 @@ type PendingLogin struct {
 	AMR       []string // what the first step was
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	SourceID  int64 // the identity source of the first step (see Session.SourceID)
 }
 
 // ClientOrigin says how a client came to be known.
@@ -298,6 +312,50 @@ type ResourceServer struct {
 	// it may not introspect.
 	IntrospectionClientID string
 	CreatedAt             time.Time
+}
+
+// SourceKind says what an identity source is.
+type SourceKind string
+
+// Identity source kinds. Local passwords are no row: a user whose
+// SourceID is 0 signs in with Latchkey's own password.
+const (
+	SourceLDAP SourceKind = "ldap" // a directory: search, then bind as the user
+	SourceOIDC SourceKind = "oidc" // an upstream OpenID Connect provider
+)
+
+// IdentitySource is a directory or an upstream provider people sign in
+// with, configured by an administrator. Config is the kind's settings as
+// JSON, without secrets (package identity reads it); Secret is the one
+// secret it needs (a bind password, a client secret), sealed under the
+// key-encryption key, never stored in the clear. Sources are tried and
+// shown in the order of Position, then ID.
+type IdentitySource struct {
+	ID          int64
+	Name        string // unique, lower case, used in URLs and on the command line
+	DisplayName string // what people see: "Sign in with {DisplayName}"
+	Kind        SourceKind
+	Enabled     bool
+	Position    int
+	Config      []byte
+	Secret      []byte
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	// SyncedAt is when the last periodic sync of the source finished,
+	// and SyncError what went wrong with it ("" when it went well).
+	SyncedAt  time.Time
+	SyncError string
+}
+
+// ExternalIdentity links a person of an identity source, by the subject
+// the source knows them by (a directory's user name, an upstream's sub),
+// to a Latchkey user. A subject is linked to one user; a user has at most
+// one identity per source.
+type ExternalIdentity struct {
+	SourceID  int64
+	Subject   string
+	UserID    int64
+	CreatedAt time.Time
 }
 
 // InitialAccessToken is an RFC 7591 initial access token an administrator
@@ -337,6 +395,10 @@ type Session struct {
 	// add up to (package web names them).
 	AMR []string
 	ACR string
+	// SourceID is the identity source the sign-in went through (0: a
+	// local password or passkey). Disabling a source ends the sessions
+	// that went through it.
+	SourceID int64
 }
 
 // SignIn is what a sign-in was, carried from the session to the codes,
@@ -760,7 +822,8 @@ type Store interface {
 	// if there is no such repository.
 	DeleteRepo(ctx context.Context, id int64) error
 
-	// SetPermission inserts or replaces the user's permission on the target.
+	// SetPermission inserts or replaces the user's permission on the target,
+	// as set by an administrator (SourceID 0, whatever p says).
 	SetPermission(ctx context.Context, p Permission) error
 	// DeletePermission removes the user's permission on the target; ErrNotFound if none.
 	DeletePermission(ctx context.Context, userID int64, target TargetKind, targetID int64) error
@@ -1047,6 +1110,52 @@ type Store interface {
 	// protocol core refuses to refresh or introspect them once their
 	// resource server is gone.
 	DeleteResourceServer(ctx context.Context, uri string) error
+
+	// CreateIdentitySource stores a new identity source and returns it
+	// with its ID; ErrAlreadyExists if its name (compared in lower case)
+	// is taken.
+	CreateIdentitySource(ctx context.Context, src IdentitySource) (IdentitySource, error)
+	// GetIdentitySource returns a source by ID; ErrNotFound if none.
+	GetIdentitySource(ctx context.Context, id int64) (IdentitySource, error)
+	// GetIdentitySourceByName returns a source by name (case-insensitive).
+	GetIdentitySourceByName(ctx context.Context, name string) (IdentitySource, error)
+	// ListIdentitySources returns every source, by Position, then ID.
+	ListIdentitySources(ctx context.Context) ([]IdentitySource, error)
+	// UpdateIdentitySource changes a source under its row lock; fn cannot
+	// change ID, Kind or CreatedAt. ErrAlreadyExists for a taken name.
+	UpdateIdentitySource(ctx context.Context, id int64, fn func(IdentitySource) (IdentitySource, error)) (IdentitySource, error)
+	// DeleteIdentitySource deletes a source with its external identities
+	// and the permissions it granted; ErrInUse while a user belongs to it
+	// (User.SourceID), ErrNotFound if none.
+	DeleteIdentitySource(ctx context.Context, id int64) error
+	// ListSourceUsers returns the users that belong to a source, by ID.
+	ListSourceUsers(ctx context.Context, sourceID int64, p Page) ([]User, Cursor, error)
+
+	// LinkIdentity stores a link; ErrAlreadyExists if the subject is
+	// linked already or the user has an identity in that source,
+	// ErrNotFound if the source or the user does not exist.
+	LinkIdentity(ctx context.Context, id ExternalIdentity) error
+	// GetLinkedIdentity returns the link of a source's subject (compared
+	// exactly); ErrNotFound if none.
+	GetLinkedIdentity(ctx context.Context, sourceID int64, subject string) (ExternalIdentity, error)
+	// ListUserIdentities returns a user's links, by source ID.
+	ListUserIdentities(ctx context.Context, userID int64) ([]ExternalIdentity, error)
+	// UnlinkIdentity deletes a user's link to a source; ErrNotFound if none.
+	UnlinkIdentity(ctx context.Context, userID, sourceID int64) error
+
+	// SyncSourcePermissions makes the permissions of userID that sourceID
+	// granted be want (at most one per target; UserID and SourceID of its
+	// items are ignored), in one transaction: a permission the source
+	// granted and want no longer has is deleted; a permission in want is
+	// set where the user has none on that target or has one the same
+	// source granted. A permission an administrator set (SourceID 0) or
+	// another source granted is never changed. It returns the user's
+	// permissions afterwards.
+	SyncSourcePermissions(ctx context.Context, userID, sourceID int64, want []Permission) ([]Permission, error)
+	// DeleteSourceSessions deletes every session and pending sign-in that
+	// went through a source, and every session and pending sign-in of
+	// the users that belong to it, and returns how many sessions.
+	DeleteSourceSessions(ctx context.Context, sourceID int64) (int, error)
 
 	// CreateInitialAccessToken stores an initial access token.
 	CreateInitialAccessToken(ctx context.Context, t InitialAccessToken) error

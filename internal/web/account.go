@@ -105,7 +105,7 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
 // then confirms the change.
 func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, user *store.User, session *store.Session, revokeAll bool) error {
 	// The new session proved what the old one did.
-	id, err := p.startSession(w, r, user, store.SignIn{AMR: session.AMR, ACR: session.ACR})
+	id, err := p.startSession(w, r, user, store.SignIn{AMR: session.AMR, ACR: session.ACR}, session.SourceID)
 	if err != nil {
 		return err
 	}

@@ -111,13 +111,13 @@ func (p *Pages) needsSecondStep(ctx context.Context, user *store.User) (bool, er
 }
 
 // beginPending starts a pending sign-in of user whose first step proved
-// amr, sets its cookie and sends the browser to the factor page, to come
+// amr through the identity source sourceID (0: local), sets its cookie and sends the browser to the factor page, to come
 // back to next.
-func (p *Pages) beginPending(w http.ResponseWriter, r *http.Request, user *store.User, amr []string, next string) error {
+func (p *Pages) beginPending(w http.ResponseWriter, r *http.Request, user *store.User, amr []string, sourceID int64, next string) error {
 	value := secret.New(secret.SessionPrefix)
 	now := p.provider.Now()
 	err := p.store.CreatePendingLogin(r.Context(), store.PendingLogin{Hash: secret.Hash(value), UserID: user.ID,
-		AMR: amr, CreatedAt: now, ExpiresAt: now.Add(pendingTTL)})
+		AMR: amr, CreatedAt: now, ExpiresAt: now.Add(pendingTTL), SourceID: sourceID})
 	if err != nil {
 		return fmt.Errorf("create pending sign-in: %w", err)
 	}
@@ -186,7 +186,7 @@ func (p *Pages) finishSignIn(w http.ResponseWriter, r *http.Request, user *store
 		return fmt.Errorf("delete pending sign-in: %w", err)
 	}
 	http.SetCookie(w, p.cookie(pendingCookie, "", -1))
-	if _, err := p.startSession(w, r, user, in); err != nil {
+	if _, err := p.startSession(w, r, user, in, pl.SourceID); err != nil {
 		return err
 	}
 	attempt := p.loginAttempt(r, user.Username)
@@ -485,7 +485,7 @@ func (p *Pages) stepUp(w http.ResponseWriter, r *http.Request, req *oauth.AuthRe
 	if len(amr) == 0 {
 		amr = []string{amrPassword}
 	}
-	return p.beginPending(w, r, user, amr, back)
+	return p.beginPending(w, r, user, amr, session.SourceID, back)
 }
 
 // trimName is a name typed for a factor: trimmed, at most 64 characters,

@@ -35,6 +35,7 @@ import (
 
 	"latchkey/internal/admin"
 	"latchkey/internal/audit"
+	"latchkey/internal/identity"
 	"latchkey/internal/logout"
 	"latchkey/internal/mfa"
 	"latchkey/internal/oauth"
@@ -73,6 +74,9 @@ type Config struct {
 	// RequireSecondFactor is the second-factor policy: PolicyOff (or
 	// ""), PolicyAdmins or PolicyEveryone.
 	RequireSecondFactor string
+	// Identity is the node's identity sources (LDAP directories and
+	// upstream OpenID Connect providers); nil: local passwords only.
+	Identity *identity.Service
 }
 
 // Pages serves the HTML pages.
@@ -149,6 +153,7 @@ func (p *Pages) Mount(rt *Router) {
 	rt.HandleFunc("POST "+deviceConfirmPath, p.deviceDecide)
 	p.mountSettings(rt)
 	p.mountPasskeys(rt)
+	p.mountUpstream(rt)
 	p.mountAdmin(rt)
 }
 

@@ -294,7 +294,7 @@ func (p *Pages) webauthnSignInFinish(w http.ResponseWriter, r *http.Request) err
 	if err := p.throttle.Reset(r.Context(), keys[0].name); err != nil {
 		return err
 	}
-	if _, err := p.startSession(w, r, &user, store.SignIn{AMR: res.AMR, ACR: oauth.ACRMultiFactor}); err != nil {
+	if _, err := p.startSession(w, r, &user, store.SignIn{AMR: res.AMR, ACR: oauth.ACRMultiFactor}, 0); err != nil {
 		return err
 	}
 	attempt := p.loginAttempt(r, user.Username)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -43,6 +44,18 @@ type securityData struct {
 	// Required: the policy requires a factor of this user, so the last
 	// one cannot be removed.
 	Required bool
+	// Identities are the upstream providers the user can sign in with or
+	// link: linked ones first.
+	Identities []identityRow
+}
+
+// identityRow is an upstream provider on the security page.
+type identityRow struct {
+	Source  string // its name, in the link and unlink paths
+	Name    string // its display name
+	Linked  bool
+	Owned   bool // the account belongs to it: the link stays
+	Enabled bool
 }
 
 func (p *Pages) security(w http.ResponseWriter, r *http.Request) error {
@@ -68,8 +81,46 @@ func (p *Pages) security(w http.ResponseWriter, r *http.Request) error {
 	if d.Recovery, err = p.store.CountRecoveryCodes(r.Context(), user.ID); err != nil {
 		return err
 	}
+	if d.Identities, err = p.identityRows(r.Context(), user); err != nil {
+		return err
+	}
 	p.render(w, r, http.StatusOK, "security", "Sign-in security", user, d)
 	return nil
+}
+
+// identityRows lists the user's linked identities and the enabled
+// upstream providers they could link.
+func (p *Pages) identityRows(ctx context.Context, user *store.User) ([]identityRow, error) {
+	if p.cfg.Identity == nil {
+		return nil, nil
+	}
+	sources, err := p.cfg.Identity.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	links, err := p.store.ListUserIdentities(ctx, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	linked := map[int64]bool{}
+	for _, l := range links {
+		linked[l.SourceID] = true
+	}
+	var rows, open []identityRow
+	for _, src := range sources {
+		if src.Kind != store.SourceOIDC {
+			continue
+		}
+		row := identityRow{Source: src.Name, Name: src.DisplayName, Linked: linked[src.ID], Owned: user.SourceID == src.ID,
+			Enabled: src.Enabled}
+		switch {
+		case row.Linked:
+			rows = append(rows, row)
+		case src.Enabled:
+			open = append(open, row)
+		}
+	}
+	return append(rows, open...), nil
 }
 
 func day(t time.Time) string { return t.UTC().Format("2006-01-02") }

@@ -66,10 +66,11 @@ func (p *Pages) currentUser(r *http.Request) (*store.User, *store.Session, error
 // startSession is the one place a session starts: it creates a session
 // for user that records what the sign-in proved (in's AMR and ACR; the
 // SID is drawn here, random, and in's is ignored), sets its cookie and
-// returns its ID. A fresh cookie value on every sign-in prevents session
+// returns its ID; sourceID is the identity source the sign-in went
+// through (0: local). A fresh cookie value on every sign-in prevents session
 // fixation; the request's old session, if any, is deleted. Callers start
 // a session only after every step the sign-in needs (see factor.go).
-func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, user *store.User, in store.SignIn) (string, error) {
+func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, user *store.User, in store.SignIn, sourceID int64) (string, error) {
 	sid := secret.NewID()
 	if old, err := r.Cookie(p.cookieName(sessionCookie)); err == nil && old.Value != "" {
 		// A sign-in again by the same user (a step-up, prompt=login) goes on
@@ -93,7 +94,7 @@ func (p *Pages) startSession(w http.ResponseWriter, r *http.Request, user *store
 	id := secret.Hash(value)
 	err := p.store.CreateSession(r.Context(), store.Session{
 		ID: id, UserID: user.ID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
-		SID: sid, AMR: in.AMR, ACR: in.ACR,
+		SID: sid, AMR: in.AMR, ACR: in.ACR, SourceID: sourceID,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create session: %w", err)

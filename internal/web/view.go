@@ -66,13 +66,15 @@ var notices = map[string]string{
 	"taken":           "The permission was removed.",
 	"email_sent": "A confirmation link was sent to the new address. Your address changes when you open it " +
 		"while signed in as yourself; until then applications see your current address.",
-	"email_unchanged": "That is your address already; nothing changed.",
-	"email_removed":   "Your email address was removed.",
-	"email_confirmed": "Your email address was confirmed. Applications now see it as verified.",
-	"email_set":       "The email address was set. It counts as verified.",
-	"factor_added":    "The authenticator app was added. Sign-ins now ask for its code after your password.",
-	"factor_removed":  "The factor was removed.",
-	"key_added":       "The security key or passkey was added.",
+	"email_unchanged":   "That is your address already; nothing changed.",
+	"email_removed":     "Your email address was removed.",
+	"email_confirmed":   "Your email address was confirmed. Applications now see it as verified.",
+	"email_set":         "The email address was set. It counts as verified.",
+	"factor_added":      "The authenticator app was added. Sign-ins now ask for its code after your password.",
+	"factor_removed":    "The factor was removed.",
+	"identity_linked":   "The identity was linked: you can sign in with it now.",
+	"identity_unlinked": "The link was removed.",
+	"key_added":         "The security key or passkey was added.",
 	"key_added_no_codes": "The security key or passkey was added. You have no recovery codes: generate them below " +
 		"and keep them somewhere safe, so that losing the key does not lock you out.",
 	"factors_reset": "Every second factor and recovery code of the user was removed, and their sessions ended. " +

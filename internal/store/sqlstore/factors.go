@@ -156,8 +156,9 @@ func (s *Store) CountRecoveryCodes(ctx context.Context, userID int64) (int, erro
 
 // CreatePendingLogin implements store.Store.
 func (s *Store) CreatePendingLogin(ctx context.Context, p store.PendingLogin) error {
-	_, err := s.exec(ctx, `INSERT INTO pending_logins (hash, user_id, amr, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		p.Hash, p.UserID, joinList(p.AMR), millis(p.CreatedAt), millis(p.ExpiresAt))
+	_, err := s.exec(ctx, `INSERT INTO pending_logins (hash, user_id, amr, created_at, expires_at, source_id)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		p.Hash, p.UserID, joinList(p.AMR), millis(p.CreatedAt), millis(p.ExpiresAt), p.SourceID)
 	return wrap("create pending login", err)
 }
 
@@ -168,8 +169,8 @@ func (s *Store) GetPendingLogin(ctx context.Context, hash string) (store.Pending
 	p := store.PendingLogin{Hash: hash}
 	var amr string
 	var created, expires int64
-	err := s.readRow(ctx, `SELECT user_id, amr, created_at, expires_at FROM pending_logins WHERE hash = $1`, hash).
-		Scan(&p.UserID, &amr, &created, &expires)
+	err := s.readRow(ctx, `SELECT user_id, amr, created_at, expires_at, source_id FROM pending_logins WHERE hash = $1`, hash).
+		Scan(&p.UserID, &amr, &created, &expires, &p.SourceID)
 	if err != nil {
 		return store.PendingLogin{}, wrap("get pending login", err)
 	}

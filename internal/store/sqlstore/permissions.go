@@ -6,11 +6,19 @@ import (
 	"latchkey/internal/store"
 )
 
+const permissionColumns = `user_id, target, target_id, name, source_id`
+
+func scanPermission(r rowScanner) (store.Permission, error) {
+	var p store.Permission
+	err := r.Scan(&p.UserID, &p.Target, &p.TargetID, &p.Name, &p.SourceID)
+	return p, err
+}
+
 // SetPermission implements store.Store. ErrNotFound if the user does not exist.
 func (s *Store) SetPermission(ctx context.Context, p store.Permission) error {
-	_, err := s.exec(ctx, `INSERT INTO permissions (user_id, target, target_id, name)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (user_id, target, target_id) DO UPDATE SET name = excluded.name`,
+	_, err := s.exec(ctx, `INSERT INTO permissions (user_id, target, target_id, name, source_id)
+		VALUES ($1, $2, $3, $4, 0)
+		ON CONFLICT (user_id, target, target_id) DO UPDATE SET name = excluded.name, source_id = 0`,
 		p.UserID, string(p.Target), p.TargetID, p.Name)
 	return wrap("set permission", err)
 }
@@ -26,15 +34,11 @@ func (s *Store) DeletePermission(ctx context.Context, userID int64, target store
 func (s *Store) ListPermissions(ctx context.Context, userID int64) ([]store.Permission, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT user_id, target, target_id, name FROM permissions
+	rows, err := s.readRows(ctx, `SELECT `+permissionColumns+` FROM permissions
 		WHERE user_id = $1 ORDER BY target, target_id`, userID)
 	if err != nil {
 		return nil, wrap("list permissions", err)
 	}
-	ps, err := collect(rows, func(r rowScanner) (store.Permission, error) {
-		var p store.Permission
-		err := r.Scan(&p.UserID, &p.Target, &p.TargetID, &p.Name)
-		return p, err
-	})
+	ps, err := collect(rows, scanPermission)
 	return ps, wrap("list permissions", err)
 }

@@ -139,16 +139,10 @@ func (s *Store) ListTargetPermissions(ctx context.Context, target store.TargetKi
 	if err := readCursor(p.After, &after); err != nil {
 		return nil, "", wrap("list target permissions", err)
 	}
-	return listPage(ctx, s, "list target permissions", p, `SELECT user_id, target, target_id, name
+	return listPage(ctx, s, "list target permissions", p, `SELECT `+permissionColumns+`
 		FROM permissions WHERE target = $1 AND target_id = $2 AND user_id > $3 ORDER BY user_id LIMIT $4`,
 		func(r rowScanner) (keyed[store.Permission], error) {
 			perm, err := scanPermission(r)
 			return keyed[store.Permission]{perm, cursorOf(perm.UserID)}, err
 		}, string(target), targetID, after)
-}
-
-func scanPermission(r rowScanner) (store.Permission, error) {
-	var p store.Permission
-	err := r.Scan(&p.UserID, &p.Target, &p.TargetID, &p.Name)
-	return p, err
 }

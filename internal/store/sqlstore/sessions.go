@@ -8,9 +8,10 @@ import (
 
 // CreateSession implements store.Store. ErrAlreadyExists on a taken ID, ErrNotFound if the user does not exist.
 func (s *Store) CreateSession(ctx context.Context, ss store.Session) error {
-	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, auth_time, created_at, expires_at, sid, amr, acr)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		ss.ID, ss.UserID, millis(ss.AuthTime), millis(ss.CreatedAt), millis(ss.ExpiresAt), ss.SID, joinList(ss.AMR), ss.ACR)
+	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, auth_time, created_at, expires_at, sid, amr, acr, source_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		ss.ID, ss.UserID, millis(ss.AuthTime), millis(ss.CreatedAt), millis(ss.ExpiresAt), ss.SID, joinList(ss.AMR), ss.ACR,
+		ss.SourceID)
 	return wrap("create session", err)
 }
 
@@ -21,8 +22,8 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error
 	ss := store.Session{ID: id}
 	var auth, created, expires int64
 	var amr string
-	err := s.readRow(ctx, `SELECT user_id, auth_time, created_at, expires_at, sid, amr, acr
-		FROM sessions WHERE id = $1`, id).Scan(&ss.UserID, &auth, &created, &expires, &ss.SID, &amr, &ss.ACR)
+	err := s.readRow(ctx, `SELECT user_id, auth_time, created_at, expires_at, sid, amr, acr, source_id
+		FROM sessions WHERE id = $1`, id).Scan(&ss.UserID, &auth, &created, &expires, &ss.SID, &amr, &ss.ACR, &ss.SourceID)
 	if err != nil {
 		return store.Session{}, wrap("get session", err)
 	}

@@ -10,13 +10,13 @@ import (
 	"latchkey/internal/store"
 )
 
-const userColumns = `id, username, email, email_verified, display_name, password_hash, disabled, created_at`
+const userColumns = `id, username, email, email_verified, display_name, password_hash, disabled, created_at, source_id`
 
 func scanUser(r rowScanner) (store.User, error) {
 	var u store.User
 	var created int64
 	if err := r.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.DisplayName, &u.PasswordHash,
-		&u.Disabled, &created); err != nil {
+		&u.Disabled, &created, &u.SourceID); err != nil {
 		return store.User{}, err
 	}
 	u.CreatedAt = fromMillis(created)
@@ -40,10 +40,10 @@ func userError(op string, err error) error {
 func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	u.CreatedAt = truncate(u.CreatedAt)
 	id, err := s.insertID(ctx, `INSERT INTO users
-		(username, username_lower, email, email_lower, email_verified, display_name, password_hash, disabled, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		(username, username_lower, email, email_lower, email_verified, display_name, password_hash, disabled, created_at, source_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
 		u.Username, strings.ToLower(u.Username), u.Email, emailKey(u.Email), flag(u.EmailVerified),
-		u.DisplayName, u.PasswordHash, flag(u.Disabled), millis(u.CreatedAt))
+		u.DisplayName, u.PasswordHash, flag(u.Disabled), millis(u.CreatedAt), u.SourceID)
 	if err != nil {
 		return store.User{}, userError("create user", err)
 	}
@@ -110,9 +110,10 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, fn func(store.User) (s
 			}
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE users SET username = $2, username_lower = $3, email = $4,
-			email_lower = $5, email_verified = $6, display_name = $7, password_hash = $8, disabled = $9 WHERE id = $1`,
+			email_lower = $5, email_verified = $6, display_name = $7, password_hash = $8, disabled = $9,
+			source_id = $10 WHERE id = $1`,
 			u.ID, u.Username, strings.ToLower(u.Username), u.Email, emailKey(u.Email), flag(u.EmailVerified),
-			u.DisplayName, u.PasswordHash, flag(u.Disabled))
+			u.DisplayName, u.PasswordHash, flag(u.Disabled), u.SourceID)
 		out = u
 		return err
 	})

@@ -65,6 +65,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Registry", registryTests},
 		{"SignIn", signInTests},
 		{"Logout", logoutTests},
+		{"Identity", identityTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
