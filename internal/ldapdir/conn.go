@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
+	"net/url"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -34,16 +34,20 @@ var (
 // opened it is done.
 type session struct {
 	conn *ldap.Conn
+	raw  net.Conn // the TCP connection under conn (and under TLS)
 	c    Config
 	ctx  context.Context
 	stop func() bool
-	once sync.Once
 }
 
 // open connects per c (LDAPS, or ldap:// with StartTLS when c.StartTLS),
 // with the dial, the TLS handshake and every later operation bounded by
 // c.Timeout, and closes the connection as soon as ctx is done. c must have
 // its defaults applied and be valid.
+//
+// It dials itself (rather than with ldap.DialURL) to hold the TCP
+// connection: closing it is what interrupts an operation at once when ctx
+// ends, and its deadline is what bounds StartTLS's handshake.
 func open(ctx context.Context, c Config) (*session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -52,43 +56,79 @@ func open(ctx context.Context, c Config) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	dialer := &net.Dialer{Timeout: c.Timeout}
-	if d, ok := ctx.Deadline(); ok {
-		dialer.Deadline = d
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the directory URL does not parse", ErrUnavailable)
 	}
-	conn, err := ldap.DialURL(c.URL, ldap.DialWithDialer(dialer), ldap.DialWithTLSConfig(tlsConf))
+	raw, err := dial(ctx, c, u, tlsConf)
 	if err != nil {
 		return nil, unavailable(ctx, "cannot connect to "+c.URL, err)
 	}
-	conn.SetTimeout(c.Timeout)
+	conn := ldap.NewConn(raw, u.Scheme == "ldaps")
+	conn.Start()
 	s := &session{conn: conn, c: c, ctx: ctx}
-	s.stop = context.AfterFunc(ctx, s.close)
+	if tc, ok := raw.(*tls.Conn); ok {
+		s.raw = tc.NetConn()
+	} else {
+		s.raw = raw
+	}
+	s.stop = context.AfterFunc(ctx, func() { s.raw.Close() })
 	if c.StartTLS {
 		if err := s.startTLS(tlsConf); err != nil {
 			s.Close()
 			return nil, err
 		}
 	}
+	conn.SetTimeout(c.Timeout)
 	return s, nil
 }
 
-// startTLS upgrades the connection, with the handshake bounded by Timeout
-// (go-ldap's own request timeout does not cover the handshake).
+// dial opens the TCP connection to u's host (default port 389, or 636 for
+// ldaps) and, for ldaps, completes the TLS handshake, all within c.Timeout.
+func dial(ctx context.Context, c Config, u *url.URL, tlsConf *tls.Config) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	port := u.Port()
+	if port == "" {
+		port = ldap.DefaultLdapPort
+		if u.Scheme == "ldaps" {
+			port = ldap.DefaultLdapsPort
+		}
+	}
+	d := &net.Dialer{Timeout: c.Timeout}
+	raw, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil || u.Scheme != "ldaps" {
+		return raw, err
+	}
+	tc := tls.Client(raw, tlsConf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("TLS handshake failed: %w", err)
+	}
+	return tc, nil
+}
+
+// startTLS upgrades the connection, with the request and the handshake
+// bounded by Timeout through the TCP connection's deadline. (go-ldap's own
+// request timeout must not be set yet: its timer would wait on the StartTLS
+// request for as long again after a failed handshake.)
 func (s *session) startTLS(conf *tls.Config) error {
-	guard := time.AfterFunc(s.c.Timeout, s.close)
-	defer guard.Stop()
+	if err := s.raw.SetDeadline(time.Now().Add(s.c.Timeout)); err != nil {
+		return unavailable(s.ctx, "StartTLS with "+s.c.URL+" failed", err)
+	}
 	if err := s.conn.StartTLS(conf); err != nil {
+		return unavailable(s.ctx, "StartTLS with "+s.c.URL+" failed", err)
+	}
+	if err := s.raw.SetDeadline(time.Time{}); err != nil {
 		return unavailable(s.ctx, "StartTLS with "+s.c.URL+" failed", err)
 	}
 	return nil
 }
 
-func (s *session) close() { s.once.Do(func() { s.conn.Close() }) }
-
 // Close ends the session.
 func (s *session) Close() {
 	s.stop()
-	s.close()
+	s.conn.Close()
 }
 
 // tlsConfig is TLS 1.2 or later, verifying the server's name from the URL

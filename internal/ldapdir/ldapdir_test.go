@@ -149,6 +149,13 @@ func TestUserFilterEscapesAgainstDirectory(t *testing.T) {
 		}
 		return len(res.Entries)
 	}
+	// The harness's service account reads people but not their passwords.
+	req := ldap.NewSearchRequest(s.UserDN("ada"), ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=*)", []string{"uid", "userPassword"}, nil)
+	if res, err := conn.Search(req); err != nil || len(res.Entries) != 1 ||
+		res.Entries[0].GetAttributeValue("uid") != "ada" || len(res.Entries[0].GetAttributeValues("userPassword")) != 0 {
+		t.Errorf("service account reading ada: %v", err)
+	}
 	for user, want := range map[string]int{
 		"ada": 1, "*": 0, "ad*": 0, "ada)(uid=*": 0, "*)(|(uid=*": 0, `\2a`: 0,
 	} {
@@ -420,6 +427,56 @@ func TestSilentServerTimesOut(t *testing.T) {
 				t.Errorf("took %v with a 300ms context", d)
 			}
 		})
+	}
+}
+
+// stallAfterStartTLS accepts connections, says yes to the first request
+// (the StartTLS extended operation) and then never answers the TLS
+// handshake.
+func stallAfterStartTLS(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				buf := make([]byte, 512)
+				// LDAPMessage: 30 len 02 01 <id> ...; the client's first ID fits a byte.
+				if n, err := conn.Read(buf); err != nil || n < 5 || buf[2] != 0x02 || buf[3] != 0x01 {
+					return
+				}
+				// ExtendedResponse [APPLICATION 24] { success, "", "" }
+				resp := []byte{0x30, 0x0c, 0x02, 0x01, buf[4], 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00}
+				if _, err := conn.Write(resp); err != nil {
+					return
+				}
+				<-done
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// The TLS handshake after a successful StartTLS is bounded by Timeout too.
+func TestStalledStartTLSHandshake(t *testing.T) {
+	t.Parallel()
+	c := ldapdir.Config{URL: "ldap://" + stallAfterStartTLS(t), StartTLS: true,
+		UserBase: "dc=example,dc=org", Timeout: time.Second}
+	start := time.Now()
+	err := ldapdir.Check(context.Background(), c)
+	if !errors.Is(err, ldapdir.ErrUnavailable) || !strings.Contains(err.Error(), "StartTLS") {
+		t.Errorf("got %v, want ErrUnavailable about StartTLS", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v with a 1s timeout", d)
 	}
 }
 
