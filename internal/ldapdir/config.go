@@ -132,7 +132,20 @@ func validateURL(c Config) error {
 	if c.StartTLS && u.Scheme == "ldaps" {
 		return errors.New("StartTLS is only for ldap:// URLs: an ldaps:// connection is already encrypted")
 	}
+	if u.Scheme == "ldap" && !c.StartTLS && !loopbackHost(u.Hostname()) {
+		return fmt.Errorf("ldap:// without StartTLS would send passwords in clear to %s: use ldaps:// or StartTLS", u.Hostname())
+	}
 	return nil
+}
+
+// loopbackHost reports whether host is this machine (where a plain
+// connection never leaves it).
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func validateCACert(c Config) error {

@@ -497,7 +497,8 @@ func TestValidate(t *testing.T) {
 	}{
 		{"good", func(*ldapdir.Config) {}, ""},
 		{"ldaps", func(c *ldapdir.Config) { c.URL, c.StartTLS = "ldaps://ldap.example.org", false }, ""},
-		{"plain ldap", func(c *ldapdir.Config) { c.StartTLS = false }, ""},
+		{"plain ldap to another host", func(c *ldapdir.Config) { c.StartTLS = false }, "in clear"},
+		{"plain ldap on loopback", func(c *ldapdir.Config) { c.URL, c.StartTLS = "ldap://127.0.0.1:3389", false }, ""},
 		{"ipv6", func(c *ldapdir.Config) { c.URL = "ldap://[::1]:389/" }, ""},
 		{"anonymous", func(c *ldapdir.Config) { c.BindDN = "" }, ""},
 		{"default filters", func(c *ldapdir.Config) { c.UserFilter = "" }, ""},
