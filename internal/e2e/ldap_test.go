@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,14 @@ func checkLDAP(t *testing.T, env *testkit.Env) {
 	}
 	if status, _, _ := apiGet(t, env.URL, "/rest/api/latest/projects/PRJ/repos/code", tok); status != http.StatusOK {
 		t.Fatalf("ada's token on her group's repository: %d", status)
+	}
+	root := env.Browser("root", "root-password")
+	if err := root.SignIn(); err != nil {
+		t.Fatal(err)
+	}
+	if _, page, err := root.Get("/admin/users/" + strconv.FormatInt(u.ID, 10)); err != nil ||
+		!strings.Contains(page, "from the groups in Corporate directory") || !strings.Contains(page, "Corporate directory") {
+		t.Errorf("the admin user page does not say where ada's permission comes from (%v)", err)
 	}
 
 	// Grace is in admins: SYS_ADMIN from the DN mapping.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +19,9 @@ type permissionRow struct {
 	Kind   store.TargetKind
 	Target string // what the grant form takes: "", a project key, or KEY/slug
 	Name   string
+	// From is the identity source whose group mapping granted it ("":
+	// an administrator).
+	From string
 }
 
 // Where describes the target in words.
@@ -155,9 +159,23 @@ func (p *Pages) permissionRows(r *http.Request, userID int64) ([]permissionRow, 
 	for _, rp := range repos {
 		names[store.TargetRepo][rp.ID] = rp.ProjectKey + "/" + rp.Slug
 	}
+	sources := map[int64]string{}
+	if p.cfg.Identity != nil {
+		list, err := p.cfg.Identity.List(r.Context())
+		if err != nil {
+			return nil, fmt.Errorf("list identity sources: %w", err)
+		}
+		for _, src := range list {
+			sources[src.ID] = src.DisplayName
+		}
+	}
 	var rows []permissionRow
 	for _, perm := range perms {
-		rows = append(rows, permissionRow{Kind: perm.Target, Target: names[perm.Target][perm.TargetID], Name: perm.Name})
+		row := permissionRow{Kind: perm.Target, Target: names[perm.Target][perm.TargetID], Name: perm.Name}
+		if perm.SourceID != 0 {
+			row.From = cmp.Or(sources[perm.SourceID], "a deleted source")
+		}
+		rows = append(rows, row)
 	}
 	return rows, nil
 }
