@@ -126,6 +126,9 @@ func TestSignInWithAnUpstreamProvider(t *testing.T) {
 		t.Errorf("carol's permissions from her groups: %+v", perms)
 	}
 
+	b.open("/user/settings/account")
+	b.wantText("account page of an upstream account", "You sign in with your Keycloak account")
+
 	// A Latchkey client's flow, as carol: consent, token, API, ID token.
 	tok := authorizeAs(t, b, f.client)
 	if status := apiStatus(t, f.env, tok.AccessToken); status != http.StatusOK {

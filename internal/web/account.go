@@ -21,6 +21,23 @@ type accountData struct {
 	// RevokeAll is the password form's box "also sign out everywhere and
 	// revoke every application": ticked when the page is first shown.
 	RevokeAll bool
+	// ManagedBy names the identity source of an account that has no
+	// Latchkey password (a directory's or a provider's): its password is
+	// changed there.
+	ManagedBy string
+}
+
+// managedBy is the display name of the source an account of a directory
+// or provider belongs to ("" for a local account).
+func (p *Pages) managedBy(r *http.Request, user *store.User) string {
+	if user.SourceID == 0 {
+		return ""
+	}
+	src, err := p.store.GetIdentitySource(r.Context(), user.SourceID)
+	if err != nil {
+		return "your organisation's sign-in"
+	}
+	return src.DisplayName
 }
 
 // account shows the address and password change forms.
@@ -34,7 +51,8 @@ func (p *Pages) account(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.render(w, r, http.StatusOK, "account", "Account", user,
-		accountData{Notice: notice(r), MinLength: admin.MinPasswordLength, Email: form, RevokeAll: true})
+		accountData{Notice: notice(r), MinLength: admin.MinPasswordLength, Email: form, RevokeAll: true,
+			ManagedBy: p.managedBy(r, user)})
 	return nil
 }
 
@@ -51,6 +69,9 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request) error {
 	user, session, err := p.signedIn(r)
 	if err != nil {
 		return err
+	}
+	if by := p.managedBy(r, user); by != "" {
+		return refuse(http.StatusConflict, "Your password is kept by "+by+": change it there.")
 	}
 	revokeAll := r.PostForm.Get("revoke_all") == "on"
 	again := func(status int, msg string) error {
