@@ -197,8 +197,10 @@ func TestPeriodicDirectorySyncRunsOnceAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Browser("linus", "linus-secret-1").SignIn(); err != nil {
-		t.Fatal(err)
+	id, secret := a.Client(admin.NewClient{Name: "App", RedirectURIs: []string{redirectURI}, Scopes: "PROJECT_ADMIN"})
+	tok := f2Token(t, a, a.Browser("linus", "linus-secret-1"), id, secret)
+	if status, _, _ := apiGet(t, b.URL, "/rest/api/latest/projects", tok); status != http.StatusOK {
+		t.Fatalf("linus's token before the sync: %d", status)
 	}
 	linus, err := a.Store.GetUserByUsername(ctx, "linus")
 	if err != nil {
@@ -220,6 +222,12 @@ func TestPeriodicDirectorySyncRunsOnceAcrossNodes(t *testing.T) {
 			t.Fatalf("the periodic sync did not disable linus; logs:\n%s\n%s", logs[0].String(), logs[1].String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// On either node, at once.
+	for _, node := range []string{a.URL, b.URL} {
+		if status, _, _ := apiGet(t, node, "/rest/api/latest/projects", tok); status != http.StatusUnauthorized {
+			t.Errorf("linus's token after the sync disabled him: %d, want 401", status)
+		}
 	}
 	time.Sleep(200 * time.Millisecond) // ten more rounds of both nodes
 	stopA()
