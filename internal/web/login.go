@@ -163,6 +163,10 @@ func (p *Pages) checkLogin(r *http.Request, username, password string) (*store.U
 				"cannot be checked. Try again in a few minutes, or ask an administrator."}
 	case errors.Is(err, identity.ErrWrongPassword):
 		if existing == nil {
+			// The same work as a local account's wrong password, so
+			// that the answer's time does not tell whether the name
+			// is a local account (with no directory, nothing else ran).
+			secret.BurnPasswordCheck(password)
 			return nil, 0, wrongPassword(nil, "no directory knows the name and password")
 		}
 		return nil, 0, wrongPassword(existing, "wrong password (directory)")
