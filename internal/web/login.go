@@ -171,8 +171,10 @@ func (p *Pages) checkLogin(r *http.Request, username, password string) (*store.U
 		}
 		return nil, 0, wrongPassword(existing, "wrong password (directory)")
 	case errors.Is(err, identity.ErrSourceDisabled):
-		return nil, 0, &loginRefused{status: http.StatusForbidden, user: existing, why: "the account's source is disabled",
-			message: "Sign-in through " + src.DisplayName + " is turned off. Ask an administrator."}
+		// Said like a wrong password (no password was checked): the
+		// answer must not tell which names belong to a disabled source.
+		secret.BurnPasswordCheck(password)
+		return nil, 0, wrongPassword(existing, "the account's source "+src.Name+" is disabled")
 	case errors.Is(err, identity.ErrAccountDisabled):
 		return nil, 0, wrongPassword(existing, "the account is disabled")
 	case errors.Is(err, identity.ErrEmailTaken), errors.Is(err, identity.ErrUsernameTaken),
