@@ -10,6 +10,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/identity"
+	"latchkey/internal/store"
+	"latchkey/internal/upstream"
 	"latchkey/internal/testkit"
 )
 
@@ -67,8 +70,15 @@ const pageAudit = `(() => {
 func TestPagesAreAccessibleOnAPhoneAndByKeyboard(t *testing.T) {
 	env := testkit.New(t)
 	alice := env.User("alice", "alice-password")
-	env.Grant("alice", admin.Target{Global: true}, "ADMIN")
+	env.Grant("alice", admin.Target{Global: true}, "SYS_ADMIN")
 	env.Project("PROJ", false)
+	// An upstream provider: its button on the sign-in page, its row on
+	// the security page and the sources pages.
+	if _, err := env.Server.Identity().Add(t.Context(), identity.NewSource{Name: "keycloak", DisplayName: "Keycloak",
+		Kind: store.SourceOIDC, Enabled: true, Secret: "s",
+		Settings: identity.Settings{}.WithOIDC(upstream.Settings{Issuer: "https://idp.example.com", ClientID: "latchkey"})}); err != nil {
+		t.Fatal(err)
+	}
 	env.Grant("alice", admin.Target{Project: "PROJ"}, "PROJECT_WRITE")
 	cb := newCallback(t)
 	clientID, secretValue := env.Client(admin.NewClient{Name: "Phone App", RedirectURIs: []string{cb.URI()},
@@ -85,7 +95,8 @@ func TestPagesAreAccessibleOnAPhoneAndByKeyboard(t *testing.T) {
 		"/", "/user/settings/applications", "/user/settings/applications/" + clientID, "/user/settings/account",
 		conf.AuthCodeURL("st", oauth2.SetAuthURLParam("prompt", "consent")), "/login/device",
 		"/admin/applications", "/admin/users", "/admin/users/" + itoa(alice.ID), "/admin/audit",
-		"/user/settings/applications/no-such-app",
+		"/user/settings/applications/no-such-app", "/user/settings/security",
+		"/admin/sources", "/admin/sources/new?kind=ldap", "/admin/sources/new?kind=oidc", "/admin/sources/keycloak",
 	}
 	for _, width := range []int64{1100, 360} {
 		if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(width, 800)); err != nil {
