@@ -85,6 +85,10 @@ type Config struct {
 	// may be reached although they are loopback, link-local or private
 	// (package outbound).
 	IdentityAllowedInternalHosts string
+	// PprofListen is a loopback address where a separate listener serves
+	// Go's /debug/pprof/ profiles (for the load benchmark); empty: none.
+	// The profiles are never served on the public listener.
+	PprofListen string
 }
 
 // ClientMetadata is how the node treats client ID metadata documents
@@ -323,6 +327,8 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	c.registerIdentityFlags(fs)
 	fs.StringVar(&c.RequireSecondFactor, "require-second-factor", env("REQUIRE_SECOND_FACTOR", "off"),
 		"who must sign in with a second factor: off, admins or everyone; users it covers without one enrol at their next sign-in (env LATCHKEY_REQUIRE_SECOND_FACTOR)")
+	fs.StringVar(&c.PprofListen, "pprof-listen", env("PPROF_LISTEN", ""),
+		"loopback address of a separate listener serving Go's /debug/pprof/ profiles, for profiling under load; empty (default): none (env LATCHKEY_PPROF_LISTEN)")
 	fs.BoolVar(&c.DisableAdminBootstrap, "no-bootstrap-admin", envBool("NO_BOOTSTRAP_ADMIN"), "do not create an admin user on an empty database (env LATCHKEY_NO_BOOTSTRAP_ADMIN)")
 }
 
@@ -660,6 +666,9 @@ func (c *Config) ValidateServe() ([]string, error) {
 	if err := c.ClientMetadata.validate(); err != nil {
 		return nil, err
 	}
+	if err := validatePprofListen(c.PprofListen); err != nil {
+		return nil, err
+	}
 	if c.IdentityAllowedInternalHosts != "" {
 		warnings = append(warnings, "upstream OpenID Connect providers may be reached at these internal hosts (--identity-allowed-internal-hosts): "+c.IdentityAllowedInternalHosts)
 	}
@@ -681,6 +690,20 @@ func (g Git) validate() error {
 	}
 	if g.MaxPushSize < 0 {
 		return errors.New("--git-max-push-size must not be negative")
+	}
+	return nil
+}
+
+// validatePprofListen refuses a profiling address that is not a loopback
+// host and port: profiles reveal memory contents and cost CPU, so they are
+// never offered beyond the machine.
+func validatePprofListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || !isLoopback(host) {
+		return fmt.Errorf("--pprof-listen %q must be a loopback host and port, such as 127.0.0.1:6060", addr)
 	}
 	return nil
 }

@@ -465,6 +465,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if s.cfg.PprofListen != "" {
+		stopPprof, err := s.startPprof(s.cfg.PprofListen)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	// The worker stops after the requests drained (a push still running
 	// may store deliveries), and before the caller closes the store.
 	stopHooks := s.StartWebhooks(context.WithoutCancel(ctx))
