@@ -12,7 +12,7 @@ import (
 const subBits = 6
 
 // histBuckets covers every non-negative int64 nanosecond count.
-const histBuckets = (64-subBits)<<subBits + 1<<subBits
+const histBuckets = (63-subBits)<<subBits + 1<<subBits
 
 // Histogram counts latencies in log-linear buckets (like HdrHistogram):
 // exact below 64 ns, then 64 buckets per power of two. The zero value is

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/csv"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHistogramBucketsAreContiguousAndTight: every bucket starts where
+// the one before ends, and a latency falls into the bucket whose range
+// holds it, with a width under 1/64 of the value (exact below 64 ns).
+func TestHistogramBucketsAreContiguousAndTight(t *testing.T) {
+	var next int64
+	for i := range histBuckets {
+		lower, width := bucketBounds(i)
+		if lower != next {
+			t.Fatalf("bucket %d starts at %d, want %d", i, lower, next)
+		}
+		if lower >= 64 && width*64 > lower {
+			t.Fatalf("bucket %d [%d, +%d) is wider than 1/64 of its start", i, lower, width)
+		}
+		next = lower + width
+		if next < 0 { // past the largest int64: the last bucket
+			break
+		}
+	}
+	for _, v := range []int64{0, 1, 63, 64, 65, 127, 128, 129, 1000, 999_999, 123_456_789, 1 << 40, 1<<62 + 12345, 1<<63 - 1} {
+		lower, width := bucketBounds(bucketOf(v))
+		if v < lower || v-lower >= width {
+			t.Errorf("%d is in bucket [%d, +%d)", v, lower, width)
+		}
+	}
+}
+
+// TestQuantilesMatchASortedSlice: on random latencies spread over five
+// decades, p50, p90, p99 and p100 agree with the exact order statistic
+// of a sorted copy to within the histogram's 1/64 precision.
+func TestQuantilesMatchASortedSlice(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var h Histogram
+	var all []time.Duration
+	for range 20_000 {
+		d := time.Duration(float64(10*time.Microsecond) * float64(int64(1)<<rng.IntN(17)) * (1 + rng.Float64()))
+		h.Record(d)
+		all = append(all, d)
+	}
+	slices.Sort(all)
+	for _, q := range []float64{0.5, 0.9, 0.99, 1} {
+		exact := all[int(q*float64(len(all)))-1]
+		got := h.Quantile(q)
+		if diff := got - exact; diff < -exact/64 || diff > exact/64 {
+			t.Errorf("p%g = %v, the sorted slice says %v", q*100, got, exact)
+		}
+	}
+	if h.Count() != uint64(len(all)) {
+		t.Errorf("count %d, want %d", h.Count(), len(all))
+	}
+}
+
+// TestQuantileEdges: an empty histogram answers 0; one value is every
+// quantile; merging adds counts.
+func TestQuantileEdges(t *testing.T) {
+	var h Histogram
+	if h.Quantile(0.99) != 0 {
+		t.Errorf("empty histogram p99 = %v", h.Quantile(0.99))
+	}
+	h.Record(5 * time.Millisecond)
+	for _, q := range []float64{-1, 0, 0.5, 1, 2} {
+		if got := h.Quantile(q); got < 4900*time.Microsecond || got > 5100*time.Microsecond {
+			t.Errorf("q %g of one 5 ms value = %v", q, got)
+		}
+	}
+	var o Histogram
+	for range 99 {
+		o.Record(time.Millisecond)
+	}
+	h.Merge(&o)
+	if h.Count() != 100 {
+		t.Fatalf("merged count %d", h.Count())
+	}
+	if p50, p100 := h.Quantile(0.5), h.Quantile(1); p50 > 1100*time.Microsecond || p100 < 4900*time.Microsecond {
+		t.Errorf("merged p50 %v, p100 %v", p50, p100)
+	}
+}
+
+var testRows = []row{
+	{Backend: "sqlite", Scenario: "ceiling", Connections: 32, RPS: 20000, CeilingRPS: 20000,
+		P50: 1500 * time.Microsecond, P99: 4 * time.Millisecond, CeilingP99: 4 * time.Millisecond, Successes: 200000},
+	{Backend: "sqlite", Scenario: "refresh", Connections: 32, RPS: 1000.4, CeilingRPS: 20000,
+		P50: 30 * time.Millisecond, P99: 120 * time.Millisecond, CeilingP99: 4 * time.Millisecond,
+		Successes: 10004, Non2xx: 3, NodeErrors: 2, Note: "1 connections ran out | early"},
+}
+
+// TestMarkdownTable: the machine line, the heading, and one row per point
+// with the ratios to the ceiling computed and a | in a note escaped.
+func TestMarkdownTable(t *testing.T) {
+	var b strings.Builder
+	m := machine{CPUs: 2, CPUModel: "AMD EPYC", GoVersion: "go1.26.8", Date: time.Date(2026, 12, 7, 7, 5, 0, 0, time.UTC)}
+	if err := writeMarkdown(&b, m, "10s timed after 2s warm-up per point", testRows); err != nil {
+		t.Fatal(err)
+	}
+	want := "Machine: 2 CPUs (AMD EPYC), go1.26.8, 2026-12-07 07:05 UTC; 10s timed after 2s warm-up per point.\n\n" +
+		"| backend | scenario | connections | requests/s | × ceiling | p50 ms | p99 ms | p99 × ceiling | non-2xx | errors | node ERROR lines | note |\n" +
+		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n" +
+		"| sqlite | ceiling | 32 | 20000 | 1.000 | 1.50 | 4.00 | 1.0 | 0 | 0 | 0 |  |\n" +
+		"| sqlite | refresh | 32 | 1000 | 0.050 | 30.00 | 120.00 | 30.0 | 3 | 0 | 2 | 1 connections ran out \\| early |\n"
+	if b.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestCSVHasTheTableColumns: the CSV has the table's heading and the same
+// cells, quoted where needed.
+func TestCSVHasTheTableColumns(t *testing.T) {
+	var b strings.Builder
+	if err := writeCSV(&b, testRows); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(b.String())).ReadAll()
+	if err != nil {
+		t.Fatalf("CSV does not parse: %v\n%s", err, b.String())
+	}
+	if len(recs) != 3 || !slices.Equal(recs[0], columns) {
+		t.Fatalf("CSV records %q", recs)
+	}
+	if !slices.Equal(recs[2], testRows[1].cells()) || recs[2][4] != "0.050" || recs[2][7] != "30.0" {
+		t.Errorf("CSV row %q", recs[2])
+	}
+}
+
+// TestSmokeFailures: a point without success, with a non-2xx answer or a
+// transport error fails the smoke run; a clean point does not.
+func TestSmokeFailures(t *testing.T) {
+	rows := []row{
+		{Backend: "sqlite", Scenario: "ceiling", Connections: 8, Successes: 10},
+		{Backend: "sqlite", Scenario: "refresh", Connections: 8, Successes: 10, Non2xx: 1},
+		{Backend: "postgres", Scenario: "bearer_api", Connections: 8},
+		{Backend: "postgres", Scenario: "introspection", Connections: 8, Successes: 5, Errors: 2},
+	}
+	got := smokeFailures(rows)
+	want := []string{
+		"sqlite refresh at 8 connections: 1 non-2xx answers, 0 transport errors",
+		"postgres bearer_api at 8 connections: no successful request",
+		"postgres introspection at 8 connections: 0 non-2xx answers, 2 transport errors",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("failures %q, want %q", got, want)
+	}
+}
+
+// TestCPUModel reads the model name of /proc/cpuinfo's first processor.
+func TestCPUModel(t *testing.T) {
+	info := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n\nprocessor\t: 1\nmodel name\t: other\n"
+	if got := cpuModel(info); got != "AMD EPYC 7B13" {
+		t.Errorf("cpuModel = %q", got)
+	}
+	if got := cpuModel("processor : 0\n"); got != "unknown" {
+		t.Errorf("cpuModel without a model name = %q", got)
+	}
+}
