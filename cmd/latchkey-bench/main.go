@@ -41,6 +41,9 @@ type options struct {
 	smoke       bool
 	profile     string // the scenario to CPU-profile, or ""
 	pgDSN       string
+	// nodeErrors is, per backend, how many ERROR lines the node logged
+	// from start to stop (set up and shutdown included).
+	nodeErrors map[string]int
 }
 
 func main() {
@@ -92,7 +95,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	o := &options{duration: *duration, warmup: *warmup, out: *out, smoke: *smoke, profile: *profile, pgDSN: pg}
+	o := &options{duration: *duration, warmup: *warmup, out: *out, smoke: *smoke, profile: *profile, pgDSN: pg,
+		nodeErrors: map[string]int{}}
 	var err error
 	if o.connections, err = parseConnections(*conns); err != nil {
 		return nil, err
@@ -245,7 +249,17 @@ func (o *options) runBackend(ctx context.Context, bin, dataDir, backend, ceiling
 	if err := n.start(ctx, slices.Max(o.connections)); err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, n.stop()) }()
+	defer func() {
+		err = errors.Join(err, n.stop())
+		count, cerr := errorLines(n.logPath)
+		o.nodeErrors[backend] = count
+		err = errors.Join(err, cerr)
+	}()
+	if n.pprofAddr != "" {
+		if err := checkNoPublicPprof(ctx, n.base); err != nil {
+			return nil, err
+		}
+	}
 	if err := f.connect(ctx, n.base); err != nil {
 		return nil, err
 	}
@@ -309,6 +323,20 @@ func measured(base row, res *loadResult) row {
 	return base
 }
 
+// checkNoPublicPprof makes sure the profiles are not served on the
+// node's public listener when --pprof-listen is on.
+func checkNoPublicPprof(ctx context.Context, base string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/debug/pprof/", nil)
+	status, err := send(http.DefaultClient, req, nil)
+	if err != nil {
+		return err
+	}
+	if status == http.StatusOK {
+		return errors.New("the node serves /debug/pprof/ on its public listener")
+	}
+	return nil
+}
+
 // fetchProfile waits out the warm-up, then saves the node's CPU profile
 // over the timed run into path.
 func fetchProfile(ctx context.Context, addr string, warmup, duration time.Duration, path string) error {
@@ -335,6 +363,9 @@ func fetchProfile(ctx context.Context, addr string, warmup, duration time.Durati
 // smoke run fails on any failed scenario.
 func (o *options) report(stdout io.Writer, m machine, rows []row) error {
 	settings := fmt.Sprintf("%s timed after %s warm-up per point", o.duration, o.warmup)
+	for _, b := range o.backends {
+		settings += fmt.Sprintf("; %s node: %d ERROR lines in its log from start to stop", b, o.nodeErrors[b])
+	}
 	var md strings.Builder
 	if err := writeMarkdown(&md, m, settings, rows); err != nil {
 		return err
