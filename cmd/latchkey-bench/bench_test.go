@@ -91,7 +91,7 @@ var testRows = []row{
 		P50: 1500 * time.Microsecond, P99: 4 * time.Millisecond, CeilingP99: 4 * time.Millisecond, Successes: 200000},
 	{Backend: "sqlite", Scenario: "refresh", Connections: 32, RPS: 1000.4, CeilingRPS: 20000,
 		P50: 30 * time.Millisecond, P99: 120 * time.Millisecond, CeilingP99: 4 * time.Millisecond,
-		Successes: 10004, Non2xx: 3, NodeErrors: 2, Note: "1 connections ran out | early"},
+		Successes: 10004, Non2xx: 3, NodeErrors: 2, NodeRSS: 48<<20 + 1000, Note: "1 connections ran out | early"},
 }
 
 // TestMarkdownTable: the machine line, the heading, and one row per point
@@ -103,10 +103,10 @@ func TestMarkdownTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "Machine: 2 CPUs (AMD EPYC), go1.26.8, 2026-12-07 07:05 UTC; 10s timed after 2s warm-up per point.\n\n" +
-		"| backend | scenario | connections | requests/s | × ceiling | p50 ms | p99 ms | p99 × ceiling | non-2xx | errors | node ERROR lines | note |\n" +
-		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n" +
-		"| sqlite | ceiling | 32 | 20000 | 1.000 | 1.50 | 4.00 | 1.0 | 0 | 0 | 0 |  |\n" +
-		"| sqlite | refresh | 32 | 1000 | 0.050 | 30.00 | 120.00 | 30.0 | 3 | 0 | 2 | 1 connections ran out \\| early |\n"
+		"| backend | scenario | connections | requests/s | × ceiling | p50 ms | p99 ms | p99 × ceiling | non-2xx | errors | node ERROR lines | node RSS MB | note |\n" +
+		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n" +
+		"| sqlite | ceiling | 32 | 20000 | 1.000 | 1.50 | 4.00 | 1.0 | 0 | 0 | 0 |  |  |\n" +
+		"| sqlite | refresh | 32 | 1000 | 0.050 | 30.00 | 120.00 | 30.0 | 3 | 0 | 2 | 48 | 1 connections ran out \\| early |\n"
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
 	}
@@ -148,6 +148,16 @@ func TestSmokeFailures(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("failures %q, want %q", got, want)
+	}
+}
+
+// TestVmRSS reads the resident memory of a /proc/PID/status text.
+func TestVmRSS(t *testing.T) {
+	if got := vmRSS("Name:\tlatchkey\nVmPeak:\t  900000 kB\nVmRSS:\t   51200 kB\nRssAnon:\t 1 kB\n"); got != 50<<20 {
+		t.Errorf("vmRSS = %d, want %d", got, 50<<20)
+	}
+	if got := vmRSS("Name:\tlatchkey\n"); got != 0 {
+		t.Errorf("vmRSS without the line = %d", got)
 	}
 }
 

@@ -41,6 +41,7 @@ type options struct {
 	smoke       bool
 	profile     string // the scenario to CPU-profile, or ""
 	pgDSN       string
+	seedTokens  int // tokens written into the database before the node starts
 	// nodeErrors is, per backend, how many ERROR lines the node logged
 	// from start to stop (set up and shutdown included).
 	nodeErrors map[string]int
@@ -88,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	backend := fs.String("backend", defBackend, "sqlite, postgres (the server of LATCHKEY_TEST_POSTGRES) or both")
 	out := fs.String("out", "", "directory for results.md, results.csv, node logs and profiles (default: a new temporary directory)")
 	smoke := fs.Bool("smoke", false, "a few-second check: 1 s per scenario at 8 connections; fails on any non-2xx answer or a scenario without success")
+	seed := fs.Int("seed-tokens", 0, "write about this many stored tokens (half access, half refresh, one family per pair) into the database before the node starts")
 	profile := fs.String("cpuprofile-scenario", "", "fetch a CPU profile of the node (through --pprof-listen) while this scenario's timed run goes")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -96,7 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	o := &options{duration: *duration, warmup: *warmup, out: *out, smoke: *smoke, profile: *profile, pgDSN: pg,
-		nodeErrors: map[string]int{}}
+		seedTokens: *seed, nodeErrors: map[string]int{}}
 	var err error
 	if o.connections, err = parseConnections(*conns); err != nil {
 		return nil, err
@@ -246,6 +248,9 @@ func (o *options) runBackend(ctx context.Context, bin, dataDir, backend, ceiling
 	if err != nil {
 		return nil, err
 	}
+	if err := seedTokens(ctx, db, f, o.seedTokens); err != nil {
+		return nil, err
+	}
 	if err := n.start(ctx, slices.Max(o.connections)); err != nil {
 		return nil, err
 	}
@@ -307,6 +312,7 @@ func (o *options) measure(ctx context.Context, n *node, f *fixture, s scenario, 
 	base.Scenario = s.name
 	r := measured(base, res)
 	r.NodeErrors = errorsAfter - errorsBefore
+	r.NodeRSS = n.rss()
 	if res.FirstErr != nil {
 		log.Printf("  first transport error: %v", res.FirstErr)
 	}
@@ -363,6 +369,9 @@ func fetchProfile(ctx context.Context, addr string, warmup, duration time.Durati
 // smoke run fails on any failed scenario.
 func (o *options) report(stdout io.Writer, m machine, rows []row) error {
 	settings := fmt.Sprintf("%s timed after %s warm-up per point", o.duration, o.warmup)
+	if o.seedTokens > 0 {
+		settings += fmt.Sprintf("; %d tokens seeded", o.seedTokens)
+	}
 	for _, b := range o.backends {
 		settings += fmt.Sprintf("; %s node: %d ERROR lines in its log from start to stop", b, o.nodeErrors[b])
 	}

@@ -227,6 +227,32 @@ func (n *node) stop() error {
 	}
 }
 
+// rss is the node process's resident memory in bytes (VmRSS of
+// /proc/PID/status), or 0 where that cannot be read.
+func (n *node) rss() int64 {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	return vmRSS(string(raw))
+}
+
+// vmRSS reads the VmRSS line ("VmRSS:    123456 kB") of a /proc status text.
+func vmRSS(status string) int64 {
+	for line := range strings.SplitSeq(status, "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
 // errorLines counts the lines the node logged at level ERROR.
 func errorLines(path string) (int, error) {
 	f, err := os.Open(path)

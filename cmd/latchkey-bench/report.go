@@ -25,6 +25,7 @@ type row struct {
 	Non2xx      int64
 	Errors      int64 // transport errors
 	NodeErrors  int   // ERROR lines the node logged during the point
+	NodeRSS     int64 // the node's resident memory after the point, bytes (0: unknown)
 	Note        string
 }
 
@@ -38,7 +39,7 @@ func ratio(a, b float64) float64 {
 
 // columns are the table's and the CSV's headings, in order.
 var columns = []string{"backend", "scenario", "connections", "requests/s", "× ceiling", "p50 ms", "p99 ms",
-	"p99 × ceiling", "non-2xx", "errors", "node ERROR lines", "note"}
+	"p99 × ceiling", "non-2xx", "errors", "node ERROR lines", "node RSS MB", "note"}
 
 // cells formats r in the order of columns.
 func (r row) cells() []string {
@@ -49,13 +50,21 @@ func (r row) cells() []string {
 		ms(r.P50), ms(r.P99),
 		fmt.Sprintf("%.1f", ratio(float64(r.P99), float64(r.CeilingP99))),
 		strconv.FormatInt(r.Non2xx, 10), strconv.FormatInt(r.Errors, 10), strconv.Itoa(r.NodeErrors),
-		r.Note,
+		mb(r.NodeRSS), r.Note,
 	}
 }
 
 // ms formats a duration in milliseconds with two decimals.
 func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64)
+}
+
+// mb formats a byte count in MiB, or "" when unknown.
+func mb(b int64) string {
+	if b <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(b>>20, 10)
 }
 
 // machine describes where the figures come from.
