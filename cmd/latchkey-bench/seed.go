@@ -49,6 +49,13 @@ func seedTokens(ctx context.Context, db *database, f *fixture, n int) error {
 			log.Printf("  seeded %d of %d tokens (%s)", 2*(done+k), 2*families, time.Since(start).Round(time.Second))
 		}
 	}
+	stored, err := s.count(ctx, "SELECT COUNT(*) FROM tokens")
+	if err != nil {
+		return fmt.Errorf("count tokens: %w", err)
+	}
+	if stored < int64(2*families) {
+		return fmt.Errorf("seed tokens: %d tokens stored, want at least %d", stored, 2*families)
+	}
 	if err := s.exec(ctx, "ANALYZE"); err != nil {
 		return fmt.Errorf("analyze: %w", err)
 	}
@@ -98,6 +105,14 @@ func (s *seeder) exec(ctx context.Context, q string) error {
 	}
 	_, err := s.lite.ExecContext(ctx, q)
 	return err
+}
+
+func (s *seeder) count(ctx context.Context, q string) (int64, error) {
+	var n int64
+	if s.pg != nil {
+		return n, s.pg.QueryRow(ctx, q).Scan(&n)
+	}
+	return n, s.lite.QueryRowContext(ctx, q).Scan(&n)
 }
 
 func (s *seeder) userID(ctx context.Context, username string) (int64, error) {
