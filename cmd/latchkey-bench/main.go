@@ -251,15 +251,18 @@ func (o *options) runBackend(ctx context.Context, bin, dataDir, backend, ceiling
 	if err := seedTokens(ctx, db, f, o.seedTokens); err != nil {
 		return nil, err
 	}
-	if err := n.start(ctx, slices.Max(o.connections)); err != nil {
-		return nil, err
-	}
-	defer func() {
+	defer func() { // also after a failed start: the process may be running
+		if n.cmd == nil {
+			return
+		}
 		err = errors.Join(err, n.stop())
 		count, cerr := errorLines(n.logPath)
 		o.nodeErrors[backend] = count
 		err = errors.Join(err, cerr)
 	}()
+	if err := n.start(ctx, slices.Max(o.connections)); err != nil {
+		return nil, err
+	}
 	if n.pprofAddr != "" {
 		if err := checkNoPublicPprof(ctx, n.base); err != nil {
 			return nil, err
@@ -268,6 +271,13 @@ func (o *options) runBackend(ctx context.Context, bin, dataDir, backend, ceiling
 	if err := f.connect(ctx, n.base); err != nil {
 		return nil, err
 	}
+	return o.measureAll(ctx, n, f, ceilingBase)
+}
+
+// measureAll measures, at each connection count, the ceiling and then
+// every scenario against the running node.
+func (o *options) measureAll(ctx context.Context, n *node, f *fixture, ceilingBase string) (rows []row, err error) {
+	backend := n.db.backend
 	for _, conns := range o.connections {
 		p := point{conns: conns, warmup: o.warmup, duration: o.duration}
 		log.Printf("%s, %d connections: ceiling", backend, conns)
