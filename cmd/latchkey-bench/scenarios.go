@@ -54,7 +54,7 @@ const maxCodes = 400_000
 // prepareCodeExchange mints single-use codes through the authorization
 // endpoint: first a probe batch, redeemed at the point's connection count
 // to estimate the rate, then enough for the warm-up and the timed run
-// with a quarter to spare. The connections share them; when none are
+// with half as many again to spare. The connections share them; when none are
 // left a connection stops.
 func prepareCodeExchange(ctx context.Context, f *fixture, p point) (newWorker, error) {
 	probe, err := f.mintCodes(ctx, max(200, 10*p.conns), 4)
@@ -67,7 +67,7 @@ func prepareCodeExchange(ctx context.Context, f *fixture, p point) (newWorker, e
 	if res.Successes == 0 {
 		return nil, fmt.Errorf("code exchange probe: no success (%d non-2xx, %d errors: %v)", res.Non2xx, res.Errors, res.FirstErr)
 	}
-	need := min(int(rate*(p.warmup+p.duration).Seconds()*1.25)+2*p.conns, maxCodes)
+	need := min(int(rate*(p.warmup+p.duration).Seconds()*1.5)+2*p.conns, maxCodes)
 	t := time.Now()
 	codes, err := f.mintCodes(ctx, need, 4)
 	if err != nil {
