@@ -12,8 +12,8 @@ import (
 	"latchkey/internal/admin"
 	"latchkey/internal/identity"
 	"latchkey/internal/store"
-	"latchkey/internal/upstream"
 	"latchkey/internal/testkit"
+	"latchkey/internal/upstream"
 )
 
 // pageAudit is run in each page (through DevTools; the pages themselves

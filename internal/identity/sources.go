@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"latchkey/internal/admin"
@@ -99,6 +100,11 @@ func (s *Service) Update(ctx context.Context, name, displayName string, settings
 			return store.IdentitySource{}, err
 		}
 	}
+	if newSecret == nil && len(src.Secret) > 0 && target(src) != targetOf(src.Kind, settings) {
+		// The stored secret goes only where it went before: whoever points
+		// a source elsewhere types its secret again.
+		return store.IdentitySource{}, ErrSecretForNewTarget
+	}
 	var sealed []byte
 	if newSecret != nil {
 		if sealed, err = s.seal(src.Name, *newSecret); err != nil {
@@ -118,6 +124,33 @@ func (s *Service) Update(ctx context.Context, name, displayName string, settings
 		}
 		return x, nil
 	})
+}
+
+// ErrSecretForNewTarget refuses to send a stored secret to a new address.
+var ErrSecretForNewTarget = errors.New("the directory URL or issuer changed: type the secret again, so that the stored one is never sent to a new address")
+
+// target is where a source's secret goes: the directory's URL or the
+// provider's issuer.
+func target(src store.IdentitySource) string {
+	settings, err := DecodeSettings(src)
+	if err != nil {
+		return ""
+	}
+	return targetOf(src.Kind, settings)
+}
+
+func targetOf(kind store.SourceKind, s Settings) string {
+	switch kind {
+	case store.SourceLDAP:
+		if c, err := LDAPConfig(s); err == nil {
+			return strings.ToLower(strings.TrimRight(c.URL, "/"))
+		}
+	case store.SourceOIDC:
+		if u, err := OIDCSettings(s); err == nil {
+			return strings.TrimRight(u.Issuer, "/")
+		}
+	}
+	return ""
 }
 
 // Disabled is what disabling a source ended.

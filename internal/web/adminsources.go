@@ -427,7 +427,12 @@ func (p *Pages) adminSourceSave(w http.ResponseWriter, r *http.Request) error {
 		secret, detail = &empty, detail+", secret removed"
 	}
 	if _, err := svc.Update(r.Context(), src.Name, f.DisplayName, settings, secret); err != nil {
-		return err
+		if !errors.Is(err, identity.ErrSecretForNewTarget) {
+			return err
+		}
+		f.Error = sentence(err.Error())
+		p.showSourceForm(w, r, user, http.StatusBadRequest, f)
+		return nil
 	}
 	p.audit(r, event(audit.SourceUpdated, user, "", detail))
 	redirectDone(w, r, sourcesPath, "source_saved")

@@ -167,6 +167,13 @@ func TestAdminSourceEditKeepsTheSecretWhenBlank(t *testing.T) {
 	if after.DisplayName != "Head office" || !bytes.Equal(after.Secret, before.Secret) || strings.Contains(string(after.Config), "mappings") {
 		t.Errorf("after a save with a blank secret: %+v (secret kept: %v)", after, bytes.Equal(after.Secret, before.Secret))
 	}
+	// The stored secret never goes to a new address: a changed URL needs it typed again.
+	status, _, body = submit(t, f.rootUI, "/admin/sources/corp", ldapForm("corp", url.Values{"secret": {""},
+		"url": {"ldaps://attacker.example.net"}}))
+	wantPage(t, "a new URL with the stored secret", status, body, http.StatusBadRequest, "type the secret again")
+	if kept, _ := f.env.Store.GetIdentitySourceByName(t.Context(), "corp"); !strings.Contains(string(kept.Config), "ldap.example.com") {
+		t.Error("the URL changed without the secret typed again")
+	}
 	submit(t, f.rootUI, "/admin/sources/corp", ldapForm("corp", url.Values{"secret": {"a-new-password"}}))
 	changed, _ := f.env.Store.GetIdentitySourceByName(t.Context(), "corp")
 	if len(changed.Secret) == 0 || bytes.Equal(changed.Secret, before.Secret) {
