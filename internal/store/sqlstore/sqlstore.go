@@ -86,6 +86,7 @@ type Store struct {
 	write   *sql.DB
 	read    *sql.DB
 	stmts   stmtCache
+	wstmts  writeStmts
 	timeout time.Duration // per call; 0: none
 
 	// beforeCommit, when set (by tests only), runs before every commit;
@@ -165,6 +166,7 @@ func latestVersion(d Dialect) (int, error) {
 // Close closes both pools.
 func (s *Store) Close() error {
 	s.stmts.close()
+	s.wstmts.close()
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
@@ -222,7 +224,9 @@ func (e *goneError) Is(target error) bool { return target == context.Canceled }
 
 // transact is Transact without the per-call timeout.
 func (s *Store) transact(ctx context.Context, fn func(Tx) error) error {
-	return retry(ctx, func() error { return s.transactOnce(ctx, fn) })
+	err := retry(ctx, func() error { return s.transactOnce(ctx, fn) })
+	s.prepareNoted(ctx)
+	return err
 }
 
 // exec runs one writing statement on its own (a statement is atomic) and
@@ -285,7 +289,7 @@ func (s *Store) transactOnce(ctx context.Context, fn func(Tx) error) (err error)
 			_ = tx.Rollback()
 		}
 	}()
-	result := fn(Tx{tx})
+	result := fn(Tx{tx: tx, s: s})
 	var kept *committedError
 	if errors.As(result, &kept) {
 		result = kept.err

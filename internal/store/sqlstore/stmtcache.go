@@ -35,6 +35,89 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) (*sql.Stm
 	return st, nil
 }
 
+// maxWriteStmts bounds the statements kept for the write connection: the
+// store's queries are a fixed set, but a query built with a variable
+// number of placeholders must not grow the cache without bound.
+const maxWriteStmts = 256
+
+// writeStmts are the statements of transactions, prepared on SQLite's one
+// write connection. A statement cannot be prepared while a transaction
+// holds that connection, so a query seen in a transaction for the first
+// time runs unprepared and is noted; the transaction's caller prepares the
+// noted ones once the connection is free (Store.prepareNoted), and later
+// transactions bind them with Tx.StmtContext, which reuses the statement
+// the connection already has. SQLite only, like stmtCache.
+type writeStmts struct {
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+	noted map[string]bool
+}
+
+// writeStmt returns the prepared statement of query, or nil after noting
+// it for preparation (nil also on PostgreSQL).
+func (s *Store) writeStmt(query string) *sql.Stmt {
+	if s.dialect != SQLite {
+		return nil
+	}
+	w := &s.wstmts
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if st, ok := w.stmts[query]; ok {
+		return st
+	}
+	if len(w.stmts)+len(w.noted) < maxWriteStmts {
+		if w.noted == nil {
+			w.noted = map[string]bool{}
+		}
+		w.noted[query] = true
+	}
+	return nil
+}
+
+// prepareNoted prepares the queries transactions noted, on the write
+// pool; it must run outside any transaction of the caller. A query that
+// fails to prepare is forgotten (it runs unprepared next time again).
+func (s *Store) prepareNoted(ctx context.Context) {
+	w := &s.wstmts
+	w.mu.Lock()
+	if len(w.noted) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	queries := make([]string, 0, len(w.noted))
+	for q := range w.noted {
+		queries = append(queries, q)
+	}
+	w.noted = nil
+	w.mu.Unlock()
+	for _, q := range queries {
+		st, err := s.write.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		w.mu.Lock()
+		if _, ok := w.stmts[q]; ok || len(w.stmts) >= maxWriteStmts {
+			w.mu.Unlock()
+			_ = st.Close()
+			continue
+		}
+		if w.stmts == nil {
+			w.stmts = map[string]*sql.Stmt{}
+		}
+		w.stmts[q] = st
+		w.mu.Unlock()
+	}
+}
+
+func (w *writeStmts) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, st := range w.stmts {
+		_ = st.Close()
+	}
+	w.stmts, w.noted = nil, nil
+}
+
 func (c *stmtCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -10,12 +10,28 @@ import (
 // database cannot keep is refused alike on both backends whether it is
 // written on its own or inside a transaction: SQLite would store a NUL
 // byte or invalid UTF-8, PostgreSQL refuses them.
-type Tx struct{ tx *sql.Tx }
+type Tx struct {
+	tx *sql.Tx
+	s  *Store
+}
+
+// prepared returns the statement of query prepared on the write
+// connection, bound to the transaction, or nil when it is not prepared
+// yet (it is then prepared after the transaction: see Store.writeStmt).
+func (t Tx) prepared(ctx context.Context, query string) *sql.Stmt {
+	if st := t.s.writeStmt(query); st != nil {
+		return t.tx.StmtContext(ctx, st)
+	}
+	return nil
+}
 
 // ExecContext runs a statement in the transaction.
 func (t Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if err := checkText(args); err != nil {
 		return nil, err
+	}
+	if st := t.prepared(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
 	}
 	return t.tx.ExecContext(ctx, query, args...)
 }
@@ -26,6 +42,9 @@ func (t Tx) QueryRowContext(ctx context.Context, query string, args ...any) rowS
 	if err := checkText(args); err != nil {
 		return errRow{err}
 	}
+	if st := t.prepared(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
@@ -34,6 +53,9 @@ func (t Tx) QueryRowContext(ctx context.Context, query string, args ...any) rowS
 func (t Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if err := checkText(args); err != nil {
 		return nil, err
+	}
+	if st := t.prepared(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
 	}
 	return t.tx.QueryContext(ctx, query, args...)
 }
