@@ -26,27 +26,49 @@ type NewSource struct {
 // set by the node (package ldapdir and upstream know their settings).
 type Validator func(kind store.SourceKind, s Settings) error
 
-// Add stores a new source, last in the order.
+// InvalidError is a source an administrator described wrongly: its
+// message is fit to show on the form or the command line.
+type InvalidError struct{ Message string }
+
+func (e *InvalidError) Error() string { return e.Message }
+
+// invalid makes err an *InvalidError (nil stays nil).
+func invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &InvalidError{Message: err.Error()}
+}
+
+// validate checks what an administrator gives for a source of kind: the
+// display name, the shared settings and the kind's own.
+func (s *Service) validate(kind store.SourceKind, displayName string, settings Settings) error {
+	if len(displayName) > 64 {
+		return errors.New("the display name must be at most 64 characters")
+	}
+	if err := settings.Validate(); err != nil {
+		return err
+	}
+	if check := s.cfg.Check; check != nil {
+		return check(kind, settings)
+	}
+	return nil
+}
+
+// Add stores a new source, last in the order. A wrong description is an
+// *InvalidError, a taken name too.
 func (s *Service) Add(ctx context.Context, ns NewSource) (store.IdentitySource, error) {
 	if err := CheckName(ns.Name); err != nil {
-		return store.IdentitySource{}, err
+		return store.IdentitySource{}, invalid(err)
 	}
 	if ns.Kind != store.SourceLDAP && ns.Kind != store.SourceOIDC {
-		return store.IdentitySource{}, fmt.Errorf("unknown kind of source %q: use ldap or oidc", ns.Kind)
+		return store.IdentitySource{}, invalid(fmt.Errorf("unknown kind of source %q: use ldap or oidc", ns.Kind))
 	}
 	if ns.DisplayName == "" {
 		ns.DisplayName = ns.Name
 	}
-	if len(ns.DisplayName) > 64 {
-		return store.IdentitySource{}, errors.New("the display name must be at most 64 characters")
-	}
-	if err := ns.Settings.Validate(); err != nil {
-		return store.IdentitySource{}, err
-	}
-	if check := s.cfg.Check; check != nil {
-		if err := check(ns.Kind, ns.Settings); err != nil {
-			return store.IdentitySource{}, err
-		}
+	if err := s.validate(ns.Kind, ns.DisplayName, ns.Settings); err != nil {
+		return store.IdentitySource{}, invalid(err)
 	}
 	sealed, err := s.seal(ns.Name, ns.Secret)
 	if err != nil {
@@ -66,7 +88,7 @@ func (s *Service) Add(ctx context.Context, ns NewSource) (store.IdentitySource, 
 		Config: ns.Settings.Encode(), Secret: sealed, CreatedAt: now, UpdatedAt: now,
 	})
 	if errors.Is(err, store.ErrAlreadyExists) {
-		return store.IdentitySource{}, fmt.Errorf("a source named %q exists already", ns.Name)
+		return store.IdentitySource{}, &InvalidError{Message: fmt.Sprintf("a source named %q exists already", ns.Name)}
 	}
 	return src, err
 }
@@ -86,19 +108,14 @@ func (s *Service) List(ctx context.Context) ([]store.IdentitySource, error) {
 }
 
 // Update changes a source's settings (and its secret when newSecret is
-// not nil; "" removes it).
+// not nil; "" removes it). A wrong description is an *InvalidError.
 func (s *Service) Update(ctx context.Context, name, displayName string, settings Settings, newSecret *string) (store.IdentitySource, error) {
 	src, err := s.Get(ctx, name)
 	if err != nil {
 		return store.IdentitySource{}, err
 	}
-	if err := settings.Validate(); err != nil {
-		return store.IdentitySource{}, err
-	}
-	if check := s.cfg.Check; check != nil {
-		if err := check(src.Kind, settings); err != nil {
-			return store.IdentitySource{}, err
-		}
+	if err := s.validate(src.Kind, displayName, settings); err != nil {
+		return store.IdentitySource{}, invalid(err)
 	}
 	if newSecret == nil && len(src.Secret) > 0 && target(src) != targetOf(src.Kind, settings) {
 		// The stored secret goes only where it went before: whoever points
@@ -110,9 +127,6 @@ func (s *Service) Update(ctx context.Context, name, displayName string, settings
 		if sealed, err = s.seal(src.Name, *newSecret); err != nil {
 			return store.IdentitySource{}, err
 		}
-	}
-	if len(displayName) > 64 {
-		return store.IdentitySource{}, errors.New("the display name must be at most 64 characters")
 	}
 	return s.cfg.Store.UpdateIdentitySource(ctx, src.ID, func(x store.IdentitySource) (store.IdentitySource, error) {
 		if displayName != "" {
@@ -127,7 +141,8 @@ func (s *Service) Update(ctx context.Context, name, displayName string, settings
 }
 
 // ErrSecretForNewTarget refuses to send a stored secret to a new address.
-var ErrSecretForNewTarget = errors.New("the directory URL or issuer changed: type the secret again, so that the stored one is never sent to a new address")
+var ErrSecretForNewTarget error = &InvalidError{Message: "the directory URL or issuer changed: type the secret again, " +
+	"so that the stored one is never sent to a new address"}
 
 // target is where a source's secret goes: the directory's URL or the
 // provider's issuer.

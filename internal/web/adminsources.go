@@ -359,25 +359,31 @@ func (p *Pages) adminSourceCreate(w http.ResponseWriter, r *http.Request) error 
 	}
 	f := readSourceForm(r, sourceForm{Kind: kind, New: true})
 	settings, err := f.check()
-	if err == nil {
-		if _, gerr := p.store.GetIdentitySourceByName(r.Context(), f.Name); gerr == nil {
-			err = fmt.Errorf("a source named %q exists already", f.Name)
-		} else if !errors.Is(gerr, store.ErrNotFound) {
-			return gerr
-		}
-	}
+	var src store.IdentitySource
 	if err != nil {
-		f.Error = sentence(err.Error())
-		p.showSourceForm(w, r, user, http.StatusBadRequest, f)
-		return nil
+		err = &identity.InvalidError{Message: err.Error()}
+	} else {
+		src, err = svc.Add(r.Context(), identity.NewSource{Name: f.Name, DisplayName: f.DisplayName, Kind: kind,
+			Settings: settings, Secret: f.secret, Enabled: f.Enabled})
 	}
-	src, err := svc.Add(r.Context(), identity.NewSource{Name: f.Name, DisplayName: f.DisplayName, Kind: kind,
-		Settings: settings, Secret: f.secret, Enabled: f.Enabled})
-	if err != nil {
-		return err
+	if refused := p.sourceRefused(w, r, user, f, err); refused != nil || err != nil {
+		return refused
 	}
 	p.audit(r, event(audit.SourceCreated, user, "", fmt.Sprintf("source: %s (%s)", src.Name, src.Kind)))
 	redirectDone(w, r, sourcesPath, "source_added")
+	return nil
+}
+
+// sourceRefused shows the form again (400) with the message of a source
+// that identity refused as described wrongly, and returns nil; any other
+// error is returned as it is (nil for none).
+func (p *Pages) sourceRefused(w http.ResponseWriter, r *http.Request, user *store.User, f sourceForm, err error) error {
+	var inv *identity.InvalidError
+	if !errors.As(err, &inv) {
+		return err
+	}
+	f.Error = sentence(inv.Message)
+	p.showSourceForm(w, r, user, http.StatusBadRequest, f)
 	return nil
 }
 
@@ -426,13 +432,9 @@ func (p *Pages) adminSourceSave(w http.ResponseWriter, r *http.Request) error {
 		empty := ""
 		secret, detail = &empty, detail+", secret removed"
 	}
-	if _, err := svc.Update(r.Context(), src.Name, f.DisplayName, settings, secret); err != nil {
-		if !errors.Is(err, identity.ErrSecretForNewTarget) {
-			return err
-		}
-		f.Error = sentence(err.Error())
-		p.showSourceForm(w, r, user, http.StatusBadRequest, f)
-		return nil
+	_, err = svc.Update(r.Context(), src.Name, f.DisplayName, settings, secret)
+	if refused := p.sourceRefused(w, r, user, f, err); refused != nil || err != nil {
+		return refused
 	}
 	p.audit(r, event(audit.SourceUpdated, user, "", detail))
 	redirectDone(w, r, sourcesPath, "source_saved")

@@ -135,6 +135,7 @@ func TestAdminSourceFormShowsMistakes(t *testing.T) {
 		{"an http issuer", oidcForm("idp", url.Values{"issuer": {"http://idp.example.com"}}), "must use https"},
 		{"a bad name", ldapForm("Corp Dir", nil), "lower-case letters"},
 		{"a taken name", oidcForm("example", nil), "exists already"},
+		{"a reserved name", oidcForm("new", nil), "reserved"},
 		{"a bad mapping", ldapForm("corp", url.Values{"mappings": {"devs=REPO_READ"}}), "devs=REPO_READ"},
 		{"a bad sync interval", ldapForm("corp", url.Values{"sync_interval": {"often"}}), "no duration"},
 		{"no user base", ldapForm("corp", url.Values{"user_base": {""}}), "user base DN is required"},
