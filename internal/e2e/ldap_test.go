@@ -237,3 +237,66 @@ func TestPeriodicDirectorySyncRunsOnceAcrossNodes(t *testing.T) {
 		t.Errorf("the due sync ran %d times on two nodes, want once", runs)
 	}
 }
+
+// TestDirectoryPasswordsAreThrottledLikeLocalOnes: failed directory
+// passwords count against the same throttle as local ones (the sixth try
+// from one browser waits, even with the right password, before the
+// directory is asked); a name of a disabled source gets the
+// wrong-password answer; and while the directory is down, attempts prove
+// nothing and are not counted as failures.
+func TestDirectoryPasswordsAreThrottledLikeLocalOnes(t *testing.T) {
+	env := testkit.New(t)
+	dir := testkit.StartSlapd(t)
+	ctx := t.Context()
+	svc := env.Server.Identity()
+	if _, err := svc.Add(ctx, identity.NewSource{Name: "corp", DisplayName: "Corporate directory", Kind: store.SourceLDAP,
+		Settings: identity.Settings{}.WithLDAP(dir.Config()), Secret: dir.BindPassword, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Browser("ada", "ada-secret-1").SignIn(); err != nil {
+		t.Fatal(err)
+	}
+	try := func(b *testkit.Browser, user, password string) (int, string) {
+		t.Helper()
+		status, _, body, err := b.Submit("/login", url.Values{"username": {user}, "password": {password}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status, body
+	}
+
+	if _, err := svc.SetEnabled(ctx, "corp", false); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := try(env.Browser("", ""), "ada", "ada-secret-1"); status != http.StatusUnauthorized || !strings.Contains(body, "not correct") {
+		t.Errorf("a name of a disabled source: %d, want the wrong-password answer", status)
+	}
+	if _, err := svc.SetEnabled(ctx, "corp", true); err != nil {
+		t.Fatal(err)
+	}
+	env.Clock.Advance(time.Hour)
+
+	b := env.Browser("", "")
+	for i := range 5 {
+		if status, _ := try(b, "ada", "wrong-password"); status != http.StatusUnauthorized {
+			t.Fatalf("wrong directory password %d: %d", i+1, status)
+		}
+	}
+	if status, _ := try(b, "ada", "ada-secret-1"); status != http.StatusTooManyRequests {
+		t.Errorf("after five wrong directory passwords: %d, want 429", status)
+	}
+
+	env.Clock.Advance(time.Hour)
+	dir.Stop(t)
+	down := env.Browser("", "")
+	// This address has five failures already: each attempt sets the
+	// first, one-second delay for a moment (a delay set stays, see
+	// throttle.Release), but given back, the failures never grow, so the
+	// delay never doubles past the two seconds between attempts.
+	for i := range 8 {
+		if status, _ := try(down, "grace", "grace-secret-1"); status != http.StatusServiceUnavailable {
+			t.Fatalf("attempt %d with the directory down: %d, want 503 (not counted as a failure)", i+1, status)
+		}
+		env.Clock.Advance(2 * time.Second)
+	}
+}
