@@ -194,7 +194,7 @@ func (s *Service) PasswordSignIn(ctx context.Context, existing *store.User, user
 		return store.User{}, store.IdentitySource{}, ErrWrongPassword
 	}
 	if existing != nil {
-		return s.existingSignIn(ctx, *existing, username, password)
+		return s.existingSignIn(ctx, *existing, password)
 	}
 	dirs, err := s.Enabled(ctx, store.SourceLDAP)
 	if err != nil {
@@ -232,7 +232,7 @@ func (s *Service) PasswordSignIn(ctx context.Context, existing *store.User, user
 
 // existingSignIn checks the password of an account of a directory
 // against that directory.
-func (s *Service) existingSignIn(ctx context.Context, u store.User, username, password string) (store.User, store.IdentitySource, error) {
+func (s *Service) existingSignIn(ctx context.Context, u store.User, password string) (store.User, store.IdentitySource, error) {
 	src, err := s.cfg.Store.GetIdentitySource(ctx, u.SourceID)
 	if err != nil {
 		return store.User{}, store.IdentitySource{}, fmt.Errorf("load the source of user %d: %w", u.ID, err)
@@ -248,18 +248,9 @@ func (s *Service) existingSignIn(ctx context.Context, u store.User, username, pa
 	if err != nil {
 		return store.User{}, src, err
 	}
-	links, err := s.cfg.Store.ListUserIdentities(ctx, u.ID)
+	subject, err := s.subjectOf(ctx, src.ID, u)
 	if err != nil {
-		return store.User{}, src, fmt.Errorf("load the identities of user %d: %w", u.ID, err)
-	}
-	subject := ""
-	for _, l := range links {
-		if l.SourceID == src.ID {
-			subject = l.Subject
-		}
-	}
-	if subject == "" {
-		subject = username
+		return store.User{}, src, err
 	}
 	person, err := d.Authenticate(ctx, subject, password)
 	switch {
