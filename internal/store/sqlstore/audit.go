@@ -38,7 +38,7 @@ func (s *Store) ListAudit(ctx context.Context, p store.Page) ([]store.AuditEvent
 		return nil, "", wrap("list audit events", err)
 	}
 	return listPage(ctx, s, "list audit events", p, `SELECT `+auditColumns+` FROM audit_events
-		WHERE id < $1 ORDER BY id DESC LIMIT $2`,
+		WHERE id < $1 ORDER BY id DESC LIMIT CAST($2 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.AuditEvent], error) {
 			e, err := scanAudit(r)
 			return keyed[store.AuditEvent]{e, cursorOf(e.ID)}, err
@@ -53,7 +53,7 @@ func (s *Store) DeleteAuditBefore(ctx context.Context, before time.Time, batch i
 		return 0, nil
 	}
 	res, err := s.exec(ctx, `DELETE FROM audit_events WHERE id IN (
-		SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2`+s.dialect.skipLocked()+`)`,
+		SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT CAST($2 AS INTEGER)`+s.dialect.skipLocked()+`)`,
 		millis(before), batch)
 	n, err := affected(res, err)
 	return n, wrap("delete old audit events", err)

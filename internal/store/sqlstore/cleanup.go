@@ -47,36 +47,36 @@ type cleanupStep struct {
 var cleanupSteps = []cleanupStep{
 	{"auth codes", func(d Dialect) string {
 		return `DELETE FROM auth_codes WHERE hash IN (
-			SELECT hash FROM auth_codes WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
+			SELECT hash FROM auth_codes WHERE expires_at < $1 LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
 	}},
 	{"device codes", func(d Dialect) string {
 		return `DELETE FROM device_codes WHERE hash IN (
-			SELECT hash FROM device_codes WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
+			SELECT hash FROM device_codes WHERE expires_at < $1 LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
 	}},
 	{"rate limits", func(d Dialect) string {
 		return `DELETE FROM rate_limits WHERE bucket IN (
-			SELECT bucket FROM rate_limits WHERE tat_us < CAST($1 AS BIGINT) * 1000 LIMIT $2` + d.skipLocked() + `)`
+			SELECT bucket FROM rate_limits WHERE tat_us < CAST($1 AS BIGINT) * 1000 LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
 	}},
 	{"throttle counters", func(d Dialect) string {
 		return `DELETE FROM throttle_counters WHERE name IN (
 			SELECT name FROM throttle_counters
-			WHERE last_failed_at < CAST($1 AS BIGINT) - 900000 AND blocked_until < $1 LIMIT $2` + d.skipLocked() + `)`
+			WHERE last_failed_at < CAST($1 AS BIGINT) - 900000 AND blocked_until < $1 LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
 	}},
 	{"used once", func(d Dialect) string {
 		return `DELETE FROM used_once WHERE key IN (
-			SELECT key FROM used_once WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
+			SELECT key FROM used_once WHERE expires_at < $1 LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
 	}},
 	{"pending logins", func(d Dialect) string {
 		return `DELETE FROM pending_logins WHERE hash IN (
-			SELECT hash FROM pending_logins WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
+			SELECT hash FROM pending_logins WHERE expires_at < $1 LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
 	}},
 	{"sessions", func(d Dialect) string {
 		return `DELETE FROM sessions WHERE id IN (
-			SELECT id FROM sessions WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
+			SELECT id FROM sessions WHERE expires_at < $1 LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
 	}},
 	{"email verifications", func(d Dialect) string {
 		return `DELETE FROM email_verifications WHERE hash IN (
-			SELECT hash FROM email_verifications WHERE expires_at < $1 LIMIT $2` + d.skipLocked() + `)`
+			SELECT hash FROM email_verifications WHERE expires_at < $1 LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
 	}},
 	{"token families", func(d Dialect) string {
 		return `DELETE FROM token_families WHERE id IN (
@@ -84,7 +84,7 @@ var cleanupSteps = []cleanupStep{
 			WHERE (f.revoked_at <> 0 OR NOT EXISTS (
 				SELECT 1 FROM tokens t WHERE t.family_id = f.id AND t.expires_at >= $1))
 				AND NOT EXISTS (SELECT 1 FROM auth_codes c WHERE c.family_id = f.id)
-			LIMIT $2` + d.skipLocked() + `)`
+			LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
 	}},
 	{"webhook deliveries", func(d Dialect) string {
 		return `DELETE FROM webhook_deliveries WHERE id IN (
@@ -92,7 +92,7 @@ var cleanupSteps = []cleanupStep{
 			WHERE state IN ('` + string(store.DeliveryDelivered) + `', '` + string(store.DeliveryFailed) + `')
 				AND attempted_at < CAST($1 AS BIGINT) - ` + retainedMillis + `
 				AND created_at < CAST($1 AS BIGINT) - ` + retainedMillis + `
-			LIMIT $2` + d.skipLocked() + `)`
+			LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
 	}},
 	{"tokens", func(d Dialect) string {
 		return `DELETE FROM tokens WHERE hash IN (
@@ -101,7 +101,7 @@ var cleanupSteps = []cleanupStep{
 					(SELECT f.generation FROM token_families f WHERE f.id = t.family_id)))
 				AND EXISTS (SELECT 1 FROM tokens u
 					WHERE u.family_id = t.family_id AND u.hash <> t.hash AND u.expires_at >= $1)
-			LIMIT $2` + d.skipLocked() + `)`
+			LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
 	}},
 }
 

@@ -100,7 +100,7 @@ func (s *Store) ListClients(ctx context.Context, p store.Page) ([]store.Client, 
 		return nil, "", wrap("list clients", err)
 	}
 	return listPage(ctx, s, "list clients", p, `SELECT `+clientColumns+`, pk FROM clients
-		WHERE pk > $1 ORDER BY pk LIMIT $2`, scanClientKey, after)
+		WHERE pk > $1 ORDER BY pk LIMIT CAST($2 AS INTEGER)`, scanClientKey, after)
 }
 
 // scanClientKey reads clientColumns followed by pk.

@@ -122,7 +122,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 		rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET attempts = attempts + 1, lease_until = $2
 			WHERE id IN (SELECT id FROM webhook_deliveries
 				WHERE state = '`+string(store.DeliveryPending)+`' AND next_attempt_at <= $1 AND lease_until <= $1
-				ORDER BY next_attempt_at, id LIMIT $3`+s.dialect.skipLocked()+`)
+				ORDER BY next_attempt_at, id LIMIT CAST($3 AS INTEGER)`+s.dialect.skipLocked()+`)
 			RETURNING `+deliveryColumns, millis(now), until, limit)
 		if err != nil {
 			return err
@@ -163,7 +163,7 @@ func (s *Store) ListDeliveries(ctx context.Context, hookID int64, p store.Page) 
 		return nil, "", wrap("list deliveries", err)
 	}
 	return listPage(ctx, s, "list deliveries", p, `SELECT `+deliveryColumns+` FROM webhook_deliveries
-		WHERE hook_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
+		WHERE hook_id = $1 AND id < $2 ORDER BY id DESC LIMIT CAST($3 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.Delivery], error) {
 			d, err := scanDelivery(r)
 			return keyed[store.Delivery]{d, cursorOf(d.ID)}, err

@@ -73,7 +73,7 @@ func (s *Store) ListWebhooks(ctx context.Context, repoID int64, p store.Page) ([
 		return nil, "", wrap("list webhooks", err)
 	}
 	return listPage(ctx, s, "list webhooks", p, `SELECT `+webhookColumns+` FROM webhooks
-		WHERE repo_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+		WHERE repo_id = $1 AND id > $2 ORDER BY id LIMIT CAST($3 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.Webhook], error) {
 			h, err := scanWebhook(r)
 			return keyed[store.Webhook]{h, cursorOf(h.ID)}, err

@@ -151,7 +151,7 @@ func (s *Store) ListSourceUsers(ctx context.Context, sourceID int64, p store.Pag
 		return nil, "", wrap("list source users", err)
 	}
 	return listPage(ctx, s, "list source users", p, `SELECT `+userColumns+` FROM users
-		WHERE source_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+		WHERE source_id = $1 AND id > $2 ORDER BY id LIMIT CAST($3 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.User], error) {
 			u, err := scanUser(r)
 			return keyed[store.User]{u, cursorOf(u.ID)}, err

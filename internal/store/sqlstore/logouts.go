@@ -114,7 +114,7 @@ func (s *Store) ClaimLogouts(ctx context.Context, now time.Time, lease time.Dura
 		rows, err := tx.QueryContext(ctx, `UPDATE logout_deliveries SET attempts = attempts + 1, lease_until = $2
 			WHERE id IN (SELECT id FROM logout_deliveries
 				WHERE state = '`+string(store.DeliveryPending)+`' AND next_attempt_at <= $1 AND lease_until <= $1
-				ORDER BY next_attempt_at, id LIMIT $3`+s.dialect.skipLocked()+`)
+				ORDER BY next_attempt_at, id LIMIT CAST($3 AS INTEGER)`+s.dialect.skipLocked()+`)
 			RETURNING `+logoutColumns, millis(now), millis(now.Add(lease)), limit)
 		if err != nil {
 			return err
@@ -152,7 +152,7 @@ func (s *Store) ListLogouts(ctx context.Context, clientID string, p store.Page) 
 		return nil, "", wrap("list logouts", err)
 	}
 	return listPage(ctx, s, "list logouts", p, `SELECT `+logoutColumns+` FROM logout_deliveries
-		WHERE client_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
+		WHERE client_id = $1 AND id < $2 ORDER BY id DESC LIMIT CAST($3 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.LogoutDelivery], error) {
 			d, err := scanLogout(r)
 			return keyed[store.LogoutDelivery]{d, cursorOf(d.ID)}, err
@@ -166,7 +166,7 @@ func (s *Store) PruneLogouts(ctx context.Context, before time.Time, batch int) (
 	}
 	res, err := s.exec(ctx, `DELETE FROM logout_deliveries WHERE id IN (
 		SELECT id FROM logout_deliveries WHERE state <> '`+string(store.DeliveryPending)+`' AND attempted_at < $1
-		ORDER BY id LIMIT $2`+s.dialect.skipLocked()+`)`, millis(before), batch)
+		ORDER BY id LIMIT CAST($2 AS INTEGER)`+s.dialect.skipLocked()+`)`, millis(before), batch)
 	n, err := affected(res, err)
 	return n, wrap("prune logouts", err)
 }

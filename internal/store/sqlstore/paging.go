@@ -72,6 +72,10 @@ type keyed[T any] struct {
 // listPage runs a list query on the read pool and cuts one page from its
 // rows. The query's last argument must be the LIMIT, which listPage
 // appends: one more than the page holds. scan reads a row and its key.
+// Every LIMIT of the store is written LIMIT CAST($n AS INTEGER): SQLite
+// plans a bare LIMIT $n with its bound value and so prepares the
+// statement again whenever the parameter is bound, which on a listing
+// cost more than the query itself (TestNoBareLimitParameter).
 func listPage[T any](ctx context.Context, s *Store, op string, p store.Page, query string,
 	scan func(rowScanner) (keyed[T], error), args ...any) ([]T, store.Cursor, error) {
 	ctx, cancel := s.bound(ctx)

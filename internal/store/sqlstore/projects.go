@@ -49,7 +49,7 @@ func (s *Store) ListProjects(ctx context.Context, p store.Page) ([]store.Project
 		return nil, "", wrap("list projects", err)
 	}
 	return listPage(ctx, s, "list projects", p, `SELECT `+projectColumns+` FROM projects
-		WHERE key > $1 ORDER BY key LIMIT $2`,
+		WHERE key > $1 ORDER BY key LIMIT CAST($2 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.Project], error) {
 			pr, err := scanProject(r)
 			return keyed[store.Project]{pr, cursorOf(pr.Key)}, err
@@ -103,7 +103,7 @@ func (s *Store) ListRepos(ctx context.Context, projectID int64, p store.Page) ([
 	}
 	return listPage(ctx, s, "list repos", p, `SELECT `+repoColumns+`, r.slug_lower
 		FROM repos r JOIN projects p ON p.id = r.project_id
-		WHERE r.project_id = $1 AND r.slug_lower > $2 ORDER BY r.slug_lower LIMIT $3`,
+		WHERE r.project_id = $1 AND r.slug_lower > $2 ORDER BY r.slug_lower LIMIT CAST($3 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.Repo], error) {
 			var lower string
 			rp, err := scanRepo(extraScanner{r, []any{&lower}})

@@ -132,7 +132,7 @@ func (s *Store) DeleteUnusedClients(ctx context.Context, origin store.ClientOrig
 		SELECT c.pk FROM clients c WHERE c.origin = $1 AND c.created_at < $2
 			AND NOT EXISTS (SELECT 1 FROM token_families f WHERE f.client_id = c.id
 				AND (f.created_at >= $2 OR f.last_used_at >= $2))
-		ORDER BY c.pk LIMIT $3`+s.dialect.skipLocked()+`)`,
+		ORDER BY c.pk LIMIT CAST($3 AS INTEGER)`+s.dialect.skipLocked()+`)`,
 		string(origin), millis(cutoff), batch)
 	n, err := affected(res, err)
 	return n, wrap("delete unused clients", err)

@@ -14,7 +14,7 @@ func (s *Store) ListUsers(ctx context.Context, p store.Page) ([]store.User, stor
 		return nil, "", wrap("list users", err)
 	}
 	return listPage(ctx, s, "list users", p, `SELECT `+userColumns+`, username_lower FROM users
-		WHERE username_lower > $1 ORDER BY username_lower LIMIT $2`,
+		WHERE username_lower > $1 ORDER BY username_lower LIMIT CAST($2 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.User], error) {
 			var lower string
 			u, err := scanUser(extraScanner{r, []any{&lower}})
@@ -88,7 +88,7 @@ func (s *Store) ListAllRepos(ctx context.Context, p store.Page) ([]store.Repo, s
 	return listPage(ctx, s, "list all repos", p, `SELECT `+repoColumns+`, r.slug_lower
 		FROM repos r JOIN projects p ON p.id = r.project_id
 		WHERE p.key > $1 OR (p.key = $1 AND r.slug_lower > $2)
-		ORDER BY p.key, r.slug_lower LIMIT $3`,
+		ORDER BY p.key, r.slug_lower LIMIT CAST($3 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.Repo], error) {
 			var lower string
 			rp, err := scanRepo(extraScanner{r, []any{&lower}})
@@ -140,7 +140,7 @@ func (s *Store) ListTargetPermissions(ctx context.Context, target store.TargetKi
 		return nil, "", wrap("list target permissions", err)
 	}
 	return listPage(ctx, s, "list target permissions", p, `SELECT `+permissionColumns+`
-		FROM permissions WHERE target = $1 AND target_id = $2 AND user_id > $3 ORDER BY user_id LIMIT $4`,
+		FROM permissions WHERE target = $1 AND target_id = $2 AND user_id > $3 ORDER BY user_id LIMIT CAST($4 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.Permission], error) {
 			perm, err := scanPermission(r)
 			return keyed[store.Permission]{perm, cursorOf(perm.UserID)}, err

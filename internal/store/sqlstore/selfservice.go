@@ -15,7 +15,7 @@ func (s *Store) ListClientsByOwner(ctx context.Context, ownerUserID int64, p sto
 		return nil, "", wrap("list clients by owner", err)
 	}
 	return listPage(ctx, s, "list clients by owner", p, `SELECT `+clientColumns+`, pk FROM clients
-		WHERE owner_user_id = $1 AND pk > $2 ORDER BY pk LIMIT $3`, scanClientKey, ownerUserID, after)
+		WHERE owner_user_id = $1 AND pk > $2 ORDER BY pk LIMIT CAST($3 AS INTEGER)`, scanClientKey, ownerUserID, after)
 }
 
 // RevokeClientFamilies implements store.Store. Families already revoked
@@ -53,7 +53,7 @@ func (s *Store) ListConsentsByUser(ctx context.Context, userID int64, p store.Pa
 	b := s.dialect.bytewise()
 	return listPage(ctx, s, "list consents", p, `SELECT user_id, client_id, scopes, granted_at, resources FROM consents
 		WHERE user_id = $1 AND (granted_at < $2 OR (granted_at = $2 AND client_id`+b+` > $3))
-		ORDER BY granted_at DESC, client_id`+b+` LIMIT $4`,
+		ORDER BY granted_at DESC, client_id`+b+` LIMIT CAST($4 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.Consent], error) {
 			var c store.Consent
 			var scopes, resources string
@@ -158,7 +158,7 @@ func (s *Store) ListFamiliesByUser(ctx context.Context, userID int64, now time.T
 		WHERE f.user_id = $1 AND f.revoked_at = 0 AND EXISTS (SELECT 1 FROM tokens t
 			WHERE t.family_id = f.id AND t.generation = f.generation AND t.expires_at > $2)
 			AND (f.created_at < $3 OR (f.created_at = $3 AND f.id < $4))
-		ORDER BY f.created_at DESC, f.id DESC LIMIT $5`,
+		ORDER BY f.created_at DESC, f.id DESC LIMIT CAST($5 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.UserFamily], error) {
 			var fr familyRow
 			var name string

@@ -44,7 +44,7 @@ func (s *Store) ListCommitStatuses(ctx context.Context, repoID int64, sha string
 		return nil, "", nil // nothing stored can match it
 	}
 	return listPage(ctx, s, "list commit statuses", p, `SELECT `+statusColumns+` FROM commit_statuses
-		WHERE repo_id = $1 AND sha = $2 AND id < $3 ORDER BY id DESC LIMIT $4`,
+		WHERE repo_id = $1 AND sha = $2 AND id < $3 ORDER BY id DESC LIMIT CAST($4 AS INTEGER)`,
 		func(r rowScanner) (keyed[store.CommitStatus], error) {
 			cs, err := scanStatus(r)
 			return keyed[store.CommitStatus]{cs, cursorOf(cs.ID)}, err
