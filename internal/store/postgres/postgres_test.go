@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"net/url"
@@ -189,4 +190,42 @@ func TestPoolMaxConnsFromTheDSN(t *testing.T) {
 	if _, err := postgres.Open(t.Context(), dsn+sep+"pool_max_conns=x"); err == nil || !strings.Contains(err.Error(), "pool_max_conns") {
 		t.Fatalf("a bad pool_max_conns: %v", err)
 	}
+}
+
+// twoNodes opens two stores over one fresh schema, each with its own pools
+// and notification stream, and a raw connection for hand-written SQL.
+func twoNodes(t *testing.T) (a, b store.Store, raw storetest.Raw) {
+	dsn := freshSchema(t)
+	var nodes []store.Store
+	for range 2 {
+		s, err := postgres.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes = append(nodes, s)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return nodes[0], nodes[1], func(ctx context.Context, q string, args ...any) error {
+		_, err := db.ExecContext(ctx, q, args...)
+		return err
+	}
+}
+
+// TestCacheAcrossNodes: what one node (or hand-written SQL) changes, the
+// other node's cached reads see at once; and within one node.
+func TestCacheAcrossNodes(t *testing.T) {
+	a, b, raw := twoNodes(t)
+	storetest.CacheCoherence(t, a, b, raw)
+	a, _, raw = twoNodes(t)
+	storetest.CacheCoherence(t, a, a, raw)
+}
+
+func TestCacheRaceAcrossNodes(t *testing.T) {
+	a, b, _ := twoNodes(t)
+	storetest.CacheRace(t, a, b)
 }

@@ -1,6 +1,8 @@
 package sqlite_test
 
 import (
+	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,4 +75,42 @@ func TestNewFileIsPrivate(t *testing.T) {
 			t.Errorf("temporary file %s left behind", e.Name())
 		}
 	}
+}
+
+// twoProcesses opens two stores over one file, as the server and an admin
+// command in another process, and a raw connection for hand-written SQL.
+func twoProcesses(t *testing.T) (a, b store.Store, raw storetest.Raw) {
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	var nodes []store.Store
+	for range 2 {
+		s, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatalf("open %s: %v", path, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes = append(nodes, s)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return nodes[0], nodes[1], func(ctx context.Context, q string, args ...any) error {
+		_, err := db.ExecContext(ctx, q, args...)
+		return err
+	}
+}
+
+// TestCacheAcrossProcesses: what one process (or hand-written SQL) changes,
+// the other's cached reads see at once; and within one process.
+func TestCacheAcrossProcesses(t *testing.T) {
+	a, b, raw := twoProcesses(t)
+	storetest.CacheCoherence(t, a, b, raw)
+	a, _, raw = twoProcesses(t)
+	storetest.CacheCoherence(t, a, a, raw)
+}
+
+func TestCacheRaceAcrossProcesses(t *testing.T) {
+	a, b, _ := twoProcesses(t)
+	storetest.CacheRace(t, a, b)
 }

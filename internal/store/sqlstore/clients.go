@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
 
 	"latchkey/internal/store"
 )
@@ -53,9 +54,18 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) (store.Client,
 func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	c, err := scanClient(s.readRow(ctx,
-		`SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
-	return c, wrap("get client", err)
+	return cached(ctx, s, cacheKey{kind: keyClient, s: id}, cloneClient,
+		func(ctx context.Context) (store.Client, []cacheTag, error) {
+			c, err := scanClient(s.readRow(ctx,
+				`SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+			return c, []cacheTag{clientTag(id)}, wrap("get client", err)
+		})
+}
+
+func cloneClient(c store.Client) store.Client {
+	c.RedirectURIs, c.Scopes, c.DefaultScopes = slices.Clone(c.RedirectURIs), slices.Clone(c.Scopes), slices.Clone(c.DefaultScopes)
+	c.GrantTypes, c.PostLogoutRedirectURIs = slices.Clone(c.GrantTypes), slices.Clone(c.PostLogoutRedirectURIs)
+	return c
 }
 
 // UpdateClient implements store.Store. fn cannot change ID or CreatedAt.

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
 
 	"latchkey/internal/store"
 )
@@ -34,11 +35,14 @@ func (s *Store) DeletePermission(ctx context.Context, userID int64, target store
 func (s *Store) ListPermissions(ctx context.Context, userID int64) ([]store.Permission, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.readRows(ctx, `SELECT `+permissionColumns+` FROM permissions
-		WHERE user_id = $1 ORDER BY target, target_id`, userID)
-	if err != nil {
-		return nil, wrap("list permissions", err)
-	}
-	ps, err := collect(rows, scanPermission)
-	return ps, wrap("list permissions", err)
+	return cached(ctx, s, cacheKey{kind: keyPermissions, n: userID}, slices.Clone[[]store.Permission],
+		func(ctx context.Context) ([]store.Permission, []cacheTag, error) {
+			rows, err := s.readRows(ctx, `SELECT `+permissionColumns+` FROM permissions
+				WHERE user_id = $1 ORDER BY target, target_id`, userID)
+			if err != nil {
+				return nil, nil, wrap("list permissions", err)
+			}
+			ps, err := collect(rows, scanPermission)
+			return ps, []cacheTag{userTag(userID)}, wrap("list permissions", err)
+		})
 }

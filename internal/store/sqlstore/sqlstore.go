@@ -89,6 +89,11 @@ type Store struct {
 	wstmts  writeStmts
 	timeout time.Duration // per call; 0: none
 
+	cache     *readCache // nil: off
+	logSeq    int64      // SQLite: the last invalidation log row applied; -1: none yet
+	logSchema string     // SQLite: the schema version the cache's rows were read under
+	listener  *listener  // PostgreSQL: the invalidation stream, when on
+
 	// beforeCommit, when set (by tests only), runs before every commit;
 	// its error fails the attempt as a commit error would.
 	beforeCommit func() error
@@ -102,8 +107,27 @@ var _ store.Store = (*Store)(nil)
 // transactions with BEGIN IMMEDIATE (DSN parameter _txlock=immediate).
 // New does not migrate; call Migrate. The Store owns both pools and closes
 // them in Close.
+//
+// On SQLite the read cache (see cache.go) is on with DefaultCacheEntries;
+// SetCache changes that. On PostgreSQL it is off until Listen.
 func New(d Dialect, write, read *sql.DB) *Store {
-	return &Store{dialect: d, write: write, read: read}
+	s := &Store{dialect: d, write: write, read: read, logSeq: -1}
+	if d == SQLite {
+		s.cache = newReadCache(DefaultCacheEntries, s.pullLog)
+	}
+	return s
+}
+
+// SetCache sets the SQLite read cache's size; 0 turns it off. Call it
+// before the Store is used (PostgreSQL: pass the size to Listen).
+func (s *Store) SetCache(entries int) {
+	if s.dialect != SQLite {
+		return
+	}
+	s.cache = nil
+	if entries > 0 {
+		s.cache = newReadCache(entries, s.pullLog)
+	}
 }
 
 // SetTimeout bounds the database work of every later call of a Store
@@ -165,6 +189,9 @@ func latestVersion(d Dialect) (int, error) {
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	if s.listener != nil {
+		s.listener.close()
+	}
 	s.stmts.close()
 	s.wstmts.close()
 	err := s.write.Close()

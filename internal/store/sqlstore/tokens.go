@@ -63,6 +63,24 @@ func (r *tokenRow) value() store.Token {
 func (s *Store) GetToken(ctx context.Context, hash string) (store.Token, store.TokenFamily, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	tf, err := cached(ctx, s, cacheKey{kind: keyToken, s: hash}, cloneTokenAndFamily,
+		func(ctx context.Context) (tokenAndFamily, []cacheTag, error) {
+			t, f, err := s.getToken(ctx, hash)
+			return tokenAndFamily{t, f}, []cacheTag{familyTag(f.ID)}, err
+		})
+	return tf.t, tf.f, err
+}
+
+type tokenAndFamily struct {
+	t store.Token
+	f store.TokenFamily
+}
+
+func cloneTokenAndFamily(v tokenAndFamily) tokenAndFamily {
+	return tokenAndFamily{cloneToken(v.t), cloneFamily(v.f)}
+}
+
+func (s *Store) getToken(ctx context.Context, hash string) (store.Token, store.TokenFamily, error) {
 	var tr tokenRow
 	var fr familyRow
 	err := s.readRow(ctx, `SELECT `+tokenColumns+`, `+familyColumns+`
@@ -79,6 +97,19 @@ func (s *Store) GetToken(ctx context.Context, hash string) (store.Token, store.T
 func (s *Store) GetBearer(ctx context.Context, hash string) (store.Bearer, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	return cached(ctx, s, cacheKey{kind: keyBearer, s: hash}, cloneBearer,
+		func(ctx context.Context) (store.Bearer, []cacheTag, error) {
+			b, err := s.getBearer(ctx, hash)
+			return b, []cacheTag{familyTag(b.Family.ID), userTag(b.User.ID), clientTag(b.Family.ClientID)}, err
+		})
+}
+
+func cloneBearer(b store.Bearer) store.Bearer {
+	b.Token, b.Family = cloneToken(b.Token), cloneFamily(b.Family)
+	return b
+}
+
+func (s *Store) getBearer(ctx context.Context, hash string) (store.Bearer, error) {
 	var tr tokenRow
 	var fr familyRow
 	var b store.Bearer

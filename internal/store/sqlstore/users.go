@@ -55,18 +55,28 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 func (s *Store) GetUser(ctx context.Context, id int64) (store.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	u, err := scanUser(s.readRow(ctx,
-		`SELECT `+userColumns+` FROM users WHERE id = $1`, id))
-	return u, wrap("get user", err)
+	return cached(ctx, s, cacheKey{kind: keyUser, n: id}, sameUser,
+		func(ctx context.Context) (store.User, []cacheTag, error) {
+			u, err := scanUser(s.readRow(ctx,
+				`SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+			return u, []cacheTag{userTag(id)}, wrap("get user", err)
+		})
 }
+
+// sameUser is the clone of a store.User, which holds no slice or map.
+func sameUser(u store.User) store.User { return u }
 
 // GetUserByUsername implements store.Store.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (store.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	u, err := scanUser(s.readRow(ctx,
-		`SELECT `+userColumns+` FROM users WHERE username_lower = $1`, strings.ToLower(username)))
-	return u, wrap("get user by name", err)
+	name := strings.ToLower(username)
+	return cached(ctx, s, cacheKey{kind: keyUserByName, s: name}, sameUser,
+		func(ctx context.Context) (store.User, []cacheTag, error) {
+			u, err := scanUser(s.readRow(ctx,
+				`SELECT `+userColumns+` FROM users WHERE username_lower = $1`, name))
+			return u, []cacheTag{userTag(u.ID)}, wrap("get user by name", err)
+		})
 }
 
 // GetUserByEmail implements store.Store.
