@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"latchkey/internal/fault"
+	"latchkey/internal/store"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -18,6 +19,14 @@ import (
 const contentSecurityPolicy = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 
 // commonHeaders sets the headers every response carries.
+// readScope gives each request one store.ReadScope: the read cache checks
+// once per request that it has caught up with every committed change.
+func readScope(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(store.WithReadScope(r.Context())))
+	})
+}
+
 func commonHeaders(https bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

@@ -208,42 +208,66 @@ func (c *readCache) flushLocked() {
 // database instead.
 func (c *readCache) fresh(ctx context.Context) bool { return c.sync.fresh(ctx) }
 
-// syncer runs pull on behalf of concurrent callers: each caller waits for
-// a pull that started after it arrived, and one such pull serves every
-// caller that arrived before it started.
+// fresh is readCache.fresh, once per store.ReadScope of ctx while this
+// store commits nothing (see store.ReadScope).
+func (s *Store) fresh(ctx context.Context) bool {
+	sc := store.ReadScopeOf(ctx)
+	if sc == nil {
+		return s.cache.fresh(ctx)
+	}
+	n := s.commits.Load()
+	if sc.Checked(n) {
+		return true
+	}
+	ok := s.cache.fresh(ctx)
+	sc.Record(ok, n)
+	return ok
+}
+
+// syncer runs pull on behalf of concurrent callers: each caller waits
+// until a pull that started after it arrived has finished, and one such
+// pull serves every caller that arrived before it started. Up to syncWidth
+// pulls run at once, so that a caller need not wait for a pull that
+// started just before it to end before its own starts; pull must allow
+// that.
 type syncer struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
-	running bool
-	started uint64
-	done    uint64
-	ok      bool
+	started uint64 // pulls started so far, numbered from 1
+	running int
+	latest  uint64 // the highest-numbered pull that has finished
+	ok      bool   // whether that pull succeeded
 	pull    func(context.Context) error
 }
 
 func newCond(y *syncer) *sync.Cond { return sync.NewCond(&y.mu) }
 
-// syncTimeout bounds one pull, whoever's call runs it.
-const syncTimeout = 250 * time.Millisecond
+const (
+	syncWidth   = 2
+	syncTimeout = 250 * time.Millisecond // bounds one pull, whoever's call runs it
+)
 
 func (y *syncer) fresh(ctx context.Context) bool {
 	y.mu.Lock()
 	defer y.mu.Unlock()
-	want := y.started + 1
-	for y.done < want {
-		if y.running {
+	arrived := y.started
+	for y.latest <= arrived {
+		if y.running >= syncWidth {
 			y.cond.Wait()
 			continue
 		}
-		y.running = true
 		y.started++
 		n := y.started
+		y.running++
 		y.mu.Unlock()
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
 		err := y.pull(pctx)
 		cancel()
 		y.mu.Lock()
-		y.running, y.done, y.ok = false, n, err == nil
+		y.running--
+		if n > y.latest {
+			y.latest, y.ok = n, err == nil
+		}
 		y.cond.Broadcast()
 	}
 	return y.ok
@@ -255,7 +279,7 @@ func (y *syncer) fresh(ctx context.Context) bool {
 func cached[V any](ctx context.Context, s *Store, k cacheKey, clone func(V) V,
 	load func(context.Context) (V, []cacheTag, error)) (V, error) {
 	c := s.cache
-	if c == nil || !c.fresh(ctx) {
+	if c == nil || !s.fresh(ctx) {
 		v, _, err := load(ctx)
 		return v, err
 	}

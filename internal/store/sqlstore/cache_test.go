@@ -65,43 +65,53 @@ func TestReadCacheStaysWithinItsSize(t *testing.T) {
 	}
 }
 
-// A caller waits for a pull that began after it arrived; one pull serves
-// all who arrived before it began; a failed pull sends reads to the
+// Every caller returns only after a pull that started after it arrived
+// has finished; pulls are shared; a failed pull sends reads to the
 // database.
 func TestSyncerWaitsForAPullThatBeganAfterTheCall(t *testing.T) {
-	var pulls atomic.Int64
-	gate := make(chan struct{})
+	var started, finished atomic.Int64 // pulls started; the highest-numbered finished
 	var fail atomic.Bool
 	y := syncer{pull: func(context.Context) error {
-		pulls.Add(1)
-		<-gate
+		n := started.Add(1)
+		time.Sleep(200 * time.Microsecond)
+		for {
+			f := finished.Load()
+			if f >= n || finished.CompareAndSwap(f, n) {
+				break
+			}
+		}
 		if fail.Load() {
 			return errors.New("down")
 		}
 		return nil
 	}}
 	y.cond = newCond(&y)
-	done := make(chan bool, 3)
-	go func() { done <- y.fresh(context.Background()) }() // starts pull 1
-	for pulls.Load() != 1 {
-		time.Sleep(time.Millisecond)
+	const callers = 64
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			arrived := started.Load()
+			if !y.fresh(context.Background()) {
+				errs <- errors.New("a pull failed")
+				return
+			}
+			if finished.Load() <= arrived {
+				errs <- errors.New("returned before a pull that began after the call finished")
+				return
+			}
+			errs <- nil
+		}()
 	}
-	go func() { done <- y.fresh(context.Background()) }() // arrived during pull 1: needs pull 2
-	go func() { done <- y.fresh(context.Background()) }()
-	time.Sleep(10 * time.Millisecond)
-	gate <- struct{}{} // pull 1 ends
-	if !<-done {
-		t.Fatal("pull 1 failed")
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
-	for pulls.Load() != 2 {
-		time.Sleep(time.Millisecond)
+	if n := started.Load(); n >= callers {
+		t.Errorf("%d pulls for %d concurrent callers: none shared", n, callers)
 	}
 	fail.Store(true)
-	gate <- struct{}{} // pull 2 ends, failed
-	if <-done || <-done {
+	if y.fresh(context.Background()) {
 		t.Fatal("a failed pull reported the cache fresh")
-	}
-	if n := pulls.Load(); n != 2 {
-		t.Fatalf("%d pulls for three callers", n)
 	}
 }

@@ -18,57 +18,41 @@ import (
 const logBatch = 1000
 
 // pullLog applies the rows of SQLite's invalidation log that this process
-// has not applied yet. It runs from the syncer only, never concurrently.
-// The first pull starts at the log's end (the cache is empty then). The
-// cache is emptied on a gap before the first new row (the log keeps its
-// newest 10000 rows) and when the schema changed (another process
-// migrated, or an administrator altered a table): the same query reads the
-// schema's version.
+// has not applied yet. Pulls may run concurrently (see syncer): each reads
+// from the last row applied when it started, and applies, under logMu,
+// the rows past the last one applied by then. The first pull starts at the
+// log's end (the cache is empty then). The cache is emptied on a gap
+// before the first new row (the log keeps its newest 10000 rows) and when
+// the schema changed (another process migrated, or an administrator
+// altered a table): the same query reads the schema's version.
 func (s *Store) pullLog(ctx context.Context) error {
+	s.logMu.Lock()
+	from := s.logSeq
+	if from < 0 {
+		defer s.logMu.Unlock()
+		var last int64
+		if err := s.readRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM cache_invalidations`).Scan(&last); err != nil {
+			return err
+		}
+		s.cache.flush()
+		s.logSeq = last
+		return nil
+	}
+	s.logMu.Unlock()
 	for {
-		rows, err := s.readRows(ctx, `SELECT -1, CAST(schema_version AS TEXT) FROM pragma_schema_version()
-			UNION ALL SELECT seq, tag FROM (SELECT seq, tag FROM cache_invalidations
-				WHERE seq > $1 ORDER BY seq LIMIT CAST($2 AS INTEGER))`, s.logSeq, logBatch)
+		version, got, err := s.readLog(ctx, from)
 		if err != nil {
 			return err
 		}
-		type logRow struct {
-			seq int64
-			tag string
-		}
-		var version string
-		var got []logRow
-		for rows.Next() {
-			var r logRow
-			if err := rows.Scan(&r.seq, &r.tag); err != nil {
-				rows.Close()
-				return err
-			}
-			if r.seq == -1 {
-				version = r.tag
-			} else {
-				got = append(got, r)
-			}
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return err
-		}
-		slices.SortFunc(got, func(a, b logRow) int { return cmp.Compare(a.seq, b.seq) })
+		s.logMu.Lock()
 		if version != s.logSchema {
 			s.cache.flush()
 			s.logSchema = version
 		}
-		if s.logSeq < 0 {
-			// The first pull: start at the log's end.
-			var last int64
-			if err := s.readRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM cache_invalidations`).Scan(&last); err != nil {
-				return err
-			}
-			s.cache.flush()
-			s.logSeq = last
-			return nil
-		}
 		for _, r := range got {
+			if r.seq <= s.logSeq {
+				continue // applied by a concurrent pull
+			}
 			t, ok := parseTag(r.tag)
 			if r.seq != s.logSeq+1 || !ok {
 				s.cache.flush() // rows this process never saw, or a tag it cannot read
@@ -77,10 +61,47 @@ func (s *Store) pullLog(ctx context.Context) error {
 			}
 			s.logSeq = r.seq
 		}
+		s.logMu.Unlock()
 		if len(got) < logBatch {
 			return nil
 		}
+		from = got[len(got)-1].seq
 	}
+}
+
+type logRow struct {
+	seq int64
+	tag string
+}
+
+// readLog reads the schema's version and up to logBatch log rows after
+// seq from, in order.
+func (s *Store) readLog(ctx context.Context, from int64) (string, []logRow, error) {
+	rows, err := s.readRows(ctx, `SELECT -1, CAST(schema_version AS TEXT) FROM pragma_schema_version()
+		UNION ALL SELECT seq, tag FROM (SELECT seq, tag FROM cache_invalidations
+			WHERE seq > $1 ORDER BY seq LIMIT CAST($2 AS INTEGER))`, from, logBatch)
+	if err != nil {
+		return "", nil, err
+	}
+	var version string
+	var got []logRow
+	for rows.Next() {
+		var r logRow
+		if err := rows.Scan(&r.seq, &r.tag); err != nil {
+			rows.Close()
+			return "", nil, err
+		}
+		if r.seq == -1 {
+			version = r.tag
+		} else {
+			got = append(got, r)
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return "", nil, err
+	}
+	slices.SortFunc(got, func(a, b logRow) int { return cmp.Compare(a.seq, b.seq) })
+	return version, got, nil
 }
 
 // NotifyConn is one dedicated database connection that receives

@@ -34,6 +34,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"latchkey/internal/store"
@@ -89,10 +91,12 @@ type Store struct {
 	wstmts  writeStmts
 	timeout time.Duration // per call; 0: none
 
-	cache     *readCache // nil: off
-	logSeq    int64      // SQLite: the last invalidation log row applied; -1: none yet
-	logSchema string     // SQLite: the schema version the cache's rows were read under
-	listener  *listener  // PostgreSQL: the invalidation stream, when on
+	cache     *readCache    // nil: off
+	logMu     sync.Mutex    // SQLite: guards logSeq and logSchema
+	logSeq    int64         // SQLite: the last invalidation log row applied; -1: none yet
+	logSchema string        // SQLite: the schema version the cache's rows were read under
+	commits   atomic.Uint64 // writes committed by this store (see store.ReadScope)
+	listener  *listener     // PostgreSQL: the invalidation stream, when on
 
 	// beforeCommit, when set (by tests only), runs before every commit;
 	// its error fails the attempt as a commit error would.
@@ -268,6 +272,7 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	err := retry(bounded, func() error {
 		var err error
 		res, err = s.write.ExecContext(bounded, query, args...)
+		s.commits.Add(1)
 		return err
 	})
 	return res, gone(ctx, err)
@@ -283,6 +288,7 @@ func (s *Store) insertID(ctx context.Context, query string, args ...any) (int64,
 	defer cancel()
 	var id int64
 	err := retry(bounded, func() error {
+		defer s.commits.Add(1)
 		return s.write.QueryRowContext(bounded, query, args...).Scan(&id)
 	})
 	return id, gone(ctx, err)
@@ -328,7 +334,9 @@ func (s *Store) transactOnce(ctx context.Context, fn func(Tx) error) (err error)
 			return fmt.Errorf("commit: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	s.commits.Add(1) // after a failed commit too: it may have committed
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return result

@@ -160,3 +160,30 @@ func CacheRace(t *testing.T, writer, reader store.Store) {
 		}
 	}
 }
+
+var cacheTests = []test{
+	{"AReadScopeSeesTheStoresOwnLaterWrites", testReadScopeOwnWrites},
+}
+
+// testReadScopeOwnWrites: reads in one store.ReadScope share one check of
+// the cache, but a write the same store commits afterwards (a request
+// revoking a token, then reading it) is seen by the scope's next read.
+func testReadScopeOwnWrites(t *testing.T, s store.Store) {
+	c := store.WithReadScope(ctx(t))
+	cl := mkClient(t, s, "scoped")
+	u := mkUser(t, s, "scopedreader")
+	iss := mkFamily(t, s, cl, u, now())
+	for range 2 {
+		b, err := s.GetBearer(c, iss.Tokens[0].Hash)
+		must(t, "get bearer", err)
+		same(t, "live", b.Family.Revoked(), false)
+	}
+	must(t, "revoke", s.RevokeFamily(c, iss.Family.ID, now()))
+	b, err := s.GetBearer(c, iss.Tokens[0].Hash)
+	must(t, "get bearer", err)
+	same(t, "revoked in the same scope", b.Family.Revoked(), true)
+	must(t, "set permission", s.SetPermission(c, store.Permission{UserID: u.ID, Target: store.TargetGlobal, Name: "PROJECT_CREATE"}))
+	ps, err := s.ListPermissions(c, u.ID)
+	must(t, "list permissions", err)
+	same(t, "permissions in the same scope", len(ps), 1)
+}

@@ -66,6 +66,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SignIn", signInTests},
 		{"Logout", logoutTests},
 		{"Identity", identityTests},
+		{"Cache", cacheTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
