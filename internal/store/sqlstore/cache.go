@@ -48,6 +48,7 @@ const (
 	tagFamily tagKind = 'f' // a token family and its tokens
 	tagUser   tagKind = 'u' // a user and its permissions
 	tagClient tagKind = 'c' // a client
+	tagLists  tagKind = 'p' // every project and repository (id "all")
 )
 
 // cacheTag is one invalidation's subject.
@@ -60,6 +61,9 @@ func familyTag(id int64) cacheTag  { return cacheTag{tagFamily, strconv.FormatIn
 func userTag(id int64) cacheTag    { return cacheTag{tagUser, strconv.FormatInt(id, 10)} }
 func clientTag(id string) cacheTag { return cacheTag{tagClient, id} }
 
+// listsTag is the tag of every page of projects and repositories.
+var listsTag = cacheTag{tagLists, "all"}
+
 // parseTag reads a tag as the triggers write it ("f:12"); ok is false for
 // anything else.
 func parseTag(s string) (cacheTag, bool) {
@@ -67,7 +71,7 @@ func parseTag(s string) (cacheTag, bool) {
 		return cacheTag{}, false
 	}
 	switch k := tagKind(s[0]); k {
-	case tagFamily, tagUser, tagClient:
+	case tagFamily, tagUser, tagClient, tagLists:
 		return cacheTag{k, s[2:]}, true
 	}
 	return cacheTag{}, false
@@ -83,6 +87,8 @@ const (
 	keyUserByName
 	keyPermissions
 	keyClient
+	keyProjectPage
+	keyRepoPage
 )
 
 type cacheKey struct {
@@ -271,6 +277,25 @@ func (y *syncer) fresh(ctx context.Context) bool {
 		y.cond.Broadcast()
 	}
 	return y.ok
+}
+
+// page is one page of a list with the cursor after it.
+type page[T any] struct {
+	items []T
+	next  store.Cursor
+}
+
+func clonePage[T any](p page[T]) page[T] { return page[T]{slices.Clone(p.items), p.next} }
+
+// cachedPage is cached for a page of a list that the tags in tags cover.
+func cachedPage[T any](ctx context.Context, s *Store, kind cacheKind, p store.Page, tags []cacheTag,
+	load func(context.Context) ([]T, store.Cursor, error)) ([]T, store.Cursor, error) {
+	pg, err := cached(ctx, s, cacheKey{kind: kind, s: string(p.After), n: int64(p.Size())}, clonePage[T],
+		func(ctx context.Context) (page[T], []cacheTag, error) {
+			items, next, err := load(ctx)
+			return page[T]{items, next}, tags, err
+		})
+	return pg.items, pg.next, err
 }
 
 // cached answers a read from the cache when it is on and current, and

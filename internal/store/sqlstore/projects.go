@@ -44,6 +44,11 @@ func (s *Store) GetProjectByKey(ctx context.Context, key string) (store.Project,
 
 // ListProjects implements store.Store.
 func (s *Store) ListProjects(ctx context.Context, p store.Page) ([]store.Project, store.Cursor, error) {
+	return cachedPage(ctx, s, keyProjectPage, p, []cacheTag{listsTag},
+		func(ctx context.Context) ([]store.Project, store.Cursor, error) { return s.listProjects(ctx, p) })
+}
+
+func (s *Store) listProjects(ctx context.Context, p store.Page) ([]store.Project, store.Cursor, error) {
 	after := ""
 	if err := readCursor(p.After, &after); err != nil {
 		return nil, "", wrap("list projects", err)

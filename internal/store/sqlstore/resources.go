@@ -81,6 +81,11 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 
 // ListAllRepos implements store.Store.
 func (s *Store) ListAllRepos(ctx context.Context, p store.Page) ([]store.Repo, store.Cursor, error) {
+	return cachedPage(ctx, s, keyRepoPage, p, []cacheTag{listsTag},
+		func(ctx context.Context) ([]store.Repo, store.Cursor, error) { return s.listAllRepos(ctx, p) })
+}
+
+func (s *Store) listAllRepos(ctx context.Context, p store.Page) ([]store.Repo, store.Cursor, error) {
 	afterKey, afterSlug := "", ""
 	if err := readCursor(p.After, &afterKey, &afterSlug); err != nil {
 		return nil, "", wrap("list all repos", err)

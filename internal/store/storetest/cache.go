@@ -106,6 +106,38 @@ func CacheCoherence(t *testing.T, writer, reader store.Store, raw Raw) {
 	_, err = reader.GetBearer(c, iss2.Tokens[0].Hash)
 	wantErr(t, "bearer of a deleted token", err, store.ErrNotFound)
 
+	// Projects and repositories: created, renamed by hand, deleted.
+	lists := func() (int, int, string) {
+		t.Helper()
+		var ps []store.Project
+		var rs []store.Repo
+		for range 2 {
+			var err error
+			ps, _, err = reader.ListProjects(c, store.Page{})
+			must(t, "list projects", err)
+			rs, _, err = reader.ListAllRepos(c, store.Page{})
+			must(t, "list repos", err)
+		}
+		name := ""
+		if len(ps) > 0 {
+			name = ps[0].Name
+		}
+		return len(ps), len(rs), name
+	}
+	lists()
+	pr := mkProject(t, writer, "CACHED")
+	if np, _, _ := lists(); np != 1 {
+		t.Fatalf("%d projects after a creation", np)
+	}
+	mkRepo(t, writer, pr, "cached")
+	if _, nr, _ := lists(); nr != 1 {
+		t.Fatalf("%d repos after a creation", nr)
+	}
+	must(t, "rename by hand", raw(c, `UPDATE projects SET name = 'Renamed' WHERE id = $1`, pr.ID))
+	if _, _, name := lists(); name != "Renamed" {
+		t.Fatalf("project name %q after a rename", name)
+	}
+
 	// A caller's copy is its own.
 	b, err = reader.GetBearer(c, access)
 	must(t, "get bearer", err)

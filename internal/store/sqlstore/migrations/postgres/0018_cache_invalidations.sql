@@ -3,7 +3,8 @@
 -- channel latchkey_cache, from a trigger, so that no write path (a node, an
 -- admin command, a hand-written statement) can skip it. PostgreSQL delivers
 -- notifications at commit, in commit order, to every listening node.
--- Tags: 'f:<token family id>', 'u:<user id>', 'c:<client id>'.
+-- Tags: 'f:<token family id>', 'u:<user id>', 'c:<client id>', and 'p:all'
+-- for any change to projects or repositories (the listings).
 CREATE FUNCTION latchkey_cache_invalidate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_TABLE_NAME IN ('tokens') THEN
@@ -24,6 +25,8 @@ BEGIN
         IF TG_OP = 'UPDATE' THEN
             PERFORM pg_notify('latchkey_cache', 'c:' || NEW.id);
         END IF;
+    ELSIF TG_TABLE_NAME IN ('projects', 'repos') THEN
+        PERFORM pg_notify('latchkey_cache', 'p:all');
     END IF;
     RETURN NULL;
 END;
@@ -38,4 +41,8 @@ CREATE TRIGGER users_cache AFTER UPDATE OR DELETE ON users
 CREATE TRIGGER permissions_cache AFTER INSERT OR UPDATE OR DELETE ON permissions
     FOR EACH ROW EXECUTE FUNCTION latchkey_cache_invalidate();
 CREATE TRIGGER clients_cache AFTER UPDATE OR DELETE ON clients
+    FOR EACH ROW EXECUTE FUNCTION latchkey_cache_invalidate();
+CREATE TRIGGER projects_cache AFTER INSERT OR UPDATE OR DELETE ON projects
+    FOR EACH ROW EXECUTE FUNCTION latchkey_cache_invalidate();
+CREATE TRIGGER repos_cache AFTER INSERT OR UPDATE OR DELETE ON repos
     FOR EACH ROW EXECUTE FUNCTION latchkey_cache_invalidate();

@@ -3,7 +3,8 @@
 -- from a trigger, so that no write path (a node, an admin command in another
 -- process, a hand-written statement) can skip it. A process reads the rows
 -- after the last one it applied before it serves anything from its cache.
--- Tags: 'f:<token family id>', 'u:<user id>', 'c:<client id>'.
+-- Tags: 'f:<token family id>', 'u:<user id>', 'c:<client id>', and 'p:all'
+-- for any change to projects or repositories (the listings).
 CREATE TABLE cache_invalidations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     tag TEXT NOT NULL
@@ -49,4 +50,22 @@ CREATE TRIGGER clients_cache_update AFTER UPDATE ON clients BEGIN
 END;
 CREATE TRIGGER clients_cache_delete AFTER DELETE ON clients BEGIN
     INSERT INTO cache_invalidations (tag) VALUES ('c:' || OLD.id);
+END;
+CREATE TRIGGER projects_cache_insert AFTER INSERT ON projects BEGIN
+    INSERT INTO cache_invalidations (tag) VALUES ('p:all');
+END;
+CREATE TRIGGER projects_cache_update AFTER UPDATE ON projects BEGIN
+    INSERT INTO cache_invalidations (tag) VALUES ('p:all');
+END;
+CREATE TRIGGER projects_cache_delete AFTER DELETE ON projects BEGIN
+    INSERT INTO cache_invalidations (tag) VALUES ('p:all');
+END;
+CREATE TRIGGER repos_cache_insert AFTER INSERT ON repos BEGIN
+    INSERT INTO cache_invalidations (tag) VALUES ('p:all');
+END;
+CREATE TRIGGER repos_cache_update AFTER UPDATE ON repos BEGIN
+    INSERT INTO cache_invalidations (tag) VALUES ('p:all');
+END;
+CREATE TRIGGER repos_cache_delete AFTER DELETE ON repos BEGIN
+    INSERT INTO cache_invalidations (tag) VALUES ('p:all');
 END;
