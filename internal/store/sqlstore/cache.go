@@ -249,7 +249,7 @@ type syncer struct {
 func newCond(y *syncer) *sync.Cond { return sync.NewCond(&y.mu) }
 
 const (
-	syncWidth   = 2
+	syncWidth   = 4
 	syncTimeout = 250 * time.Millisecond // bounds one pull, whoever's call runs it
 )
 
