@@ -37,3 +37,6 @@ func PreparedForWrites(s *Store, query string) bool {
 	_, ok := s.wstmts.stmts[query]
 	return ok
 }
+
+// Wrap is wrap, which classifies driver errors as the store's methods do.
+func Wrap(op string, err error) error { return wrap(op, err) }
