@@ -438,12 +438,12 @@ func TestBatchCallerGoesAway(t *testing.T) {
 			stop := time.AfterFunc(5*time.Millisecond, cancelInWrite)
 			defer stop.Stop()
 			res, err := tx.ExecContext(goneInWrite, `INSERT INTO batch_rows (id, run)
-				WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 300000)
+				WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000)
 				SELECT 1000 + x, 1 FROM n`)
 			if errLongWrite = err; err != nil {
 				return err
 			}
-			if n, err := res.RowsAffected(); err != nil || n != 300000 {
+			if n, err := res.RowsAffected(); err != nil || n != 100000 {
 				return fmt.Errorf("long write: %d rows, %v", n, err)
 			}
 			if goneInWrite.Err() == nil {
