@@ -21,9 +21,10 @@ import (
 // caller waits on purpose for others to join.
 //
 // A batch of one runs exactly as an unbatched transaction (Store.transact).
-// When a batch fails as a whole, every request that ran in it runs again on
-// its own through that path too, which Transact's contract (fn may run more
-// than once) allows.
+// When a batch fails as a whole, it is rolled back and each of its requests
+// (but one whose fn panicked and those whose caller had gone) runs on its
+// own through that path too, again if it ran in the batch, which
+// Transact's contract (fn may run more than once) allows.
 
 // maxBatch bounds the requests of one batch.
 const maxBatch = 64
@@ -98,9 +99,6 @@ func (s *Store) transactBatched(ctx context.Context, fn func(Tx) error) error {
 // is passed on before the panic goes on.
 func (s *Store) lead(own *request) outcome {
 	batch := s.take()
-	if s.batchTaken != nil {
-		s.batchTaken(len(batch))
-	}
 	outs := make([]outcome, len(batch))
 	for i := range outs {
 		outs[i] = outcome{alone: true}
@@ -112,6 +110,9 @@ func (s *Store) lead(own *request) outcome {
 		}
 		s.passLead()
 	}()
+	if s.batchTaken != nil {
+		s.batchTaken(len(batch))
+	}
 	if batch[0] != own {
 		panic("sqlstore: the leader's request is not the first of its batch")
 	}

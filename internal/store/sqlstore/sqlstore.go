@@ -216,9 +216,10 @@ const maxAttempts = 5
 //     in the caller's goroutine.
 //   - The result comes only once the batch has committed. If the batch
 //     fails as a whole (its BEGIN, COMMIT or a savepoint statement fails,
-//     an fn returns a retryable error, or an fn panics) it is rolled back,
-//     and each of its other calls runs fn again in a transaction of its
-//     own, as a retry would.
+//     an fn returns a retryable error or leaves SQLite's transaction, or an
+//     fn panics) it is rolled back, and each of its other calls runs fn
+//     (again, if it ran in the batch) in a transaction of its own, with
+//     retries, as an unbatched call does.
 //   - A call whose ctx is done before its fn starts does not run fn, and
 //     one whose ctx is done by the time fn returns is rolled back; both
 //     fail with the context's error. Once fn has returned in a batch, the
