@@ -9,8 +9,9 @@
 // connection whose transactions begin with BEGIN IMMEDIATE, so writers queue
 // in Go and never meet SQLITE_BUSY from each other; the busy timeout covers
 // other processes. The transactions of concurrent callers are batched into
-// one SQLite transaction with one commit (group commit, see Transact). On PostgreSQL the rows that must change exactly once are
-// locked with SELECT ... FOR UPDATE.
+// one SQLite transaction with one commit (group commit, see Transact). On
+// PostgreSQL the rows that must change exactly once are locked with
+// SELECT ... FOR UPDATE.
 //
 // Callbacks (UpdateUser's fn, RedeemAuthCode's issue, ...) run inside the
 // write transaction, and a transaction that fails for a reason another
