@@ -13,3 +13,30 @@ func FailCommits(s *Store, n int, err error) {
 		return err
 	}
 }
+
+// Committed is committed for the tests of package sqlstore_test: a
+// transaction function that returns it commits and Transact returns err.
+func Committed(err error) error { return committed(err) }
+
+// Queued reports how many transactions wait in s's queue for a batch.
+func Queued(s *Store) int {
+	s.batch.mu.Lock()
+	defer s.batch.mu.Unlock()
+	return len(s.batch.queue)
+}
+
+// OnBatch makes s call f with the size of every batch it takes. Set it
+// before s is used.
+func OnBatch(s *Store, f func(size int)) { s.batchTaken = f }
+
+// PreparedForWrites reports whether query has a prepared statement on the
+// write connection.
+func PreparedForWrites(s *Store, query string) bool {
+	s.wstmts.mu.Lock()
+	defer s.wstmts.mu.Unlock()
+	_, ok := s.wstmts.stmts[query]
+	return ok
+}
+
+// Wrap is wrap, which classifies driver errors as the store's methods do.
+func Wrap(op string, err error) error { return wrap(op, err) }

@@ -8,8 +8,10 @@
 // plain reads run on the read pool. On SQLite the write pool is one
 // connection whose transactions begin with BEGIN IMMEDIATE, so writers queue
 // in Go and never meet SQLITE_BUSY from each other; the busy timeout covers
-// other processes. On PostgreSQL the rows that must change exactly once are
-// locked with SELECT ... FOR UPDATE.
+// other processes. The transactions of concurrent callers are batched into
+// one SQLite transaction with one commit (group commit, see Transact). On
+// PostgreSQL the rows that must change exactly once are locked with
+// SELECT ... FOR UPDATE.
 //
 // Callbacks (UpdateUser's fn, RedeemAuthCode's issue, ...) run inside the
 // write transaction, and a transaction that fails for a reason another
@@ -90,6 +92,7 @@ type Store struct {
 	stmts   stmtCache
 	wstmts  writeStmts
 	timeout time.Duration // per call; 0: none
+	batch   batcher       // SQLite's queue of transactions (batch.go)
 
 	cache     *readCache    // nil: off
 	logMu     sync.Mutex    // SQLite: guards logSeq and logSchema
@@ -101,6 +104,9 @@ type Store struct {
 	// beforeCommit, when set (by tests only), runs before every commit;
 	// its error fails the attempt as a commit error would.
 	beforeCommit func() error
+	// batchTaken, when set (by tests only), learns the size of every
+	// batch of transactions as its leader takes it (batch.go).
+	batchTaken func(size int)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -219,13 +225,46 @@ const maxAttempts = 5
 // that fails because of a serialization failure or a deadlock (PostgreSQL)
 // or a busy database (SQLite, after its busy timeout) is retried a few
 // times, so fn may run more than once and must not have effects outside tx.
-// On SQLite fn holds the database's write lock (BEGIN IMMEDIATE) throughout;
-// on PostgreSQL it runs at the server's default isolation (normally READ
+// On PostgreSQL it runs at the server's default isolation (normally READ
 // COMMITTED), so lock the rows you read-modify-write with FOR UPDATE.
 // The store's per-call timeout (SetTimeout) bounds all attempts together.
+//
+// On SQLite the transactions of concurrent calls are batched (group
+// commit, batch.go): the fns of up to maxBatch calls run one after another
+// in one transaction, which holds the database's write lock (BEGIN
+// IMMEDIATE) throughout and commits once for them all. Each fn runs in a
+// savepoint of its own, so an fn that fails is rolled back alone, and sees
+// the writes of the fns before it in its batch, uncommitted, as it would
+// see them committed had it run after them: of two redemptions of one code
+// in one batch, the second finds the code used. For the caller nothing
+// changes but this:
+//   - In a batch, tx's statements run under the batch's context, not under
+//     the ctx fn passes them: a caller that hangs up does not interrupt the
+//     statements of a transaction that others share. The batch's context
+//     has the values of its first caller's ctx and the per-call timeout,
+//     counted from the start of the batch.
+//   - fn may run on another goroutine (the caller's waits meanwhile). A
+//     panic of fn rolls back the batch and is raised again, with its value,
+//     in the caller's goroutine.
+//   - The result comes only once the batch has committed. If the batch
+//     fails as a whole (its BEGIN, COMMIT or a savepoint statement fails,
+//     an fn returns a retryable error or leaves SQLite's transaction, or an
+//     fn panics) it is rolled back, and each of its other calls runs fn
+//     (again, if it ran in the batch) in a transaction of its own, with
+//     retries, as an unbatched call does.
+//   - A call whose ctx is done before its fn starts does not run fn, and
+//     one whose ctx is done by the time fn returns is rolled back; both
+//     fail with the context's error. Once fn has returned in a batch, the
+//     caller's going away no longer undoes its writes.
+//
+// A lone call (a batch of one) runs as an unbatched transaction does, under
+// the caller's ctx: a caller that goes away before the commit rolls it back.
 func (s *Store) Transact(ctx context.Context, fn func(Tx) error) error {
 	bounded, cancel := s.bound(ctx)
 	defer cancel()
+	if s.dialect == SQLite {
+		return gone(ctx, s.transactBatched(bounded, fn))
+	}
 	return gone(ctx, s.transact(bounded, fn))
 }
 
@@ -253,7 +292,8 @@ func (e *goneError) Error() string { return "the caller went away: " + e.err.Err
 // that no driver error underneath classifies it otherwise).
 func (e *goneError) Is(target error) bool { return target == context.Canceled }
 
-// transact is Transact without the per-call timeout.
+// transact is Transact without the per-call timeout and without batching:
+// one transaction of its own for fn.
 func (s *Store) transact(ctx context.Context, fn func(Tx) error) error {
 	err := retry(ctx, func() error { return s.transactOnce(ctx, fn) })
 	s.prepareNoted(ctx)

@@ -10,9 +10,25 @@ import (
 // database cannot keep is refused alike on both backends whether it is
 // written on its own or inside a transaction: SQLite would store a NUL
 // byte or invalid UTF-8, PostgreSQL refuses them.
+//
+// In a batch of SQLite transactions (see Store.Transact) every statement
+// runs under the batch's context, whatever context the caller passes: a
+// statement interrupted because one caller hung up could roll back the
+// transaction that the other callers of the batch share.
 type Tx struct {
 	tx *sql.Tx
 	s  *Store
+	// ctx, when set, replaces the context of every statement.
+	ctx context.Context
+}
+
+// stmtCtx returns the context a statement runs under: ctx, the caller's,
+// unless the transaction has one of its own.
+func (t Tx) stmtCtx(ctx context.Context) context.Context {
+	if t.ctx != nil {
+		return t.ctx
+	}
+	return ctx
 }
 
 // prepared returns the statement of query prepared on the write
@@ -27,6 +43,7 @@ func (t Tx) prepared(ctx context.Context, query string) *sql.Stmt {
 
 // ExecContext runs a statement in the transaction.
 func (t Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = t.stmtCtx(ctx)
 	if err := checkText(args); err != nil {
 		return nil, err
 	}
@@ -39,6 +56,7 @@ func (t Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Res
 // QueryRowContext runs a query (a SELECT or an INSERT ... RETURNING) that
 // returns at most one row in the transaction.
 func (t Tx) QueryRowContext(ctx context.Context, query string, args ...any) rowScanner {
+	ctx = t.stmtCtx(ctx)
 	if err := checkText(args); err != nil {
 		return errRow{err}
 	}
@@ -51,6 +69,7 @@ func (t Tx) QueryRowContext(ctx context.Context, query string, args ...any) rowS
 // QueryContext runs a query that returns any number of rows (a SELECT or
 // an UPDATE ... RETURNING) in the transaction.
 func (t Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = t.stmtCtx(ctx)
 	if err := checkText(args); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,258 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Group commit: on SQLite, the transactions of concurrent Transact calls
+// run together in one database transaction, so that one BEGIN IMMEDIATE
+// and one COMMIT (the WAL writes, the lock traffic) serve many callers.
+//
+// Callers queue their requests. A caller that finds no batch running leads:
+// it takes up to maxBatch queued requests (its own first), runs them as one
+// transaction on the write connection, each inside a savepoint of its own,
+// commits, and delivers every other caller's result. It then hands the lead
+// to the first request still queued, whose caller was waiting anyway and
+// leads the next batch, which holds its own request; so no goroutine of
+// its own is needed and no caller leads more than one batch. Requests
+// queue while a batch runs, which is what makes the next batch bigger: no
+// caller waits on purpose for others to join.
+//
+// A batch of one runs exactly as an unbatched transaction (Store.transact).
+// When a batch fails as a whole, it is rolled back and each of its requests
+// (but one whose fn panicked and those whose caller had gone) runs on its
+// own through that path too, again if it ran in the batch, which
+// Transact's contract (fn may run more than once) allows.
+
+// maxBatch bounds the requests of one batch.
+const maxBatch = 64
+
+// savepoint is the name of the savepoint of each request of a batch.
+// Requests run one after another, so one name serves them all.
+const savepoint = "batch_member"
+
+// The statements around each request of a batch.
+const (
+	beginMember    = `SAVEPOINT ` + savepoint
+	releaseMember  = `RELEASE ` + savepoint
+	rollbackMember = `ROLLBACK TO ` + savepoint
+)
+
+// batcher is the queue of a store's batched transactions.
+type batcher struct {
+	mu      sync.Mutex
+	queue   []*request
+	leading bool // a caller leads a batch (or has been told to): queue is served
+}
+
+// request is one Transact call waiting in the queue or running in a batch.
+type request struct {
+	ctx  context.Context // the caller's, bounded by the per-call timeout
+	fn   func(Tx) error
+	done chan outcome // buffered: a request gets one message, sent without waiting
+}
+
+// outcome is what a caller learns from the leader of its batch.
+type outcome struct {
+	err      error // fn's result, after the commit
+	alone    bool  // the batch failed: run fn again on your own
+	lead     bool  // lead the next batch; it holds your request
+	panicked bool  // fn panicked with value: panic again in the caller
+	value    any
+}
+
+// transactBatched is transact for SQLite: fn runs in the next batch. ctx
+// is the caller's context bounded by the per-call timeout.
+func (s *Store) transactBatched(ctx context.Context, fn func(Tx) error) error {
+	r := &request{ctx: ctx, fn: fn, done: make(chan outcome, 1)}
+	b := &s.batch
+	b.mu.Lock()
+	b.queue = append(b.queue, r)
+	lead := !b.leading
+	b.leading = true
+	b.mu.Unlock()
+
+	var o outcome
+	if !lead {
+		// Wait even if ctx is done: the leader may be running fn, which
+		// writes the caller's variables. A request whose ctx is done is
+		// skipped when its batch reaches it, so the wait is short.
+		o = <-r.done
+	}
+	if lead || o.lead {
+		o = s.lead(r)
+	}
+	switch {
+	case o.panicked:
+		panic(o.value)
+	case o.alone:
+		return s.transact(ctx, fn)
+	}
+	return o.err
+}
+
+// lead runs the next batch, which holds own (first), delivers the other
+// requests' outcomes, passes the lead on and returns own's outcome. When
+// something panics, the others are told to run on their own and the lead
+// is passed on before the panic goes on.
+func (s *Store) lead(own *request) outcome {
+	batch := s.take()
+	outs := make([]outcome, len(batch))
+	for i := range outs {
+		outs[i] = outcome{alone: true}
+	}
+	delivered := false
+	defer func() {
+		if !delivered {
+			deliver(batch, own, outs)
+		}
+		s.passLead()
+	}()
+	if s.batchTaken != nil {
+		s.batchTaken(len(batch))
+	}
+	if batch[0] != own {
+		panic("sqlstore: the leader's request is not the first of its batch")
+	}
+	if len(batch) == 1 {
+		return outcome{err: s.transact(own.ctx, own.fn)}
+	}
+
+	// The batch's statements run under a context of its own: one caller
+	// hanging up must not interrupt the transaction the others share.
+	// It is cancelled when the batch ends, which also makes database/sql
+	// roll back a transaction that a panic left open.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(own.ctx))
+	defer cancel()
+	ctx, cancelTimeout := s.bound(ctx)
+	defer cancelTimeout()
+
+	s.runBatch(ctx, batch, outs)
+	deliver(batch, own, outs)
+	delivered = true
+	s.prepareNoted(ctx)
+	return outs[0]
+}
+
+// take removes the next batch from the queue.
+func (s *Store) take() []*request {
+	b := &s.batch
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(len(b.queue), maxBatch)
+	batch := make([]*request, n)
+	copy(batch, b.queue)
+	rest := copy(b.queue, b.queue[n:])
+	clear(b.queue[rest:])
+	b.queue = b.queue[:rest]
+	return batch
+}
+
+// passLead tells the first queued request's caller to lead the next
+// batch, or notes that no batch runs. The first queued request is the
+// first of the next batch.
+func (s *Store) passLead() {
+	b := &s.batch
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) == 0 {
+		b.leading = false
+		return
+	}
+	b.queue[0].done <- outcome{lead: true}
+}
+
+// deliver sends every request of batch but own its outcome.
+func deliver(batch []*request, own *request, outs []outcome) {
+	for i, r := range batch {
+		if r != own {
+			r.done <- outs[i]
+		}
+	}
+}
+
+// runBatch runs the requests of batch in one transaction on the write
+// connection, each in a savepoint: a request whose fn fails (and does not
+// ask for a commit with committed) is rolled back to its savepoint alone.
+// A request whose caller's context is done when the batch reaches it does
+// not run; one whose context is done by the time its fn returns is rolled
+// back, as an unbatched transaction would be; both get the context's error.
+//
+// outs comes in as alone for every request. If the transaction commits,
+// runBatch sets every outcome. If anything fails for the batch as a whole
+// (BEGIN, a savepoint statement, a retryable error of an fn, the commit,
+// the beforeCommit hook) or an fn panics, the transaction is rolled back
+// and only the requests that did not run and the one that panicked get an
+// outcome other than alone.
+func (s *Store) runBatch(ctx context.Context, batch []*request, outs []outcome) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return
+	}
+	defer tx.Rollback() // after a commit: sql.ErrTxDone, nothing done
+	t := Tx{tx: tx, s: s, ctx: ctx}
+	results := make([]error, len(batch))
+	ran := make([]bool, len(batch))
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			outs[i] = outcome{err: err}
+			continue
+		}
+		if _, err := t.ExecContext(ctx, beginMember); err != nil {
+			return
+		}
+		p, err := call(r.fn, t)
+		if p != nil {
+			outs[i] = *p
+			return
+		}
+		var kept *committedError
+		keep := err == nil || errors.As(err, &kept)
+		if keep && r.ctx.Err() != nil {
+			keep, kept, err = false, nil, r.ctx.Err()
+		}
+		if !keep {
+			if isRetryable(err) {
+				return // the whole transaction is to be tried again
+			}
+			if _, rerr := t.ExecContext(ctx, rollbackMember); rerr != nil {
+				return // the transaction may be gone with the error
+			}
+		}
+		if _, err := t.ExecContext(ctx, releaseMember); err != nil {
+			return
+		}
+		if kept != nil {
+			err = kept.err
+		}
+		results[i], ran[i] = err, true
+	}
+	if s.beforeCommit != nil {
+		if err := s.beforeCommit(); err != nil {
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return
+	}
+	for i := range batch {
+		if ran[i] {
+			outs[i] = outcome{err: results[i]}
+		}
+	}
+}
+
+// call runs fn and returns its error, or the outcome of its panic.
+func call(fn func(Tx) error, t Tx) (p *outcome, err error) {
+	returned := false
+	defer func() {
+		if !returned {
+			p = &outcome{panicked: true, value: recover()}
+		}
+	}()
+	err = fn(t)
+	returned = true
+	return nil, err
+}
