@@ -234,7 +234,9 @@ func (s *Store) runBatch(ctx context.Context, batch []*request, outs []outcome) 
 			return
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	s.commits.Add(1) // after a failed commit too: it may have committed
+	if err != nil {
 		return
 	}
 	for i := range batch {
