@@ -142,6 +142,10 @@ func dsn(path string, write bool) string {
 	q.Set("_busy_timeout", strconv.FormatInt(BusyTimeout.Milliseconds(), 10))
 	q.Set("_foreign_keys", "1")
 	q.Set("_synchronous", "NORMAL")
+	// Statement journals and the savepoints of batched transactions
+	// (group commit) in memory: on disk they are a temporary file per
+	// transaction, written with a system call per page.
+	q.Add("_pragma", "temp_store=MEMORY")
 	if write {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_txlock", "immediate")

@@ -10,9 +10,10 @@ CREATE TABLE cache_invalidations (
     tag TEXT NOT NULL
 );
 
--- The log keeps its newest 10000 rows: a process further behind than that
--- sees a gap and empties its cache.
-CREATE TRIGGER cache_invalidations_trim AFTER INSERT ON cache_invalidations BEGIN
+-- The log keeps at least its newest 10000 rows (trimmed at every 1000th):
+-- a process further behind than that sees a gap and empties its cache.
+CREATE TRIGGER cache_invalidations_trim AFTER INSERT ON cache_invalidations
+WHEN NEW.seq % 1000 = 0 BEGIN
     DELETE FROM cache_invalidations WHERE seq <= NEW.seq - 10000;
 END;
 
