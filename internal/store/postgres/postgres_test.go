@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 
@@ -228,4 +229,67 @@ func TestCacheAcrossNodes(t *testing.T) {
 func TestCacheRaceAcrossNodes(t *testing.T) {
 	a, b, _ := twoNodes(t)
 	storetest.CacheRace(t, a, b)
+}
+
+// TestCacheSeesATransactionThatCommitsLate: a transaction that began (and
+// took its transaction ID) before another one committed and was read, and
+// commits only afterwards, is still seen by the next cached read: the
+// log's order is not commit order on PostgreSQL.
+func TestCacheSeesATransactionThatCommitsLate(t *testing.T) {
+	dsn := freshSchema(t)
+	var nodes []store.Store
+	for range 2 {
+		s, err := postgres.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes = append(nodes, s)
+	}
+	writer, reader := nodes[0], nodes[1]
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := t.Context()
+	slow, err := writer.CreateUser(ctx, store.User{Username: "slow", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := writer.CreateUser(ctx, store.User{Username: "other", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(id int64) store.User {
+		t.Helper()
+		u, err := reader.GetUser(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	read(slow.ID)
+	read(slow.ID)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET disabled = 1 WHERE id = $1`, slow.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Another transaction commits after it began; the reader reads past it.
+	if _, err := writer.UpdateUser(ctx, other.ID, func(u store.User) (store.User, error) { u.DisplayName = "x"; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if read(other.ID).DisplayName != "x" || read(slow.ID).Disabled {
+		t.Fatal("the reader did not see the committed change, or saw the uncommitted one")
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if !read(slow.ID).Disabled {
+		t.Fatal("a change that committed late was not seen by the cache")
+	}
 }

@@ -12,22 +12,24 @@ import (
 
 // The read cache keeps in memory the rows that every token check reads
 // (the bearer join, a token with its family, a user, a user's permissions,
-// a client) so that a check costs no query of its own. It never serves a
-// row that a committed change has made stale, on any node:
+// a client, pages of projects and repositories) so that a check costs no
+// query of its own. It never serves a row that a committed change has made
+// stale, on any node:
 //
-//   - Every change to a row such a read depends on is announced by a
-//     database trigger (migration 0018), so no write path can skip it: on
-//     SQLite it appends the row's tag to the table cache_invalidations, on
-//     PostgreSQL it sends the tag on the channel latchkey_cache.
-//   - Before a cached row is served, the process catches up with every
-//     announcement committed before the read began (readCache.fresh): on
-//     SQLite it reads the log past the last row it applied; on PostgreSQL
-//     it sends a notification on its own channel and waits for it to come
-//     back, which PostgreSQL delivers after every notification committed
-//     before it. When that fails or takes too long the read goes to the
-//     database (fail closed), and the cache is emptied when the
-//     notification stream breaks or the log shows a gap.
-//   - A row read from the database is kept only if no announcement for its
+//   - Every change to a row such a read depends on appends the row's tag to
+//     the table cache_invalidations, from a database trigger (migration
+//     0018), so no write path can skip it: a node, an admin command in
+//     another process, a hand-written statement.
+//   - Before a cached row is served, the process catches up with every row
+//     of that log committed before the read began (readCache.fresh; once
+//     per store.ReadScope, that is per request). On SQLite, whose writes
+//     commit one at a time in sequence order, it reads the rows past the
+//     last one it applied; on PostgreSQL, where sequence order is not
+//     commit order, it reads the rows of every transaction that was not
+//     yet settled at its previous read (see pullXids). When that fails the
+//     read goes to the database (fail closed); a gap in the log, a schema
+//     change, or a long pause empties the cache.
+//   - A row read from the database is kept only if no invalidation of its
 //     tags was applied after the read began (its asOf), so a read that
 //     raced a change cannot put the old row back.
 //

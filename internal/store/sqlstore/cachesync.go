@@ -3,13 +3,10 @@ package sqlstore
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -104,213 +101,107 @@ func (s *Store) readLog(ctx context.Context, from int64) (string, []logRow, erro
 	return version, got, nil
 }
 
-// NotifyConn is one dedicated database connection that receives
-// PostgreSQL notifications (the postgres package makes it from pgx).
-type NotifyConn interface {
-	// Listen subscribes to channel.
-	Listen(ctx context.Context, channel string) error
-	// Wait blocks until a notification arrives on a subscribed channel.
-	Wait(ctx context.Context) (channel, payload string, err error)
-	Close() error
-}
-
-// cacheChannel is the channel of the PostgreSQL triggers (migration 0018).
-const cacheChannel = "latchkey_cache"
-
-// listener keeps one node's PostgreSQL notification stream: it applies
-// the triggers' invalidations to the cache and echoes the node's own
-// pings, by which readCache.fresh learns that every notification committed
-// before the ping has arrived.
-type listener struct {
-	s       *Store
-	connect func(context.Context) (NotifyConn, error)
-	channel string // this node's own ping channel
-
-	mu     sync.Mutex
-	up     bool
-	stale  bool // a ping went unanswered: no reads from the cache until one is answered
-	sent   uint64
-	echoed uint64
-	echo   chan struct{} // closed and replaced at each echo
-
-	stop context.CancelFunc
-	done chan struct{}
-}
-
-// errStreamDown fails a pull while the notification stream is down.
-var errStreamDown = errors.New("sqlstore: the invalidation stream is down")
-
-// Listen turns the read cache on for a PostgreSQL store: connect opens a
-// dedicated connection (not through a transaction pooler: LISTEN needs a
-// session), and entries counts the cache's size (0 leaves it off). The
-// stream reconnects by itself; while it is down every read goes to the
-// database. Close stops it.
-func (s *Store) Listen(entries int, connect func(context.Context) (NotifyConn, error)) {
-	if s.dialect != Postgres || entries <= 0 {
-		return
+// pullXids is pullLog on PostgreSQL, where transaction IDs are not taken
+// in commit order: a transaction may begin before another and commit
+// after it was read. Each pull therefore reads every row of the
+// transactions that were not settled at the previous pull (xid at or
+// after that pull's snapshot xmin: every transaction before it had
+// ended), skips those it applied already (a transaction logs a tag once),
+// and records its own snapshot's xmin. The first pull, and the first after
+// a pause of pgPullGap (the cleaner may have pruned rows since), start at
+// the current xmin with an empty cache.
+func (s *Store) pullXids(ctx context.Context) error {
+	s.logMu.Lock()
+	if time.Since(s.pgPulled) > pgPullGap {
+		s.pgXmin = ""
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &listener{s: s, connect: connect, channel: "latchkey_ping_" + randomHex(8),
-		echo: make(chan struct{}), stop: cancel, done: make(chan struct{})}
-	s.cache = newReadCache(entries, l.ping)
-	s.listener = l
-	go l.run(ctx)
-}
-
-// ping sends a notification on the node's own channel and waits until
-// the stream delivers it.
-func (l *listener) ping(ctx context.Context) error {
-	l.mu.Lock()
-	if !l.up || l.stale {
-		l.mu.Unlock()
-		return errStreamDown
-	}
-	l.mu.Unlock()
-	err := l.roundTrip(ctx)
-	if err != nil {
-		l.mu.Lock()
-		l.stale = true
-		l.mu.Unlock()
-	}
-	return err
-}
-
-// roundTrip sends one ping and waits for it.
-func (l *listener) roundTrip(ctx context.Context) error {
-	l.mu.Lock()
-	l.sent++
-	n := l.sent
-	l.mu.Unlock()
-	if _, err := l.s.write.ExecContext(ctx, `SELECT pg_notify($1, $2)`, l.channel, strconv.FormatUint(n, 10)); err != nil {
-		return fmt.Errorf("sqlstore: ping the invalidation stream: %w", err)
-	}
-	for {
-		l.mu.Lock()
-		if l.echoed >= n {
-			l.mu.Unlock()
-			return nil
+	from := s.pgXmin
+	s.logMu.Unlock()
+	if from == "" {
+		var xmin string
+		if err := s.readRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&xmin); err != nil {
+			return err
 		}
-		ch := l.echo
-		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("sqlstore: wait for the invalidation stream: %w", ctx.Err())
-		}
+		s.logMu.Lock()
+		defer s.logMu.Unlock()
+		s.cache.flush()
+		s.pgApplied, s.pgXmin, s.pgPulled = map[string]uint64{}, xmin, time.Now()
+		return nil
 	}
-}
-
-func (l *listener) run(ctx context.Context) {
-	defer close(l.done)
-	pause := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		if err := l.session(ctx); err != nil && ctx.Err() == nil {
-			if sleep(ctx, pause) != nil {
-				return
-			}
-			pause = min(2*pause, 2*time.Second)
-			continue
-		}
-		pause = 50 * time.Millisecond
-	}
-}
-
-// session listens on one connection until it fails. The cache is emptied
-// once both channels are subscribed (whatever was sent while no session
-// listened is lost) and again when the session ends.
-func (l *listener) session(ctx context.Context) error {
-	conn, err := l.connect(ctx)
+	rows, err := s.readRows(ctx, `(SELECT '' AS tag, pg_snapshot_xmin(pg_current_snapshot())::text AS xid)
+		UNION ALL (SELECT tag, xid::text FROM cache_invalidations
+			WHERE xid >= $1::text::xid8 LIMIT CAST($2 AS INTEGER))`, from, maxUnsettled+1)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	for _, ch := range []string{cacheChannel, l.channel} {
-		if err := conn.Listen(ctx, ch); err != nil {
-			return err
-		}
+	type xidRow struct {
+		tag string
+		xid uint64
 	}
-	l.s.cache.flush()
-	l.setUp(true)
-	defer func() {
-		l.setUp(false)
-		l.s.cache.flush()
-	}()
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go l.revive(sctx)
-	for {
-		channel, payload, err := conn.Wait(ctx)
-		if err != nil {
+	var got []xidRow
+	var xmin uint64
+	seen := false
+	for rows.Next() {
+		var tag, xid string
+		if err := rows.Scan(&tag, &xid); err != nil {
+			rows.Close()
 			return err
 		}
-		if channel == l.channel {
-			n, perr := strconv.ParseUint(payload, 10, 64)
-			if perr == nil {
-				l.echoTo(n)
-			}
-			continue
+		x, perr := strconv.ParseUint(xid, 10, 64)
+		if perr != nil {
+			rows.Close()
+			return fmt.Errorf("sqlstore: transaction ID %q: %w", xid, perr)
 		}
-		if t, ok := parseTag(payload); ok {
-			l.s.cache.apply(t)
+		if tag == "" {
+			xmin, seen = x, true
 		} else {
-			l.s.cache.flush()
+			got = append(got, xidRow{tag, x})
 		}
 	}
-}
-
-// revive pings once a second while the stream is stale (say a pooler in
-// transaction mode that never delivers), so that the cache comes back
-// when the stream does without making readers wait for pings in vain.
-func (l *listener) revive(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		l.mu.Lock()
-		stale := l.stale
-		l.mu.Unlock()
-		if !stale {
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	if !seen {
+		return errors.New("sqlstore: the invalidation log query returned no snapshot")
+	}
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	if len(got) > maxUnsettled {
+		// More unsettled rows than one query reads (a long transaction
+		// holds the horizon back): start afresh from this snapshot.
+		s.cache.flush()
+		s.pgApplied = map[string]uint64{}
+	}
+	for _, r := range got {
+		key := strconv.FormatUint(r.xid, 10) + " " + r.tag
+		if _, ok := s.pgApplied[key]; ok {
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		if l.roundTrip(pctx) == nil {
-			l.mu.Lock()
-			l.stale = false
-			l.mu.Unlock()
+		if t, ok := parseTag(r.tag); ok {
+			s.cache.apply(t)
+		} else {
+			s.cache.flush()
 		}
-		cancel()
+		s.pgApplied[key] = r.xid
 	}
-}
-
-func (l *listener) setUp(up bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.up, l.stale = up, false
-}
-
-func (l *listener) echoTo(n uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n > l.echoed {
-		l.echoed = n
-		close(l.echo)
-		l.echo = make(chan struct{})
+	// Rows of transactions before the new horizon are never read again.
+	for key, x := range s.pgApplied {
+		if x < xmin {
+			delete(s.pgApplied, key)
+		}
 	}
+	s.pgXmin, s.pgPulled = strconv.FormatUint(xmin, 10), time.Now()
+	return nil
 }
 
-func (l *listener) close() {
-	l.stop()
-	<-l.done
-}
+// pgPullGap is the longest pause between two pulls after which a node
+// starts afresh; the cleaner keeps every row for pgLogKeep after its
+// commit, well beyond it.
+const (
+	pgPullGap = time.Minute
+	pgLogKeep = 10 * time.Minute
+)
 
-// randomHex returns n random bytes in lower-case hex (a channel name must
-// stay as it is when PostgreSQL folds an unquoted identifier).
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return hex.EncodeToString(b)
-}
+// maxUnsettled bounds the unsettled rows one pull reads; beyond it the
+// cache starts afresh.
+const maxUnsettled = 10000

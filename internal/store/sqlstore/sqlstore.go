@@ -94,12 +94,14 @@ type Store struct {
 	timeout time.Duration // per call; 0: none
 	batch   batcher       // SQLite's queue of transactions (batch.go)
 
-	cache     *readCache    // nil: off
-	logMu     sync.Mutex    // SQLite: guards logSeq and logSchema
-	logSeq    int64         // SQLite: the last invalidation log row applied; -1: none yet
-	logSchema string        // SQLite: the schema version the cache's rows were read under
-	commits   atomic.Uint64 // writes committed by this store (see store.ReadScope)
-	listener  *listener     // PostgreSQL: the invalidation stream, when on
+	cache     *readCache        // nil: off
+	logMu     sync.Mutex        // SQLite: guards logSeq and logSchema
+	logSeq    int64             // SQLite: the last invalidation log row applied; -1: none yet
+	logSchema string            // SQLite: the schema version the cache's rows were read under
+	commits   atomic.Uint64     // writes committed by this store (see store.ReadScope)
+	pgXmin    string            // PostgreSQL: the snapshot xmin of the last pull; "": none yet
+	pgPulled  time.Time         // PostgreSQL: when the last pull ended
+	pgApplied map[string]uint64 // PostgreSQL: rows applied that a later pull may read again ("xid tag"): their xid
 
 	// beforeCommit, when set (by tests only), runs before every commit;
 	// its error fails the attempt as a commit error would.
@@ -118,26 +120,26 @@ var _ store.Store = (*Store)(nil)
 // New does not migrate; call Migrate. The Store owns both pools and closes
 // them in Close.
 //
-// On SQLite the read cache (see cache.go) is on with DefaultCacheEntries;
-// SetCache changes that. On PostgreSQL it is off until Listen.
+// The read cache (see cache.go) is on with DefaultCacheEntries; SetCache
+// changes that.
 func New(d Dialect, write, read *sql.DB) *Store {
 	s := &Store{dialect: d, write: write, read: read, logSeq: -1}
-	if d == SQLite {
-		s.cache = newReadCache(DefaultCacheEntries, s.pullLog)
-	}
+	s.SetCache(DefaultCacheEntries)
 	return s
 }
 
-// SetCache sets the SQLite read cache's size; 0 turns it off. Call it
-// before the Store is used (PostgreSQL: pass the size to Listen).
+// SetCache sets the read cache's size; 0 turns it off. Call it before the
+// Store is used.
 func (s *Store) SetCache(entries int) {
-	if s.dialect != SQLite {
+	s.cache = nil
+	if entries <= 0 {
 		return
 	}
-	s.cache = nil
-	if entries > 0 {
-		s.cache = newReadCache(entries, s.pullLog)
+	pull := s.pullLog
+	if s.dialect == Postgres {
+		pull = s.pullXids
 	}
+	s.cache = newReadCache(entries, pull)
 }
 
 // SetTimeout bounds the database work of every later call of a Store
@@ -199,9 +201,6 @@ func latestVersion(d Dialect) (int, error) {
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	if s.listener != nil {
-		s.listener.close()
-	}
 	s.stmts.close()
 	s.wstmts.close()
 	err := s.write.Close()
