@@ -82,38 +82,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	s.SetTimeout(CallTimeout)
-	listenCfg := cfg.Copy()
-	s.Listen(sqlstore.DefaultCacheEntries, func(ctx context.Context) (sqlstore.NotifyConn, error) {
-		c, err := pgx.ConnectConfig(ctx, listenCfg)
-		if err != nil {
-			return nil, err
-		}
-		return notifyConn{c}, nil
-	})
 	return s, nil
-}
-
-// notifyConn is the read cache's notification stream on its own pgx
-// connection (a session: LISTEN does not survive a transaction pooler).
-type notifyConn struct{ c *pgx.Conn }
-
-func (n notifyConn) Listen(ctx context.Context, channel string) error {
-	_, err := n.c.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize())
-	return err
-}
-
-func (n notifyConn) Wait(ctx context.Context) (string, string, error) {
-	m, err := n.c.WaitForNotification(ctx)
-	if err != nil {
-		return "", "", err
-	}
-	return m.Channel, m.Payload, nil
-}
-
-func (n notifyConn) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	return n.c.Close(ctx)
 }
 
 func openPool(cfg *pgx.ConnConfig, n int) *sql.DB {
