@@ -41,7 +41,7 @@ const cacheTTL = time.Minute
 
 // DefaultCacheEntries is the read cache's size unless SetCache says
 // otherwise.
-const DefaultCacheEntries = 100_000
+const DefaultCacheEntries = 50_000
 
 // tagKind names what a tag invalidates.
 type tagKind byte
@@ -302,7 +302,8 @@ func cachedPage[T any](ctx context.Context, s *Store, kind cacheKind, p store.Pa
 
 // cached answers a read from the cache when it is on and current, and
 // otherwise from load, keeping load's answer (cloned) for the next read.
-// load returns the value and the tags whose invalidation voids it.
+// load returns the value and the tags whose invalidation voids it; nil
+// tags keep the value out of the cache.
 func cached[V any](ctx context.Context, s *Store, k cacheKey, clone func(V) V,
 	load func(context.Context) (V, []cacheTag, error)) (V, error) {
 	c := s.cache
@@ -315,7 +316,7 @@ func cached[V any](ctx context.Context, s *Store, k cacheKey, clone func(V) V,
 	}
 	asOf := c.snapshot()
 	v, tags, err := load(ctx)
-	if err == nil {
+	if err == nil && tags != nil {
 		c.put(k, clone(v), tags, asOf)
 	}
 	return v, err

@@ -66,7 +66,7 @@ func (s *Store) GetToken(ctx context.Context, hash string) (store.Token, store.T
 	tf, err := cached(ctx, s, cacheKey{kind: keyToken, s: hash}, cloneTokenAndFamily,
 		func(ctx context.Context) (tokenAndFamily, []cacheTag, error) {
 			t, f, err := s.getToken(ctx, hash)
-			return tokenAndFamily{t, f}, []cacheTag{familyTag(f.ID)}, err
+			return tokenAndFamily{t, f}, tokenTags(t, familyTag(f.ID)), err
 		})
 	return tf.t, tf.f, err
 }
@@ -100,8 +100,17 @@ func (s *Store) GetBearer(ctx context.Context, hash string) (store.Bearer, error
 	return cached(ctx, s, cacheKey{kind: keyBearer, s: hash}, cloneBearer,
 		func(ctx context.Context) (store.Bearer, []cacheTag, error) {
 			b, err := s.getBearer(ctx, hash)
-			return b, []cacheTag{familyTag(b.Family.ID), userTag(b.User.ID), clientTag(b.Family.ClientID)}, err
+			return b, tokenTags(b.Token, familyTag(b.Family.ID), userTag(b.User.ID), clientTag(b.Family.ClientID)), err
 		})
+}
+
+// tokenTags are the cache tags of a read of tok: none (not cached) for a
+// refresh token, which is read to be rotated away.
+func tokenTags(tok store.Token, tags ...cacheTag) []cacheTag {
+	if tok.Kind == store.RefreshToken {
+		return nil
+	}
+	return tags
 }
 
 func cloneBearer(b store.Bearer) store.Bearer {
