@@ -20,7 +20,9 @@ const contentSecurityPolicy = "default-src 'none'; style-src 'self'; script-src 
 
 // commonHeaders sets the headers every response carries.
 // readScope gives each request one store.ReadScope: the read cache checks
-// once per request that it has caught up with every committed change.
+// once per request that it has caught up with every committed change. It
+// wraps logRequests, which must see the request the mux fills in (its
+// Pattern names the route in the metrics).
 func readScope(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(store.WithReadScope(r.Context())))

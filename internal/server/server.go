@@ -178,7 +178,7 @@ func New(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	s.handler = s.recoverPanics(clientAddress(trusted, s.logRequests(readScope(commonHeaders(cfg.SecureCookies(), route(pageRouter, protectedPages, cors(apiMux)))))))
+	s.handler = s.recoverPanics(clientAddress(trusted, readScope(s.logRequests(commonHeaders(cfg.SecureCookies(), route(pageRouter, protectedPages, cors(apiMux)))))))
 	return s, nil
 }
 
