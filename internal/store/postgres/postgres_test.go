@@ -116,15 +116,7 @@ func TestConformance(t *testing.T) {
 // exactly once per round (FOR UPDATE SKIP LOCKED).
 func TestClaimAcrossNodes(t *testing.T) {
 	dsn := freshSchema(t)
-	var nodes []store.Store
-	for range 2 {
-		s, err := postgres.Open(t.Context(), dsn)
-		if err != nil {
-			t.Fatalf("open: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		nodes = append(nodes, s)
-	}
+	nodes := openNodes(t, dsn, 2)
 	storetest.ClaimRace(t, nodes, 400, 4)
 }
 
@@ -197,15 +189,7 @@ func TestPoolMaxConnsFromTheDSN(t *testing.T) {
 // and notification stream, and a raw connection for hand-written SQL.
 func twoNodes(t *testing.T) (a, b store.Store, raw storetest.Raw) {
 	dsn := freshSchema(t)
-	var nodes []store.Store
-	for range 2 {
-		s, err := postgres.Open(t.Context(), dsn)
-		if err != nil {
-			t.Fatalf("open: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		nodes = append(nodes, s)
-	}
+	nodes := openNodes(t, dsn, 2)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -237,15 +221,7 @@ func TestCacheRaceAcrossNodes(t *testing.T) {
 // log's order is not commit order on PostgreSQL.
 func TestCacheSeesATransactionThatCommitsLate(t *testing.T) {
 	dsn := freshSchema(t)
-	var nodes []store.Store
-	for range 2 {
-		s, err := postgres.Open(t.Context(), dsn)
-		if err != nil {
-			t.Fatalf("open: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		nodes = append(nodes, s)
-	}
+	nodes := openNodes(t, dsn, 2)
 	writer, reader := nodes[0], nodes[1]
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -292,4 +268,20 @@ func TestCacheSeesATransactionThatCommitsLate(t *testing.T) {
 	if !read(slow.ID).Disabled {
 		t.Fatal("a change that committed late was not seen by the cache")
 	}
+}
+
+// openNodes opens n stores over the schema of dsn, each with its own
+// pools, as n nodes have.
+func openNodes(t *testing.T, dsn string, n int) []store.Store {
+	t.Helper()
+	var nodes []store.Store
+	for range n {
+		s, err := postgres.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes = append(nodes, s)
+	}
+	return nodes
 }

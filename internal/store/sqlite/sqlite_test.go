@@ -35,15 +35,7 @@ func TestConformance(t *testing.T) {
 // delivery is leased to two workers at once, each is claimed once.
 func TestClaimAcrossStores(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "latchkey.db")
-	var nodes []store.Store
-	for range 2 {
-		s, err := sqlite.Open(t.Context(), path)
-		if err != nil {
-			t.Fatalf("open %s: %v", path, err)
-		}
-		t.Cleanup(func() { s.Close() })
-		nodes = append(nodes, s)
-	}
+	nodes := openProcesses(t, path, 2)
 	storetest.ClaimRace(t, nodes, 100, 3)
 }
 
@@ -81,15 +73,7 @@ func TestNewFileIsPrivate(t *testing.T) {
 // command in another process, and a raw connection for hand-written SQL.
 func twoProcesses(t *testing.T) (a, b store.Store, raw storetest.Raw) {
 	path := filepath.Join(t.TempDir(), "latchkey.db")
-	var nodes []store.Store
-	for range 2 {
-		s, err := sqlite.Open(t.Context(), path)
-		if err != nil {
-			t.Fatalf("open %s: %v", path, err)
-		}
-		t.Cleanup(func() { s.Close() })
-		nodes = append(nodes, s)
-	}
+	nodes := openProcesses(t, path, 2)
 	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=5000")
 	if err != nil {
 		t.Fatal(err)
@@ -113,4 +97,20 @@ func TestCacheAcrossProcesses(t *testing.T) {
 func TestCacheRaceAcrossProcesses(t *testing.T) {
 	a, b, _ := twoProcesses(t)
 	storetest.CacheRace(t, a, b)
+}
+
+// openProcesses opens n stores over the file at path, as n processes on
+// one machine have.
+func openProcesses(t *testing.T, path string, n int) []store.Store {
+	t.Helper()
+	var nodes []store.Store
+	for range n {
+		s, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatalf("open %s: %v", path, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes = append(nodes, s)
+	}
+	return nodes
 }
