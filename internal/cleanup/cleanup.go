@@ -138,6 +138,12 @@ type auditPruner interface {
 	DeleteAuditBefore(ctx context.Context, before time.Time, batch int) (int, error)
 }
 
+// cacheLogPruner is the optional part of the store that deletes the rows
+// of its cache-invalidation log that no node needs any more.
+type cacheLogPruner interface {
+	PruneCacheLog(ctx context.Context, batch int) (int, error)
+}
+
 // unusedClientDeleter is the optional part of the store that deletes
 // clients nobody uses.
 type unusedClientDeleter interface {
@@ -173,6 +179,12 @@ func Sweep(ctx context.Context, cfg Config) int {
 					"clients", clients, "unused_for", cfg.UnusedClientsAfter.String())
 			}
 			total += clients
+		}
+	}
+	if p, ok := cfg.Store.(cacheLogPruner); ok {
+		// Bookkeeping, not expired data: logged apart, not in the total.
+		if n := rounds(ctx, cfg, func() (int, error) { return p.PruneCacheLog(ctx, cfg.Batch) }); n > 0 {
+			cfg.Logger.Debug("cleanup: pruned the cache invalidation log", "rows", n)
 		}
 	}
 	if total > 0 {

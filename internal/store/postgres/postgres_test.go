@@ -13,6 +13,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 
+	"latchkey/internal/cleanup"
 	"latchkey/internal/store"
 	"latchkey/internal/store/postgres"
 	"latchkey/internal/store/sqlstore"
@@ -284,4 +285,34 @@ func openNodes(t *testing.T, dsn string, n int) []store.Store {
 		nodes = append(nodes, s)
 	}
 	return nodes
+}
+
+// TestCleanerPrunesTheCacheLog: the cleaner deletes the rows of the cache
+// invalidation log that no node needs any more, however many there are
+// (not one batch per sweep), and keeps the young ones.
+func TestCleanerPrunesTheCacheLog(t *testing.T) {
+	dsn := freshSchema(t)
+	s := openNodes(t, dsn, 1)[0]
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := t.Context()
+	if _, err := db.ExecContext(ctx, `INSERT INTO cache_invalidations (at, tag)
+		SELECT 0, 'u:' || i FROM generate_series(1, 1234) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO cache_invalidations (tag) VALUES ('u:young')`); err != nil {
+		t.Fatal(err)
+	}
+	cleanup.Sweep(ctx, cleanup.Config{Store: s, Batch: 100, Pause: time.Millisecond})
+	var old, young int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE at = 0), count(*) FILTER (WHERE at <> 0)
+		FROM cache_invalidations`).Scan(&old, &young); err != nil {
+		t.Fatal(err)
+	}
+	if old != 0 || young != 1 {
+		t.Fatalf("after a sweep: %d old rows left (want 0), %d young (want 1)", old, young)
+	}
 }

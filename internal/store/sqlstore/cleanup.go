@@ -45,22 +45,6 @@ type cleanupStep struct {
 // never leaves a family empty: a family is either deleted whole or keeps
 // at least one token.
 var cleanupSteps = []cleanupStep{
-	// PostgreSQL's log of invalidations for the read cache (SQLite's trims
-	// itself): rows committed more than pgLogKeep ago by the database's
-	// own clock ("at" is set at commit; the caller's now is not used, so
-	// no clock but the database's can make a row go early), of
-	// transactions before every snapshot's horizon. Not counted in the
-	// total: it is bookkeeping, not expired data.
-	{"cache invalidations", func(d Dialect) string {
-		if d != Postgres {
-			return ""
-		}
-		return `DELETE FROM cache_invalidations WHERE CAST($1 AS BIGINT) IS NOT NULL AND ctid IN (
-			SELECT ctid FROM cache_invalidations
-			WHERE at < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - ` + strconv.FormatInt(pgLogKeep.Milliseconds(), 10) + `
-				AND xid < pg_snapshot_xmin(pg_current_snapshot())
-			LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
-	}},
 	{"auth codes", func(d Dialect) string {
 		return `DELETE FROM auth_codes WHERE hash IN (
 			SELECT hash FROM auth_codes WHERE expires_at < $1 LIMIT CAST($2 AS INTEGER)` + d.skipLocked() + `)`
@@ -131,11 +115,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 	bound := millis(now)
 	total := 0
 	for _, step := range cleanupSteps {
-		q := step.query(s.dialect)
-		if q == "" {
-			continue
-		}
-		res, err := s.exec(ctx, q, bound, batch)
+		res, err := s.exec(ctx, step.query(s.dialect), bound, batch)
 		if err != nil {
 			return total, wrap("delete expired "+step.what, err)
 		}
@@ -143,9 +123,33 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, batch int) (in
 		if err != nil {
 			return total, wrap("delete expired "+step.what, err)
 		}
-		if step.what != "cache invalidations" {
-			total += int(n)
-		}
+		total += int(n)
 	}
 	return total, nil
+}
+
+// PruneCacheLog deletes up to batch rows of PostgreSQL's log of cache
+// invalidations that no node can need any more: committed more than
+// pgLogKeep ago by the database's own clock ("at" is set at commit, so no
+// node's clock can make a row go early), of transactions before every
+// snapshot's horizon. A node that has not read the log for pgPullGap starts
+// afresh (pullXids), well within pgLogKeep. SQLite's log trims itself
+// (migration 0018): there it deletes nothing.
+func (s *Store) PruneCacheLog(ctx context.Context, batch int) (int, error) {
+	if s.dialect != Postgres {
+		return 0, nil
+	}
+	if batch <= 0 {
+		return 0, fmt.Errorf("sqlstore: prune cache log: batch %d must be positive", batch)
+	}
+	res, err := s.exec(ctx, `DELETE FROM cache_invalidations WHERE ctid IN (
+		SELECT ctid FROM cache_invalidations
+		WHERE at < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - `+strconv.FormatInt(pgLogKeep.Milliseconds(), 10)+`
+			AND xid < pg_snapshot_xmin(pg_current_snapshot())
+		LIMIT CAST($1 AS INTEGER)`+s.dialect.skipLocked()+`)`, batch)
+	if err != nil {
+		return 0, wrap("prune cache log", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrap("prune cache log", err)
 }
