@@ -18,7 +18,6 @@ import (
 // a redirect to the client, which form-action would block.
 const contentSecurityPolicy = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 
-// commonHeaders sets the headers every response carries.
 // readScope gives each request one store.ReadScope: the read cache checks
 // once per request that it has caught up with every committed change. It
 // wraps logRequests, which must see the request the mux fills in (its
@@ -29,6 +28,7 @@ func readScope(next http.Handler) http.Handler {
 	})
 }
 
+// commonHeaders sets the headers every response carries.
 func commonHeaders(https bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

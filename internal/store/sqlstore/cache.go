@@ -21,7 +21,7 @@ import (
 //     0018), so no write path can skip it: a node, an admin command in
 //     another process, a hand-written statement.
 //   - Before a cached row is served, the process catches up with every row
-//     of that log committed before the read began (readCache.fresh; once
+//     of that log committed before the read began (Store.fresh; once
 //     per store.ReadScope, that is per request). On SQLite, whose writes
 //     commit one at a time in sequence order, it reads the rows past the
 //     last one it applied; on PostgreSQL, where sequence order is not
@@ -39,9 +39,8 @@ import (
 // cacheTTL bounds how long an entry is kept even if nothing changes it.
 const cacheTTL = time.Minute
 
-// DefaultCacheEntries is the read cache's size unless SetCache says
-// otherwise.
-const DefaultCacheEntries = 50_000
+// cacheEntries is the read cache's size.
+const cacheEntries = 50_000
 
 // tagKind names what a tag invalidates.
 type tagKind byte
@@ -213,21 +212,18 @@ func (c *readCache) flushLocked() {
 
 // fresh catches the cache up with every invalidation committed before it
 // was called; false means it could not, and the caller must read the
-// database instead.
-func (c *readCache) fresh(ctx context.Context) bool { return c.sync.fresh(ctx) }
-
-// fresh is readCache.fresh, once per store.ReadScope of ctx while this
+// database instead. It does so once per store.ReadScope of ctx while this
 // store commits nothing (see store.ReadScope).
 func (s *Store) fresh(ctx context.Context) bool {
 	sc := store.ReadScopeOf(ctx)
 	if sc == nil {
-		return s.cache.fresh(ctx)
+		return s.cache.sync.fresh(ctx)
 	}
 	n := s.commits.Load()
 	if sc.Checked(n) {
 		return true
 	}
-	ok := s.cache.fresh(ctx)
+	ok := s.cache.sync.fresh(ctx)
 	sc.Record(ok, n)
 	return ok
 }
@@ -307,7 +303,7 @@ func cachedPage[T any](ctx context.Context, s *Store, kind cacheKind, p store.Pa
 func cached[V any](ctx context.Context, s *Store, k cacheKey, clone func(V) V,
 	load func(context.Context) (V, []cacheTag, error)) (V, error) {
 	c := s.cache
-	if c == nil || !s.fresh(ctx) {
+	if !s.fresh(ctx) {
 		v, _, err := load(ctx)
 		return v, err
 	}

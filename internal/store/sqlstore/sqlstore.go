@@ -94,7 +94,7 @@ type Store struct {
 	timeout time.Duration // per call; 0: none
 	batch   batcher       // SQLite's queue of transactions (batch.go)
 
-	cache     *readCache        // nil: off
+	cache     *readCache
 	logMu     sync.Mutex        // SQLite: guards logSeq and logSchema
 	logSeq    int64             // SQLite: the last invalidation log row applied; -1: none yet
 	logSchema string            // SQLite: the schema version the cache's rows were read under
@@ -120,26 +120,15 @@ var _ store.Store = (*Store)(nil)
 // New does not migrate; call Migrate. The Store owns both pools and closes
 // them in Close.
 //
-// The read cache (see cache.go) is on with DefaultCacheEntries; SetCache
-// changes that.
+// The read cache (see cache.go) holds up to cacheEntries entries.
 func New(d Dialect, write, read *sql.DB) *Store {
 	s := &Store{dialect: d, write: write, read: read, logSeq: -1}
-	s.SetCache(DefaultCacheEntries)
-	return s
-}
-
-// SetCache sets the read cache's size; 0 turns it off. Call it before the
-// Store is used.
-func (s *Store) SetCache(entries int) {
-	s.cache = nil
-	if entries <= 0 {
-		return
-	}
 	pull := s.pullLog
-	if s.dialect == Postgres {
+	if d == Postgres {
 		pull = s.pullXids
 	}
-	s.cache = newReadCache(entries, pull)
+	s.cache = newReadCache(cacheEntries, pull)
+	return s
 }
 
 // SetTimeout bounds the database work of every later call of a Store
