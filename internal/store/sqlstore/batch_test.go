@@ -563,11 +563,7 @@ func TestBatchRedeemsACodeOnce(t *testing.T) {
 	s, sizes := openSQLite(t)
 	ctx := t.Context()
 	c, u, now := setUp(t, s)
-	hash := newHash("code")
-	if err := s.CreateAuthCode(ctx, store.AuthCode{Hash: hash, ClientID: c.ID, UserID: u.ID,
-		CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
+	hash := mkCode(t, s, c, u, now)
 	const n = 30
 	var issued atomic.Int32
 	issues := make([]store.Issue, n)

@@ -87,11 +87,7 @@ var retryCases = []retryCase{
 	{"RedeemAuthCode", func(t *testing.T, s *sqlstore.Store, failOnce func()) {
 		ctx := t.Context()
 		c, u, now := setUp(t, s)
-		hash := newHash("code")
-		if err := s.CreateAuthCode(ctx, store.AuthCode{Hash: hash, ClientID: c.ID, UserID: u.ID,
-			CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
-			t.Fatal(err)
-		}
+		hash := mkCode(t, s, c, u, now)
 		failOnce()
 		runs := 0
 		iss := must(s.RedeemAuthCode(ctx, store.Presented{Hash: hash, ClientID: c.ID}, now, func(store.AuthCode) (store.Issue, error) {
@@ -156,6 +152,18 @@ func token(kind store.TokenKind, run int, now time.Time) store.Token {
 
 // newHash is a stand-in for a token hash, distinct per label.
 func newHash(label string) string { return "hash-" + label }
+
+// mkCode stores an authorization code of c and u, live for a minute from
+// now, and returns its hash.
+func mkCode(t *testing.T, s *sqlstore.Store, c store.Client, u store.User, now time.Time) string {
+	t.Helper()
+	hash := newHash("code")
+	if err := s.CreateAuthCode(t.Context(), store.AuthCode{Hash: hash, ClientID: c.ID, UserID: u.ID,
+		CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	return hash
+}
 
 // wantOneFamily checks that the callback ran twice and that the store
 // kept the second run's token only, in the family it returned.
