@@ -3,10 +3,12 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -15,14 +17,35 @@ import (
 const logBatch = 1000
 
 // pullLog applies the rows of SQLite's invalidation log that this process
-// has not applied yet. Pulls may run concurrently (see syncer): each reads
+// has not applied yet. It allows concurrent pulls (the syncer runs one at
+// a time): each reads
 // from the last row applied when it started, and applies, under logMu,
 // the rows past the last one applied by then. The first pull starts at the
 // log's end (the cache is empty then). The cache is emptied on a gap
 // before the first new row (the log keeps its newest 10000 rows) and when
 // the schema changed (another process migrated, or an administrator
 // altered a table): the same query reads the schema's version.
+//
+// Before the log, a pull reads SQLite's data_version (see
+// versionWatch): when no connection has committed since a pull that
+// completed, the log has no new row and the pull ends there.
 func (s *Store) pullLog(ctx context.Context) error {
+	version, err := s.version.read(ctx, s.read)
+	if err != nil {
+		return err
+	}
+	if s.version.applied(version) {
+		return nil
+	}
+	if err := s.readLogFrom(ctx); err != nil {
+		return err
+	}
+	s.version.done(version)
+	return nil
+}
+
+// readLogFrom applies the log rows past the last one applied.
+func (s *Store) readLogFrom(ctx context.Context) error {
 	s.logMu.Lock()
 	from := s.logSeq
 	if from < 0 {
@@ -63,6 +86,64 @@ func (s *Store) pullLog(ctx context.Context) error {
 			return nil
 		}
 		from = got[len(got)-1].seq
+	}
+}
+
+// versionWatch reads SQLite's data_version on a connection of its own.
+// Two readings on one connection differ if and only if another
+// connection (of any process, the write connection of this one included)
+// committed in between, so a reading equal to the one a completed log
+// read began after proves the log unchanged since that read began.
+type versionWatch struct {
+	mu   sync.Mutex
+	conn *sql.Conn // nil until the first reading, and after a failed one
+	last int64     // the reading after which the newest completed log read began
+	ok   bool      // last is set
+}
+
+// read takes a reading on the watch's connection, taken from pool.
+func (w *versionWatch) read(ctx context.Context, pool *sql.DB) (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conn == nil {
+		c, err := pool.Conn(ctx)
+		if err != nil {
+			return 0, err
+		}
+		w.conn, w.ok = c, false // readings of another connection do not compare
+	}
+	var v int64
+	if err := w.conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+		w.conn.Close()
+		w.conn, w.ok = nil, false
+		return 0, err
+	}
+	return v, nil
+}
+
+// applied reports whether a log read that began after reading v completed.
+func (w *versionWatch) applied(v int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ok && w.last == v
+}
+
+// done records that a log read that began after reading v completed.
+func (w *versionWatch) done(v int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conn != nil {
+		w.last, w.ok = v, true
+	}
+}
+
+// close releases the watch's connection.
+func (w *versionWatch) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conn != nil {
+		w.conn.Close()
+		w.conn, w.ok = nil, false
 	}
 }
 

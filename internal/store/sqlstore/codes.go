@@ -87,11 +87,11 @@ func (s *Store) RedeemAuthCode(ctx context.Context, p store.Presented, now time.
 			}
 			return committed(store.ErrCodeReused)
 		}
-		if err := markUsed(ctx, tx, p.Hash, now); err != nil {
-			return err
-		}
 		iss, err := issue(code)
 		if err != nil {
+			if err := markUsed(ctx, tx, p.Hash, 0, now); err != nil {
+				return err
+			}
 			return committed(&callbackError{err}) // the code stays burned
 		}
 		out, err = issueFromCode(ctx, tx, code, iss, now)
@@ -103,18 +103,20 @@ func (s *Store) RedeemAuthCode(ctx context.Context, p store.Presented, now time.
 	return out, nil
 }
 
-// markUsed burns the code. The row is locked and was seen unused, so the
+// markUsed burns the code and links it to the family issued from it
+// (familyID; 0: none). The row is locked and was seen unused, so the
 // update must change it; if not, the locking is broken and errRaced says so.
-func markUsed(ctx context.Context, tx Tx, hash string, now time.Time) error {
-	res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2 WHERE hash = $1 AND used_at = 0`,
-		hash, millis(now))
+func markUsed(ctx context.Context, tx Tx, hash string, familyID int64, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $2, family_id = $3 WHERE hash = $1 AND used_at = 0`,
+		hash, millis(now), sql.NullInt64{Int64: familyID, Valid: familyID != 0})
 	if err = oneRow(res, err); errors.Is(err, sql.ErrNoRows) {
 		return errRaced
 	}
 	return err
 }
 
-// issueFromCode writes the family and tokens of iss and links the code to the family.
+// issueFromCode writes the family and tokens of iss and burns the code,
+// linking it to the family: three statements.
 func issueFromCode(ctx context.Context, tx Tx, code store.AuthCode, iss store.Issue, now time.Time) (store.Issue, error) {
 	f := iss.Family
 	f.ClientID, f.UserID = code.ClientID, code.UserID
@@ -126,7 +128,7 @@ func issueFromCode(ctx context.Context, tx Tx, code store.AuthCode, iss store.Is
 	if err != nil {
 		return store.Issue{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET family_id = $2 WHERE hash = $1`, code.Hash, f.ID); err != nil {
+	if err := markUsed(ctx, tx, code.Hash, f.ID, now); err != nil {
 		return store.Issue{}, err
 	}
 	return store.Issue{Family: f, Tokens: toks}, nil

@@ -98,6 +98,7 @@ type Store struct {
 	logMu     sync.Mutex        // SQLite: guards logSeq and logSchema
 	logSeq    int64             // SQLite: the last invalidation log row applied; -1: none yet
 	logSchema string            // SQLite: the schema version the cache's rows were read under
+	version   versionWatch      // SQLite: the data_version readings that spare a pull the log
 	commits   atomic.Uint64     // writes committed by this store (see store.ReadScope)
 	pgXmin    string            // PostgreSQL: the snapshot xmin of the last pull; "": none yet
 	pgPulled  time.Time         // PostgreSQL: when the last pull ended
@@ -190,6 +191,7 @@ func latestVersion(d Dialect) (int, error) {
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.version.close()
 	s.stmts.close()
 	s.wstmts.close()
 	err := s.write.Close()

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"latchkey/internal/store"
@@ -220,30 +222,37 @@ func (s *Store) RotateRefreshToken(ctx context.Context, p store.Presented, now t
 	return out, nil
 }
 
-// lockRefreshToken reads a refresh token and locks its family row. A token
-// that is not stored but carries the lineage of a family is returned as
-// the zero Token with that family: one of its rotated refresh tokens.
+// lockRefreshToken reads a refresh token and locks its family row, in
+// one statement. A token that is not stored but carries the lineage of a
+// family is returned as the zero Token with that family: one of its
+// rotated refresh tokens.
+//
+// On PostgreSQL the token is read from the statement's snapshot and the
+// family as it is once locked (FOR UPDATE OF f waits for a concurrent
+// rotation and then reads its result), as a read of the token followed by
+// a locking read of the family would.
 func (s *Store) lockRefreshToken(ctx context.Context, tx Tx, p store.Presented) (store.Token, store.TokenFamily, error) {
 	var tr tokenRow
-	err := tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens t
-		WHERE t.hash = $1 AND t.kind = $2`, p.Hash, string(store.RefreshToken)).Scan(tr.dest()...)
-	where, key := `f.id = $1`, any(tr.t.FamilyID)
+	var fr familyRow
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE OF f"
+	}
+	err := tx.QueryRowContext(ctx, `SELECT `+tokenColumns+`, `+familyColumns+` FROM tokens t
+		JOIN token_families f ON f.id = t.family_id
+		WHERE t.hash = $1 AND t.kind = $2`+lock, p.Hash, string(store.RefreshToken)).Scan(append(tr.dest(), fr.dest()...)...)
 	switch {
-	case errors.Is(err, sql.ErrNoRows) && p.Lineage != "":
-		where, key = `f.lineage = $1`, p.Lineage
-	case err != nil:
+	case err == nil:
+		return tr.value(), fr.value(), nil
+	case !errors.Is(err, sql.ErrNoRows) || p.Lineage == "":
 		return store.Token{}, store.TokenFamily{}, err
 	}
-	var fr familyRow
 	err = tx.QueryRowContext(ctx, `SELECT `+familyColumns+` FROM token_families f
-		WHERE `+where+s.dialect.forUpdate(), key).Scan(fr.dest()...)
+		WHERE f.lineage = $1`+s.dialect.forUpdate(), p.Lineage).Scan(fr.dest()...)
 	if err != nil {
 		return store.Token{}, store.TokenFamily{}, err
 	}
-	if tr.t.Hash == "" {
-		return store.Token{}, fr.value(), nil
-	}
-	return tr.value(), fr.value(), nil
+	return store.Token{}, fr.value(), nil
 }
 
 // advance moves fam to its next generation with the tokens of iss as its
@@ -293,24 +302,40 @@ func insertFamily(ctx context.Context, tx Tx, f store.TokenFamily, now time.Time
 	return f, err
 }
 
-// insertTokens inserts toks as fam's current generation and returns them as stored.
+// insertTokens inserts toks as fam's current generation, in one
+// statement, and returns them as stored.
 func insertTokens(ctx context.Context, tx Tx, fam store.TokenFamily, toks []store.Token, now time.Time) ([]store.Token, error) {
 	out := make([]store.Token, 0, len(toks))
-	for _, t := range toks {
+	if len(toks) == 0 {
+		return out, nil
+	}
+	const cols = 8
+	var q strings.Builder
+	q.WriteString(`INSERT INTO tokens (hash, kind, family_id, generation, scopes, created_at, expires_at, resources) VALUES `)
+	args := make([]any, 0, cols*len(toks))
+	for i, t := range toks {
 		if t.Kind != store.AccessToken && t.Kind != store.RefreshToken {
 			return nil, fmt.Errorf("token kind %q", t.Kind)
 		}
 		t.FamilyID, t.Generation = fam.ID, fam.Generation
 		t.CreatedAt, t.ExpiresAt = orTime(t.CreatedAt, now), truncate(t.ExpiresAt)
-		_, err := tx.ExecContext(ctx, `INSERT INTO tokens
-			(hash, kind, family_id, generation, scopes, created_at, expires_at, resources)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			t.Hash, string(t.Kind), t.FamilyID, t.Generation, joinList(t.Scopes),
-			millis(t.CreatedAt), millis(t.ExpiresAt), joinList(t.Resources))
-		if err != nil {
-			return nil, err
+		if i > 0 {
+			q.WriteString(", ")
 		}
+		q.WriteString("(")
+		for c := range cols {
+			if c > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("$" + strconv.Itoa(i*cols+c+1))
+		}
+		q.WriteString(")")
+		args = append(args, t.Hash, string(t.Kind), t.FamilyID, t.Generation, joinList(t.Scopes),
+			millis(t.CreatedAt), millis(t.ExpiresAt), joinList(t.Resources))
 		out = append(out, t)
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -76,6 +76,23 @@ func CacheCoherence(t *testing.T, writer, reader store.Store, raw Raw) {
 	must(t, "get user", err)
 	same(t, "user enabled", got.Disabled, false)
 
+	// Two users disabled by one hand-written statement: a transaction
+	// that changes several cached rows invalidates each of them.
+	u2 := mkUser(t, writer, "cachedreader2")
+	for range 2 {
+		for _, id := range []int64{u.ID, u2.ID} {
+			_, err := reader.GetUser(c, id)
+			must(t, "get user", err)
+		}
+	}
+	must(t, "disable both by hand", raw(c, `UPDATE users SET disabled = 1 WHERE id IN ($1, $2)`, u.ID, u2.ID))
+	for _, id := range []int64{u.ID, u2.ID} {
+		got, err := reader.GetUser(c, id)
+		must(t, "get user", err)
+		same(t, fmt.Sprintf("user %d disabled with another", id), got.Disabled, true)
+	}
+	must(t, "enable by hand", raw(c, `UPDATE users SET disabled = 0 WHERE id = $1`, u.ID))
+
 	// The client suspended.
 	warm()
 	_, err = writer.UpdateClient(c, cl.ID, func(x store.Client) (store.Client, error) { x.Suspended = true; return x, nil })
