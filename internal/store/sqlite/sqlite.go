@@ -78,6 +78,7 @@ func open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s := sqlstore.New(sqlstore.SQLite, write, read)
+	s.SetWALIndex(path + "-shm")
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

@@ -132,6 +132,15 @@ func New(d Dialect, write, read *sql.DB) *Store {
 	return s
 }
 
+// SetWALIndex makes the pulls of a SQLite store read the header of the
+// database's WAL index, the file at path (the database's path with "-shm"
+// appended), instead of a data_version pragma, to learn whether anything
+// committed since the previous pull (see versionWatch). Call it before the
+// Store is used.
+func (s *Store) SetWALIndex(path string) {
+	s.version.walIndex = path
+}
+
 // SetTimeout bounds the database work of every later call of a Store
 // method (except Migrate, which may legitimately wait for another node's
 // migration) by d, counted from the start of the call and including the wait

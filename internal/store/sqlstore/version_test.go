@@ -1,0 +1,69 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	_ "modernc.org/sqlite"
+)
+
+// Both kinds of reading of versionWatch stay equal while nothing commits
+// and change with every commit of another connection, the write
+// connection of the same process included.
+func TestVersionWatchSeesEveryCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_journal_mode=WAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE t (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []*versionWatch{{}, {walIndex: path + "-shm"}} {
+		name := "data_version"
+		if w.walIndex != "" {
+			name = "WAL index"
+		}
+		read := func() string {
+			t.Helper()
+			v, err := w.read(t.Context(), db)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if v == "" {
+				t.Fatalf("%s: an unknown reading with nothing committing", name)
+			}
+			return v
+		}
+		before := read()
+		if again := read(); again != before {
+			t.Fatalf("%s: the reading changed with nothing committed", name)
+		}
+		w.done(before)
+		if !w.applied(read()) {
+			t.Fatalf("%s: a reading equal to a completed one is not applied", name)
+		}
+		for i := range 3 {
+			if _, err := db.Exec(`INSERT INTO t VALUES (?)`, i); err != nil {
+				t.Fatal(err)
+			}
+			after := read()
+			if after == before || w.applied(after) {
+				t.Fatalf("%s: commit %d left the reading as it was", name, i)
+			}
+			before = after
+		}
+		if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO t VALUES (9)`); err != nil { // the first commit into a restarted log
+			t.Fatal(err)
+		}
+		if read() == before {
+			t.Fatalf("%s: a commit after a restart of the log left the reading as it was", name)
+		}
+		w.close()
+	}
+}
