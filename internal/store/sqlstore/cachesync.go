@@ -274,12 +274,13 @@ func (s *Store) pullXids(ctx context.Context) error {
 		s.pgApplied, s.pgXmin, s.pgPulled = map[string]uint64{}, xmin, time.Now()
 		return nil
 	}
-	rows, err := s.readRows(ctx, `(SELECT '' AS tag, pg_snapshot_xmin(pg_current_snapshot())::text AS xid)
-		UNION ALL (SELECT tag, xid::text FROM cache_invalidations
-			WHERE xid >= $1::text::xid8 LIMIT CAST($2 AS INTEGER))`, from, maxUnsettled+1)
-	if err != nil {
-		return err
-	}
+	// The rows come in batches of pgBatch in the index's order, each
+	// batch after the last row of the one before, until a batch is short
+	// or more than maxUnsettled rows came. With a small LIMIT over the
+	// index's order PostgreSQL reads the index whatever it estimates; with
+	// one LIMIT of maxUnsettled it estimated a quarter of the log and
+	// scanned all of it on every pull (2 ms over 27 000 rows, which cut
+	// the reads after a write load to a fifth of their rate).
 	type xidRow struct {
 		tag string
 		xid uint64
@@ -287,25 +288,44 @@ func (s *Store) pullXids(ctx context.Context) error {
 	var got []xidRow
 	var xmin uint64
 	seen := false
-	for rows.Next() {
-		var tag, xid string
-		if err := rows.Scan(&tag, &xid); err != nil {
-			rows.Close()
+	var lastTag, lastXid string
+	for first := true; ; first = false {
+		var rows *sql.Rows
+		var err error
+		if first {
+			rows, err = s.readRows(ctx, pgPullFirst, from, pgBatch)
+		} else {
+			rows, err = s.readRows(ctx, pgPullNext, lastXid, lastTag, pgBatch)
+		}
+		if err != nil {
 			return err
 		}
-		x, perr := strconv.ParseUint(xid, 10, 64)
-		if perr != nil {
-			rows.Close()
-			return fmt.Errorf("sqlstore: transaction ID %q: %w", xid, perr)
-		}
-		if tag == "" {
-			xmin, seen = x, true
-		} else {
+		n := 0
+		for rows.Next() {
+			var tag, xid string
+			if err := rows.Scan(&tag, &xid); err != nil {
+				rows.Close()
+				return err
+			}
+			x, perr := strconv.ParseUint(xid, 10, 64)
+			if perr != nil {
+				rows.Close()
+				return fmt.Errorf("sqlstore: transaction ID %q: %w", xid, perr)
+			}
+			if tag == "" {
+				xmin, seen = x, true
+				continue
+			}
 			got = append(got, xidRow{tag, x})
+			lastTag, lastXid = tag, xid
+			n++
 		}
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return err
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		if n < pgBatch || len(got) > maxUnsettled {
+			break
+		}
 	}
 	if !seen {
 		return errors.New("sqlstore: the invalidation log query returned no snapshot")
@@ -313,7 +333,7 @@ func (s *Store) pullXids(ctx context.Context) error {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
 	if len(got) > maxUnsettled {
-		// More unsettled rows than one query reads (a long transaction
+		// More unsettled rows than a pull reads (a long transaction
 		// holds the horizon back): start afresh from this snapshot.
 		s.cache.flush()
 		s.pgApplied = map[string]uint64{}
@@ -348,6 +368,21 @@ const (
 	pgLogKeep = 10 * time.Minute
 )
 
+// The queries of a pull on PostgreSQL: the snapshot's xmin and the first
+// batch of rows at or after a horizon ($1, a transaction ID as text; $2
+// rows at most), then each further batch after the last row of the one
+// before ($1 its xid, $2 its tag, $3 rows at most).
+const (
+	pgPullFirst = `(SELECT '' AS tag, pg_snapshot_xmin(pg_current_snapshot())::text AS xid)
+		UNION ALL (SELECT c.tag, c.xid::text FROM cache_invalidations c
+			WHERE c.xid >= $1::text::xid8 ORDER BY c.xid, c.tag LIMIT CAST($2 AS INTEGER))`
+	pgPullNext = `SELECT c.tag, c.xid::text FROM cache_invalidations c
+		WHERE (c.xid, c.tag) > ($1::text::xid8, $2) ORDER BY c.xid, c.tag LIMIT CAST($3 AS INTEGER)`
+)
+
 // maxUnsettled bounds the unsettled rows one pull reads; beyond it the
-// cache starts afresh.
-const maxUnsettled = 10000
+// cache starts afresh. pgBatch is how many one query reads.
+const (
+	maxUnsettled = 10000
+	pgBatch      = 256
+)
