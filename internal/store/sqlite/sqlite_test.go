@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -113,4 +114,56 @@ func openProcesses(t *testing.T, path string, n int) []store.Store {
 		nodes = append(nodes, s)
 	}
 	return nodes
+}
+
+// Open drops the index samples that ANALYZE stores (sqlite_stat4), with
+// which SQLite would prepare every key lookup again at each new binding,
+// and keeps the row counts (sqlite_stat1).
+func TestOpenDropsTheIndexSamplesOfAnalyze(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if _, err := s.CreateUser(t.Context(), store.User{Username: "u" + strconv.Itoa(i), Email: "u" + strconv.Itoa(i) + "@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tables := func() (stat1, stat4 bool) {
+		t.Helper()
+		rows, err := db.Query(`SELECT name FROM sqlite_schema WHERE name IN ('sqlite_stat1', 'sqlite_stat4')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				t.Fatal(err)
+			}
+			stat1, stat4 = stat1 || name == "sqlite_stat1", stat4 || name == "sqlite_stat4"
+		}
+		return stat1, stat4
+	}
+	if _, err := db.Exec(`ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	if stat1, stat4 := tables(); !stat1 || !stat4 {
+		t.Fatalf("after ANALYZE: sqlite_stat1 %v, sqlite_stat4 %v; want both", stat1, stat4)
+	}
+	s, err = sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if stat1, stat4 := tables(); !stat1 || stat4 {
+		t.Fatalf("after a reopen: sqlite_stat1 %v, sqlite_stat4 %v; want only sqlite_stat1", stat1, stat4)
+	}
 }

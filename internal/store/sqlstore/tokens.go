@@ -248,7 +248,7 @@ func (s *Store) lockRefreshToken(ctx context.Context, tx Tx, p store.Presented) 
 		return store.Token{}, store.TokenFamily{}, err
 	}
 	err = tx.QueryRowContext(ctx, `SELECT `+familyColumns+` FROM token_families f
-		WHERE f.lineage = $1`+s.dialect.forUpdate(), p.Lineage).Scan(fr.dest()...)
+		WHERE f.lineage = $1 AND f.lineage <> ''`+s.dialect.forUpdate(), p.Lineage).Scan(fr.dest()...)
 	if err != nil {
 		return store.Token{}, store.TokenFamily{}, err
 	}
@@ -371,7 +371,7 @@ func (s *Store) GetCurrentRefresh(ctx context.Context, lineage string) (store.To
 	var fr familyRow
 	err := s.readRow(ctx, `SELECT `+tokenColumns+`, `+familyColumns+`
 		FROM token_families f JOIN tokens t ON t.family_id = f.id AND t.generation = f.generation AND t.kind = $2
-		WHERE f.lineage = $1 ORDER BY t.created_at LIMIT 1`, lineage, string(store.RefreshToken)).Scan(append(tr.dest(), fr.dest()...)...)
+		WHERE f.lineage = $1 AND f.lineage <> '' ORDER BY t.created_at LIMIT 1`, lineage, string(store.RefreshToken)).Scan(append(tr.dest(), fr.dest()...)...)
 	if err != nil {
 		return store.Token{}, store.TokenFamily{}, wrap("get current refresh token", err)
 	}
