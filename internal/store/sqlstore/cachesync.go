@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -249,92 +250,85 @@ func (s *Store) readLog(ctx context.Context, from int64) (string, []logRow, erro
 
 // pullXids is pullLog on PostgreSQL, where transaction IDs are not taken
 // in commit order: a transaction may begin before another and commit
-// after it was read. Each pull therefore reads every row of the
-// transactions that were not settled at the previous pull (xid at or
-// after that pull's snapshot xmin: every transaction before it had
-// ended), skips those it applied already (a transaction logs a tag once),
-// and records its own snapshot's xmin. The first pull, and the first after
-// a pause of pgPullGap (the cleaner may have pruned rows since), start at
-// the current xmin with an empty cache.
+// after it was read. Each pull takes the current snapshot (xmax: the
+// first transaction ID not yet assigned; xip: the ones in progress) and
+// reads the rows of two kinds of transaction: those at or after the
+// previous pull's xmax (begun since), and those in progress at the
+// previous pull. Every other transaction before the previous xmax had
+// ended at the previous pull, whose snapshot saw its rows, or at the pull
+// before it, and so on. A long transaction thus costs one index lookup per
+// pull, not a read of every row since it began. A pull skips the rows it
+// applied already (a transaction logs a tag once). The first pull, and the
+// first after a pause of pgPullGap (the cleaner may have pruned rows
+// since), start at the current snapshot with an empty cache.
 func (s *Store) pullXids(ctx context.Context) error {
 	s.logMu.Lock()
 	if time.Since(s.pgPulled) > pgPullGap {
-		s.pgXmin = ""
+		s.pgXmax = ""
 	}
-	from := s.pgXmin
+	from, inProgress := s.pgXmax, s.pgXip
 	s.logMu.Unlock()
 	if from == "" {
-		var xmin string
-		if err := s.readRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&xmin); err != nil {
+		var snap string
+		if err := s.readRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&snap); err != nil {
+			return err
+		}
+		xmax, xip, err := parseSnapshot(snap)
+		if err != nil {
 			return err
 		}
 		s.logMu.Lock()
 		defer s.logMu.Unlock()
 		s.cache.flush()
-		s.pgApplied, s.pgXmin, s.pgPulled = map[string]uint64{}, xmin, time.Now()
+		s.pgApplied, s.pgXmax, s.pgXip, s.pgPulled = map[string]uint64{}, xmax, xip, time.Now()
 		return nil
 	}
-	// The rows come in batches of pgBatch in the index's order, each
-	// batch after the last row of the one before, until a batch is short
-	// or more than maxUnsettled rows came. With a small LIMIT over the
-	// index's order PostgreSQL reads the index whatever it estimates; with
-	// one LIMIT of maxUnsettled it estimated a quarter of the log and
-	// scanned all of it on every pull (2 ms over 27 000 rows, which cut
-	// the reads after a write load to a fifth of their rate).
-	type xidRow struct {
-		tag string
-		xid uint64
-	}
+	// The rows from the previous xmax come in batches of pgBatch in the
+	// index's order, each batch after the last row of the one before,
+	// until a batch is short or more than maxUnsettled rows came. With a
+	// small LIMIT over the index's order PostgreSQL reads the index
+	// whatever it estimates; with one LIMIT of maxUnsettled it estimated a
+	// quarter of the log and scanned all of it on every pull (2 ms over
+	// 27 000 rows, which cut the reads after a write load to a fifth of
+	// their rate).
 	var got []xidRow
-	var xmin uint64
-	seen := false
+	snap := ""
 	var lastTag, lastXid string
 	for first := true; ; first = false {
-		var rows *sql.Rows
+		var batch []xidRow
 		var err error
 		if first {
-			rows, err = s.readRows(ctx, pgPullFirst, from, pgBatch)
+			batch, err = s.readXidRows(ctx, &snap, pgPullFirst, from, pgBatch)
 		} else {
-			rows, err = s.readRows(ctx, pgPullNext, lastXid, lastTag, pgBatch)
+			batch, err = s.readXidRows(ctx, nil, pgPullNext, lastXid, lastTag, pgBatch)
 		}
 		if err != nil {
 			return err
 		}
-		n := 0
-		for rows.Next() {
-			var tag, xid string
-			if err := rows.Scan(&tag, &xid); err != nil {
-				rows.Close()
-				return err
-			}
-			x, perr := strconv.ParseUint(xid, 10, 64)
-			if perr != nil {
-				rows.Close()
-				return fmt.Errorf("sqlstore: transaction ID %q: %w", xid, perr)
-			}
-			if tag == "" {
-				xmin, seen = x, true
-				continue
-			}
-			got = append(got, xidRow{tag, x})
-			lastTag, lastXid = tag, xid
-			n++
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return err
-		}
-		if n < pgBatch || len(got) > maxUnsettled {
+		got = append(got, batch...)
+		if len(batch) < pgBatch || len(got) > maxUnsettled {
 			break
 		}
+		lastTag, lastXid = batch[len(batch)-1].tag, strconv.FormatUint(batch[len(batch)-1].xid, 10)
 	}
-	if !seen {
+	if snap == "" {
 		return errors.New("sqlstore: the invalidation log query returned no snapshot")
+	}
+	xmax, xip, err := parseSnapshot(snap)
+	if err != nil {
+		return err
+	}
+	if len(inProgress) > 0 && len(got) <= maxUnsettled {
+		late, err := s.readXidRows(ctx, nil, pgPullLate, "{"+strings.Join(inProgress, ",")+"}")
+		if err != nil {
+			return err
+		}
+		got = append(got, late...)
 	}
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
 	if len(got) > maxUnsettled {
-		// More unsettled rows than a pull reads (a long transaction
-		// holds the horizon back): start afresh from this snapshot.
+		// More rows than a pull reads: start afresh from this snapshot.
 		s.cache.flush()
 		s.pgApplied = map[string]uint64{}
 	}
@@ -350,14 +344,80 @@ func (s *Store) pullXids(ctx context.Context) error {
 		}
 		s.pgApplied[key] = r.xid
 	}
-	// Rows of transactions before the new horizon are never read again.
+	// Only the rows of transactions at or after the new xmax, or in
+	// progress now, are read again.
+	limit, _ := strconv.ParseUint(xmax, 10, 64)
+	running := make(map[uint64]bool, len(xip))
+	for _, x := range xip {
+		n, _ := strconv.ParseUint(x, 10, 64)
+		running[n] = true
+	}
 	for key, x := range s.pgApplied {
-		if x < xmin {
+		if x < limit && !running[x] {
 			delete(s.pgApplied, key)
 		}
 	}
-	s.pgXmin, s.pgPulled = strconv.FormatUint(xmin, 10), time.Now()
+	s.pgXmax, s.pgXip, s.pgPulled = xmax, xip, time.Now()
 	return nil
+}
+
+// xidRow is a row of PostgreSQL's invalidation log.
+type xidRow struct {
+	tag string
+	xid uint64
+}
+
+// readXidRows runs query, whose rows are (tag, xid as text), and returns
+// them. A row with the empty tag carries the snapshot (as text) instead of
+// an xid; snap receives it, and such rows are not returned.
+func (s *Store) readXidRows(ctx context.Context, snap *string, query string, args ...any) ([]xidRow, error) {
+	rows, err := s.readRows(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var got []xidRow
+	for rows.Next() {
+		var tag, xid string
+		if err := rows.Scan(&tag, &xid); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if tag == "" && snap != nil {
+			*snap = xid
+			continue
+		}
+		x, perr := strconv.ParseUint(xid, 10, 64)
+		if perr != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlstore: transaction ID %q: %w", xid, perr)
+		}
+		got = append(got, xidRow{tag, x})
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+// parseSnapshot reads the xmax and the in-progress transaction IDs of a
+// PostgreSQL snapshot as text, "xmin:xmax:xip,xip,...".
+func parseSnapshot(snap string) (xmax string, xip []string, err error) {
+	parts := strings.Split(snap, ":")
+	if len(parts) != 3 {
+		return "", nil, fmt.Errorf("sqlstore: snapshot %q", snap)
+	}
+	if _, err := strconv.ParseUint(parts[1], 10, 64); err != nil {
+		return "", nil, fmt.Errorf("sqlstore: snapshot %q: %w", snap, err)
+	}
+	if parts[2] != "" {
+		xip = strings.Split(parts[2], ",")
+		for _, x := range xip {
+			if _, err := strconv.ParseUint(x, 10, 64); err != nil {
+				return "", nil, fmt.Errorf("sqlstore: snapshot %q: %w", snap, err)
+			}
+		}
+	}
+	return parts[1], xip, nil
 }
 
 // pgPullGap is the longest pause between two pulls after which a node
@@ -368,16 +428,20 @@ const (
 	pgLogKeep = 10 * time.Minute
 )
 
-// The queries of a pull on PostgreSQL: the snapshot's xmin and the first
-// batch of rows at or after a horizon ($1, a transaction ID as text; $2
-// rows at most), then each further batch after the last row of the one
-// before ($1 its xid, $2 its tag, $3 rows at most).
+// The queries of a pull on PostgreSQL: the current snapshot and the first
+// batch of rows at or after the previous xmax ($1, a transaction ID as
+// text; $2 rows at most); each further batch after the last row of the one
+// before ($1 its xid, $2 its tag, $3 rows at most); the rows of the
+// transactions in progress at the previous pull ($1, their IDs as a text
+// array).
 const (
-	pgPullFirst = `(SELECT '' AS tag, pg_snapshot_xmin(pg_current_snapshot())::text AS xid)
+	pgPullFirst = `(SELECT '' AS tag, pg_current_snapshot()::text AS xid)
 		UNION ALL (SELECT c.tag, c.xid::text FROM cache_invalidations c
 			WHERE c.xid >= $1::text::xid8 ORDER BY c.xid, c.tag LIMIT CAST($2 AS INTEGER))`
 	pgPullNext = `SELECT c.tag, c.xid::text FROM cache_invalidations c
 		WHERE (c.xid, c.tag) > ($1::text::xid8, $2) ORDER BY c.xid, c.tag LIMIT CAST($3 AS INTEGER)`
+	pgPullLate = `SELECT c.tag, c.xid::text FROM cache_invalidations c
+		WHERE c.xid = ANY($1::text::xid8[])`
 )
 
 // maxUnsettled bounds the unsettled rows one pull reads; beyond it the

@@ -87,6 +87,7 @@ func TestPostgresPullsReadTheLogByItsIndex(t *testing.T) {
 		}{
 			"first": {pgPullFirst, []any{"900000", pgBatch}},
 			"next":  {pgPullNext, []any{"900005", "u:5", pgBatch}},
+			"late":  {pgPullLate, []any{"{1001,900005}"}},
 		} {
 			rows, err := db.QueryContext(ctx, "EXPLAIN "+pull.query, pull.args...)
 			if err != nil {
