@@ -21,9 +21,8 @@ const logBatch = 1000
 
 // pullLog applies the rows of SQLite's invalidation log that this process
 // has not applied yet. It allows concurrent pulls (the syncer runs one at
-// a time): each reads
-// from the last row applied when it started, and applies, under logMu,
-// the rows past the last one applied by then. The first pull starts at the
+// a time): each reads from the last row applied when it started, and
+// applies, under logMu, the rows past the last one applied by then. The first pull starts at the
 // log's end (the cache is empty then). The cache is emptied on a gap
 // before the first new row (the log keeps its newest 10000 rows) and when
 // the schema changed (another process migrated, or an administrator
@@ -119,8 +118,8 @@ type versionWatch struct {
 	conn     *sql.Conn // nil until the first reading, and after a failed one
 	stmt     *sql.Stmt // PRAGMA data_version, prepared on conn
 	shm      *os.File  // walIndex, opened after conn's first reading
+	conns    int       // connections taken so far: data_version counts per connection
 	last     string    // the reading after which the newest completed log read began
-	ok       bool      // last is set
 }
 
 // walHeader is the size of one copy of the WAL index header.
@@ -140,7 +139,8 @@ func (w *versionWatch) read(ctx context.Context, pool *sql.DB) (string, error) {
 			c.Close()
 			return "", err
 		}
-		w.conn, w.stmt, w.ok = c, stmt, false // readings of another connection do not compare
+		w.conn, w.stmt = c, stmt
+		w.conns++
 		if w.walIndex != "" {
 			// The connection opens the log (and maps the index) at its
 			// first read, before the file is opened here.
@@ -175,7 +175,9 @@ func (w *versionWatch) pragma(ctx context.Context) (string, error) {
 		w.drop()
 		return "", err
 	}
-	return "v" + strconv.FormatInt(v, 10), nil
+	// Numbered by connection: each connection counts from its own start,
+	// so readings of two connections never compare equal.
+	return "v" + strconv.Itoa(w.conns) + ":" + strconv.FormatInt(v, 10), nil
 }
 
 // drop closes the watch's connection and file; w.mu is held.
@@ -185,22 +187,22 @@ func (w *versionWatch) drop() {
 	}
 	w.stmt.Close()
 	w.conn.Close()
-	w.conn, w.stmt, w.shm, w.ok = nil, nil, nil, false
+	w.conn, w.stmt, w.shm = nil, nil, nil
 }
 
 // applied reports whether a log read that began after reading v completed.
 func (w *versionWatch) applied(v string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return v != "" && w.ok && w.last == v
+	return v != "" && w.last == v
 }
 
 // done records that a log read that began after reading v completed.
 func (w *versionWatch) done(v string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if v != "" && w.conn != nil {
-		w.last, w.ok = v, true
+	if v != "" {
+		w.last = v
 	}
 }
 

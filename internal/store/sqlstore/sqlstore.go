@@ -98,7 +98,7 @@ type Store struct {
 	logMu     sync.Mutex        // SQLite: guards logSeq and logSchema
 	logSeq    int64             // SQLite: the last invalidation log row applied; -1: none yet
 	logSchema string            // SQLite: the schema version the cache's rows were read under
-	version   versionWatch      // SQLite: the data_version readings that spare a pull the log
+	version   versionWatch      // SQLite: the readings that tell a pull nothing committed
 	commits   atomic.Uint64     // writes committed by this store (see store.ReadScope)
 	pgXmax    string            // PostgreSQL: the snapshot xmax of the last pull; "": none yet
 	pgXip     []string          // PostgreSQL: the transactions in progress at the last pull

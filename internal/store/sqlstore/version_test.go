@@ -67,3 +67,32 @@ func TestVersionWatchSeesEveryCommit(t *testing.T) {
 		w.close()
 	}
 }
+
+// A data_version reading of one connection never equals one of another,
+// which counts from its own start: a pull that completes after the watch
+// took a new connection cannot make the new connection's readings look
+// applied.
+func TestVersionWatchReadingsOfAnotherConnectionDiffer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_journal_mode=WAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w := &versionWatch{}
+	defer w.close()
+	old, err := w.read(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.close() // as a failed reading drops the connection
+	db.SetMaxIdleConns(0)
+	fresh, err := w.read(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.done(old) // a pull that began before the new connection completes
+	if w.applied(fresh) {
+		t.Fatalf("reading %q of a new connection counts as applied after %q of the old one", fresh, old)
+	}
+}
