@@ -266,23 +266,23 @@ func (s *Store) readLog(ctx context.Context, from int64) (string, []logRow, erro
 func (s *Store) pullXids(ctx context.Context) error {
 	s.logMu.Lock()
 	if time.Since(s.pgPulled) > pgPullGap {
-		s.pgXmax = ""
+		s.pgSnap = pgSnapshot{}
 	}
-	from, inProgress := s.pgXmax, s.pgXip
+	prev := s.pgSnap
 	s.logMu.Unlock()
-	if from == "" {
-		var snap string
-		if err := s.readRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&snap); err != nil {
+	if prev.xmax == 0 {
+		var text string
+		if err := s.readRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&text); err != nil {
 			return err
 		}
-		xmax, xip, err := parseSnapshot(snap)
+		snap, err := parseSnapshot(text)
 		if err != nil {
 			return err
 		}
 		s.logMu.Lock()
 		defer s.logMu.Unlock()
 		s.cache.flush()
-		s.pgApplied, s.pgXmax, s.pgXip, s.pgPulled = map[string]uint64{}, xmax, xip, time.Now()
+		s.pgApplied, s.pgSnap, s.pgPulled = map[string]uint64{}, snap, time.Now()
 		return nil
 	}
 	// The rows from the previous xmax come in batches of pgBatch in the
@@ -294,15 +294,15 @@ func (s *Store) pullXids(ctx context.Context) error {
 	// 27 000 rows, which cut the reads after a write load to a fifth of
 	// their rate).
 	var got []xidRow
-	snap := ""
-	var lastTag, lastXid string
+	text := ""
 	for first := true; ; first = false {
 		var batch []xidRow
 		var err error
 		if first {
-			batch, err = s.readXidRows(ctx, &snap, pgPullFirst, from, pgBatch)
+			batch, err = s.readXidRows(ctx, &text, pgPullFirst, xidText(prev.xmax), pgBatch)
 		} else {
-			batch, err = s.readXidRows(ctx, nil, pgPullNext, lastXid, lastTag, pgBatch)
+			last := got[len(got)-1]
+			batch, err = s.readXidRows(ctx, nil, pgPullNext, xidText(last.xid), last.tag, pgBatch)
 		}
 		if err != nil {
 			return err
@@ -311,17 +311,20 @@ func (s *Store) pullXids(ctx context.Context) error {
 		if len(batch) < pgBatch || len(got) > maxUnsettled {
 			break
 		}
-		lastTag, lastXid = batch[len(batch)-1].tag, strconv.FormatUint(batch[len(batch)-1].xid, 10)
 	}
-	if snap == "" {
+	if text == "" {
 		return errors.New("sqlstore: the invalidation log query returned no snapshot")
 	}
-	xmax, xip, err := parseSnapshot(snap)
+	snap, err := parseSnapshot(text)
 	if err != nil {
 		return err
 	}
-	if len(inProgress) > 0 && len(got) <= maxUnsettled {
-		late, err := s.readXidRows(ctx, nil, pgPullLate, "{"+strings.Join(inProgress, ",")+"}")
+	if len(prev.xip) > 0 && len(got) <= maxUnsettled {
+		ids := make([]string, len(prev.xip))
+		for i, x := range prev.xip {
+			ids[i] = xidText(x)
+		}
+		late, err := s.readXidRows(ctx, nil, pgPullLate, "{"+strings.Join(ids, ",")+"}")
 		if err != nil {
 			return err
 		}
@@ -348,20 +351,25 @@ func (s *Store) pullXids(ctx context.Context) error {
 	}
 	// Only the rows of transactions at or after the new xmax, or in
 	// progress now, are read again.
-	limit, _ := strconv.ParseUint(xmax, 10, 64)
-	running := make(map[uint64]bool, len(xip))
-	for _, x := range xip {
-		n, _ := strconv.ParseUint(x, 10, 64)
-		running[n] = true
-	}
 	for key, x := range s.pgApplied {
-		if x < limit && !running[x] {
+		if x < snap.xmax && !slices.Contains(snap.xip, x) {
 			delete(s.pgApplied, key)
 		}
 	}
-	s.pgXmax, s.pgXip, s.pgPulled = xmax, xip, time.Now()
+	s.pgSnap, s.pgPulled = snap, time.Now()
 	return nil
 }
+
+// pgSnapshot is what a pull keeps of its PostgreSQL snapshot: xmax, the
+// first transaction ID not yet assigned (0: no pull yet), and xip, the
+// IDs of the transactions then in progress.
+type pgSnapshot struct {
+	xmax uint64
+	xip  []uint64
+}
+
+// xidText formats a transaction ID as the queries take it.
+func xidText(x uint64) string { return strconv.FormatUint(x, 10) }
 
 // xidRow is a row of PostgreSQL's invalidation log.
 type xidRow struct {
@@ -401,25 +409,34 @@ func (s *Store) readXidRows(ctx context.Context, snap *string, query string, arg
 	return got, nil
 }
 
-// parseSnapshot reads the xmax and the in-progress transaction IDs of a
-// PostgreSQL snapshot as text, "xmin:xmax:xip,xip,...".
-func parseSnapshot(snap string) (xmax string, xip []string, err error) {
-	parts := strings.Split(snap, ":")
-	if len(parts) != 3 {
-		return "", nil, fmt.Errorf("sqlstore: snapshot %q", snap)
+// parseSnapshot reads a PostgreSQL snapshot as text,
+// "xmin:xmax:xip,xip,...".
+func parseSnapshot(text string) (pgSnapshot, error) {
+	bad := func(err error) (pgSnapshot, error) {
+		return pgSnapshot{}, fmt.Errorf("sqlstore: snapshot %q: %w", text, err)
 	}
-	if _, err := strconv.ParseUint(parts[1], 10, 64); err != nil {
-		return "", nil, fmt.Errorf("sqlstore: snapshot %q: %w", snap, err)
+	parts := strings.Split(text, ":")
+	if len(parts) != 3 {
+		return bad(errors.New("not xmin:xmax:xip"))
+	}
+	var snap pgSnapshot
+	var err error
+	if snap.xmax, err = strconv.ParseUint(parts[1], 10, 64); err != nil {
+		return bad(err)
+	}
+	if snap.xmax == 0 { // PostgreSQL assigns IDs from 3
+		return bad(errors.New("xmax 0"))
 	}
 	if parts[2] != "" {
-		xip = strings.Split(parts[2], ",")
-		for _, x := range xip {
-			if _, err := strconv.ParseUint(x, 10, 64); err != nil {
-				return "", nil, fmt.Errorf("sqlstore: snapshot %q: %w", snap, err)
+		for _, f := range strings.Split(parts[2], ",") {
+			x, err := strconv.ParseUint(f, 10, 64)
+			if err != nil {
+				return bad(err)
 			}
+			snap.xip = append(snap.xip, x)
 		}
 	}
-	return parts[1], xip, nil
+	return snap, nil
 }
 
 // pgPullGap is the longest pause between two pulls after which a node

@@ -100,8 +100,7 @@ type Store struct {
 	logSchema string            // SQLite: the schema version the cache's rows were read under
 	version   versionWatch      // SQLite: the readings that tell a pull nothing committed
 	commits   atomic.Uint64     // writes committed by this store (see store.ReadScope)
-	pgXmax    string            // PostgreSQL: the snapshot xmax of the last pull; "": none yet
-	pgXip     []string          // PostgreSQL: the transactions in progress at the last pull
+	pgSnap    pgSnapshot        // PostgreSQL: the snapshot of the last pull
 	pgPulled  time.Time         // PostgreSQL: when the last pull ended
 	pgApplied map[string]uint64 // PostgreSQL: rows applied that a later pull may read again ("xid tag"): their xid
 
