@@ -95,9 +95,9 @@ func open(ctx context.Context, path string) (*sqlstore.Store, error) {
 //
 // Why: modernc.org/sqlite is built with STAT4, so ANALYZE (run by hand,
 // or by PRAGMA optimize) stores samples of every index's contents, and
-// while they exist SQLite prepares a statement anew
-// whenever a parameter it compares with an indexed column is bound to a
-// new value, in case the value changes the best plan. Every token lookup
+// while they exist SQLite prepares a statement anew whenever a parameter
+// it compares with an indexed column is bound to a new value, in case the
+// value changes the best plan. Every token lookup
 // then parsed its SQL again: on a store of ten million tokens that had
 // been analysed, a refresh ran at 40 % of its rate and every other grant
 // and check lost 15-25 %. Latchkey's statements are key lookups whose plan
@@ -109,6 +109,8 @@ func dropIndexSamples(ctx context.Context, path string) error {
 		return err
 	}
 	defer db.Close()
+	// Looked up first: a DROP, even of nothing, would wait for the write
+	// lock that another process may hold.
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat4'`).Scan(&n); err != nil || n == 0 {
 		return err
