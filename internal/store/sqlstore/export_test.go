@@ -40,3 +40,12 @@ func PreparedForWrites(s *Store, query string) bool {
 
 // Wrap is wrap, which classifies driver errors as the store's methods do.
 func Wrap(op string, err error) error { return wrap(op, err) }
+
+// The queries of a pull on PostgreSQL and the rows one of them reads, for
+// the tests of package sqlstore_test that check their plans.
+const (
+	PGPullFirst = pgPullFirst
+	PGPullNext  = pgPullNext
+	PGPullLate  = pgPullLate
+	PGBatch     = pgBatch
+)

@@ -1,17 +1,15 @@
-package sqlstore
+package sqlstore_test
 
 import (
-	"crypto/rand"
 	"database/sql"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	"latchkey/internal/store"
+	"latchkey/internal/store/postgres"
+	"latchkey/internal/store/sqlstore"
+	"latchkey/internal/testkit"
 )
 
 // The pulls of a PostgreSQL node read the invalidation log through its
@@ -20,46 +18,21 @@ import (
 // would make every read as slow as the log is long. With the log's young
 // rows after a large old part (a write load, then reads), neither query
 // of a pull may scan the table.
-// openPostgres opens a store on a schema of its own on the server of
-// LATCHKEY_TEST_POSTGRES, migrated, through one connection (the search
-// path is the connection's), which it also returns.
-func openPostgres(t *testing.T) (*Store, *sql.DB) {
+// openPostgres opens a store on a fresh database of the server of
+// LATCHKEY_TEST_POSTGRES, and a pool of its own on it for hand-written SQL.
+func openPostgres(t *testing.T) (*sqlstore.Store, *sql.DB) {
 	t.Helper()
-	dsn := os.Getenv("LATCHKEY_TEST_POSTGRES")
-	if dsn == "" {
-		msg := "LATCHKEY_TEST_POSTGRES is not set; set it to a PostgreSQL URL to run this test"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	admin, err := sql.Open("pgx", dsn)
+	dsn := testkit.FreshPostgres(t)
+	s, err := postgres.Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { admin.Close() })
-	schema := "lk_pull_" + strings.ToLower(rand.Text()[:12])
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := sql.Open("pgx", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.SetMaxOpenConns(1)
-	s := New(Postgres, db, db)
 	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
 	return s, db
 }
 
@@ -85,9 +58,9 @@ func TestPostgresPullsReadTheLogByItsIndex(t *testing.T) {
 			query string
 			args  []any
 		}{
-			"first": {pgPullFirst, []any{"900000", pgBatch}},
-			"next":  {pgPullNext, []any{"900005", "u:5", pgBatch}},
-			"late":  {pgPullLate, []any{"{1001,900005}"}},
+			"first": {sqlstore.PGPullFirst, []any{"900000", sqlstore.PGBatch}},
+			"next":  {sqlstore.PGPullNext, []any{"900005", "u:5", sqlstore.PGBatch}},
+			"late":  {sqlstore.PGPullLate, []any{"{1001,900005}"}},
 		} {
 			rows, err := db.QueryContext(ctx, "EXPLAIN "+pull.query, pull.args...)
 			if err != nil {
@@ -135,7 +108,7 @@ func TestPostgresPullReadsEveryBatch(t *testing.T) {
 	for _, q := range []string{
 		`SET LOCAL session_replication_role = replica`,
 		`UPDATE users SET disabled = 1 WHERE id = ` + strconv.FormatInt(u.ID, 10),
-		`INSERT INTO cache_invalidations (tag) SELECT 'f:' || i FROM generate_series(1, ` + strconv.Itoa(3*pgBatch) + `) AS i`,
+		`INSERT INTO cache_invalidations (tag) SELECT 'f:' || i FROM generate_series(1, ` + strconv.Itoa(3*sqlstore.PGBatch) + `) AS i`,
 		`INSERT INTO cache_invalidations (tag) VALUES ('u:` + strconv.FormatInt(u.ID, 10) + `')`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
