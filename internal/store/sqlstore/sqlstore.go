@@ -73,6 +73,15 @@ func (d Dialect) forUpdate() string {
 	return ""
 }
 
+// forUpdateOf is forUpdate for a join that locks only the rows of the
+// table named (or aliased) table.
+func (d Dialect) forUpdateOf(table string) string {
+	if d == Postgres {
+		return " FOR UPDATE OF " + table
+	}
+	return ""
+}
+
 // bytewise is appended to a text column compared or ordered by a list
 // that must agree on both backends: PostgreSQL then compares it byte-wise,
 // as SQLite always does. (The key columns of the lists have the "C"

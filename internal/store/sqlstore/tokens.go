@@ -234,13 +234,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, p store.Presented, now t
 func (s *Store) lockRefreshToken(ctx context.Context, tx Tx, p store.Presented) (store.Token, store.TokenFamily, error) {
 	var tr tokenRow
 	var fr familyRow
-	lock := ""
-	if s.dialect == Postgres {
-		lock = " FOR UPDATE OF f"
-	}
 	err := tx.QueryRowContext(ctx, `SELECT `+tokenColumns+`, `+familyColumns+` FROM tokens t
 		JOIN token_families f ON f.id = t.family_id
-		WHERE t.hash = $1 AND t.kind = $2`+lock, p.Hash, string(store.RefreshToken)).Scan(append(tr.dest(), fr.dest()...)...)
+		WHERE t.hash = $1 AND t.kind = $2`+s.dialect.forUpdateOf("f"), p.Hash, string(store.RefreshToken)).Scan(append(tr.dest(), fr.dest()...)...)
 	switch {
 	case err == nil:
 		return tr.value(), fr.value(), nil
