@@ -305,35 +305,57 @@ func insertTokens(ctx context.Context, tx Tx, fam store.TokenFamily, toks []stor
 	if len(toks) == 0 {
 		return out, nil
 	}
-	const cols = 8
-	var q strings.Builder
-	q.WriteString(`INSERT INTO tokens (hash, kind, family_id, generation, scopes, created_at, expires_at, resources) VALUES `)
-	args := make([]any, 0, cols*len(toks))
-	for i, t := range toks {
+	args := make([]any, 0, tokenInsertColumns*len(toks))
+	for _, t := range toks {
 		if t.Kind != store.AccessToken && t.Kind != store.RefreshToken {
 			return nil, fmt.Errorf("token kind %q", t.Kind)
 		}
 		t.FamilyID, t.Generation = fam.ID, fam.Generation
 		t.CreatedAt, t.ExpiresAt = orTime(t.CreatedAt, now), truncate(t.ExpiresAt)
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(")
-		for c := range cols {
-			if c > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("$" + strconv.Itoa(i*cols+c+1))
-		}
-		q.WriteString(")")
 		args = append(args, t.Hash, string(t.Kind), t.FamilyID, t.Generation, joinList(t.Scopes),
 			millis(t.CreatedAt), millis(t.ExpiresAt), joinList(t.Resources))
 		out = append(out, t)
 	}
-	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, tokenInsert(len(toks)), args...); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// tokenInsertColumns is the number of columns insertTokens writes per token.
+const tokenInsertColumns = 8
+
+// tokenInserts holds the statements that insert one and two tokens (an
+// access token, with or without a refresh token): built once, not per
+// grant.
+var tokenInserts = [...]string{1: buildTokenInsert(1), 2: buildTokenInsert(2)}
+
+// tokenInsert returns the statement that inserts n tokens.
+func tokenInsert(n int) string {
+	if n < len(tokenInserts) {
+		return tokenInserts[n]
+	}
+	return buildTokenInsert(n)
+}
+
+// buildTokenInsert builds the statement that inserts n tokens.
+func buildTokenInsert(n int) string {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO tokens (hash, kind, family_id, generation, scopes, created_at, expires_at, resources) VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(")
+		for c := range tokenInsertColumns {
+			if c > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("$" + strconv.Itoa(i*tokenInsertColumns+c+1))
+		}
+		q.WriteString(")")
+	}
+	return q.String()
 }
 
 // inGrace reports whether the presented refresh token is the one the
