@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -263,15 +264,27 @@ func (y *syncer) fresh(ctx context.Context) bool {
 		n := y.started
 		y.running = true
 		y.mu.Unlock()
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
-		err := y.pull(pctx)
-		cancel()
+		err := y.pullOnce(ctx)
 		y.mu.Lock()
 		y.running = false
 		y.latest, y.ok = n, err == nil
 		y.cond.Broadcast()
 	}
 	return y.ok
+}
+
+// pullOnce runs pull under syncTimeout. A pull that panics fails (the
+// callers read the database) instead of leaving the syncer marked busy,
+// which would make every later caller wait for ever.
+func (y *syncer) pullOnce(ctx context.Context) (err error) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqlstore: the read cache's pull panicked: %v", p)
+		}
+	}()
+	return y.pull(pctx)
 }
 
 // page is one page of a list with the cursor after it.

@@ -115,3 +115,31 @@ func TestSyncerWaitsForAPullThatBeganAfterTheCall(t *testing.T) {
 		t.Fatal("a failed pull reported the cache fresh")
 	}
 }
+
+// A pull that panics fails its callers, who read the database, and the
+// next caller runs a pull of its own instead of waiting for ever.
+func TestSyncerSurvivesAPullThatPanics(t *testing.T) {
+	var panics atomic.Bool
+	panics.Store(true)
+	y := syncer{pull: func(context.Context) error {
+		if panics.Load() {
+			panic("broken pull")
+		}
+		return nil
+	}}
+	y.cond = newCond(&y)
+	if y.fresh(t.Context()) {
+		t.Fatal("a pull that panicked counted as fresh")
+	}
+	panics.Store(false)
+	done := make(chan bool, 1)
+	go func() { done <- y.fresh(t.Context()) }()
+	select {
+	case ok := <-done:
+		if !ok {
+			t.Fatal("a pull that succeeded after a panic did not count")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the caller after a panicked pull still waits")
+	}
+}
