@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -32,10 +34,22 @@ func checkServe(e *cmdEnv) error {
 	return nil
 }
 
+// serveGCPercent is the garbage collector's target for a serving node
+// unless GOGC is set: a collection when the heap has grown by four times
+// what the last one left live, not by once (Go's default). A node's live
+// heap is small (3 MB under load), so at the default the collector ran 25
+// times a second at 3 000 grants a second and took CPU from the requests;
+// at 400, code exchange and refresh ran 20-30 % faster (issue 17,
+// docs/performance.md) for a heap that stays in the tens of megabytes.
+const serveGCPercent = 400
+
 // serve runs a node until SIGINT or SIGTERM, then drains and exits.
 func serve(ctx context.Context, e *cmdEnv) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(serveGCPercent)
+	}
 	if !e.cfg.DisableAdminBootstrap {
 		password, err := admin.BootstrapAdmin(ctx, e.store, time.Now())
 		if err != nil {

@@ -80,8 +80,15 @@ func open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	checkpoints, err := openPool(ctx, path, true)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	s := sqlstore.New(sqlstore.SQLite, write, read)
 	s.SetWALIndex(path + "-shm")
+	s.CheckpointInBackground(checkpoints)
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -147,6 +154,14 @@ func createPrivate(path string) error {
 	return nil
 }
 
+// backstopPages is the write connection's wal_autocheckpoint: the WAL
+// size, in pages, past which the connection that commits checkpoints
+// (SQLite's default is 1000). The store's background checkpoints copy the
+// pages long before that (see sqlstore.CheckpointInBackground); the
+// writer's own checkpoint then copies only the last few and lets the log
+// start again from its beginning.
+const backstopPages = 16000
+
 // openPool opens the write pool (one connection, BEGIN IMMEDIATE) or the
 // read pool (query_only connections) and checks that it connects.
 func openPool(ctx context.Context, path string, write bool) (*sql.DB, error) {
@@ -183,6 +198,7 @@ func dsn(path string, write bool) string {
 	if write {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_txlock", "immediate")
+		q.Add("_pragma", "wal_autocheckpoint="+strconv.Itoa(backstopPages))
 	} else {
 		q.Set("_query_only", "1")
 	}

@@ -3,11 +3,13 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"latchkey/internal/store"
 	"latchkey/internal/store/sqlite"
@@ -165,5 +167,45 @@ func TestOpenDropsTheIndexSamplesOfAnalyze(t *testing.T) {
 	s.Close()
 	if stat1, stat4 := tables(); !stat1 || stat4 {
 		t.Fatalf("after a reopen: sqlite_stat1 %v, sqlite_stat4 %v; want only sqlite_stat1", stat1, stat4)
+	}
+}
+
+// The store checkpoints the WAL in the background: after writes far
+// below the write connection's wal_autocheckpoint, the WAL index reports
+// every frame of the log copied into the database file (nBackfill, the
+// first field of its checkpoint information, at byte 96, equal to the
+// header's mxFrame at byte 16; native byte order, see SQLite's
+// walformat.html). Left to SQLite, nothing would be copied until the log
+// held that many pages.
+func TestCheckpointsRunInTheBackground(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 20 {
+		if _, err := s.CreateUser(t.Context(), store.User{Username: "u" + strconv.Itoa(i), Email: "u" + strconv.Itoa(i) + "@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mxFrame, nBackfill uint32
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path + "-shm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 100 {
+			t.Fatalf("the WAL index has %d bytes", len(b))
+		}
+		mxFrame, nBackfill = binary.NativeEndian.Uint32(b[16:]), binary.NativeEndian.Uint32(b[96:])
+		if mxFrame > 0 && nBackfill == mxFrame {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s, %d of the WAL's %d frames are copied into the database", nBackfill, mxFrame)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

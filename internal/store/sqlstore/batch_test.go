@@ -16,8 +16,9 @@ import (
 
 // The tests of SQLite's batched transactions (group commit). Most of them
 // make the batch they test: a transaction holds the write connection (and
-// the lead of the queue) while the calls under test queue one by one, in
-// a known order; released, the first of them leads a batch of them all.
+// the writer, which runs it as a batch of one) while the calls under test
+// queue one by one, in a known order; released, the writer takes them all
+// as the next batch.
 
 // openSQLite opens a fresh SQLite store with a table of test rows and
 // records the size of every batch it takes in sizes.
@@ -56,7 +57,7 @@ func (b *batchSizes) get() []int {
 	return slices.Clone(b.sizes)
 }
 
-// hold starts a transaction that holds the write connection and the lead
+// hold starts a transaction that holds the write connection and the writer
 // until release is called; the transaction then rolls back (it does not
 // commit, so it leaves the commit hook alone).
 func hold(t *testing.T, s *sqlstore.Store) (release func()) {
@@ -327,7 +328,7 @@ func TestBatchEachCallGetsItsOwnOutcome(t *testing.T) {
 			runs(2, 2)(t, calls)
 			runs(4, 1)(t, calls)
 		}},
-		// The leader's own fn panics, fails or fails the batch.
+		// The first fn of the batch panics, fails or fails the batch.
 		{"LeaderPanics", func(i int) kind { return []kind{panics, succeeds, claims, commits}[i%4] }, runs(1, 1)},
 		{"LeaderFails", func(i int) kind { return []kind{fails, claims, succeeds}[i%3] }, runs(2, 1)},
 		{"LeaderBusy", func(i int) kind { return []kind{busyOnce, claims, succeeds, fails, commits}[i%5] }, runs(0, 2)},
@@ -723,5 +724,30 @@ func TestBatchCommitRefused(t *testing.T) {
 	}
 	if _, ok := rows(t, s)[99]; !ok {
 		t.Error("the later call's row is missing")
+	}
+}
+
+// The writer goroutine runs only while transactions queue: after a burst
+// of concurrent calls, none is left running.
+func TestBatchWriterEndsWhenIdle(t *testing.T) {
+	s, sizes := openSQLite(t)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			if err := s.Transact(t.Context(), func(tx sqlstore.Tx) error { return insertRow(tx, i, 1) }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := len(rows(t, s)); got != 40 {
+		t.Fatalf("%d rows, want 40", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for sqlstore.Writing(s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a writer still runs 10 s after the last call returned (batches %v)", sizes.get())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

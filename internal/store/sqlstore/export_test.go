@@ -25,6 +25,13 @@ func Queued(s *Store) int {
 	return len(s.batch.queue)
 }
 
+// Writing reports whether a writer goroutine serves s's queue.
+func Writing(s *Store) bool {
+	s.batch.mu.Lock()
+	defer s.batch.mu.Unlock()
+	return s.batch.writing
+}
+
 // OnBatch makes s call f with the size of every batch it takes. Set it
 // before s is used.
 func OnBatch(s *Store, f func(size int)) { s.batchTaken = f }

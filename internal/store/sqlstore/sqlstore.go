@@ -108,7 +108,8 @@ type Store struct {
 	logSeq    int64             // SQLite: the last invalidation log row applied; -1: none yet
 	logSchema string            // SQLite: the schema version the cache's rows were read under
 	version   versionWatch      // SQLite: the readings that tell a pull nothing committed
-	commits   atomic.Uint64     // writes committed by this store (see store.ReadScope)
+	commits   atomic.Uint64     // writes committed by this store (see store.ReadScope, noteCommit)
+	ckpt      *checkpointer     // SQLite: the background checkpoints; nil: SQLite's own (checkpoint.go)
 	pgSnap    pgSnapshot        // PostgreSQL: the snapshot of the last pull
 	pgPulled  time.Time         // PostgreSQL: when the last pull ended
 	pgApplied map[string]uint64 // PostgreSQL: rows applied that a later pull may read again ("xid tag"): their xid
@@ -117,7 +118,7 @@ type Store struct {
 	// its error fails the attempt as a commit error would.
 	beforeCommit func() error
 	// batchTaken, when set (by tests only), learns the size of every
-	// batch of transactions as its leader takes it (batch.go).
+	// batch of transactions as the writer takes it (batch.go).
 	batchTaken func(size int)
 }
 
@@ -212,7 +213,11 @@ func (s *Store) Close() error {
 	s.version.close()
 	s.stmts.close()
 	s.wstmts.close()
-	err := s.write.Close()
+	var err error
+	if s.ckpt != nil {
+		err = s.ckpt.close() // first: the last connection to close checkpoints the rest
+	}
+	err = errors.Join(err, s.write.Close())
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
 	}
@@ -320,7 +325,7 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	err := retry(bounded, func() error {
 		var err error
 		res, err = s.write.ExecContext(bounded, query, args...)
-		s.commits.Add(1)
+		s.noteCommit()
 		return err
 	})
 	return res, gone(ctx, err)
@@ -336,7 +341,7 @@ func (s *Store) insertID(ctx context.Context, query string, args ...any) (int64,
 	defer cancel()
 	var id int64
 	err := retry(bounded, func() error {
-		defer s.commits.Add(1)
+		defer s.noteCommit()
 		return s.write.QueryRowContext(bounded, query, args...).Scan(&id)
 	})
 	return id, gone(ctx, err)
@@ -383,7 +388,7 @@ func (s *Store) transactOnce(ctx context.Context, fn func(Tx) error) (err error)
 		}
 	}
 	err = tx.Commit()
-	s.commits.Add(1) // after a failed commit too: it may have committed
+	s.noteCommit() // after a failed commit too: it may have committed
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
