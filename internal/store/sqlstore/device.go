@@ -107,6 +107,13 @@ func (s *Store) UpdateDeviceCode(ctx context.Context, hash string, now time.Time
 
 // CreateFamily implements store.Store.
 func (s *Store) CreateFamily(ctx context.Context, iss store.Issue, now time.Time) (store.Issue, error) {
+	if s.dialect == Postgres {
+		out, err := s.createFamilyAtOnce(ctx, iss, now)
+		if err != nil {
+			return store.Issue{}, wrap("create family", err)
+		}
+		return out, nil
+	}
 	var out store.Issue
 	err := s.Transact(ctx, func(tx Tx) error {
 		var err error

@@ -162,6 +162,47 @@ func testCreateFamily(t *testing.T, s store.Store) {
 	if fam.ID != iss.Family.ID || fam.Generation != 1 || fam.ClientID != c.ID {
 		t.Fatalf("family %+v", fam)
 	}
+
+	// An access and a refresh token, stored as returned.
+	two := []store.Token{
+		{Hash: newHash(), Kind: store.AccessToken, Scopes: []string{"REPO_READ"}, Resources: []string{"https://api.example.com"}, ExpiresAt: now().Add(time.Hour)},
+		{Hash: newHash(), Kind: store.RefreshToken, Scopes: []string{"REPO_READ"}, ExpiresAt: now().Add(24 * time.Hour)},
+	}
+	iss2, err := s.CreateFamily(ctx(t), store.Issue{Family: store.TokenFamily{ClientID: c.ID, UserID: u.ID, Scopes: []string{"REPO_READ"}}, Tokens: two}, now())
+	must(t, "create family with two tokens", err)
+	if len(iss2.Tokens) != 2 || iss2.Family.ID == iss.Family.ID {
+		t.Fatalf("issue %+v", iss2)
+	}
+	for _, want := range iss2.Tokens {
+		got, fam, err := s.GetToken(ctx(t), want.Hash)
+		must(t, "get "+string(want.Kind), err)
+		same(t, string(want.Kind)+" token", got, want)
+		if fam.ID != iss2.Family.ID {
+			t.Fatalf("%s token of family %d, want %d", want.Kind, fam.ID, iss2.Family.ID)
+		}
+	}
+
+	// A family whose second token cannot be stored (its hash is taken) is
+	// not created at all: neither its first token nor the family remain.
+	fresh := store.Token{Hash: newHash(), Kind: store.AccessToken, ExpiresAt: now().Add(time.Hour)}
+	taken := store.Token{Hash: tok.Hash, Kind: store.RefreshToken, ExpiresAt: now().Add(time.Hour)}
+	if _, err := s.CreateFamily(ctx(t), store.Issue{Family: store.TokenFamily{ClientID: c.ID, UserID: u.ID}, Tokens: []store.Token{fresh, taken}}, now()); err == nil {
+		t.Fatal("a family with a token hash already stored was created")
+	}
+	if _, _, err := s.GetToken(ctx(t), fresh.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the first token of the failed family: %v, want not found", err)
+	}
+	n, err := s.RevokeUserFamilies(ctx(t), u.ID, now())
+	must(t, "revoke the user's families", err)
+	if n != 2 {
+		t.Fatalf("the user has %d families, want 2 (the failed one left one behind?)", n)
+	}
+
+	// A family of an unknown client is refused.
+	if _, err := s.CreateFamily(ctx(t), store.Issue{Family: store.TokenFamily{ClientID: "no-such-client", UserID: u.ID},
+		Tokens: []store.Token{{Hash: newHash(), Kind: store.AccessToken, ExpiresAt: now().Add(time.Hour)}}}, now()); err == nil {
+		t.Fatal("a family of an unknown client was created")
+	}
 }
 
 func testGetDeviceCodeByHash(t *testing.T, s store.Store) {
