@@ -357,8 +357,18 @@ func tokenInsert(n int) string {
 
 // buildTokenInsert builds the statement that inserts n tokens.
 func buildTokenInsert(n int) string {
+	return `INSERT INTO tokens (hash, kind, family_id, generation, scopes, created_at, expires_at, resources) VALUES ` +
+		tokenValues(n, 0, false)
+}
+
+// tokenValueTypes are the PostgreSQL types of the tokenInsertColumns.
+var tokenValueTypes = [tokenInsertColumns]string{"text", "text", "bigint", "bigint", "text", "bigint", "bigint", "text"}
+
+// tokenValues returns the VALUES rows of n tokens, tokenInsertColumns
+// placeholders each, numbered from after+1; typed (PostgreSQL casts) for
+// a VALUES list that is not an INSERT's own.
+func tokenValues(n, after int, typed bool) string {
 	var q strings.Builder
-	q.WriteString(`INSERT INTO tokens (hash, kind, family_id, generation, scopes, created_at, expires_at, resources) VALUES `)
 	for i := range n {
 		if i > 0 {
 			q.WriteString(", ")
@@ -368,7 +378,10 @@ func buildTokenInsert(n int) string {
 			if c > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString("$" + strconv.Itoa(i*tokenInsertColumns+c+1))
+			q.WriteString("$" + strconv.Itoa(after+i*tokenInsertColumns+c+1))
+			if typed {
+				q.WriteString("::" + tokenValueTypes[c])
+			}
 		}
 		q.WriteString(")")
 	}
@@ -453,27 +466,11 @@ func familyInsertWithTokens(n int) string {
 // tokens of it (tokenInsertColumns values each, family_id unused) and
 // returns the family's id.
 func buildFamilyInsertWithTokens(n int) string {
-	var q strings.Builder
-	q.WriteString(`WITH f AS (INSERT INTO token_families ` + newFamilyColumns + ` VALUES ` + newFamilyPlaceholders + ` RETURNING id)`)
+	q := `WITH f AS (INSERT INTO token_families ` + newFamilyColumns + ` VALUES ` + newFamilyPlaceholders + ` RETURNING id)`
 	if n > 0 {
-		q.WriteString(`, t AS (INSERT INTO tokens (hash, kind, family_id, generation, scopes, created_at, expires_at, resources)
-		SELECT v.hash, v.kind, f.id, v.generation, v.scopes, v.created_at, v.expires_at, v.resources FROM f, (VALUES `)
-		types := [tokenInsertColumns]string{"text", "text", "bigint", "bigint", "text", "bigint", "bigint", "text"}
-		for i := range n {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(")
-			for c := range tokenInsertColumns {
-				if c > 0 {
-					q.WriteString(", ")
-				}
-				fmt.Fprintf(&q, "$%d::%s", newFamilyParams+i*tokenInsertColumns+c+1, types[c])
-			}
-			q.WriteString(")")
-		}
-		q.WriteString(`) AS v (hash, kind, family_id, generation, scopes, created_at, expires_at, resources))`)
+		q += `, t AS (INSERT INTO tokens (hash, kind, family_id, generation, scopes, created_at, expires_at, resources)
+		SELECT v.hash, v.kind, f.id, v.generation, v.scopes, v.created_at, v.expires_at, v.resources FROM f, (VALUES ` +
+			tokenValues(n, newFamilyParams, true) + `) AS v (hash, kind, family_id, generation, scopes, created_at, expires_at, resources))`
 	}
-	q.WriteString(` SELECT id FROM f`)
-	return q.String()
+	return q + ` SELECT id FROM f`
 }
