@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"sync"
 	"time"
 )
 
@@ -32,8 +33,11 @@ const checkpointEvery = 50 * time.Millisecond
 type checkpointer struct {
 	db   *sql.DB       // one connection, read-write
 	wake chan struct{} // buffered (1): something committed since the last checkpoint
-	stop chan struct{} // closed by Close
+	stop chan struct{} // closed by close
 	done chan struct{} // closed when the goroutine has returned
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // CheckpointInBackground makes the store run the WAL checkpoints of a
@@ -85,9 +89,13 @@ func (c *checkpointer) run() {
 	}
 }
 
-// close stops the goroutine, waits for it, and closes its pool.
+// close stops the goroutine, waits for it, and closes its pool; once,
+// however often it is called (Store.Close may be called again).
 func (c *checkpointer) close() error {
-	close(c.stop)
-	<-c.done
-	return c.db.Close()
+	c.closeOnce.Do(func() {
+		close(c.stop)
+		<-c.done
+		c.closeErr = c.db.Close()
+	})
+	return c.closeErr
 }
