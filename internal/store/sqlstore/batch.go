@@ -106,9 +106,9 @@ func (s *Store) writer() {
 }
 
 // serve runs one batch and delivers every request's outcome. Should
-// anything but an fn panic (fns' panics are the callers'), the requests
-// not yet answered are told to run on their own, where the fault, if it
-// recurs, is their caller's panic; the writer goes on.
+// anything but an fn panic (fns' panics are their callers'), the panic is
+// raised again in the batch's first caller and the others run on their
+// own; the writer goes on.
 func (s *Store) serve(batch []*request) {
 	outs := make([]outcome, len(batch))
 	for i := range outs {
@@ -117,7 +117,9 @@ func (s *Store) serve(batch []*request) {
 	delivered := false
 	defer func() {
 		if !delivered {
-			_ = recover()
+			if v := recover(); v != nil {
+				outs[0] = outcome{panicked: true, value: v}
+			}
 			deliver(batch, outs)
 		}
 	}()
@@ -153,15 +155,11 @@ func (s *Store) serve(batch []*request) {
 // transactLone runs the request of a batch of one as an unbatched
 // transaction, under its caller's context, and returns its outcome; a
 // panic of its fn (the transaction rolled back) is the caller's.
-func (s *Store) transactLone(r *request) (o outcome) {
-	returned := false
-	defer func() {
-		if !returned {
-			o = outcome{panicked: true, value: recover()}
-		}
-	}()
-	err := s.transact(r.ctx, r.fn)
-	returned = true
+func (s *Store) transactLone(r *request) outcome {
+	p, err := call(func() error { return s.transact(r.ctx, r.fn) })
+	if p != nil {
+		return *p
+	}
 	return outcome{err: err}
 }
 
@@ -221,7 +219,7 @@ func (s *Store) runBatch(ctx context.Context, batch []*request, outs []outcome) 
 		if _, err := t.ExecContext(ctx, beginMember); err != nil {
 			return
 		}
-		p, err := call(r.fn, t)
+		p, err := call(func() error { return r.fn(t) })
 		if p != nil {
 			outs[i] = *p
 			return
@@ -265,14 +263,14 @@ func (s *Store) runBatch(ctx context.Context, batch []*request, outs []outcome) 
 }
 
 // call runs fn and returns its error, or the outcome of its panic.
-func call(fn func(Tx) error, t Tx) (p *outcome, err error) {
+func call(fn func() error) (p *outcome, err error) {
 	returned := false
 	defer func() {
 		if !returned {
 			p = &outcome{panicked: true, value: recover()}
 		}
 	}()
-	err = fn(t)
+	err = fn()
 	returned = true
 	return nil, err
 }

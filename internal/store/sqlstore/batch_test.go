@@ -751,3 +751,40 @@ func TestBatchWriterEndsWhenIdle(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A panic of the batch's own machinery (here the test hook that learns
+// the batch's size), not of an fn, is raised again in the batch's first
+// caller; the others run on their own and commit, and the writer goes on.
+func TestBatchPanicOutsideAnFnReachesTheFirstCaller(t *testing.T) {
+	s, _ := openSQLite(t)
+	const n = 3
+	sqlstore.OnBatch(s, func(size int) {
+		if size == n {
+			panic("the batch's machinery")
+		}
+	})
+	release := hold(t, s)
+	panics := make([]any, n)
+	errs := make([]error, n)
+	wait := queue(t, s, n, func(i int) {
+		defer func() { panics[i] = recover() }()
+		errs[i] = s.Transact(t.Context(), func(tx sqlstore.Tx) error { return insertRow(tx, i, 1) })
+	})
+	release()
+	wait()
+	if panics[0] != "the batch's machinery" {
+		t.Errorf("first caller: panic %v, want the batch's", panics[0])
+	}
+	for i := 1; i < n; i++ {
+		if panics[i] != nil || errs[i] != nil {
+			t.Errorf("call %d: panic %v, error %v; want it to run on its own", i, panics[i], errs[i])
+		}
+	}
+	got := rows(t, s)
+	if _, ok := got[0]; ok || len(got) != n-1 {
+		t.Errorf("rows %v, want those of calls 1 and 2", got)
+	}
+	if err := s.Transact(t.Context(), func(tx sqlstore.Tx) error { return insertRow(tx, 9, 1) }); err != nil {
+		t.Errorf("a call after the panic: %v", err)
+	}
+}
