@@ -127,11 +127,7 @@ func TestOpenDropsTheIndexSamplesOfAnalyze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 50 {
-		if _, err := s.CreateUser(t.Context(), store.User{Username: "u" + strconv.Itoa(i), Email: "u" + strconv.Itoa(i) + "@example.com"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createUsers(t, s, 50)
 	s.Close()
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
@@ -184,11 +180,7 @@ func TestCheckpointsRunInTheBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for i := range 20 {
-		if _, err := s.CreateUser(t.Context(), store.User{Username: "u" + strconv.Itoa(i), Email: "u" + strconv.Itoa(i) + "@example.com"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createUsers(t, s, 20)
 	var mxFrame, nBackfill uint32
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -207,5 +199,15 @@ func TestCheckpointsRunInTheBackground(t *testing.T) {
 			t.Fatalf("after 10 s, %d of the WAL's %d frames are copied into the database", nBackfill, mxFrame)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// createUsers creates n users u0, u1, ... in s: some commits.
+func createUsers(t *testing.T, s store.Store, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := s.CreateUser(t.Context(), store.User{Username: "u" + strconv.Itoa(i), Email: "u" + strconv.Itoa(i) + "@example.com"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

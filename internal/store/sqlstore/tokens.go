@@ -339,8 +339,12 @@ func tokenRows(fam store.TokenFamily, toks []store.Token, now time.Time, args []
 	return out, args, nil
 }
 
-// tokenInsertColumns is the number of columns insertTokens writes per token.
-const tokenInsertColumns = 8
+// tokenInsertNames are the columns insertTokens writes per token, in the
+// order of tokenRows' values; tokenInsertColumns is their number.
+const (
+	tokenInsertNames   = `hash, kind, family_id, generation, scopes, created_at, expires_at, resources`
+	tokenInsertColumns = 8
+)
 
 // tokenInserts holds the statements that insert one and two tokens (an
 // access token, with or without a refresh token): built once, not per
@@ -357,8 +361,7 @@ func tokenInsert(n int) string {
 
 // buildTokenInsert builds the statement that inserts n tokens.
 func buildTokenInsert(n int) string {
-	return `INSERT INTO tokens (hash, kind, family_id, generation, scopes, created_at, expires_at, resources) VALUES ` +
-		tokenValues(n, 0, false)
+	return `INSERT INTO tokens (` + tokenInsertNames + `) VALUES ` + tokenValues(n, 0, false)
 }
 
 // tokenValueTypes are the PostgreSQL types of the tokenInsertColumns.
@@ -468,9 +471,9 @@ func familyInsertWithTokens(n int) string {
 func buildFamilyInsertWithTokens(n int) string {
 	q := `WITH f AS (INSERT INTO token_families ` + newFamilyColumns + ` VALUES ` + newFamilyPlaceholders + ` RETURNING id)`
 	if n > 0 {
-		q += `, t AS (INSERT INTO tokens (hash, kind, family_id, generation, scopes, created_at, expires_at, resources)
+		q += `, t AS (INSERT INTO tokens (` + tokenInsertNames + `)
 		SELECT v.hash, v.kind, f.id, v.generation, v.scopes, v.created_at, v.expires_at, v.resources FROM f, (VALUES ` +
-			tokenValues(n, newFamilyParams, true) + `) AS v (hash, kind, family_id, generation, scopes, created_at, expires_at, resources))`
+			tokenValues(n, newFamilyParams, true) + `) AS v (` + tokenInsertNames + `))`
 	}
 	return q + ` SELECT id FROM f`
 }
