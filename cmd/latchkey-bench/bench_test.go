@@ -91,7 +91,7 @@ var testRows = []row{
 		P50: 1500 * time.Microsecond, P99: 4 * time.Millisecond, CeilingP99: 4 * time.Millisecond, Successes: 200000},
 	{Backend: "sqlite", Scenario: "refresh", Connections: 32, RPS: 1000.4, CeilingRPS: 20000,
 		P50: 30 * time.Millisecond, P99: 120 * time.Millisecond, CeilingP99: 4 * time.Millisecond,
-		Successes: 10004, Non2xx: 3, NodeErrors: 2, NodeRSS: 48<<20 + 1000, Note: "1 connections ran out | early"},
+		Successes: 10004, Non2xx: 3, NodeErrors: 2, NodeRSS: 48<<20 + 1000, NodeCPU: 2500 * time.Millisecond, Note: "1 connections ran out | early"},
 }
 
 // TestMarkdownTable: the machine line, the heading, and one row per point
@@ -103,10 +103,10 @@ func TestMarkdownTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "Machine: 2 CPUs (AMD EPYC), go1.26.8, 2026-12-07 07:05 UTC; 10s timed after 2s warm-up per point.\n\n" +
-		"| backend | scenario | connections | requests/s | × ceiling | p50 ms | p99 ms | p99 × ceiling | non-2xx | errors | node ERROR lines | node RSS MB | note |\n" +
-		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n" +
-		"| sqlite | ceiling | 32 | 20000 | 1.000 | 1.50 | 4.00 | 1.0 | 0 | 0 | 0 |  |  |\n" +
-		"| sqlite | refresh | 32 | 1000 | 0.050 | 30.00 | 120.00 | 30.0 | 3 | 0 | 2 | 48 | 1 connections ran out \\| early |\n"
+		"| backend | scenario | connections | requests/s | × ceiling | p50 ms | p99 ms | p99 × ceiling | non-2xx | errors | node ERROR lines | node RSS MB | node CPU µs/req | note |\n" +
+		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n" +
+		"| sqlite | ceiling | 32 | 20000 | 1.000 | 1.50 | 4.00 | 1.0 | 0 | 0 | 0 |  |  |  |\n" +
+		"| sqlite | refresh | 32 | 1000 | 0.050 | 30.00 | 120.00 | 30.0 | 3 | 0 | 2 | 48 | 249 | 1 connections ran out \\| early |\n"
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
 	}
@@ -148,6 +148,20 @@ func TestSmokeFailures(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("failures %q, want %q", got, want)
+	}
+}
+
+// TestStatCPU reads utime and stime of a /proc/PID/stat line whose
+// command name holds a space and a parenthesis.
+func TestStatCPU(t *testing.T) {
+	stat := "4242 (late key) x) S 1 4242 4242 0 -1 4194560 2000 0 0 0 250 31 0 0 20 0 9 0 100 1000000 5000\n"
+	if got := statCPU(stat); got != 2810*time.Millisecond {
+		t.Errorf("statCPU = %v, want 2.81s", got)
+	}
+	for _, bad := range []string{"", "4242 (latchkey S 1", "4242 (latchkey) S 1 2 3", "1 (a) S 1 1 1 0 -1 0 0 0 0 0 x 31"} {
+		if got := statCPU(bad); got != 0 {
+			t.Errorf("statCPU(%q) = %v, want 0", bad, got)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -240,6 +241,43 @@ func (n *node) rss() int64 {
 	return vmRSS(string(raw))
 }
 
+// userHZ is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100 on
+// every Linux architecture Go builds for).
+const userHZ = 100
+
+// cpuTime is the CPU time, user and system, that the node process has
+// used so far (/proc/PID/stat), or 0 where that cannot be read.
+func (n *node) cpuTime() time.Duration {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	return statCPU(string(raw))
+}
+
+// statCPU reads utime and stime (fields 14 and 15) of a /proc/PID/stat
+// line. The command name (field 2) is in parentheses and may hold spaces,
+// so the fields are counted from its closing parenthesis.
+func statCPU(stat string) time.Duration {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * time.Second / userHZ
+}
+
 // vmRSS reads the VmRSS line ("VmRSS:    123456 kB") of a /proc status text.
 func vmRSS(status string) int64 {
 	for line := range strings.SplitSeq(status, "\n") {
@@ -269,4 +307,29 @@ func errorLines(path string) (int, error) {
 		}
 	}
 	return n, sc.Err()
+}
+
+// cpuDuring returns the node's CPU time from `from` for d: the measured
+// window of a point, whose load runs meanwhile. 0 when it cannot be read.
+func (n *node) cpuDuring(ctx context.Context, from time.Time, d time.Duration) time.Duration {
+	if !sleepUntil(ctx, from) {
+		return 0
+	}
+	before := n.cpuTime()
+	if !sleepUntil(ctx, from.Add(d)) || before == 0 {
+		return 0
+	}
+	return n.cpuTime() - before
+}
+
+// sleepUntil waits until t; false if ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
 }

@@ -26,7 +26,12 @@ type row struct {
 	Errors      int64 // transport errors
 	NodeErrors  int   // ERROR lines the node logged during the point
 	NodeRSS     int64 // the node's resident memory after the point, bytes (0: unknown)
-	Note        string
+	// NodeCPU is the CPU time (user and system) the node process used
+	// during the measured window (0: unknown). Divided by the successes it
+	// is the node's cost of one request, which moves less with other
+	// load on a shared machine than requests/s do.
+	NodeCPU time.Duration
+	Note    string
 }
 
 // ratio is a/b, or 0 when b is 0.
@@ -39,7 +44,7 @@ func ratio(a, b float64) float64 {
 
 // columns are the table's and the CSV's headings, in order.
 var columns = []string{"backend", "scenario", "connections", "requests/s", "× ceiling", "p50 ms", "p99 ms",
-	"p99 × ceiling", "non-2xx", "errors", "node ERROR lines", "node RSS MB", "note"}
+	"p99 × ceiling", "non-2xx", "errors", "node ERROR lines", "node RSS MB", "node CPU µs/req", "note"}
 
 // cells formats r in the order of columns.
 func (r row) cells() []string {
@@ -50,8 +55,17 @@ func (r row) cells() []string {
 		ms(r.P50), ms(r.P99),
 		fmt.Sprintf("%.1f", ratio(float64(r.P99), float64(r.CeilingP99))),
 		strconv.FormatInt(r.Non2xx, 10), strconv.FormatInt(r.Errors, 10), strconv.Itoa(r.NodeErrors),
-		mb(r.NodeRSS), r.Note,
+		mb(r.NodeRSS), perRequest(r.NodeCPU, r.Successes), r.Note,
 	}
+}
+
+// perRequest formats cpu divided by n in microseconds, or "" when either
+// is unknown.
+func perRequest(cpu time.Duration, n int64) string {
+	if cpu <= 0 || n <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(cpu/time.Microsecond)/n, 10)
 }
 
 // ms formats a duration in milliseconds with two decimals.
