@@ -260,15 +260,18 @@ func advance(ctx context.Context, tx Tx, fam store.TokenFamily, iss store.Issue,
 	fam.RotatedAt, fam.PreviousRefresh = truncate(now), replaced
 	superseded := []any{fam.ID, fam.Generation - 1, string(store.AccessToken)}
 	kinds := `kind = $3`
+	// The lineage is written only when the family takes one: SQLite
+	// rewrites the entry of an indexed column named in SET even when its
+	// value stays, a random page of the lineage index on every rotation.
+	update, args := rotateFamily, []any{fam.ID, fam.Generation, millis(fam.RotatedAt), fam.PreviousRefresh}
 	if fam.Lineage != "" {
 		kinds = `kind IN ($3, $4)`
 		superseded = append(superseded, string(store.RefreshToken))
-	} else {
+	} else if iss.Family.Lineage != "" {
 		fam.Lineage = iss.Family.Lineage
+		update, args = rotateFamilyWithLineage, append(args, fam.Lineage)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE token_families SET generation = $2, lineage = $3, rotated_at = $4,
-		previous_refresh = $5 WHERE id = $1`,
-		fam.ID, fam.Generation, fam.Lineage, millis(fam.RotatedAt), fam.PreviousRefresh); err != nil {
+	if _, err := tx.ExecContext(ctx, update, args...); err != nil {
 		return store.Issue{}, err
 	}
 	// Only the generation just superseded can still hold access tokens (or,
@@ -286,10 +289,18 @@ func advance(ctx context.Context, tx Tx, fam store.TokenFamily, iss store.Issue,
 	return store.Issue{Family: fam, Tokens: toks}, nil
 }
 
+// The statements that move a family to its next generation: the second
+// also gives it its lineage.
+const (
+	rotateFamily            = `UPDATE token_families SET generation = $2, rotated_at = $3, previous_refresh = $4 WHERE id = $1`
+	rotateFamilyWithLineage = `UPDATE token_families SET generation = $2, rotated_at = $3, previous_refresh = $4, lineage = $5 WHERE id = $1`
+)
+
 // insertFamily inserts a new family at generation 1 and returns it as stored.
 func insertFamily(ctx context.Context, tx Tx, f store.TokenFamily, now time.Time) (store.TokenFamily, error) {
 	f, args := newFamilyValues(f, now)
-	err := tx.QueryRowContext(ctx, `INSERT INTO token_families `+newFamilyColumns+` VALUES `+newFamilyPlaceholders+` RETURNING id`, args...).Scan(&f.ID)
+	var err error
+	f.ID, err = tx.insertID(ctx, `INSERT INTO token_families `+newFamilyColumns+` VALUES `+newFamilyPlaceholders, args...)
 	return f, err
 }
 
