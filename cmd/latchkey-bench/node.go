@@ -230,15 +230,19 @@ func (n *node) stop() error {
 
 // rss is the node process's resident memory in bytes (VmRSS of
 // /proc/PID/status), or 0 where that cannot be read.
-func (n *node) rss() int64 {
+func (n *node) rss() int64 { return vmRSS(n.proc("status")) }
+
+// proc is the text of /proc/PID/name of the node process, or "" where
+// that cannot be read.
+func (n *node) proc(name string) string {
 	if n.cmd == nil || n.cmd.Process == nil {
-		return 0
+		return ""
 	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", n.cmd.Process.Pid, name))
 	if err != nil {
-		return 0
+		return ""
 	}
-	return vmRSS(string(raw))
+	return string(raw)
 }
 
 // userHZ is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100 on
@@ -247,16 +251,7 @@ const userHZ = 100
 
 // cpuTime is the CPU time, user and system, that the node process has
 // used so far (/proc/PID/stat), or 0 where that cannot be read.
-func (n *node) cpuTime() time.Duration {
-	if n.cmd == nil || n.cmd.Process == nil {
-		return 0
-	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	return statCPU(string(raw))
-}
+func (n *node) cpuTime() time.Duration { return statCPU(n.proc("stat")) }
 
 // statCPU reads utime and stime (fields 14 and 15) of a /proc/PID/stat
 // line. The command name (field 2) is in parentheses and may hold spaces,
