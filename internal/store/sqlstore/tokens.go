@@ -300,7 +300,7 @@ const (
 func insertFamily(ctx context.Context, tx Tx, f store.TokenFamily, now time.Time) (store.TokenFamily, error) {
 	f, args := newFamilyValues(f, now)
 	var err error
-	f.ID, err = tx.insertID(ctx, `INSERT INTO token_families `+newFamilyColumns+` VALUES `+newFamilyPlaceholders, args...)
+	f.ID, err = tx.newID(ctx, `INSERT INTO token_families `+newFamilyColumns+` VALUES `+newFamilyPlaceholders, args...)
 	return f, err
 }
 

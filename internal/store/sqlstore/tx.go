@@ -53,14 +53,16 @@ func (t Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Res
 	return t.tx.ExecContext(ctx, query, args...)
 }
 
-// insertID runs insert, an INSERT of one row into a table whose key is
-// an integer column named id, in the transaction and returns the new id.
-// insert must not have a RETURNING clause. On PostgreSQL it gets
-// RETURNING id; on SQLite the id is the connection's last insert rowid,
+// newID runs insert, an INSERT of one row into a table whose key is an
+// integer column named id, in the transaction and returns the new id.
+// Unlike Store.insertID (a statement on its own, whose text carries its
+// RETURNING id), insert must not have a RETURNING clause: on PostgreSQL
+// it gets RETURNING id; on SQLite the id is the connection's last insert
+// rowid,
 // which costs about a quarter less than a RETURNING clause there (SQLite
 // runs the whole statement and keeps its output in memory before the
 // first row is read).
-func (t Tx) insertID(ctx context.Context, insert string, args ...any) (int64, error) {
+func (t Tx) newID(ctx context.Context, insert string, args ...any) (int64, error) {
 	var id int64
 	if t.s.dialect != SQLite {
 		err := t.QueryRowContext(ctx, insert+` RETURNING id`, args...).Scan(&id)
