@@ -58,10 +58,9 @@ func (t Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Res
 // Unlike Store.insertID (a statement on its own, whose text carries its
 // RETURNING id), insert must not have a RETURNING clause: on PostgreSQL
 // it gets RETURNING id; on SQLite the id is the connection's last insert
-// rowid,
-// which costs about a quarter less than a RETURNING clause there (SQLite
-// runs the whole statement and keeps its output in memory before the
-// first row is read).
+// rowid, which costs about a quarter less than a RETURNING clause there
+// (SQLite runs the whole statement and keeps its output in memory before
+// the first row is read).
 func (t Tx) newID(ctx context.Context, insert string, args ...any) (int64, error) {
 	var id int64
 	if t.s.dialect != SQLite {
