@@ -18,8 +18,9 @@ const seedBatch = 100_000
 // seedTokens writes about n stored tokens into the node's database before
 // the node starts (after the CLI created the schema): n/2 token families
 // of the code client and the bench user, each with a live access token
-// (an hour left) and a live refresh token (90 days left), with the random
-// 64-hex hashes and lineages the node itself stores. Rows are generated
+// (an hour left) and a live refresh token (90 days left), keyed as the
+// node keys its own (secret.TokenKey: the 12-hex stamp of their creation,
+// then a random 64-hex hash), and lineages keyed the same way. Rows are generated
 // inside the database (a recursive CTE on SQLite, generate_series on
 // PostgreSQL) in transactions of seedBatch families, then the tables are
 // analysed.
@@ -133,16 +134,16 @@ func (s *seeder) userID(ctx context.Context, username string) (int64, error) {
 // The statements of one batch: k families after the largest family id so
 // far, then an access and a refresh token for each of them.
 const (
-	liteFamilies = `WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?)
+	liteFamilies = `WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?1)
 INSERT INTO token_families (client_id, user_id, scopes, generation, auth_time, created_at, last_used_at, lineage)
-SELECT ?, ?, 'REPO_READ', 1, ?, ?, ?, lower(hex(randomblob(32))) FROM s`
+SELECT ?2, ?3, 'REPO_READ', 1, ?4, ?4, ?4, printf('%012x', ?4) || lower(hex(randomblob(32))) FROM s`
 	liteTokens = `INSERT INTO tokens (hash, kind, family_id, generation, scopes, created_at, expires_at)
-SELECT lower(hex(randomblob(32))) AS h, ?, id, 1, 'REPO_READ', ?, ? FROM token_families WHERE id > ? ORDER BY h`
+SELECT printf('%012x', ?2) || lower(hex(randomblob(32))) AS h, ?1, id, 1, 'REPO_READ', ?2, ?3 FROM token_families WHERE id > ?4 ORDER BY h`
 	pgFamilies = `INSERT INTO token_families (client_id, user_id, scopes, generation, auth_time, created_at, last_used_at, lineage)
-SELECT $2, $3, 'REPO_READ', 1, $4, $4, $4, replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '')
+SELECT $2, $3, 'REPO_READ', 1, $4, $4, $4, lpad(to_hex($4::bigint), 12, '0') || replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '')
 FROM generate_series(1, $1)`
 	pgTokens = `INSERT INTO tokens (hash, kind, family_id, generation, scopes, created_at, expires_at)
-SELECT replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', ''), $1, id, 1, 'REPO_READ', $2, $3
+SELECT lpad(to_hex($2::bigint), 12, '0') || replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', ''), $1, id, 1, 'REPO_READ', $2, $3
 FROM token_families WHERE id > $4`
 	maxFamily = "SELECT COALESCE(MAX(id), 0) FROM token_families"
 )
@@ -175,7 +176,7 @@ func (s *seeder) batch(ctx context.Context, k int, clientID string, userID, crea
 	if err := tx.QueryRowContext(ctx, maxFamily).Scan(&last); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, liteFamilies, k, clientID, userID, created, created, created); err != nil {
+	if _, err := tx.ExecContext(ctx, liteFamilies, k, clientID, userID, created); err != nil {
 		return fmt.Errorf("families: %w", err)
 	}
 	for kind, exp := range map[string]int64{"access": access, "refresh": refresh} {

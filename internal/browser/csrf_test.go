@@ -262,7 +262,7 @@ func sameSecret(ctx context.Context, env *testkit.Env, clientID, plain string) e
 }
 
 func tokenLive(env *testkit.Env, access string) error {
-	_, fam, err := env.Store.GetToken(context.Background(), secret.Hash(access))
+	_, fam, err := env.Store.GetToken(context.Background(), secret.TokenKey(access))
 	if err != nil {
 		return err
 	}

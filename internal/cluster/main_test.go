@@ -15,10 +15,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -470,12 +468,6 @@ func authorize(b *testkit.Browser, conf *oauth2.Config, issuer string) (string, 
 	return q.Get("code"), nil
 }
 
-// tokenHash is how the store keys a token: hex SHA-256.
-func tokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
 // openDB opens the test's database directly, for checks.
 func openDB(t *testing.T, dsn string) *sql.DB {
 	t.Helper()
@@ -502,7 +494,7 @@ func lookupToken(t *testing.T, db *sql.DB, token string) tokenState {
 	var s tokenState
 	var revokedAt int64
 	err := db.QueryRowContext(context.Background(), `SELECT t.generation, f.generation, f.revoked_at
-		FROM tokens t JOIN token_families f ON f.id = t.family_id WHERE t.hash = $1`, tokenHash(token)).
+		FROM tokens t JOIN token_families f ON f.id = t.family_id WHERE t.hash = $1`, secret.TokenKey(token)).
 		Scan(&s.generation, &s.familyGen, &revokedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		handle, ok := secret.RefreshHandle(token)

@@ -236,7 +236,7 @@ func TestConcurrentRefreshChains(t *testing.T) {
 	families := map[int64]int{}
 	for _, ch := range chains {
 		for _, tok := range []string{ch.access, ch.refresh} {
-			st, fam, err := env.Store.GetToken(ctx, secret.Hash(tok))
+			st, fam, err := env.Store.GetToken(ctx, secret.TokenKey(tok))
 			switch {
 			case err != nil:
 				t.Fatalf("chain %d: final token not in the store: %v", ch.n, err)
@@ -295,7 +295,7 @@ func (ch *refreshChain) begin(ctx context.Context, env *testkit.Env, b *testkit.
 	if tok.RefreshToken == "" {
 		return errors.New("no refresh token issued")
 	}
-	st, fam, err := env.Store.GetToken(ctx, secret.Hash(tok.AccessToken))
+	st, fam, err := env.Store.GetToken(ctx, secret.TokenKey(tok.AccessToken))
 	if err != nil {
 		return fmt.Errorf("issued access token not in the store: %w", err)
 	}
@@ -346,7 +346,7 @@ func (ch *refreshChain) rotate(ctx context.Context, env *testkit.Env, hc *http.C
 	// does that for some chains), so here the store is asked: the token is
 	// no longer of its family's current generation, which is what makes
 	// RotateRefreshToken refuse it.
-	old, fam, err := env.Store.GetToken(ctx, secret.Hash(ch.prevRefresh))
+	old, fam, err := env.Store.GetToken(ctx, secret.TokenKey(ch.prevRefresh))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
@@ -391,7 +391,7 @@ func TestConcurrentCodeRedemption(t *testing.T) {
 	if status != http.StatusBadRequest || reply.Error != "invalid_grant" {
 		t.Fatalf("refresh token of a reused code: status %d %+v", status, reply)
 	}
-	if _, fam, err := f.env.Store.GetToken(ctx, secret.Hash(won.RefreshToken)); err != nil || !fam.Revoked() {
+	if _, fam, err := f.env.Store.GetToken(ctx, secret.TokenKey(won.RefreshToken)); err != nil || !fam.Revoked() {
 		t.Fatalf("family of a reused code: revoked=%v, %v", fam.Revoked(), err)
 	}
 }

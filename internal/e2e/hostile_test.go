@@ -511,7 +511,7 @@ func (f *hFixture) checkNoSecretInClear(t *testing.T) {
 // one before only in the used_at of the case's own code.
 func (f *hFixture) onlyBurned(before, after string) bool {
 	code := f.vars["{code}"]
-	hash := secret.Hash(code)
+	hash := secret.TokenKey(code)
 	strip := func(dump string) string {
 		var keep []string
 		for _, line := range strings.Split(dump, "\n") {

@@ -83,7 +83,7 @@ func familyRows(t *testing.T, db *sql.DB, refresh string) int {
 	t.Helper()
 	var n int
 	err := db.QueryRow(`SELECT count(*) FROM tokens WHERE family_id = (SELECT family_id FROM tokens WHERE hash = $1)`,
-		secret.Hash(refresh)).Scan(&n)
+		secret.TokenKey(refresh)).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
 	}

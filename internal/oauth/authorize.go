@@ -374,10 +374,10 @@ func (p *Provider) IssueCode(ctx context.Context, req *AuthRequest, userID int64
 		// The pages step up before they issue; this is the last guard.
 		return "", fmt.Errorf("authorize: a code for %s from a sign-in of class %q", req.ACR, signIn.ACR)
 	}
-	code := secret.New(secret.CodePrefix)
 	now := p.cfg.Now()
+	code := secret.NewToken(secret.CodePrefix, now)
 	err := p.store.CreateAuthCode(ctx, store.AuthCode{
-		Hash:            secret.Hash(code),
+		Hash:            secret.TokenKey(code),
 		ClientID:        req.Client.ID,
 		UserID:          userID,
 		RedirectURI:     req.RedirectURI,

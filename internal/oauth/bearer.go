@@ -43,7 +43,7 @@ func invalidToken(desc string) *Error {
 // token for any of Latchkey's own resources, not one for an external
 // resource server (the userinfo endpoint passes "").
 func (p *Provider) AuthenticateToken(ctx context.Context, token, res string) (*Caller, error) {
-	b, err := p.store.GetBearer(ctx, secret.Hash(token))
+	b, err := p.store.GetBearer(ctx, secret.TokenKey(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalidToken("the access token is invalid")
 	}

@@ -60,7 +60,7 @@ func (g clientCredentialsGrant) handle(ctx context.Context, client store.Client,
 		return nil, err
 	}
 	now := g.p.cfg.Now()
-	draw := drawTokens(false)
+	draw := drawTokens(false, now)
 	toks, err := g.p.tokens(&draw, is, now)
 	if err != nil {
 		return nil, err

@@ -242,7 +242,7 @@ func (g deviceGrant) handle(ctx context.Context, client store.Client, params Par
 		}
 	}
 	now := g.p.cfg.Now()
-	draw := drawTokens(slices.Contains(client.GrantTypes, GrantRefreshToken))
+	draw := drawTokens(slices.Contains(client.GrantTypes, GrantRefreshToken), now)
 	var outcome *Error // the answer of the run that committed: each run sets it
 	d, err := g.p.store.UpdateDeviceCode(ctx, hash, now, func(d store.DeviceCode) (store.DeviceCode, *store.Issue, error) {
 		next, iss, e := g.poll(client, d, h, &draw, is, now)

@@ -21,7 +21,7 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 	if code == "" {
 		return nil, InvalidRequest("code is required")
 	}
-	hash := secret.Hash(code)
+	hash := secret.TokenKey(code)
 	pre, h, err := g.holder(ctx, hash)
 	if err != nil {
 		return nil, err
@@ -31,7 +31,7 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 		return nil, err
 	}
 	now := g.p.cfg.Now()
-	draw := drawTokens(slices.Contains(client.GrantTypes, GrantRefreshToken))
+	draw := drawTokens(slices.Contains(client.GrantTypes, GrantRefreshToken), now)
 	iss, err := g.p.store.RedeemAuthCode(ctx, store.Presented{Hash: hash, ClientID: client.ID}, now, func(ac store.AuthCode) (store.Issue, error) {
 		if err := g.check(params, ac, h, now); err != nil {
 			return store.Issue{}, err
@@ -132,7 +132,7 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 		return nil, err
 	}
 	now := g.p.cfg.Now()
-	draw := drawRotation(refresh)
+	draw := drawRotation(refresh, now)
 	presented := presentedRefresh(refresh, client.ID)
 	presented.Grace = g.p.cfg.RefreshGrace
 	iss, err := g.p.store.RotateRefreshToken(ctx, presented, now, func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
@@ -177,7 +177,7 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 // the one its family's last rotation replaced stands for the family's
 // current refresh token: what the rotation will give the callback.
 func (g refreshGrant) holder(ctx context.Context, refresh string) (store.Bearer, holder, error) {
-	hash := secret.Hash(refresh)
+	hash := secret.TokenKey(refresh)
 	b, err := g.p.store.GetBearer(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) && g.p.cfg.RefreshGrace > 0 {
 		if handle, ok := secret.RefreshHandle(refresh); ok {

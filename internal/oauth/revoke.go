@@ -39,7 +39,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) error {
 	if token == "" {
 		return InvalidRequest("token is required")
 	}
-	_, fam, err := p.store.GetToken(r.Context(), secret.Hash(token))
+	_, fam, err := p.store.GetToken(r.Context(), secret.TokenKey(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -113,7 +113,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) (introspec
 
 // describe says whether token is live for client and what it is.
 func (p *Provider) describe(ctx context.Context, client store.Client, token string) (introspection, error) {
-	tok, fam, err := p.store.GetToken(ctx, secret.Hash(token))
+	tok, fam, err := p.store.GetToken(ctx, secret.TokenKey(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return introspection{}, nil
 	}

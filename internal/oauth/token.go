@@ -175,34 +175,34 @@ type tokenDraw struct {
 }
 
 // drawTokens draws a new access token and, when withRefresh, a refresh
-// token carrying a new family handle (a new grant).
-func drawTokens(withRefresh bool) tokenDraw {
+// token carrying a new family handle (a new grant), stamped with now.
+func drawTokens(withRefresh bool, now time.Time) tokenDraw {
 	if !withRefresh {
-		return tokenDraw{access: secret.New(secret.AccessTokenPrefix), jti: secret.NewHandle()}
+		return tokenDraw{access: secret.NewToken(secret.AccessTokenPrefix, now), jti: secret.NewHandle()}
 	}
-	return drawWithHandle(secret.NewHandle())
+	return drawWithHandle(secret.NewFamilyHandle(now), now)
 }
 
 // drawRotation draws the tokens that replace the refresh token presented:
 // the new refresh token carries the same family handle, or a new one if
 // the presented token carries none (issued before handles existed).
-func drawRotation(presented string) tokenDraw {
+func drawRotation(presented string, now time.Time) tokenDraw {
 	handle, ok := secret.RefreshHandle(presented)
 	if !ok {
-		handle = secret.NewHandle()
+		handle = secret.NewFamilyHandle(now)
 	}
-	return drawWithHandle(handle)
+	return drawWithHandle(handle, now)
 }
 
-func drawWithHandle(handle string) tokenDraw {
-	return tokenDraw{access: secret.New(secret.AccessTokenPrefix),
-		refresh: secret.NewRefreshToken(handle), lineage: secret.Lineage(handle), jti: secret.NewHandle()}
+func drawWithHandle(handle string, now time.Time) tokenDraw {
+	return tokenDraw{access: secret.NewToken(secret.AccessTokenPrefix, now),
+		refresh: secret.NewRefreshToken(handle, now), lineage: secret.Lineage(handle), jti: secret.NewHandle()}
 }
 
-// presentedRefresh is a refresh token as the store sees it: its hash, the
+// presentedRefresh is a refresh token as the store sees it: its key, the
 // lineage of the handle it carries (if any), and the client presenting it.
 func presentedRefresh(token, clientID string) store.Presented {
-	p := store.Presented{Hash: secret.Hash(token), ClientID: clientID}
+	p := store.Presented{Hash: secret.TokenKey(token), ClientID: clientID}
 	if handle, ok := secret.RefreshHandle(token); ok {
 		p.Lineage = secret.Lineage(handle)
 	}
@@ -222,7 +222,8 @@ type issuance struct {
 	jwt       jwtIssue  // set when target is an external resource server
 }
 
-// tokens returns the drawn tokens as the store keeps them: hashed, with
+// tokens returns the drawn tokens as the store keeps them: under their
+// keys (secret.TokenKey), with
 // scopes, resources and lifetimes, issued at now. For an external
 // resource server the access token is signed here, as a JWT, and put in
 // d: the store's callback may run more than once, and the last run's
@@ -236,12 +237,12 @@ func (p *Provider) tokens(d *tokenDraw, is issuance, now time.Time) ([]store.Tok
 		d.access = jwt
 	}
 	tokens := []store.Token{{
-		Hash: secret.Hash(d.access), Kind: store.AccessToken, Scopes: is.access,
+		Hash: secret.TokenKey(d.access), Kind: store.AccessToken, Scopes: is.access,
 		CreatedAt: now, ExpiresAt: now.Add(p.cfg.AccessTokenTTL), Resources: is.target.ids,
 	}}
 	if d.refresh != "" {
 		tokens = append(tokens, store.Token{
-			Hash: secret.Hash(d.refresh), Kind: store.RefreshToken, Scopes: is.scopes,
+			Hash: secret.TokenKey(d.refresh), Kind: store.RefreshToken, Scopes: is.scopes,
 			CreatedAt: now, ExpiresAt: now.Add(p.cfg.RefreshTokenTTL), Resources: is.resources,
 		})
 	}

@@ -3,8 +3,6 @@ package rp
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/secret"
 	"latchkey/internal/server"
 	"latchkey/internal/store"
 	"latchkey/internal/testkit"
@@ -190,8 +189,7 @@ func runMCPRemote(t *testing.T, registration string) {
 		RefreshToken string `json:"refresh_token"`
 	}
 	readMCPRemoteFile(t, configDir, "tokens.json", &tokens)
-	sum := sha256.Sum256([]byte(tokens.AccessToken))
-	tok, fam, err := env.Store.GetToken(context.Background(), hex.EncodeToString(sum[:]))
+	tok, fam, err := env.Store.GetToken(context.Background(), secret.TokenKey(tokens.AccessToken))
 	if err != nil {
 		t.Fatalf("the access token mcp-remote stored is not in Latchkey's store: %v", err)
 	}

@@ -202,7 +202,7 @@ func TestLastUseIsRecordedAtMostOncePerMinute(t *testing.T) {
 	id, plain := env.Client(admin.NewClient{Name: "App", RedirectURIs: []string{redirectURI}, Scopes: "REPO_READ read:user"})
 	tok := token(t, env, id, plain, "alice")
 	lastUsed := func() time.Time {
-		_, fam, err := env.Store.GetToken(t.Context(), secret.Hash(tok.AccessToken))
+		_, fam, err := env.Store.GetToken(t.Context(), secret.TokenKey(tok.AccessToken))
 		if err != nil {
 			t.Fatal(err)
 		}
