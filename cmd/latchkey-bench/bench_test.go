@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -183,5 +186,35 @@ func TestCPUModel(t *testing.T) {
 	}
 	if got := cpuModel("processor : 0\n"); got != "unknown" {
 		t.Errorf("cpuModel without a model name = %q", got)
+	}
+}
+
+// The first connection to run out of work closes the measured window for
+// all: the rate is that of every connection busy. Connection 0 has 20
+// requests to send, each taking 5 ms; the others never run out.
+func TestWindowClosesWhenAConnectionRunsOut(t *testing.T) {
+	var left atomic.Int64
+	left.Store(20)
+	mk := func(c int) worker {
+		return func(ctx context.Context, _ *http.Client) (int, error) {
+			if c == 0 && left.Add(-1) < 0 {
+				return 0, errExhausted
+			}
+			time.Sleep(5 * time.Millisecond)
+			return http.StatusOK, nil
+		}
+	}
+	res := runLoad(t.Context(), 4, 0, 5*time.Second, mk)
+	if res.Exhausted != 1 {
+		t.Errorf("%d connections ran out, want 1", res.Exhausted)
+	}
+	// 20 requests of 5 ms: the window closed after about 100 ms, long
+	// before its planned 5 s, and the rate is that of 4 busy connections
+	// (at most 800/s), not of 3 over 5 s.
+	if res.Duration <= 0 || res.Duration > 2*time.Second {
+		t.Errorf("measured window %v, want it closed when connection 0 ran out", res.Duration)
+	}
+	if rps := res.RPS(); rps < 300 || rps > 900 {
+		t.Errorf("%.0f requests/s over %v (%d successes), want about 800", rps, res.Duration, res.Successes)
 	}
 }

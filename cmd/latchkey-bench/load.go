@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,19 +61,23 @@ func newConnClient() *http.Client {
 
 // runLoad drives conns connections closed-loop (send, wait for the whole
 // answer, repeat) for warmup plus duration. Only requests that complete
-// inside the measured window (after the warm-up) are counted.
+// inside the measured window (after the warm-up) are counted. The first
+// connection to run out of work closes the window for all: the rate is
+// that of all conns connections busy, not diluted by idle ones. (A
+// request another connection completes as the window closes may still
+// count: at most one per connection.)
 func runLoad(ctx context.Context, conns int, warmup, duration time.Duration, mk newWorker) *loadResult {
 	start := time.Now()
-	measureFrom := start.Add(warmup)
-	end := measureFrom.Add(duration)
+	win := &window{from: start.Add(warmup)}
+	win.end.Store(win.from.Add(duration).UnixNano())
 	results := make([]loadResult, conns)
 	var wg sync.WaitGroup
 	for c := range conns {
 		w := mk(c)
-		wg.Go(func() { drive(ctx, w, measureFrom, end, &results[c]) })
+		wg.Go(func() { drive(ctx, w, win, &results[c]) })
 	}
 	wg.Wait()
-	total := &loadResult{Duration: duration}
+	total := &loadResult{Duration: max(time.Unix(0, win.end.Load()).Sub(win.from), 0)}
 	for i := range results {
 		r := &results[i]
 		total.Successes += r.Successes
@@ -87,22 +92,45 @@ func runLoad(ctx context.Context, conns int, warmup, duration time.Duration, mk 
 	return total
 }
 
+// window is the measured part of a run: from the end of the warm-up to
+// end (Unix nanoseconds), which the first connection out of work moves
+// to the moment it ran out.
+type window struct {
+	from time.Time
+	end  atomic.Int64
+}
+
+// close ends the window at t, if it was to end later.
+func (w *window) close(t time.Time) {
+	if t.Before(w.from) {
+		t = w.from
+	}
+	at := t.UnixNano()
+	for {
+		cur := w.end.Load()
+		if at >= cur || w.end.CompareAndSwap(cur, at) {
+			return
+		}
+	}
+}
+
 // drive is one connection's loop.
-func drive(ctx context.Context, w worker, measureFrom, end time.Time, r *loadResult) {
+func drive(ctx context.Context, w worker, win *window, r *loadResult) {
 	hc := newConnClient()
 	defer hc.CloseIdleConnections()
 	for ctx.Err() == nil {
 		t0 := time.Now()
-		if !t0.Before(end) {
+		if t0.UnixNano() >= win.end.Load() {
 			return
 		}
 		status, err := w(ctx, hc)
 		t1 := time.Now()
 		if errors.Is(err, errExhausted) {
 			r.Exhausted++
+			win.close(t1)
 			return
 		}
-		if t1.Before(measureFrom) || t1.After(end) {
+		if t1.Before(win.from) || t1.UnixNano() > win.end.Load() {
 			continue
 		}
 		switch {

@@ -337,7 +337,7 @@ func measured(base row, res *loadResult) row {
 	base.RPS, base.Successes, base.Non2xx, base.Errors = res.RPS(), res.Successes, res.Non2xx, res.Errors
 	base.P50, base.P99 = res.Latency.Quantile(0.5), res.Latency.Quantile(0.99)
 	if res.Exhausted > 0 {
-		base.Note = fmt.Sprintf("%d connections ran out of work early", res.Exhausted)
+		base.Note = fmt.Sprintf("%d connections ran out of work: measured over the %.1f s all were busy", res.Exhausted, res.Duration.Seconds())
 	}
 	return base
 }

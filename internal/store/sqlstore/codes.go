@@ -71,6 +71,11 @@ func (s *Store) RedeemAuthCode(ctx context.Context, p store.Presented, now time.
 	if now.IsZero() {
 		return store.Issue{}, wrap("redeem auth code", errZeroNow)
 	}
+	if s.dialect == Postgres {
+		if out, done, err := s.redeemAtOnce(ctx, p, now, issue); done {
+			return out, wrap("redeem auth code", err)
+		}
+	}
 	var out store.Issue
 	err := s.Transact(ctx, func(tx Tx) error {
 		code, err := scanCode(tx.QueryRowContext(ctx,

@@ -56,3 +56,6 @@ const (
 	PGPullLate  = pgPullLate
 	PGBatch     = pgBatch
 )
+
+// GrantsAtOnce reports how many grants s wrote by one statement.
+func GrantsAtOnce(s *Store) uint64 { return s.atOnce.Load() }

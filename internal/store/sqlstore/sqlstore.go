@@ -109,6 +109,7 @@ type Store struct {
 	logSchema string            // SQLite: the schema version the cache's rows were read under
 	version   versionWatch      // SQLite: the readings that tell a pull nothing committed
 	commits   atomic.Uint64     // writes committed by this store (see store.ReadScope, noteCommit)
+	atOnce    atomic.Uint64     // PostgreSQL: grants written by one statement (atonce.go)
 	ckpt      *checkpointer     // SQLite: the background checkpoints; nil: SQLite's own (checkpoint.go)
 	pgSnap    pgSnapshot        // PostgreSQL: the snapshot of the last pull
 	pgPulled  time.Time         // PostgreSQL: when the last pull ended

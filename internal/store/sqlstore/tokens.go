@@ -171,6 +171,11 @@ func (s *Store) RotateRefreshToken(ctx context.Context, p store.Presented, now t
 	if now.IsZero() {
 		return store.Issue{}, wrap("rotate refresh token", errZeroNow)
 	}
+	if s.dialect == Postgres {
+		if out, done, err := s.rotateAtOnce(ctx, p, now, issue); done {
+			return out, wrap("rotate refresh token", err)
+		}
+	}
 	var out store.Issue
 	err := s.Transact(ctx, func(tx Tx) error {
 		tok, fam, err := s.lockRefreshToken(ctx, tx, p)
@@ -252,41 +257,60 @@ func (s *Store) lockRefreshToken(ctx context.Context, tx Tx, p store.Presented) 
 }
 
 // advance moves fam to its next generation with the tokens of iss as its
-// live tokens. The superseded generation's access tokens are deleted, and
-// so are its refresh tokens when the family had a lineage already (their
-// reuse is recognized by it); a family without one takes iss's.
+// live tokens (see nextGeneration).
 func advance(ctx context.Context, tx Tx, fam store.TokenFamily, iss store.Issue, replaced string, now time.Time) (store.Issue, error) {
-	fam.Generation++
-	fam.RotatedAt, fam.PreviousRefresh = truncate(now), replaced
-	superseded := []any{fam.ID, fam.Generation - 1, string(store.AccessToken)}
-	kinds := `kind = $3`
-	// The lineage is written only when the family takes one: SQLite
-	// rewrites the entry of an indexed column named in SET even when its
-	// value stays, a random page of the lineage index on every rotation.
-	update, args := rotateFamily, []any{fam.ID, fam.Generation, millis(fam.RotatedAt), fam.PreviousRefresh}
-	if fam.Lineage != "" {
-		kinds = `kind IN ($3, $4)`
-		superseded = append(superseded, string(store.RefreshToken))
-	} else if iss.Family.Lineage != "" {
-		fam.Lineage = iss.Family.Lineage
-		update, args = rotateFamilyWithLineage, append(args, fam.Lineage)
-	}
-	if _, err := tx.ExecContext(ctx, update, args...); err != nil {
+	r := nextGeneration(fam, iss, replaced, now)
+	if _, err := tx.ExecContext(ctx, r.update, r.args...); err != nil {
 		return store.Issue{}, err
 	}
 	// Only the generation just superseded can still hold access tokens (or,
 	// with a lineage, refresh tokens): each earlier rotation deleted those
 	// before it (and the cleaner deletes any stragglers). Naming that one
 	// generation keeps this an index lookup.
+	kinds := `kind = $3`
+	if len(r.kinds) == 2 {
+		kinds = `kind IN ($3, $4)`
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE family_id = $1 AND generation = $2 AND `+kinds,
-		superseded...); err != nil {
+		append([]any{fam.ID, fam.Generation}, r.kinds...)...); err != nil {
 		return store.Issue{}, err
 	}
-	toks, err := insertTokens(ctx, tx, fam, iss.Tokens, now)
+	toks, err := insertTokens(ctx, tx, r.fam, iss.Tokens, now)
 	if err != nil {
 		return store.Issue{}, err
 	}
-	return store.Issue{Family: fam, Tokens: toks}, nil
+	return store.Issue{Family: r.fam, Tokens: toks}, nil
+}
+
+// rotation is what moving a family to its next generation writes.
+type rotation struct {
+	fam    store.TokenFamily // the family as it is after
+	update string            // rotateFamily or rotateFamilyWithLineage
+	args   []any             // update's
+	kinds  []any             // of the superseded generation's tokens, which are deleted
+}
+
+// nextGeneration returns the rotation of fam to the generation of iss's
+// tokens, replacing the refresh token whose hash is replaced. The
+// superseded generation's access tokens are deleted, and its refresh
+// tokens too when the family has a lineage already (their reuse is
+// recognized by it); a family without one takes iss's.
+func nextGeneration(fam store.TokenFamily, iss store.Issue, replaced string, now time.Time) rotation {
+	fam.Generation++
+	fam.RotatedAt, fam.PreviousRefresh = truncate(now), replaced
+	r := rotation{update: rotateFamily, kinds: []any{string(store.AccessToken)}}
+	// The lineage is written only when the family takes one: SQLite
+	// rewrites the entry of an indexed column named in SET even when its
+	// value stays, a random page of the lineage index on every rotation.
+	r.args = []any{fam.ID, fam.Generation, millis(fam.RotatedAt), fam.PreviousRefresh}
+	if fam.Lineage != "" {
+		r.kinds = append(r.kinds, string(store.RefreshToken))
+	} else if iss.Family.Lineage != "" {
+		fam.Lineage = iss.Family.Lineage
+		r.update, r.args = rotateFamilyWithLineage, append(r.args, fam.Lineage)
+	}
+	r.fam = fam
+	return r
 }
 
 // The statements that move a family to its next generation: the second
@@ -438,53 +462,4 @@ func (s *Store) GetCurrentRefresh(ctx context.Context, lineage string) (store.To
 		return store.Token{}, store.TokenFamily{}, wrap("get current refresh token", err)
 	}
 	return tr.value(), fr.value(), nil
-}
-
-// createFamilyAtOnce is CreateFamily on PostgreSQL: the family and its
-// tokens are inserted by one statement (a data-modifying WITH), which
-// commits on its own, atomically: one round trip to the server instead of
-// four (BEGIN, two INSERTs, COMMIT). A client_credentials grant is this
-// one write; on a 2-vCPU machine the round trips were most of its cost.
-func (s *Store) createFamilyAtOnce(ctx context.Context, iss store.Issue, now time.Time) (store.Issue, error) {
-	f, args := newFamilyValues(iss.Family, now)
-	// The tokens' family_id values are placeholders: the statement takes
-	// the new family's id.
-	toks, args, err := tokenRows(f, iss.Tokens, now, args)
-	if err != nil {
-		return store.Issue{}, err
-	}
-	if f.ID, err = s.insertID(ctx, familyInsertWithTokens(len(toks)), args...); err != nil {
-		return store.Issue{}, err
-	}
-	for i := range toks {
-		toks[i].FamilyID = f.ID
-	}
-	return store.Issue{Family: f, Tokens: toks}, nil
-}
-
-// familyInsertsWithTokens holds the statements of createFamilyAtOnce for
-// no, one and two tokens: built once, not per grant.
-var familyInsertsWithTokens = [...]string{buildFamilyInsertWithTokens(0), buildFamilyInsertWithTokens(1), buildFamilyInsertWithTokens(2)}
-
-// familyInsertWithTokens returns the statement of createFamilyAtOnce for
-// n tokens.
-func familyInsertWithTokens(n int) string {
-	if n < len(familyInsertsWithTokens) {
-		return familyInsertsWithTokens[n]
-	}
-	return buildFamilyInsertWithTokens(n)
-}
-
-// buildFamilyInsertWithTokens builds the PostgreSQL statement that
-// inserts a family (the values of newFamilyColumns, $1 to $12) and n
-// tokens of it (tokenInsertColumns values each, family_id unused) and
-// returns the family's id.
-func buildFamilyInsertWithTokens(n int) string {
-	q := `WITH f AS (INSERT INTO token_families ` + newFamilyColumns + ` VALUES ` + newFamilyPlaceholders + ` RETURNING id)`
-	if n > 0 {
-		q += `, t AS (INSERT INTO tokens (` + tokenInsertNames + `)
-		SELECT v.hash, v.kind, f.id, v.generation, v.scopes, v.created_at, v.expires_at, v.resources FROM f, (VALUES ` +
-			tokenValues(n, newFamilyParams, true) + `) AS v (` + tokenInsertNames + `))`
-	}
-	return q + ` SELECT id FROM f`
 }
