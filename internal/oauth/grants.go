@@ -32,7 +32,10 @@ func (g codeGrant) handle(ctx context.Context, client store.Client, params Param
 	}
 	now := g.p.cfg.Now()
 	draw := drawTokens(slices.Contains(client.GrantTypes, GrantRefreshToken), now)
-	iss, err := g.p.store.RedeemAuthCode(ctx, store.Presented{Hash: hash, ClientID: client.ID}, now, func(ac store.AuthCode) (store.Issue, error) {
+	// The code as read is handed over: the store may start from it (an
+	// unknown code is the zero AuthCode, which the store ignores).
+	presented := store.Presented{Hash: hash, ClientID: client.ID, Code: &pre}
+	iss, err := g.p.store.RedeemAuthCode(ctx, presented, now, func(ac store.AuthCode) (store.Issue, error) {
 		if err := g.check(params, ac, h, now); err != nil {
 			return store.Issue{}, err
 		}
@@ -135,6 +138,10 @@ func (g refreshGrant) handle(ctx context.Context, client store.Client, params Pa
 	draw := drawRotation(refresh, now)
 	presented := presentedRefresh(refresh, client.ID)
 	presented.Grace = g.p.cfg.RefreshGrace
+	// The token as read is handed over: the store may start from it. (In
+	// the grace period pre holds the family's current refresh token, not
+	// the one presented, and the store ignores it.)
+	presented.Token, presented.Family = &pre.Token, &pre.Family
 	iss, err := g.p.store.RotateRefreshToken(ctx, presented, now, func(fam store.TokenFamily, old store.Token) (store.Issue, error) {
 		if err := g.check(fam, old, h, now); err != nil {
 			return store.Issue{}, err

@@ -523,7 +523,7 @@ type Token struct {
 // token endpoint: the hash of the secret and the client, as authenticated,
 // that presents it.
 type Presented struct {
-	Hash     string // hex SHA-256 of the code or token
+	Hash     string // the key of the code or token (secret.TokenKey)
 	ClientID string // the presenting client
 	// Lineage is, for a refresh token that carries a family handle, the
 	// hex SHA-256 of that handle (TokenFamily.Lineage); empty otherwise.
@@ -532,6 +532,15 @@ type Presented struct {
 	// family's last rotation replaced less than Grace ago is not a reuse
 	// (RotateRefreshToken); zero: none.
 	Grace time.Duration
+	// Code (for RedeemAuthCode) and Token with its Family (for
+	// RotateRefreshToken), when not nil, are what the caller read of the
+	// code or token under Hash before the call. A store may start the
+	// grant from them instead of reading again; it writes only if what it
+	// started from still holds when it writes, and otherwise decides as if
+	// they were not given. Ignored unless their Hash is Hash.
+	Code   *AuthCode
+	Token  *Token
+	Family *TokenFamily
 }
 
 // Issue is what a grant asks the store to write: a family (new, or the one

@@ -19,7 +19,8 @@ import (
 // COMMIT). On a 2-vCPU machine the round trips, each a wake-up of the
 // server and of the node, were most of a grant's cost.
 //
-// The read is not locked. The statement writes only if what the read saw
+// The read is not locked, and it is skipped when the caller hands over
+// its own (store.Presented). The statement writes only if what the read saw
 // still holds when it has the row locked: the code still unused, the
 // family still at the generation read and not revoked. A concurrent
 // writer that got there first makes PostgreSQL re-check those conditions
@@ -68,8 +69,13 @@ func (s *Store) redeemAtOnce(ctx context.Context, p store.Presented, now time.Ti
 	issue func(store.AuthCode) (store.Issue, error)) (out store.Issue, done bool, err error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	code, err := scanCode(s.readRow(ctx, `SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`, p.Hash))
-	if err != nil || code.ClientID != p.ClientID || !code.UsedAt.IsZero() {
+	var code store.AuthCode
+	if p.Code != nil && p.Code.Hash == p.Hash {
+		code = *p.Code
+	} else if code, err = scanCode(s.readRow(ctx, `SELECT `+codeColumns+` FROM auth_codes WHERE hash = $1`, p.Hash)); err != nil {
+		return store.Issue{}, false, nil
+	}
+	if code.ClientID != p.ClientID || !code.UsedAt.IsZero() {
 		return store.Issue{}, false, nil
 	}
 	iss, err := issue(code)
@@ -125,16 +131,22 @@ func (s *Store) rotateAtOnce(ctx context.Context, p store.Presented, now time.Ti
 	issue func(store.TokenFamily, store.Token) (store.Issue, error)) (out store.Issue, done bool, err error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	var tr tokenRow
-	var fr familyRow
-	err = s.readRow(ctx, `SELECT `+tokenColumns+`, `+familyColumns+` FROM tokens t
-		JOIN token_families f ON f.id = t.family_id
-		WHERE t.hash = $1 AND t.kind = $2`, p.Hash, string(store.RefreshToken)).Scan(append(tr.dest(), fr.dest()...)...)
-	if err != nil {
-		return store.Issue{}, false, nil
+	var tok store.Token
+	var fam store.TokenFamily
+	if p.Token != nil && p.Family != nil && p.Token.Hash == p.Hash && p.Token.FamilyID == p.Family.ID {
+		tok, fam = *p.Token, *p.Family
+	} else {
+		var tr tokenRow
+		var fr familyRow
+		err = s.readRow(ctx, `SELECT `+tokenColumns+`, `+familyColumns+` FROM tokens t
+			JOIN token_families f ON f.id = t.family_id
+			WHERE t.hash = $1 AND t.kind = $2`, p.Hash, string(store.RefreshToken)).Scan(append(tr.dest(), fr.dest()...)...)
+		if err != nil {
+			return store.Issue{}, false, nil
+		}
+		tok, fam = tr.value(), fr.value()
 	}
-	tok, fam := tr.value(), fr.value()
-	if fam.ClientID != p.ClientID || fam.Revoked() || tok.Generation != fam.Generation {
+	if tok.Kind != store.RefreshToken || fam.ClientID != p.ClientID || fam.Revoked() || tok.Generation != fam.Generation {
 		return store.Issue{}, false, nil
 	}
 	iss, err := issue(fam, tok)

@@ -161,3 +161,72 @@ func TestGrantsAtOnceWriteNothingOnceOvertaken(t *testing.T) {
 		}
 	})
 }
+
+// TestGrantsAtOnceFromAStaleRead: a read the caller hands over
+// (store.Presented.Code, Token, Family) that no longer holds writes
+// nothing; the grant is decided as it would be without it.
+func TestGrantsAtOnceFromAStaleRead(t *testing.T) {
+	s := backends(t)["PostgreSQL"](t)
+	ctx := t.Context()
+	c, u, now := setUp(t, s)
+	issue := func(label string) store.Issue {
+		return store.Issue{Family: store.TokenFamily{Lineage: "lineage-" + label},
+			Tokens: []store.Token{{Hash: newHash(label + "-access"), Kind: store.AccessToken, ExpiresAt: now.Add(time.Hour)},
+				{Hash: newHash(label), Kind: store.RefreshToken, ExpiresAt: now.Add(time.Hour)}}}
+	}
+	hash := mkCode(t, s, c, u, now)
+	read := must(s.GetAuthCode(ctx, hash))(t)
+	code := store.Presented{Hash: hash, ClientID: c.ID, Code: &read}
+	must(s.RedeemAuthCode(ctx, code, now, func(store.AuthCode) (store.Issue, error) { return issue("first"), nil }))(t)
+	if got := sqlstore.GrantsAtOnce(s); got != 1 {
+		t.Fatalf("a redemption from the caller's read: %d grants at once, want 1", got)
+	}
+	// The same read again: the code is used now.
+	if _, err := s.RedeemAuthCode(ctx, code, now, func(store.AuthCode) (store.Issue, error) { return issue("again"), nil }); !errors.Is(err, store.ErrCodeReused) {
+		t.Errorf("a redemption from a read of the code before its use: %v, want ErrCodeReused", err)
+	}
+
+	second, err := s.RedeemAuthCode(ctx, store.Presented{Hash: mkCodeNamed(t, s, c, u, now, "second"), ClientID: c.ID}, now,
+		func(store.AuthCode) (store.Issue, error) { return issue("second"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := must(s.GetBearer(ctx, second.Tokens[1].Hash))(t)
+	refresh := store.Presented{Hash: b.Token.Hash, ClientID: c.ID, Lineage: "lineage-second", Token: &b.Token, Family: &b.Family}
+	must(s.RotateRefreshToken(ctx, refresh, now, func(store.TokenFamily, store.Token) (store.Issue, error) { return issue("rotated"), nil }))(t)
+	if got := sqlstore.GrantsAtOnce(s); got != 3 {
+		t.Errorf("a rotation from the caller's read: %d grants at once, want 3", got)
+	}
+	// The same read again: the family moved on.
+	if _, err := s.RotateRefreshToken(ctx, refresh, now, func(store.TokenFamily, store.Token) (store.Issue, error) { return issue("stale"), nil }); !errors.Is(err, store.ErrTokenReused) {
+		t.Errorf("a rotation from a read of the family before the last rotation: %v, want ErrTokenReused", err)
+	}
+	// An access token handed over as the refresh token read is not one.
+	third, err := s.RedeemAuthCode(ctx, store.Presented{Hash: mkCodeNamed(t, s, c, u, now, "third"), ClientID: c.ID}, now,
+		func(store.AuthCode) (store.Issue, error) { return issue("third"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := must(s.GetBearer(ctx, third.Tokens[0].Hash))(t)
+	if _, err := s.RotateRefreshToken(ctx, store.Presented{Hash: a.Token.Hash, ClientID: c.ID, Token: &a.Token, Family: &a.Family}, now,
+		func(store.TokenFamily, store.Token) (store.Issue, error) { return issue("access"), nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an access token presented as a refresh token: %v, want ErrNotFound", err)
+	}
+	if got := sqlstore.GrantsAtOnce(s); got != 4 {
+		t.Errorf("after the refusals: %d grants at once, want 4", got)
+	}
+	if _, fam, err := s.GetToken(ctx, third.Tokens[1].Hash); err != nil || fam.Generation != 1 || fam.Revoked() {
+		t.Errorf("the family whose access token was presented: %+v %v, want untouched", fam, err)
+	}
+}
+
+// mkCodeNamed is mkCode for a code of its own name.
+func mkCodeNamed(t *testing.T, s *sqlstore.Store, c store.Client, u store.User, now time.Time, name string) string {
+	t.Helper()
+	hash := newHash("code-" + name)
+	if err := s.CreateAuthCode(t.Context(), store.AuthCode{Hash: hash, ClientID: c.ID, UserID: u.ID,
+		CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	return hash
+}
