@@ -178,6 +178,13 @@ func (s *Store) RotateRefreshToken(ctx context.Context, p store.Presented, now t
 	}
 	var out store.Issue
 	err := s.Transact(ctx, func(tx Tx) error {
+		if s.dialect == SQLite {
+			// From the caller's read, the lock held: the common case needs
+			// no read of its own. Anything else is decided below.
+			if done, err := rotateHandedOver(ctx, tx, p, now, issue, &out); done || err != nil {
+				return err
+			}
+		}
 		tok, fam, err := s.lockRefreshToken(ctx, tx, p)
 		switch {
 		case err != nil:
@@ -263,6 +270,12 @@ func advance(ctx context.Context, tx Tx, fam store.TokenFamily, iss store.Issue,
 	if _, err := tx.ExecContext(ctx, r.update, r.args...); err != nil {
 		return store.Issue{}, err
 	}
+	return supersede(ctx, tx, r, iss, now)
+}
+
+// supersede deletes the superseded generation's tokens of the family that
+// r moved on and inserts those of iss.
+func supersede(ctx context.Context, tx Tx, r rotation, iss store.Issue, now time.Time) (store.Issue, error) {
 	// Only the generation just superseded can still hold access tokens (or,
 	// with a lineage, refresh tokens): each earlier rotation deleted those
 	// before it (and the cleaner deletes any stragglers). Naming that one
@@ -272,7 +285,7 @@ func advance(ctx context.Context, tx Tx, fam store.TokenFamily, iss store.Issue,
 		kinds = `kind IN ($3, $4)`
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE family_id = $1 AND generation = $2 AND `+kinds,
-		append([]any{fam.ID, fam.Generation}, r.kinds...)...); err != nil {
+		append([]any{r.fam.ID, r.fam.Generation - 1}, r.kinds...)...); err != nil {
 		return store.Issue{}, err
 	}
 	toks, err := insertTokens(ctx, tx, r.fam, iss.Tokens, now)
@@ -280,6 +293,33 @@ func advance(ctx context.Context, tx Tx, fam store.TokenFamily, iss store.Issue,
 		return store.Issue{}, err
 	}
 	return store.Issue{Family: r.fam, Tokens: toks}, nil
+}
+
+// rotateHandedOver rotates from the read the caller handed over (see
+// handedOver), inside tx, if that read still holds: the family's UPDATE
+// is the check, and nothing else is written when it changes no row.
+// done is false, with nothing written, when the read does not hold, was
+// not given, or issue refused it.
+func rotateHandedOver(ctx context.Context, tx Tx, p store.Presented, now time.Time,
+	issue func(store.TokenFamily, store.Token) (store.Issue, error), out *store.Issue) (done bool, err error) {
+	tok, fam, ok := handedOver(p)
+	if !ok {
+		return false, nil
+	}
+	iss, err := issue(fam, tok)
+	if err != nil {
+		return false, nil // the locked read decides, and calls issue again
+	}
+	r := nextGeneration(fam, iss, p.Hash, now)
+	res, err := tx.ExecContext(ctx, ifCurrent(r.update, len(r.args)), append(r.args, fam.Generation)...)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false, err
+	}
+	*out, err = supersede(ctx, tx, r, iss, now)
+	return err == nil, err
 }
 
 // rotation is what moving a family to its next generation writes.
