@@ -410,7 +410,8 @@ type SignIn struct {
 	ACR string
 }
 
-// AuthCode is an issued authorization code. Hash is the hex SHA-256 of the code.
+// AuthCode is an issued authorization code. Hash is its key
+// (secret.TokenKey: the hex SHA-256 of the code, after its stamp).
 type AuthCode struct {
 	Hash            string
 	ClientID        string
@@ -455,8 +456,9 @@ type TokenFamily struct {
 	Nonce      string
 	CreatedAt  time.Time
 	RevokedAt  time.Time // zero while live
-	// Lineage is the hex SHA-256 of the handle every refresh token of the
-	// family carries (package secret), set by the caller when the family is
+	// Lineage is the key of the handle every refresh token of the family
+	// carries (secret.Lineage: its hex SHA-256, after its stamp when it
+	// has one), set by the caller when the family is
 	// created; empty for a family whose tokens carry none. It is unique. By
 	// it the store recognizes a refresh token of the family that has been
 	// rotated away, so it keeps no row per past refresh token.
@@ -469,7 +471,7 @@ type TokenFamily struct {
 	// without one (client credentials, grants made before it existed).
 	SignIn SignIn
 	// RotatedAt is when the family's refresh token was last rotated, and
-	// PreviousRefresh the hex SHA-256 of the refresh token that rotation
+	// PreviousRefresh the key (Token.Hash) of the refresh token that rotation
 	// replaced: for the refresh grace period (zero and "" before any
 	// rotation). The store sets both on every rotation.
 	RotatedAt       time.Time
@@ -504,7 +506,8 @@ type AuditEvent struct {
 	Detail   string      // what else the event needs to be understood
 }
 
-// Token is an access or refresh token. Hash is the hex SHA-256 of the token.
+// Token is an access or refresh token. Hash is its key (secret.TokenKey:
+// the hex SHA-256 of the token, after its stamp when it has one).
 type Token struct {
 	Hash       string
 	Kind       TokenKind
@@ -526,7 +529,7 @@ type Presented struct {
 	Hash     string // the key of the code or token (secret.TokenKey)
 	ClientID string // the presenting client
 	// Lineage is, for a refresh token that carries a family handle, the
-	// hex SHA-256 of that handle (TokenFamily.Lineage); empty otherwise.
+	// key of that handle (TokenFamily.Lineage); empty otherwise.
 	Lineage string
 	// Grace is the refresh grace period: a refresh token that the
 	// family's last rotation replaced less than Grace ago is not a reuse
