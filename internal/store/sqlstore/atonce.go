@@ -183,16 +183,14 @@ func (s *Store) writeAtOnce(ctx context.Context, query string, args ...any) (id 
 			return 0, err
 		}
 	}
-	err = s.write.QueryRowContext(ctx, query, args...).Scan(&id)
-	s.noteCommit() // after a failure too: it may have committed
+	id, err = s.queryID(ctx, query, args...)
 	return id, gone(ctx, err)
 }
 
 // handedOver returns the refresh token and family the caller read
 // (store.Presented) if they can start a rotation (rotatable).
 func handedOver(p store.Presented) (store.Token, store.TokenFamily, bool) {
-	if p.Token == nil || p.Family == nil || p.Token.Hash != p.Hash || p.Token.FamilyID != p.Family.ID ||
-		!rotatable(p, *p.Token, *p.Family) {
+	if p.Token == nil || p.Family == nil || p.Token.Hash != p.Hash || !rotatable(p, *p.Token, *p.Family) {
 		return store.Token{}, store.TokenFamily{}, false
 	}
 	return *p.Token, *p.Family, true
@@ -265,28 +263,6 @@ func typedPlaceholders(after int, types []string) string {
 		ps[i] = "$" + strconv.Itoa(after+i+1) + "::" + t
 	}
 	return strings.Join(ps, ", ")
-}
-
-// statements memoizes the statements built for a few shapes, so that a
-// grant does not build its text again.
-type statements[K comparable] struct {
-	build func(K) string
-	built map[K]string // filled at package init, read-only after
-}
-
-func memoize[K comparable](build func(K) string, shapes ...K) statements[K] {
-	m := make(map[K]string, len(shapes))
-	for _, k := range shapes {
-		m[k] = build(k)
-	}
-	return statements[K]{build: build, built: m}
-}
-
-func (st statements[K]) get(k K) string {
-	if q, ok := st.built[k]; ok {
-		return q
-	}
-	return st.build(k)
 }
 
 var (

@@ -341,11 +341,20 @@ func (s *Store) insertID(ctx context.Context, query string, args ...any) (int64,
 	bounded, cancel := s.bound(ctx)
 	defer cancel()
 	var id int64
-	err := retry(bounded, func() error {
-		defer s.noteCommit()
-		return s.write.QueryRowContext(bounded, query, args...).Scan(&id)
+	err := retry(bounded, func() (err error) {
+		id, err = s.queryID(bounded, query, args...)
+		return err
 	})
 	return id, gone(ctx, err)
+}
+
+// queryID runs query, a statement on its own that returns one id, once,
+// and returns the id.
+func (s *Store) queryID(ctx context.Context, query string, args ...any) (int64, error) {
+	var id int64
+	err := s.write.QueryRowContext(ctx, query, args...).Scan(&id)
+	s.noteCommit() // after a failure too: it may have committed
+	return id, err
 }
 
 // retry runs fn until it succeeds, fails for a reason that another attempt

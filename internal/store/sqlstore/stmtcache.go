@@ -172,3 +172,26 @@ func (s *Store) readRows(ctx context.Context, query string, args ...any) (*sql.R
 	}
 	return rows, gone(ctx, err)
 }
+
+// statements memoizes the texts of a statement built for a few shapes
+// (how many tokens, which columns), so that a grant does not build its
+// text again; other shapes are built on each call.
+type statements[K comparable] struct {
+	build func(K) string
+	built map[K]string // filled at package init, read-only after
+}
+
+func memoize[K comparable](build func(K) string, shapes ...K) statements[K] {
+	m := make(map[K]string, len(shapes))
+	for _, k := range shapes {
+		m[k] = build(k)
+	}
+	return statements[K]{build: build, built: m}
+}
+
+func (st statements[K]) get(k K) string {
+	if q, ok := st.built[k]; ok {
+		return q
+	}
+	return st.build(k)
+}

@@ -391,7 +391,7 @@ func insertTokens(ctx context.Context, tx Tx, fam store.TokenFamily, toks []stor
 	if err != nil || len(toks) == 0 {
 		return out, err
 	}
-	if _, err := tx.ExecContext(ctx, tokenInsert(len(toks)), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, tokenInserts.get(len(toks)), args...); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -422,17 +422,8 @@ const (
 )
 
 // tokenInserts holds the statements that insert one and two tokens (an
-// access token, with or without a refresh token): built once, not per
-// grant.
-var tokenInserts = [...]string{1: buildTokenInsert(1), 2: buildTokenInsert(2)}
-
-// tokenInsert returns the statement that inserts n tokens.
-func tokenInsert(n int) string {
-	if n < len(tokenInserts) {
-		return tokenInserts[n]
-	}
-	return buildTokenInsert(n)
-}
+// access token, with or without a refresh token).
+var tokenInserts = memoize(buildTokenInsert, 1, 2)
 
 // buildTokenInsert builds the statement that inserts n tokens.
 func buildTokenInsert(n int) string {
