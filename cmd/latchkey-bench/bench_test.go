@@ -95,6 +95,9 @@ var testRows = []row{
 	{Backend: "sqlite", Scenario: "refresh", Connections: 32, RPS: 1000.4, CeilingRPS: 20000,
 		P50: 30 * time.Millisecond, P99: 120 * time.Millisecond, CeilingP99: 4 * time.Millisecond,
 		Successes: 10004, Non2xx: 3, NodeErrors: 2, NodeRSS: 48<<20 + 1000, NodeCPU: 2500 * time.Millisecond, Note: "1 connections ran out | early"},
+	{Backend: "postgres", Scenario: "refresh", Connections: 32, RPS: 800, CeilingRPS: 20000,
+		P50: 40 * time.Millisecond, P99: 80 * time.Millisecond, CeilingP99: 4 * time.Millisecond,
+		Successes: 8000, NodeCPU: 3200 * time.Millisecond, ServerCPU: 2400 * time.Millisecond},
 }
 
 // TestMarkdownTable: the machine line, the heading, and one row per point
@@ -106,10 +109,11 @@ func TestMarkdownTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "Machine: 2 CPUs (AMD EPYC), go1.26.8, 2026-12-07 07:05 UTC; 10s timed after 2s warm-up per point.\n\n" +
-		"| backend | scenario | connections | requests/s | × ceiling | p50 ms | p99 ms | p99 × ceiling | non-2xx | errors | node ERROR lines | node RSS MB | node CPU µs/req | note |\n" +
-		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n" +
-		"| sqlite | ceiling | 32 | 20000 | 1.000 | 1.50 | 4.00 | 1.0 | 0 | 0 | 0 |  |  |  |\n" +
-		"| sqlite | refresh | 32 | 1000 | 0.050 | 30.00 | 120.00 | 30.0 | 3 | 0 | 2 | 48 | 249 | 1 connections ran out \\| early |\n"
+		"| backend | scenario | connections | requests/s | × ceiling | p50 ms | p99 ms | p99 × ceiling | non-2xx | errors | node ERROR lines | node RSS MB | node CPU µs/req | server CPU µs/req | note |\n" +
+		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n" +
+		"| sqlite | ceiling | 32 | 20000 | 1.000 | 1.50 | 4.00 | 1.0 | 0 | 0 | 0 |  |  |  |  |\n" +
+		"| sqlite | refresh | 32 | 1000 | 0.050 | 30.00 | 120.00 | 30.0 | 3 | 0 | 2 | 48 | 249 |  | 1 connections ran out \\| early |\n" +
+		"| postgres | refresh | 32 | 800 | 0.040 | 40.00 | 80.00 | 20.0 | 0 | 0 | 0 |  | 400 | 300 |  |\n"
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
 	}
@@ -126,7 +130,7 @@ func TestCSVHasTheTableColumns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CSV does not parse: %v\n%s", err, b.String())
 	}
-	if len(recs) != 3 || !slices.Equal(recs[0], columns) {
+	if len(recs) != 4 || !slices.Equal(recs[0], columns) {
 		t.Fatalf("CSV records %q", recs)
 	}
 	if !slices.Equal(recs[2], testRows[1].cells()) || recs[2][4] != "0.050" || recs[2][7] != "30.0" {

@@ -309,7 +309,7 @@ func (o *options) measure(ctx context.Context, n *node, f *fixture, s scenario, 
 		path := filepath.Join(o.out, fmt.Sprintf("cpu-%s-%s-%d.pprof", n.db.backend, s.name, p.conns))
 		go func() { profiled <- fetchProfile(ctx, n.pprofAddr, p.warmup, p.duration, path) }()
 	}
-	cpu := make(chan time.Duration, 1)
+	cpu := make(chan cpuUse, 1)
 	go func() { cpu <- n.cpuDuring(ctx, time.Now().Add(p.warmup), p.duration) }()
 	res := runLoad(ctx, p.conns, p.warmup, p.duration, mk)
 	if profiled != nil {
@@ -325,7 +325,8 @@ func (o *options) measure(ctx context.Context, n *node, f *fixture, s scenario, 
 	r := measured(base, res)
 	r.NodeErrors = errorsAfter - errorsBefore
 	r.NodeRSS = n.rss()
-	r.NodeCPU = <-cpu
+	use := <-cpu
+	r.NodeCPU, r.ServerCPU = use.node, use.server
 	if res.FirstErr != nil {
 		log.Printf("  first transport error: %v", res.FirstErr)
 	}

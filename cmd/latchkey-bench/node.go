@@ -55,7 +55,10 @@ type database struct {
 	backend string // "sqlite" or "postgres"
 	dsn     string // --db
 	kek     string // the key-encryption key (PostgreSQL), passed in the environment
-	drop    func(context.Context) error
+	// local is whether the database server (PostgreSQL) runs on this
+	// machine, where its processes' CPU time can be read.
+	local bool
+	drop  func(context.Context) error
 }
 
 // newDatabase prepares an empty database: a SQLite file in dataDir, or a
@@ -93,7 +96,9 @@ func newDatabase(ctx context.Context, backend, dataDir, adminDSN string) (*datab
 		}
 		return nil
 	}
-	return &database{backend: backend, dsn: u.String(), kek: base64.StdEncoding.EncodeToString(kek), drop: drop}, nil
+	host := u.Hostname()
+	local := host == "" || host == "localhost" || strings.HasPrefix(host, "/") || net.ParseIP(host).IsLoopback()
+	return &database{backend: backend, dsn: u.String(), kek: base64.StdEncoding.EncodeToString(kek), local: local, drop: drop}, nil
 }
 
 // node is a running `latchkey serve` process.
@@ -304,17 +309,59 @@ func errorLines(path string) (int, error) {
 	return n, sc.Err()
 }
 
-// cpuDuring returns the node's CPU time from `from` for d: the measured
-// window of a point, whose load runs meanwhile. 0 when it cannot be read.
-func (n *node) cpuDuring(ctx context.Context, from time.Time, d time.Duration) time.Duration {
+// serverCPUTime is the CPU time, user and system, that the processes of
+// a PostgreSQL server on this machine (named "postgres") have used so
+// far. A backend that exits between two readings takes its time with it;
+// the node's pool keeps its connections through a point.
+func serverCPUTime() time.Duration {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range dirs {
+		if d.Name()[0] < '0' || d.Name()[0] > '9' {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + d.Name() + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err == nil {
+			sum += statCPU(string(stat))
+		}
+	}
+	return sum
+}
+
+// cpuUse is the CPU time used during a point's measured window: by the
+// node, and by the database server when it is a PostgreSQL server on this
+// machine. 0 is unknown.
+type cpuUse struct{ node, server time.Duration }
+
+// cpuDuring returns the CPU time used from `from` for d: the measured
+// window of a point, whose load runs meanwhile.
+func (n *node) cpuDuring(ctx context.Context, from time.Time, d time.Duration) cpuUse {
 	if !sleepUntil(ctx, from) {
-		return 0
+		return cpuUse{}
 	}
-	before := n.cpuTime()
-	if !sleepUntil(ctx, from.Add(d)) || before == 0 {
-		return 0
+	server := n.db.local && n.db.backend == "postgres"
+	nodeBefore, serverBefore := n.cpuTime(), time.Duration(0)
+	if server {
+		serverBefore = serverCPUTime()
 	}
-	return n.cpuTime() - before
+	if !sleepUntil(ctx, from.Add(d)) {
+		return cpuUse{}
+	}
+	var use cpuUse
+	if nodeBefore > 0 {
+		use.node = n.cpuTime() - nodeBefore
+	}
+	if server && serverBefore > 0 {
+		use.server = serverCPUTime() - serverBefore
+	}
+	return use
 }
 
 // sleepUntil waits until t; false if ctx ended first.

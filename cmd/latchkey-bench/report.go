@@ -31,7 +31,11 @@ type row struct {
 	// is the node's cost of one request, which moves less with other
 	// load on a shared machine than requests/s do.
 	NodeCPU time.Duration
-	Note    string
+	// ServerCPU is the CPU time the PostgreSQL server's processes used
+	// during the measured window, when the server runs on this machine
+	// (0: unknown, or SQLite, which runs inside the node).
+	ServerCPU time.Duration
+	Note      string
 }
 
 // ratio is a/b, or 0 when b is 0.
@@ -44,7 +48,7 @@ func ratio(a, b float64) float64 {
 
 // columns are the table's and the CSV's headings, in order.
 var columns = []string{"backend", "scenario", "connections", "requests/s", "× ceiling", "p50 ms", "p99 ms",
-	"p99 × ceiling", "non-2xx", "errors", "node ERROR lines", "node RSS MB", "node CPU µs/req", "note"}
+	"p99 × ceiling", "non-2xx", "errors", "node ERROR lines", "node RSS MB", "node CPU µs/req", "server CPU µs/req", "note"}
 
 // cells formats r in the order of columns.
 func (r row) cells() []string {
@@ -55,7 +59,7 @@ func (r row) cells() []string {
 		ms(r.P50), ms(r.P99),
 		fmt.Sprintf("%.1f", ratio(float64(r.P99), float64(r.CeilingP99))),
 		strconv.FormatInt(r.Non2xx, 10), strconv.FormatInt(r.Errors, 10), strconv.Itoa(r.NodeErrors),
-		mb(r.NodeRSS), perRequest(r.NodeCPU, r.Successes), r.Note,
+		mb(r.NodeRSS), perRequest(r.NodeCPU, r.Successes), perRequest(r.ServerCPU, r.Successes), r.Note,
 	}
 }
 
