@@ -59,3 +59,13 @@ const (
 
 // GrantsAtOnce reports how many grants s wrote by one statement.
 func GrantsAtOnce(s *Store) uint64 { return s.atOnce.Load() }
+
+// CleanupQueries returns the statements of DeleteExpired's steps in d,
+// by what each deletes, for the tests that check their plans.
+func CleanupQueries(d Dialect) map[string]string {
+	qs := map[string]string{}
+	for _, step := range cleanupSteps {
+		qs[step.what] = step.query(d)
+	}
+	return qs
+}
