@@ -6,10 +6,8 @@ import (
 	"time"
 
 	"latchkey/internal/store"
-	"latchkey/internal/store/postgres"
 	"latchkey/internal/store/sqlite"
 	"latchkey/internal/store/sqlstore"
-	"latchkey/internal/testkit"
 )
 
 // TestDeletedFamiliesTakeTheirTokens: however a family is deleted (its
@@ -90,19 +88,6 @@ func rawBackends(t *testing.T) map[string]func(*testing.T) (*sqlstore.Store, *sq
 			t.Cleanup(func() { db.Close() })
 			return s, db
 		},
-		"PostgreSQL": func(t *testing.T) (*sqlstore.Store, *sql.DB) {
-			dsn := testkit.FreshPostgres(t)
-			s, err := postgres.Open(t.Context(), dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			db, err := sql.Open("pgx", dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return s, db
-		},
+		"PostgreSQL": openPostgres,
 	}
 }
