@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestCleanupOfTokensReadsIndexesOnly(t *testing.T) {
 			}
 			plan = append(plan, detail)
 		}
-		if err := rows.Close(); err != nil {
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			t.Fatal(err)
 		}
 		for _, step := range plan {
